@@ -1,0 +1,83 @@
+"""Admin endpoints: unblinded views (unblinded monitor) and stage decisions (sponsor admin)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+
+from app.api.deps import DB, StudyDep, require
+from app.api.schemas import (
+    AllocationOut,
+    AuditEntryOut,
+    AuditVerifyOut,
+    CohortOut,
+    ListCommitmentOut,
+    Phase2DoseIn,
+    Phase2Out,
+    ReasonIn,
+)
+from app.domain.roles import Role
+from app.services import audit, lists, stages, unblinded
+from app.services.actor import Actor
+from app.services.transaction import writing
+
+router = APIRouter(prefix="/admin", tags=["admin"])
+
+Monitor = Annotated[Actor, Depends(require(Role.UNBLINDED_MONITOR))]
+Sponsor = Annotated[Actor, Depends(require(Role.SPONSOR_ADMIN))]
+
+
+@router.get("/allocations", response_model=list[AllocationOut])
+def allocations(actor: Monitor, db: DB, study: StudyDep) -> Any:
+    with db.read() as session:
+        return unblinded.allocations(session, study)
+
+
+@router.get("/lists", response_model=list[ListCommitmentOut])
+def list_commitments(actor: Monitor, db: DB) -> Any:
+    with db.read() as session:
+        return lists.commitments(session)
+
+
+@router.get("/audit", response_model=list[AuditEntryOut])
+def audit_log(actor: Monitor, db: DB, after_seq: Annotated[int, Query(ge=0)] = 0,
+              limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Any:
+    with db.read() as session:
+        return unblinded.audit_entries(session, after_seq, limit)
+
+
+@router.get("/audit/verify", response_model=AuditVerifyOut)
+def audit_verify(actor: Monitor, db: DB) -> Any:
+    with db.read() as session:
+        return audit.verify(session)
+
+
+@router.get("/cohorts", response_model=list[CohortOut])
+def cohorts(actor: Sponsor, db: DB) -> Any:
+    with db.read() as session:
+        return stages.list_cohorts(session)
+
+
+@router.post("/cohorts/{code}/open", response_model=CohortOut)
+def open_cohort(code: str, body: ReasonIn, actor: Sponsor, db: DB, study: StudyDep) -> Any:
+    with writing(db) as session:
+        return stages.change_cohort(session, study, actor, code, "open", body.reason)
+
+
+@router.post("/cohorts/{code}/close", response_model=CohortOut)
+def close_cohort(code: str, body: ReasonIn, actor: Sponsor, db: DB, study: StudyDep) -> Any:
+    with writing(db) as session:
+        return stages.change_cohort(session, study, actor, code, "close", body.reason)
+
+
+@router.get("/phase2-dose", response_model=Phase2Out)
+def phase2_dose(actor: Sponsor, db: DB) -> Any:
+    with db.read() as session:
+        return stages.phase2_view(session)
+
+
+@router.post("/phase2-dose", response_model=Phase2Out)
+def select_phase2_dose(body: Phase2DoseIn, actor: Sponsor, db: DB, study: StudyDep) -> Any:
+    with writing(db) as session:
+        return stages.select_phase2_dose(session, study, actor, body.dose_mg_per_kg, body.reason)

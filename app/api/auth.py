@@ -1,0 +1,31 @@
+"""POST /auth/token and GET /me."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from fastapi.security import OAuth2PasswordRequestForm
+
+from app.api.deps import DB, SettingsDep, current_actor
+from app.api.schemas import Me, Token
+from app.services.actor import Actor
+from app.services.auth import authenticate, issue_token
+
+router = APIRouter(tags=["auth"])
+
+
+@router.post("/auth/token", response_model=Token)
+def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], db: DB,
+          settings: SettingsDep) -> Token:
+    with db.read() as session:
+        user = authenticate(session, form.username, form.password)
+    return Token(
+        access_token=issue_token(user, settings.secret_key, settings.token_ttl_seconds),
+        expires_in=settings.token_ttl_seconds,
+    )
+
+
+@router.get("/me", response_model=Me)
+def me(actor: Annotated[Actor, Depends(current_actor)]) -> Me:
+    return Me(username=actor.username, role=actor.role, site_ids=sorted(actor.site_ids))

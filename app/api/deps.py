@@ -1,0 +1,69 @@
+"""Request dependencies: database, study definition, the authenticated actor and role checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.security import OAuth2PasswordBearer
+
+from app.db.engine import Database
+from app.domain.roles import Role
+from app.domain.study import StudyDefinition
+from app.services.actor import Actor
+from app.services.auth import actor_from_token, unauthorized
+from app.services.errors import ServiceError
+from app.settings import Settings
+
+oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+def get_db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_study(request: Request) -> StudyDefinition:
+    study: StudyDefinition = request.app.state.study
+    return study
+
+
+DB = Annotated[Database, Depends(get_db)]
+StudyDep = Annotated[StudyDefinition, Depends(get_study)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def current_actor(
+    db: DB, settings: SettingsDep, token: Annotated[str | None, Depends(oauth2)]
+) -> Actor:
+    if not token:
+        raise unauthorized("Log in first: this request needs a bearer token.")
+    with db.read() as session:
+        return actor_from_token(session, token, settings.secret_key)
+
+
+def require(*roles: Role) -> Callable[[Actor], Actor]:
+    """A dependency admitting only the given roles (403 `forbidden` for any other)."""
+    allowed = frozenset(roles)
+
+    def check(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
+        if actor.role not in allowed:
+            raise ServiceError(
+                403, "forbidden", f"Your role ({actor.role}) may not do this."
+            )
+        return actor
+
+    check.allowed_roles = allowed  # type: ignore[attr-defined]
+    return check
+
+
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", description="Client-chosen key; retries reuse it."),
+]

@@ -1,0 +1,78 @@
+"""RFC 9457 problem+json for every error, with a machine `code` and no stack traces."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.services.errors import ServiceError
+
+MEDIA_TYPE = "application/problem+json"
+log = logging.getLogger("irt.api")
+
+
+def problem(
+    status: int, code: str, detail: str, instance: str | None = None, **extra: Any
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"urn:imc002-irt:problem:{code}",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if instance:
+        body["instance"] = instance
+    body.update(extra)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def _message(error: dict[str, Any]) -> str:
+    if error["type"] == "missing":
+        return "this field is required"
+    if error["type"] == "extra_forbidden":
+        return "this field is not expected"
+    if error["type"] == "json_invalid":
+        return "the body is not valid JSON"
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ServiceError)
+    async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
+        return problem(exc.status, exc.code, exc.detail, request.url.path, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"field": _field(tuple(e["loc"])), "message": _message(e)} for e in exc.errors()]
+        detail = "The request is not valid: " + "; ".join(
+            f"{e['field']}: {e['message']}" for e in errors
+        )
+        return problem(422, "validation_error", detail, request.url.path, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return problem(exc.status_code, code, str(exc.detail), request.url.path)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return problem(
+            500, "internal_error",
+            "Something went wrong on our side; nothing was changed. Try again, and contact "
+            "support if it happens again.",
+            request.url.path,
+        )

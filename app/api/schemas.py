@@ -1,0 +1,197 @@
+"""Request and response bodies of API v1. Response models double as a whitelist: a field that
+is not declared here can never reach a client, which backs the blinding rules."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from app.domain.eligibility import EligibilityAnswers, Exclusions
+
+LATEST_TIMEZONE = timedelta(hours=14)
+
+
+def not_in_future(value: date) -> date:
+    """A date may be today anywhere on earth (UTC+14), never later."""
+    if value > (datetime.now(UTC) + LATEST_TIMEZONE).date():
+        raise ValueError("the date is in the future")
+    return value
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+
+
+class Me(BaseModel):
+    username: str
+    role: str
+    site_ids: list[str]
+
+
+class SubjectCreate(Strict):
+    site_id: str = Field(min_length=1, max_length=12)
+    screening_number: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$")
+    sex: Literal["F", "M"]
+    year_of_birth: int = Field(ge=1900)
+
+    @field_validator("year_of_birth")
+    @classmethod
+    def _not_future_year(cls, value: int) -> int:
+        if value > datetime.now(UTC).year:
+            raise ValueError("the year of birth is in the future")
+        return value
+
+
+class ExclusionAnswers(Strict):
+    active_neuropsychiatric_sle: bool
+    active_lupus_nephritis: bool
+    other_autoimmune_disease: bool
+    uncontrolled_medical_condition: bool
+    active_severe_infection: bool
+    malignancy_within_5_years: bool
+
+
+class EligibilityIn(Strict):
+    sle_diagnosis_date: date
+    screening_date: date
+    sledai_2k_score: int = Field(ge=0, le=105)
+    bilag_a_count: int = Field(ge=0, le=9)
+    bilag_b_count: int = Field(ge=0, le=9)
+    on_soc_medication: bool
+    prednisone_equivalent_mg_per_day: Decimal = Field(ge=0, le=1000, max_digits=7,
+                                                      decimal_places=2)
+    exclusions: ExclusionAnswers
+
+    _dates = field_validator("sle_diagnosis_date", "screening_date")(not_in_future)
+
+    def to_domain(self) -> EligibilityAnswers:
+        return EligibilityAnswers(
+            sle_diagnosis_date=self.sle_diagnosis_date,
+            screening_date=self.screening_date,
+            sledai_2k_score=self.sledai_2k_score,
+            bilag_a_count=self.bilag_a_count,
+            bilag_b_count=self.bilag_b_count,
+            on_soc_medication=self.on_soc_medication,
+            prednisone_equivalent_mg_per_day=self.prednisone_equivalent_mg_per_day,
+            exclusions=Exclusions(**self.exclusions.model_dump()),
+        )
+
+
+class RandomizeIn(Strict):
+    visit_date: date
+    weight_kg: Decimal = Field(gt=0, le=1000, max_digits=5, decimal_places=1)
+    eligibility: EligibilityIn
+
+    _visit = field_validator("visit_date")(not_in_future)
+
+
+class DoseOut(BaseModel):
+    dose_level_mg_per_kg: float
+    weight_kg: float
+    dose_mg: float
+    vials: int
+    infusion_volume_ml: float
+
+
+class RandomizationOut(BaseModel):
+    subject_id: int
+    randomization_number: str
+    stage: str
+    cohort: str | None
+    stratum: str
+    randomized_at: str
+    dose: DoseOut
+    kits: list[str]
+
+
+class SubjectOut(BaseModel):
+    subject_id: int
+    site_id: str
+    screening_number: str
+    sex: str
+    year_of_birth: int
+    status: str
+    randomization: RandomizationOut | None = None
+
+
+class CohortOut(BaseModel):
+    code: str
+    dose_mg_per_kg: float
+    cap: int
+    status: str
+    randomized: int
+    opened_at: str | None
+    closed_at: str | None
+
+
+class ReasonIn(Strict):
+    reason: str = Field(min_length=3, max_length=2000)
+
+
+class Phase2DoseIn(ReasonIn):
+    dose_mg_per_kg: Decimal = Field(gt=0, max_digits=5, decimal_places=2)
+
+
+class Phase2Out(BaseModel):
+    dose_mg_per_kg: float | None
+    selected_at: str | None
+    randomized: int
+
+
+class AllocationOut(RandomizationOut):
+    site_id: str
+    screening_number: str
+    randomized_by: str
+    arm: str
+    treatment: str
+    list_scope: str
+    slot_sequence: int
+    block: int
+    block_size: int
+
+
+class ListCommitmentOut(BaseModel):
+    scope: str
+    source: str
+    sha256: str
+    slots: int
+    definition_sha256: str
+    created_at: str
+    created_by: str
+
+
+class AuditEntryOut(BaseModel):
+    seq: int
+    occurred_at: str
+    username: str
+    role: str
+    action: str
+    entity: str
+    entity_id: str
+    before: str
+    after: str
+    reason: str | None
+    prev_hash: str
+    hash: str
+
+
+class AuditVerifyOut(BaseModel):
+    ok: bool
+    entries: int
+    head_hash: str
+    first_bad_seq: int | None
+
+
+class Health(BaseModel):
+    status: str
+    database: str
+    study: str

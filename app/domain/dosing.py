@@ -1,0 +1,44 @@
+"""Weight-based dose: identical for both arms, so the dose never reveals the arm."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+
+from app.domain.study import Drug, WeightRange
+
+MG_QUANTUM = Decimal("0.1")
+ML_QUANTUM = Decimal("0.1")
+
+
+class WeightOutOfRange(ValueError):
+    """A weight outside the study's accepted range."""
+
+
+@dataclass(frozen=True)
+class Dose:
+    dose_level_mg_per_kg: Decimal
+    weight_kg: Decimal
+    dose_mg: Decimal
+    vials: int
+    infusion_volume_ml: Decimal
+
+
+def check_weight(weight_kg: Decimal, accepted: WeightRange) -> None:
+    if not accepted.min_kg <= weight_kg <= accepted.max_kg:
+        raise WeightOutOfRange(
+            f"weight {weight_kg} kg is outside the accepted {accepted.min_kg} to "
+            f"{accepted.max_kg} kg"
+        )
+
+
+def calculate_dose(
+    weight_kg: Decimal, dose_level_mg_per_kg: Decimal, drug: Drug, accepted: WeightRange
+) -> Dose:
+    """dose_mg = weight x level (to 0.1 mg, half up); vials = ceil(dose / strength);
+    infusion volume = dose / concentration (to 0.1 mL, half up). Exact decimal arithmetic."""
+    check_weight(weight_kg, accepted)
+    dose_mg = (weight_kg * dose_level_mg_per_kg).quantize(MG_QUANTUM, ROUND_HALF_UP)
+    vials = int((dose_mg / drug.vial_strength_mg).to_integral_value(ROUND_CEILING))
+    volume = (dose_mg / drug.concentration_mg_per_ml).quantize(ML_QUANTUM, ROUND_HALF_UP)
+    return Dose(dose_level_mg_per_kg, weight_kg, dose_mg, vials, volume)

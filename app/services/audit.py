@@ -1,0 +1,90 @@
+"""Audit trail writing: entries are buffered in the transaction and chained just before commit."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db.models import AuditEntry, AuditHead
+from app.domain.audit_chain import ChainReport, entry_hash, verify_chain
+from app.services.actor import Actor
+
+_PENDING = "irt_audit_pending"
+
+
+def to_json(value: Mapping[str, Any] | None) -> str:
+    return json.dumps(value or {}, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def record(
+    session: Session,
+    actor: Actor,
+    action: str,
+    entity: str,
+    entity_id: object,
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any] | None,
+    reason: str | None = None,
+) -> None:
+    """Buffer one audit entry; it is written in the same transaction, or not at all."""
+    session.info.setdefault(_PENDING, []).append(
+        {
+            "username": actor.username,
+            "role": str(actor.role),
+            "action": action,
+            "entity": entity,
+            "entity_id": str(entity_id),
+            "before": to_json(before),
+            "after": to_json(after),
+            "reason": reason,
+        }
+    )
+
+
+def flush(session: Session) -> None:
+    """Append the buffered entries to the chain, holding the chain head's lock until commit."""
+    pending: list[dict[str, Any]] = session.info.pop(_PENDING, [])
+    if not pending:
+        return
+    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
+    seq, prev = head.seq, head.hash
+    occurred_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    for entry in pending:
+        seq += 1
+        content = {"seq": seq, "occurred_at": occurred_at, **entry}
+        digest = entry_hash(prev, content)
+        session.add(AuditEntry(**content, prev_hash=prev, hash=digest))
+        prev = digest
+    head.seq, head.hash = seq, prev
+    session.flush()
+
+
+def discard(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def entry_dict(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "seq": entry.seq,
+        "occurred_at": entry.occurred_at,
+        "username": entry.username,
+        "role": entry.role,
+        "action": entry.action,
+        "entity": entry.entity,
+        "entity_id": entry.entity_id,
+        "before": entry.before,
+        "after": entry.after,
+        "reason": entry.reason,
+        "prev_hash": entry.prev_hash,
+        "hash": entry.hash,
+    }
+
+
+def verify(session: Session) -> ChainReport:
+    rows = session.execute(select(AuditEntry).order_by(AuditEntry.seq)).scalars()
+    return verify_chain(entry_dict(e) for e in rows)

@@ -1,0 +1,154 @@
+"""Idempotency-Key handling: replay a finished request, refuse a changed one or one in flight.
+
+A key is claimed in its own short transaction (state `in_flight`, with a lease); the use case
+marks it `done` with its response inside the use case's own transaction, so the response is
+stored exactly when the work is committed. A refused request releases the key (nothing stays
+behind); a process that dies mid-request leaves a lease that expires, after which a retry runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.db.engine import Database
+from app.db.models import IdempotencyKey
+from app.services.actor import Actor
+from app.services.errors import ServiceError
+from app.services.transaction import utcnow, writing
+
+MAX_KEY_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class Replay:
+    status: int
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Claim:
+    username: str
+    key: str
+
+
+def request_fingerprint(endpoint: str, body: object) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(f"{endpoint}\n{canonical}".encode()).hexdigest()
+
+
+def claim(
+    db: Database, actor: Actor, key: str, endpoint: str, fingerprint: str, lease_seconds: int
+) -> Claim | Replay:
+    """Claim the key for this request, or return the stored response to replay."""
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise ServiceError(
+            400, "validation_error",
+            f"The Idempotency-Key header must be 1 to {MAX_KEY_LENGTH} printable characters.",
+        )
+    for attempt in range(2):
+        try:
+            return _claim_once(db, actor, key, endpoint, fingerprint, lease_seconds)
+        except IntegrityError:
+            if attempt:  # a concurrent claim of the same key won the insert twice: give up
+                raise
+    raise AssertionError("unreachable")
+
+
+def _claim_once(
+    db: Database, actor: Actor, key: str, endpoint: str, fingerprint: str, lease_seconds: int
+) -> Claim | Replay:
+    with db.write() as session:
+        now = utcnow()
+        row = session.execute(
+            select(IdempotencyKey)
+            .where(IdempotencyKey.username == actor.username, IdempotencyKey.key == key)
+            .with_for_update()
+        ).scalar_one_or_none()
+        lease = now + timedelta(seconds=lease_seconds)
+        if row is None:
+            session.add(
+                IdempotencyKey(
+                    username=actor.username, key=key, endpoint=endpoint,
+                    request_sha256=fingerprint, state="in_flight", created_at=now,
+                    lease_until=lease,
+                )
+            )
+            session.flush()
+            return Claim(actor.username, key)
+        if row.endpoint != endpoint or row.request_sha256 != fingerprint:
+            raise ServiceError(
+                422, "idempotency_conflict",
+                "This Idempotency-Key was already used for a different request. "
+                "Use a new key for a new request.",
+            )
+        if row.state == "done":
+            assert row.response_status is not None and row.response_body is not None
+            return Replay(row.response_status, json.loads(row.response_body))
+        if row.lease_until > now:
+            raise ServiceError(
+                409, "idempotency_in_flight",
+                "The same request is still being processed. Wait a moment and retry "
+                "with the same Idempotency-Key.",
+            )
+        row.lease_until = lease
+        return Claim(actor.username, key)
+
+
+def complete(session: Session, claim: Claim, status: int, body: dict[str, Any]) -> None:
+    """Store the response in the use case's own transaction."""
+    row = session.execute(
+        select(IdempotencyKey).where(
+            IdempotencyKey.username == claim.username, IdempotencyKey.key == claim.key
+        )
+    ).scalar_one()
+    row.state = "done"
+    row.response_status = status
+    row.response_body = json.dumps(body, sort_keys=True, default=str)
+
+
+def release(db: Database, claim: Claim) -> None:
+    """Forget an in-flight claim whose request was refused, so that nothing stays behind."""
+    with db.write() as session:
+        session.execute(
+            delete(IdempotencyKey).where(
+                IdempotencyKey.username == claim.username,
+                IdempotencyKey.key == claim.key,
+                IdempotencyKey.state == "in_flight",
+            )
+        )
+
+
+def run(
+    db: Database,
+    actor: Actor,
+    key: str | None,
+    endpoint: str,
+    payload: object,
+    lease_seconds: int,
+    work: Callable[[Session], tuple[int, dict[str, Any]]],
+) -> tuple[int, dict[str, Any], bool]:
+    """Run `work` in one writing transaction at most once per key: (status, body, replayed)."""
+    if key is None:
+        with writing(db) as session:
+            status, body = work(session)
+        return status, body, False
+    claimed = claim(db, actor, key, endpoint, request_fingerprint(endpoint, payload), lease_seconds)
+    if isinstance(claimed, Replay):
+        return claimed.status, claimed.body, True
+    try:
+        with writing(db) as session:
+            status, body = work(session)
+            complete(session, claimed, status, body)
+    except BaseException:
+        release(db, claimed)
+        raise
+    return status, body, False

@@ -1,0 +1,137 @@
+"""Randomization lists in the database: generate, import, verify, commitments."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db.models import AuditEntry, RandomizationList
+from app.db.models import Slot as SlotRow
+from app.domain import randomization_list as rl
+from app.domain.study import StudyDefinition
+from app.services import audit
+from app.services.actor import Actor
+from app.services.errors import ServiceError
+from app.services.transaction import utcnow
+from app.services.views import iso_utc
+
+
+def generate(session: Session, study: StudyDefinition, actor: Actor, seed: str) -> list[str]:
+    """Generate every scope's list from the secret seed; return the scopes created."""
+    lists = rl.generate_all(seed, study)
+    for scope, slots in lists.items():
+        _store(session, study, actor, scope, slots, source="generated", seed=seed)
+    return list(lists)
+
+
+def import_csv(session: Session, study: StudyDefinition, actor: Actor, text: str) -> list[str]:
+    """Validate the whole file first; store nothing unless every row is right."""
+    try:
+        lists = rl.parse_csv(text, study)
+    except rl.ListImportError as exc:
+        raise ServiceError(
+            422, "invalid_list", "The list file was refused; nothing was imported.",
+            problems=exc.problems,
+        ) from None
+    for scope, slots in lists.items():
+        _store(session, study, actor, scope, slots, source="imported", seed=None)
+    return sorted(lists)
+
+
+def _store(
+    session: Session, study: StudyDefinition, actor: Actor, scope: str, slots: list[rl.Slot],
+    source: str, seed: str | None,
+) -> None:
+    if session.execute(select(RandomizationList.id).where(RandomizationList.scope == scope)).first():
+        raise ServiceError(
+            409, "list_exists", f"A randomization list for {scope} exists already; lists are "
+            "never replaced.",
+        )
+    digest = rl.commitment(slots)
+    row = RandomizationList(
+        scope=scope, source=source, seed=seed, sha256=digest,
+        definition_sha256=study.fingerprint(), slot_count=len(slots), created_at=utcnow(),
+        created_by=actor.username,
+    )
+    session.add(row)
+    session.flush()
+    session.add_all(
+        SlotRow(list_id=row.id, stratum=s.stratum, sequence=s.sequence, block=s.block,
+                block_size=s.block_size, arm=s.arm)
+        for s in slots
+    )
+    audit.record(
+        session, actor, f"list.{source}", "randomization_list", scope, None,
+        {"sha256": digest, "slots": len(slots), "source": source,
+         "definition_sha256": study.fingerprint()},
+    )
+
+
+def stored_slots(session: Session, row: RandomizationList) -> list[rl.Slot]:
+    rows = session.execute(
+        select(SlotRow).where(SlotRow.list_id == row.id).order_by(SlotRow.stratum, SlotRow.sequence)
+    ).scalars()
+    return [rl.Slot(row.scope, s.stratum, s.sequence, s.block, s.block_size, s.arm) for s in rows]
+
+
+@dataclass(frozen=True)
+class ListCheck:
+    scope: str
+    ok: bool
+    problems: list[str]
+
+
+def verify(session: Session, study: StudyDefinition) -> list[ListCheck]:
+    """Stored slots hash to the stored and to the audited commitment; a generated list is
+    regenerated from its seed and must match bit for bit."""
+    results = []
+    for row in session.execute(select(RandomizationList).order_by(RandomizationList.scope)).scalars():
+        problems = []
+        digest = rl.commitment(stored_slots(session, row))
+        if digest != row.sha256:
+            problems.append(f"stored slots hash to {digest}, the list records {row.sha256}")
+        audited = audited_commitment(session, row.scope)
+        if audited != row.sha256:
+            problems.append(f"the audit log committed {audited}, the list records {row.sha256}")
+        if row.seed is not None:
+            regenerated = rl.commitment(rl.generate_list(row.seed, study.scope(row.scope)))
+            if regenerated != row.sha256:
+                problems.append(f"regenerating from the seed gives {regenerated}")
+        results.append(ListCheck(row.scope, not problems, problems))
+    return results
+
+
+def audited_commitment(session: Session, scope: str) -> str | None:
+    entry = session.execute(
+        select(AuditEntry)
+        .where(AuditEntry.entity == "randomization_list", AuditEntry.entity_id == scope)
+        .order_by(AuditEntry.seq)
+    ).scalars().first()
+    return None if entry is None else str(json.loads(entry.after)["sha256"])
+
+
+def commitments(session: Session) -> list[dict[str, Any]]:
+    return [
+        {
+            "scope": row.scope,
+            "source": row.source,
+            "sha256": row.sha256,
+            "slots": row.slot_count,
+            "definition_sha256": row.definition_sha256,
+            "created_at": iso_utc(row.created_at),
+            "created_by": row.created_by,
+        }
+        for row in session.execute(
+            select(RandomizationList).order_by(RandomizationList.scope)
+        ).scalars()
+    ]
+
+
+def export_csv(session: Session) -> str:
+    """All stored slots in the canonical CSV."""
+    rows = session.execute(select(RandomizationList)).scalars()
+    return rl.to_csv(slot for row in rows for slot in stored_slots(session, row))

@@ -1,0 +1,126 @@
+"""Randomize a subject: eligibility, stage, caps, stratum, next slot, dose, audit; one transaction."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db.models import RandomizationList, Site
+from app.db.models import Randomization as RandomizationRow
+from app.db.models import Slot as SlotRow
+from app.domain.dosing import WeightOutOfRange, calculate_dose, check_weight
+from app.domain.eligibility import EligibilityAnswers, check_eligibility
+from app.domain.stages import StageRuleError, check_caps, route
+from app.domain.stratification import stratum_of
+from app.domain.study import NO_STRATUM, PHASE_IB, StudyDefinition
+from app.services import audit
+from app.services.actor import Actor
+from app.services.errors import ServiceError, validation_error
+from app.services.study_state import cohort_statuses, count_randomized, lock_study
+from app.services.subjects import get_visible_subject
+from app.services.transaction import utcnow
+from app.services.views import randomization_view
+
+
+def randomize(
+    session: Session,
+    study: StudyDefinition,
+    actor: Actor,
+    subject_id: int,
+    visit_date: date,
+    weight_kg: Decimal,
+    answers: EligibilityAnswers,
+) -> dict[str, Any]:
+    """Randomize in the caller's transaction; any refusal raises before anything is written."""
+    try:
+        check_weight(weight_kg, study.weight)
+    except WeightOutOfRange as exc:
+        raise validation_error("weight_kg", f"The weight is refused: {exc}.") from None
+    if answers.screening_date > visit_date:
+        raise validation_error(
+            "eligibility.screening_date", "The screening date must not be after the visit date."
+        )
+    study_row = lock_study(session)
+    subject = get_visible_subject(session, actor, subject_id)
+    site = session.get(Site, subject.site_id)
+    if site is None or not site.active:
+        raise ServiceError(
+            409, "site_not_active",
+            f"Site {subject.site_id} is not active: no subject can be randomized there yet.",
+        )
+    if session.execute(
+        select(RandomizationRow.id).where(RandomizationRow.subject_id == subject.id)
+    ).first():
+        raise ServiceError(409, "already_randomized", "This subject is already randomized.")
+    failed = check_eligibility(study.eligibility, answers)
+    if failed:
+        raise ServiceError(
+            422, "ineligible",
+            "The subject is not eligible: " + "; ".join(f.message for f in failed) + ".",
+            failed_criteria=[asdict(f) for f in failed],
+        )
+    try:
+        target = route(study, cohort_statuses(session), study_row.phase2_dose_mg_per_kg)
+        check_caps(
+            study, target,
+            in_scope=count_randomized(session, scope=target.scope),
+            in_stage=count_randomized(session, stage=target.stage),
+            in_total=count_randomized(session),
+        )
+    except StageRuleError as exc:
+        raise ServiceError(409, exc.code, str(exc)) from None
+    stratum = NO_STRATUM if target.stage == PHASE_IB else stratum_of(study.phase_ii, answers)
+    slot = _next_slot(session, target.scope, stratum)
+    dose = calculate_dose(weight_kg, target.dose_level_mg_per_kg, study.drug, study.weight)
+    now = utcnow()
+    number = f"{study.randomization_number_prefix}-{count_randomized(session) + 1:04d}"
+    row = RandomizationRow(
+        subject_id=subject.id, slot_id=slot.id, randomization_number=number,
+        stage=target.stage, scope=target.scope, stratum=stratum, randomized_at=now,
+        randomized_by=actor.username, visit_date=visit_date, weight_kg=weight_kg,
+        dose_level_mg_per_kg=dose.dose_level_mg_per_kg, dose_mg=dose.dose_mg, vials=dose.vials,
+        infusion_volume_ml=dose.infusion_volume_ml,
+        eligibility_json=json.dumps(_answers_json(answers), sort_keys=True),
+    )
+    session.add(row)
+    subject.status = "randomized"
+    session.flush()
+    response = randomization_view(row)
+    audit.record(
+        session, actor, "subject.randomize", "subject", subject.id,
+        {"status": "registered"},
+        {**response, "slot_id": slot.id, "slot_sequence": slot.sequence},
+    )
+    return response
+
+
+def _next_slot(session: Session, scope: str, stratum: str) -> SlotRow:
+    """Slots are used strictly in sequence: the next one is count + 1 (the study row is locked)."""
+    used = count_randomized(session, scope=scope, stratum=stratum)
+    slot = session.execute(
+        select(SlotRow)
+        .join(RandomizationList, RandomizationList.id == SlotRow.list_id)
+        .where(
+            RandomizationList.scope == scope,
+            SlotRow.stratum == stratum,
+            SlotRow.sequence == used + 1,
+        )
+    ).scalar_one_or_none()
+    if slot is None:
+        raise ServiceError(
+            409, "list_exhausted",
+            f"The randomization list for {scope} / {stratum} has no slot left (or none was "
+            "loaded). Contact the sponsor.",
+        )
+    return slot
+
+
+def _answers_json(answers: EligibilityAnswers) -> dict[str, Any]:
+    return json.loads(json.dumps(asdict(answers), default=str))  # type: ignore[no-any-return]
+

@@ -1,0 +1,74 @@
+"""Setting a study up: load the definition, sites, users; used by the CLI and the tests."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db.models import Cohort, Site, Study, User, UserSite
+from app.domain.roles import Role
+from app.domain.study import StudyDefinition
+from app.services import audit
+from app.services.actor import Actor
+from app.services.errors import ServiceError
+from app.services.passwords import hash_password
+from app.services.transaction import utcnow
+
+
+def load_study(session: Session, study: StudyDefinition, actor: Actor) -> None:
+    """Store the definition snapshot and the phase Ib cohorts (all planned)."""
+    if session.execute(select(Study.id)).first():
+        raise ServiceError(409, "study_exists", "A study is already loaded in this database.")
+    definition = study.model_dump(mode="json")
+    session.add(
+        Study(
+            code=study.code, definition_json=json.dumps(definition, sort_keys=True),
+            definition_sha256=study.fingerprint(), created_at=utcnow(),
+        )
+    )
+    for position, cohort in enumerate(study.phase_ib.cohorts, start=1):
+        session.add(
+            Cohort(code=cohort.code, position=position, dose_mg_per_kg=cohort.dose_mg_per_kg,
+                   cap=cohort.cap, status="planned")
+        )
+    audit.record(
+        session, actor, "study.load", "study", study.code, None,
+        {"definition_sha256": study.fingerprint(), "definition": definition},
+    )
+
+
+def add_site(
+    session: Session, actor: Actor, site_id: str, name: str, country: str, active: bool
+) -> None:
+    if session.get(Site, site_id) is not None:
+        raise ServiceError(409, "site_exists", f"Site {site_id} exists already.")
+    session.add(Site(id=site_id, name=name, country=country, active=active, created_at=utcnow()))
+    audit.record(
+        session, actor, "site.create", "site", site_id, None,
+        {"name": name, "country": country, "active": active},
+    )
+
+
+def add_user(
+    session: Session, actor: Actor, username: str, password: str, role: Role,
+    site_ids: Iterable[str] = (),
+) -> None:
+    if session.execute(select(User.id).where(User.username == username)).first():
+        raise ServiceError(409, "user_exists", f"User {username} exists already.")
+    sites = sorted(set(site_ids))
+    for site_id in sites:
+        if session.get(Site, site_id) is None:
+            raise ServiceError(404, "not_found", f"Site {site_id} was not found.")
+    user = User(username=username, password_hash=hash_password(password), role=str(role),
+                active=True, created_at=utcnow())
+    session.add(user)
+    session.flush()
+    for site_id in sites:
+        session.add(UserSite(user_id=user.id, site_id=site_id))
+    audit.record(
+        session, actor, "user.create", "user", username, None,
+        {"role": str(role), "site_ids": sites, "active": True},
+    )

@@ -1,0 +1,53 @@
+"""Reading and locking the study row and its stage state."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.db.models import Cohort, Randomization, Study
+from app.domain.stages import CohortStatus
+from app.domain.study import StudyDefinition, parse_study
+from app.services.errors import ServiceError
+
+
+def lock_study(session: Session) -> Study:
+    """Lock the study row: serializes randomizations and stage changes (caps hold under load)."""
+    study = session.execute(select(Study).with_for_update()).scalar_one_or_none()
+    if study is None:
+        raise ServiceError(503, "study_not_loaded", "No study is loaded in this database.")
+    return study
+
+
+def current_study(session: Session) -> Study:
+    study = session.execute(select(Study)).scalar_one_or_none()
+    if study is None:
+        raise ServiceError(503, "study_not_loaded", "No study is loaded in this database.")
+    return study
+
+
+def load_definition(session: Session) -> StudyDefinition:
+    """The definition snapshot stored when the study was loaded."""
+    definition_json = session.execute(select(Study.definition_json)).scalar_one_or_none()
+    if definition_json is None:
+        raise ServiceError(503, "study_not_loaded", "No study is loaded in this database.")
+    return parse_study(json.loads(definition_json))
+
+
+def cohort_statuses(session: Session) -> dict[str, CohortStatus]:
+    rows = session.execute(select(Cohort.code, Cohort.status)).all()
+    return {code: CohortStatus(status) for code, status in rows}
+
+
+def phase2_dose(study: Study) -> Decimal | None:
+    return study.phase2_dose_mg_per_kg
+
+
+def count_randomized(session: Session, **where: str) -> int:
+    query = select(func.count()).select_from(Randomization)
+    for column, value in where.items():
+        query = query.where(getattr(Randomization, column) == value)
+    return int(session.execute(query).scalar_one())

@@ -1,0 +1,80 @@
+"""Subjects: registration and blinded views, scoped to the user's sites."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db.models import Randomization, Site, Subject
+from app.services import audit
+from app.services.actor import Actor
+from app.services.errors import ServiceError, not_found
+from app.services.transaction import utcnow
+from app.services.views import subject_view
+
+
+def get_visible_subject(session: Session, actor: Actor, subject_id: int) -> Subject:
+    """The subject, or 404 for one that does not exist or is at a site the user cannot see."""
+    subject = session.get(Subject, subject_id)
+    if subject is None or not actor.sees_site(subject.site_id):
+        raise not_found(f"Subject {subject_id}")
+    return subject
+
+
+def register(
+    session: Session, actor: Actor, site_id: str, screening_number: str, sex: str,
+    year_of_birth: int,
+) -> dict[str, Any]:
+    if not actor.sees_site(site_id):
+        raise ServiceError(
+            403, "not_your_site", f"You are not assigned to site {site_id}."
+        )
+    site = session.get(Site, site_id)
+    if site is None:
+        raise not_found(f"Site {site_id}")
+    if not site.active:
+        raise ServiceError(
+            409, "site_not_active", f"Site {site_id} is not active yet: subjects cannot be registered."
+        )
+    duplicate = session.execute(
+        select(Subject.id).where(
+            Subject.site_id == site_id, Subject.screening_number == screening_number
+        )
+    ).first()
+    if duplicate:
+        raise ServiceError(
+            409, "duplicate_subject",
+            f"Screening number {screening_number} is already registered at site {site_id}.",
+        )
+    subject = Subject(
+        site_id=site_id, screening_number=screening_number, sex=sex,
+        year_of_birth=year_of_birth, status="registered", created_at=utcnow(),
+        created_by=actor.username,
+    )
+    session.add(subject)
+    session.flush()
+    view = subject_view(subject, None)
+    audit.record(session, actor, "subject.register", "subject", subject.id, None, view)
+    return view
+
+
+def list_visible(session: Session, actor: Actor, site_id: str | None = None) -> list[dict[str, Any]]:
+    query = select(Subject).order_by(Subject.id)
+    if site_id is not None:
+        query = query.where(Subject.site_id == site_id)
+    subjects = [s for s in session.execute(query).scalars() if actor.sees_site(s.site_id)]
+    randomizations = {
+        r.subject_id: r
+        for r in session.execute(
+            select(Randomization).where(Randomization.subject_id.in_([s.id for s in subjects]))
+        ).scalars()
+    }
+    return [subject_view(s, randomizations.get(s.id)) for s in subjects]
+
+
+def randomization_of(session: Session, subject: Subject) -> Randomization | None:
+    return session.execute(
+        select(Randomization).where(Randomization.subject_id == subject.id)
+    ).scalar_one_or_none()

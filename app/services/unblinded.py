@@ -1,0 +1,44 @@
+"""Unblinded views for the unblinded monitor only: allocations and the audit trail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db.models import AuditEntry, Randomization, Slot, Subject
+from app.domain.study import StudyDefinition
+from app.services.audit import entry_dict
+from app.services.views import randomization_view
+
+
+def allocations(session: Session, study: StudyDefinition) -> list[dict[str, Any]]:
+    rows = session.execute(
+        select(Randomization, Slot, Subject)
+        .join(Slot, Slot.id == Randomization.slot_id)
+        .join(Subject, Subject.id == Randomization.subject_id)
+        .order_by(Randomization.id)
+    ).all()
+    return [
+        {
+            **randomization_view(r),
+            "site_id": subject.site_id,
+            "screening_number": subject.screening_number,
+            "randomized_by": r.randomized_by,
+            "arm": slot.arm,
+            "treatment": study.arm(slot.arm).name,
+            "list_scope": r.scope,
+            "slot_sequence": slot.sequence,
+            "block": slot.block,
+            "block_size": slot.block_size,
+        }
+        for r, slot, subject in rows
+    ]
+
+
+def audit_entries(session: Session, after_seq: int, limit: int) -> list[dict[str, Any]]:
+    rows = session.execute(
+        select(AuditEntry).where(AuditEntry.seq > after_seq).order_by(AuditEntry.seq).limit(limit)
+    ).scalars()
+    return [entry_dict(e) for e in rows]
