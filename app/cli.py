@@ -23,8 +23,9 @@ from app.services.study_state import load_definition
 from app.services.transaction import writing
 from app.settings import get_settings
 
-app = typer.Typer(help="IMC-002 IRT: randomization and trial supply management.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="IMC-002 IRT: randomization and trial supply management.", no_args_is_help=True
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 lists_app = typer.Typer(help="Randomization lists (unblinded work).", no_args_is_help=True)
 study_app = typer.Typer(help="The study definition.", no_args_is_help=True)
@@ -38,8 +39,11 @@ app.add_typer(users_app, name="users")
 
 DatabaseUrl = Annotated[
     str | None,
-    typer.Option("--database-url", envvar="IRT_DATABASE_URL",
-                 help="SQLAlchemy URL; default sqlite:///./irt.db"),
+    typer.Option(
+        "--database-url",
+        envvar="IRT_DATABASE_URL",
+        help="SQLAlchemy URL; default sqlite:///./irt.db",
+    ),
 ]
 
 
@@ -75,8 +79,9 @@ def _serve(url: str, host: str, port: int, workers: int) -> None:
         _fail(str(exc))
     db.dispose()
     typer.echo(f"Serving on http://{host}:{port} (API docs at /docs), {workers} worker(s).")
-    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="info")
+    uvicorn.run(
+        "app.main:create_app", factory=True, host=host, port=port, workers=workers, log_level="info"
+    )
 
 
 @app.command()
@@ -92,13 +97,22 @@ def serve(
 
 @app.command()
 def demo(
-    password: Annotated[str, typer.Option(envvar="IRT_DEMO_PASSWORD",
-                                          help="Password of every demo user.")] = DEFAULT_PASSWORD,
+    password: Annotated[
+        str, typer.Option(envvar="IRT_DEMO_PASSWORD", help="Password of every demo user.")
+    ] = DEFAULT_PASSWORD,
     database: Annotated[Path, typer.Option(help="SQLite file, recreated.")] = Path("irt-demo.db"),
-    database_url: Annotated[str | None, typer.Option(
-        "--database-url", help="Set up on this (empty) database instead of a SQLite file.")] = None,
-    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve afterwards.")] = True,
-    if_empty: Annotated[bool, typer.Option(help="Skip set-up if a study is loaded already.")] = False,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url", help="Set up on this (empty) database instead of a SQLite file."
+        ),
+    ] = None,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve afterwards.")
+    ] = True,
+    if_empty: Annotated[
+        bool, typer.Option(help="Skip set-up if a study is loaded already.")
+    ] = False,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(help="Server processes.")] = 1,
@@ -124,8 +138,9 @@ def demo(
     if not loaded:
         users = set_up_demo(db, study, password)
         typer.echo(f"Demo study {study.code} ready in {url}")
-        typer.echo("Users (password from --password / IRT_DEMO_PASSWORD, default "
-                   f"{DEFAULT_PASSWORD!r}):")
+        typer.echo(
+            f"Users (password from --password / IRT_DEMO_PASSWORD, default {DEFAULT_PASSWORD!r}):"
+        )
         for user in users:
             sites = ", ".join(user.site_ids) or "all sites"
             typer.echo(f"  {user.username:<14} {user.role:<18} {sites}")
@@ -174,7 +189,8 @@ def study_check(file: Annotated[Path, typer.Argument(help="Definition TOML.")]) 
 
 @sites_app.command("add")
 def sites_add(
-    site_id: str, name: str,
+    site_id: str,
+    name: str,
     country: Annotated[str, typer.Option(help="ISO 3166 alpha-2 code.")],
     active: Annotated[bool, typer.Option(help="Open for enrolment now.")] = False,
     database_url: DatabaseUrl = None,
@@ -194,8 +210,9 @@ def users_create(
     username: str,
     role: Annotated[Role, typer.Option(help="The user's one role.")],
     site: Annotated[list[str] | None, typer.Option(help="A site the user works at.")] = None,
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True,
-                                          confirmation_prompt=True)] = "",
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)
+    ] = "",
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create a user account."""
@@ -212,8 +229,10 @@ def users_create(
 
 @lists_app.command("generate")
 def lists_generate(
-    seed: Annotated[str | None, typer.Option(
-        envvar="IRT_LIST_SEED", help="Secret seed; default a fresh random one.")] = None,
+    seed: Annotated[
+        str | None,
+        typer.Option(envvar="IRT_LIST_SEED", help="Secret seed; default a fresh random one."),
+    ] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Generate every scope's list from a secret seed and record the commitments."""
@@ -267,8 +286,10 @@ def lists_show_commitment(database_url: DatabaseUrl = None) -> None:
     db = _database(database_url)
     with db.read() as session:
         for row in list_service.commitments(session):
-            typer.echo(f"{row['scope']}  {row['sha256']}  {row['source']}, {row['slots']} slots, "
-                       f"{row['created_at']} by {row['created_by']}")
+            typer.echo(
+                f"{row['scope']}  {row['sha256']}  {row['source']}, {row['slots']} slots, "
+                f"{row['created_at']} by {row['created_by']}"
+            )
 
 
 @lists_app.command("export")

@@ -41,8 +41,12 @@ def list_commitments(actor: Monitor, db: DB) -> Any:
 
 
 @router.get("/audit", response_model=list[AuditEntryOut])
-def audit_log(actor: Monitor, db: DB, after_seq: Annotated[int, Query(ge=0)] = 0,
-              limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Any:
+def audit_log(
+    actor: Monitor,
+    db: DB,
+    after_seq: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Any:
     with db.read() as session:
         return unblinded.audit_entries(session, after_seq, limit)
 

@@ -16,8 +16,9 @@ router = APIRouter(tags=["auth"])
 
 
 @router.post("/auth/token", response_model=Token)
-def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], db: DB,
-          settings: SettingsDep) -> Token:
+def token(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()], db: DB, settings: SettingsDep
+) -> Token:
     with db.read() as session:
         user = authenticate(session, form.username, form.password)
     return Token(

@@ -54,9 +54,7 @@ def require(*roles: Role) -> Callable[[Actor], Actor]:
 
     def check(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
         if actor.role not in allowed:
-            raise ServiceError(
-                403, "forbidden", f"Your role ({actor.role}) may not do this."
-            )
+            raise ServiceError(403, "forbidden", f"Your role ({actor.role}) may not do this.")
         return actor
 
     check.allowed_roles = allowed  # type: ignore[attr-defined]

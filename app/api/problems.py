@@ -71,7 +71,8 @@ def install(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return problem(
-            500, "internal_error",
+            500,
+            "internal_error",
             "Something went wrong on our side; nothing was changed. Try again, and contact "
             "support if it happens again.",
             request.url.path,

@@ -39,7 +39,9 @@ class Me(BaseModel):
 
 class SubjectCreate(Strict):
     site_id: str = Field(min_length=1, max_length=12)
-    screening_number: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$")
+    screening_number: str = Field(
+        min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$"
+    )
     sex: Literal["F", "M"]
     year_of_birth: int = Field(ge=1900)
 
@@ -67,8 +69,7 @@ class EligibilityIn(Strict):
     bilag_a_count: int = Field(ge=0, le=9)
     bilag_b_count: int = Field(ge=0, le=9)
     on_soc_medication: bool
-    prednisone_equivalent_mg_per_day: Decimal = Field(ge=0, le=1000, max_digits=7,
-                                                      decimal_places=2)
+    prednisone_equivalent_mg_per_day: Decimal = Field(ge=0, le=1000, max_digits=7, decimal_places=2)
     exclusions: ExclusionAnswers
 
     _dates = field_validator("sle_diagnosis_date", "screening_date")(not_in_future)

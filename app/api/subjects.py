@@ -13,6 +13,7 @@ from app.services import idempotency, subjects
 from app.services.actor import Actor
 from app.services.errors import ServiceError
 from app.services.randomization import randomize as randomize_subject
+from app.services.views import subject_view
 
 router = APIRouter(prefix="/subjects", tags=["subjects"])
 
@@ -30,10 +31,20 @@ def _respond(response: Response, status: int, body: dict[str, Any], replayed: bo
 
 
 @router.post("", status_code=201, response_model=SubjectOut)
-def register(body: SubjectCreate, actor: SiteStaff, db: DB, settings: SettingsDep,
-             response: Response, idempotency_key: IdempotencyKeyHeader = None) -> Any:
+def register(
+    body: SubjectCreate,
+    actor: SiteStaff,
+    db: DB,
+    settings: SettingsDep,
+    response: Response,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Any:
     status, out, replayed = idempotency.run(
-        db, actor, idempotency_key, "POST /subjects", body.model_dump(mode="json"),
+        db,
+        actor,
+        idempotency_key,
+        "POST /subjects",
+        body.model_dump(mode="json"),
         settings.idempotency_lease_seconds,
         lambda session: (201, subjects.register(session, actor, **body.model_dump())),
     )
@@ -50,24 +61,44 @@ def list_subjects(actor: SiteStaff, db: DB, site_id: str | None = None) -> Any:
 def get_subject(subject_id: int, actor: SiteStaff, db: DB) -> Any:
     with db.read() as session:
         subject = subjects.get_visible_subject(session, actor, subject_id)
-        return subjects.subject_view(subject, subjects.randomization_of(session, subject))
+        return subject_view(subject, subjects.randomization_of(session, subject))
 
 
 @router.post("/{subject_id}/randomize", status_code=201, response_model=RandomizationOut)
-def randomize(subject_id: int, body: RandomizeIn, actor: Randomizer, db: DB, study: StudyDep,
-              settings: SettingsDep, response: Response,
-              idempotency_key: IdempotencyKeyHeader = None) -> Any:
+def randomize(
+    subject_id: int,
+    body: RandomizeIn,
+    actor: Randomizer,
+    db: DB,
+    study: StudyDep,
+    settings: SettingsDep,
+    response: Response,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Any:
     if idempotency_key is None:
         raise ServiceError(
-            400, "idempotency_key_required",
+            400,
+            "idempotency_key_required",
             "Randomization needs an Idempotency-Key header (any unique text, reused on retry).",
         )
     status, out, replayed = idempotency.run(
-        db, actor, idempotency_key, f"POST /subjects/{subject_id}/randomize",
-        body.model_dump(mode="json"), settings.idempotency_lease_seconds,
-        lambda session: (201, randomize_subject(
-            session, study, actor, subject_id, body.visit_date, body.weight_kg,
-            body.eligibility.to_domain(),
-        )),
+        db,
+        actor,
+        idempotency_key,
+        f"POST /subjects/{subject_id}/randomize",
+        body.model_dump(mode="json"),
+        settings.idempotency_lease_seconds,
+        lambda session: (
+            201,
+            randomize_subject(
+                session,
+                study,
+                actor,
+                subject_id,
+                body.visit_date,
+                body.weight_kg,
+                body.eligibility.to_domain(),
+            ),
+        ),
     )
     return _respond(response, status, out, replayed)

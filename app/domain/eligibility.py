@@ -49,7 +49,9 @@ EXCLUSION_MESSAGES = {
 }
 
 
-def check_eligibility(rules: EligibilityRules, answers: EligibilityAnswers) -> list[FailedCriterion]:
+def check_eligibility(
+    rules: EligibilityRules, answers: EligibilityAnswers
+) -> list[FailedCriterion]:
     """Every criterion the answers miss; an empty list means eligible."""
     failed: list[FailedCriterion] = []
     weeks = rules.min_weeks_since_diagnosis

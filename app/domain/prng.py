@@ -38,7 +38,7 @@ class SeededStream:
                 return value % n
 
     def shuffle(self, items: list[str]) -> None:
-        """Fisher-Yates in place: for i from len-1 down to 1, swap items[i] with items[below(i+1)]."""
+        """Fisher-Yates in place: for i from len-1 down to 1, swap items[i], items[below(i+1)]."""
         for i in range(len(items) - 1, 0, -1):
             j = self.below(i + 1)
             items[i], items[j] = items[j], items[i]

@@ -36,7 +36,7 @@ class ListImportError(ValueError):
 
 
 def block_arms(ratio: dict[str, int], size: int) -> list[str]:
-    """The unshuffled arms of one block: each arm ratio x (size / ratio total) times, arms sorted."""
+    """Unshuffled arms of a block: each arm ratio x (size / ratio total) times, arms sorted."""
     per_unit = size // sum(ratio.values())
     return [arm for arm in sorted(ratio) for _ in range(ratio[arm] * per_unit)]
 
@@ -201,6 +201,6 @@ def _check_block(
     got = Counter(slot.arm for _, slot in members)
     if got != wanted:
         problems.append(
-            f"row {first_row}: {where} block {block_no} is not balanced: {dict(sorted(got.items()))}"
-            f" where the ratio needs {dict(sorted(wanted.items()))}"
+            f"row {first_row}: {where} block {block_no} is not balanced: "
+            f"{dict(sorted(got.items()))} where the ratio needs {dict(sorted(wanted.items()))}"
         )

@@ -73,8 +73,12 @@ def check_caps(
             )
 
 
-def check_open(study: StudyDefinition, code: str, statuses: dict[str, CohortStatus],
-               phase2_dose: Decimal | None) -> None:
+def check_open(
+    study: StudyDefinition,
+    code: str,
+    statuses: dict[str, CohortStatus],
+    phase2_dose: Decimal | None,
+) -> None:
     """A cohort opens only if planned, none is open, every earlier one is closed, no phase II."""
     codes = [c.code for c in study.phase_ib.cohorts]
     if code not in codes:
@@ -96,7 +100,9 @@ def check_close(code: str, statuses: dict[str, CohortStatus]) -> None:
     if code not in statuses:
         raise StageRuleError("not_found", f"There is no phase Ib cohort {code}.")
     if statuses[code] != CohortStatus.OPEN:
-        raise StageRuleError("invalid_stage_change", f"Cohort {code} is {statuses[code]}, not open.")
+        raise StageRuleError(
+            "invalid_stage_change", f"Cohort {code} is {statuses[code]}, not open."
+        )
 
 
 def check_phase2_dose(
@@ -112,8 +118,9 @@ def check_phase2_dose(
         )
     if any(s == CohortStatus.OPEN for s in statuses.values()):
         raise StageRuleError("invalid_stage_change", "Close the open phase Ib cohort first.")
-    tested = [c.dose_mg_per_kg for c in study.phase_ib.cohorts
-              if statuses[c.code] == CohortStatus.CLOSED]
+    tested = [
+        c.dose_mg_per_kg for c in study.phase_ib.cohorts if statuses[c.code] == CohortStatus.CLOSED
+    ]
     if dose not in tested:
         raise StageRuleError(
             "invalid_stage_change",

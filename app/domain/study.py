@@ -13,8 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-PHASE_IB = "phase_ib"
-PHASE_II = "phase_ii"
+PHASE_IB: Literal["phase_ib"] = "phase_ib"
+PHASE_II: Literal["phase_ii"] = "phase_ii"
 PHASE_II_SCOPE = "P2"
 """List scope (and cohort code in the database) of phase II."""
 
@@ -249,7 +249,7 @@ class StudyDefinition(_Model):
         raise KeyError(code)
 
     def fingerprint(self) -> str:
-        """SHA-256 of the definition's canonical JSON: ties a list to the definition it came from."""
+        """SHA-256 of the canonical JSON: ties a list to the definition it came from."""
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -31,8 +31,12 @@ def authenticate(session: Session, username: str, password: str) -> User:
 
 def issue_token(user: User, secret: str, ttl_seconds: int) -> str:
     now = utcnow()
-    claims = {"sub": user.username, "role": user.role, "iat": now,
-              "exp": now + timedelta(seconds=ttl_seconds)}
+    claims = {
+        "sub": user.username,
+        "role": user.role,
+        "iat": now,
+        "exp": now + timedelta(seconds=ttl_seconds),
+    }
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 

@@ -41,7 +41,10 @@ def demo_users(study: StudyDefinition) -> list[DemoUser]:
 
 
 def set_up_demo(
-    db: Database, study: StudyDefinition, password: str, seed: str | None = None,
+    db: Database,
+    study: StudyDefinition,
+    password: str,
+    seed: str | None = None,
     open_first_cohort: bool = True,
 ) -> list[DemoUser]:
     """Load the study and its demo data in one transaction; return the users created."""
@@ -56,7 +59,11 @@ def set_up_demo(
         if open_first_cohort:
             session.flush()
             stages.change_cohort(
-                session, study, SYSTEM, study.phase_ib.cohorts[0].code, "open",
+                session,
+                study,
+                SYSTEM,
+                study.phase_ib.cohorts[0].code,
+                "open",
                 "demo set-up: first phase Ib cohort opened",
             )
     return users

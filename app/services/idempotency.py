@@ -51,7 +51,8 @@ def claim(
     """Claim the key for this request, or return the stored response to replay."""
     if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
         raise ServiceError(
-            400, "validation_error",
+            400,
+            "validation_error",
             f"The Idempotency-Key header must be 1 to {MAX_KEY_LENGTH} printable characters.",
         )
     for attempt in range(2):
@@ -77,8 +78,12 @@ def _claim_once(
         if row is None:
             session.add(
                 IdempotencyKey(
-                    username=actor.username, key=key, endpoint=endpoint,
-                    request_sha256=fingerprint, state="in_flight", created_at=now,
+                    username=actor.username,
+                    key=key,
+                    endpoint=endpoint,
+                    request_sha256=fingerprint,
+                    state="in_flight",
+                    created_at=now,
                     lease_until=lease,
                 )
             )
@@ -86,7 +91,8 @@ def _claim_once(
             return Claim(actor.username, key)
         if row.endpoint != endpoint or row.request_sha256 != fingerprint:
             raise ServiceError(
-                422, "idempotency_conflict",
+                422,
+                "idempotency_conflict",
                 "This Idempotency-Key was already used for a different request. "
                 "Use a new key for a new request.",
             )
@@ -95,7 +101,8 @@ def _claim_once(
             return Replay(row.response_status, json.loads(row.response_body))
         if row.lease_until > now:
             raise ServiceError(
-                409, "idempotency_in_flight",
+                409,
+                "idempotency_in_flight",
                 "The same request is still being processed. Wait a moment and retry "
                 "with the same Idempotency-Key.",
             )

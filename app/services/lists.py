@@ -34,7 +34,9 @@ def import_csv(session: Session, study: StudyDefinition, actor: Actor, text: str
         lists = rl.parse_csv(text, study)
     except rl.ListImportError as exc:
         raise ServiceError(
-            422, "invalid_list", "The list file was refused; nothing was imported.",
+            422,
+            "invalid_list",
+            "The list file was refused; nothing was imported.",
             problems=exc.problems,
         ) from None
     for scope, slots in lists.items():
@@ -43,31 +45,59 @@ def import_csv(session: Session, study: StudyDefinition, actor: Actor, text: str
 
 
 def _store(
-    session: Session, study: StudyDefinition, actor: Actor, scope: str, slots: list[rl.Slot],
-    source: str, seed: str | None,
+    session: Session,
+    study: StudyDefinition,
+    actor: Actor,
+    scope: str,
+    slots: list[rl.Slot],
+    source: str,
+    seed: str | None,
 ) -> None:
-    if session.execute(select(RandomizationList.id).where(RandomizationList.scope == scope)).first():
+    if session.execute(
+        select(RandomizationList.id).where(RandomizationList.scope == scope)
+    ).first():
         raise ServiceError(
-            409, "list_exists", f"A randomization list for {scope} exists already; lists are "
-            "never replaced.",
+            409,
+            "list_exists",
+            f"A randomization list for {scope} exists already; lists are never replaced.",
         )
     digest = rl.commitment(slots)
     row = RandomizationList(
-        scope=scope, source=source, seed=seed, sha256=digest,
-        definition_sha256=study.fingerprint(), slot_count=len(slots), created_at=utcnow(),
+        scope=scope,
+        source=source,
+        seed=seed,
+        sha256=digest,
+        definition_sha256=study.fingerprint(),
+        slot_count=len(slots),
+        created_at=utcnow(),
         created_by=actor.username,
     )
     session.add(row)
     session.flush()
     session.add_all(
-        SlotRow(list_id=row.id, stratum=s.stratum, sequence=s.sequence, block=s.block,
-                block_size=s.block_size, arm=s.arm)
+        SlotRow(
+            list_id=row.id,
+            stratum=s.stratum,
+            sequence=s.sequence,
+            block=s.block,
+            block_size=s.block_size,
+            arm=s.arm,
+        )
         for s in slots
     )
     audit.record(
-        session, actor, f"list.{source}", "randomization_list", scope, None,
-        {"sha256": digest, "slots": len(slots), "source": source,
-         "definition_sha256": study.fingerprint()},
+        session,
+        actor,
+        f"list.{source}",
+        "randomization_list",
+        scope,
+        None,
+        {
+            "sha256": digest,
+            "slots": len(slots),
+            "source": source,
+            "definition_sha256": study.fingerprint(),
+        },
     )
 
 
@@ -89,7 +119,9 @@ def verify(session: Session, study: StudyDefinition) -> list[ListCheck]:
     """Stored slots hash to the stored and to the audited commitment; a generated list is
     regenerated from its seed and must match bit for bit."""
     results = []
-    for row in session.execute(select(RandomizationList).order_by(RandomizationList.scope)).scalars():
+    for row in session.execute(
+        select(RandomizationList).order_by(RandomizationList.scope)
+    ).scalars():
         problems = []
         digest = rl.commitment(stored_slots(session, row))
         if digest != row.sha256:
@@ -106,11 +138,15 @@ def verify(session: Session, study: StudyDefinition) -> list[ListCheck]:
 
 
 def audited_commitment(session: Session, scope: str) -> str | None:
-    entry = session.execute(
-        select(AuditEntry)
-        .where(AuditEntry.entity == "randomization_list", AuditEntry.entity_id == scope)
-        .order_by(AuditEntry.seq)
-    ).scalars().first()
+    entry = (
+        session.execute(
+            select(AuditEntry)
+            .where(AuditEntry.entity == "randomization_list", AuditEntry.entity_id == scope)
+            .order_by(AuditEntry.seq)
+        )
+        .scalars()
+        .first()
+    )
     return None if entry is None else str(json.loads(entry.after)["sha256"])
 
 

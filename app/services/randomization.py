@@ -1,4 +1,4 @@
-"""Randomize a subject: eligibility, stage, caps, stratum, next slot, dose, audit; one transaction."""
+"""Randomize a subject: eligibility, stage, caps, stratum, slot, dose, audit; one transaction."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db.models import RandomizationList, Site
 from app.db.models import Randomization as RandomizationRow
+from app.db.models import RandomizationList, Site
 from app.db.models import Slot as SlotRow
 from app.domain.dosing import WeightOutOfRange, calculate_dose, check_weight
 from app.domain.eligibility import EligibilityAnswers, check_eligibility
@@ -51,7 +51,8 @@ def randomize(
     site = session.get(Site, subject.site_id)
     if site is None or not site.active:
         raise ServiceError(
-            409, "site_not_active",
+            409,
+            "site_not_active",
             f"Site {subject.site_id} is not active: no subject can be randomized there yet.",
         )
     if session.execute(
@@ -61,14 +62,16 @@ def randomize(
     failed = check_eligibility(study.eligibility, answers)
     if failed:
         raise ServiceError(
-            422, "ineligible",
+            422,
+            "ineligible",
             "The subject is not eligible: " + "; ".join(f.message for f in failed) + ".",
             failed_criteria=[asdict(f) for f in failed],
         )
     try:
         target = route(study, cohort_statuses(session), study_row.phase2_dose_mg_per_kg)
         check_caps(
-            study, target,
+            study,
+            target,
             in_scope=count_randomized(session, scope=target.scope),
             in_stage=count_randomized(session, stage=target.stage),
             in_total=count_randomized(session),
@@ -81,10 +84,19 @@ def randomize(
     now = utcnow()
     number = f"{study.randomization_number_prefix}-{count_randomized(session) + 1:04d}"
     row = RandomizationRow(
-        subject_id=subject.id, slot_id=slot.id, randomization_number=number,
-        stage=target.stage, scope=target.scope, stratum=stratum, randomized_at=now,
-        randomized_by=actor.username, visit_date=visit_date, weight_kg=weight_kg,
-        dose_level_mg_per_kg=dose.dose_level_mg_per_kg, dose_mg=dose.dose_mg, vials=dose.vials,
+        subject_id=subject.id,
+        slot_id=slot.id,
+        randomization_number=number,
+        stage=target.stage,
+        scope=target.scope,
+        stratum=stratum,
+        randomized_at=now,
+        randomized_by=actor.username,
+        visit_date=visit_date,
+        weight_kg=weight_kg,
+        dose_level_mg_per_kg=dose.dose_level_mg_per_kg,
+        dose_mg=dose.dose_mg,
+        vials=dose.vials,
         infusion_volume_ml=dose.infusion_volume_ml,
         eligibility_json=json.dumps(_answers_json(answers), sort_keys=True),
     )
@@ -93,7 +105,11 @@ def randomize(
     session.flush()
     response = randomization_view(row)
     audit.record(
-        session, actor, "subject.randomize", "subject", subject.id,
+        session,
+        actor,
+        "subject.randomize",
+        "subject",
+        subject.id,
         {"status": "registered"},
         {**response, "slot_id": slot.id, "slot_sequence": slot.sequence},
     )
@@ -114,7 +130,8 @@ def _next_slot(session: Session, scope: str, stratum: str) -> SlotRow:
     ).scalar_one_or_none()
     if slot is None:
         raise ServiceError(
-            409, "list_exhausted",
+            409,
+            "list_exhausted",
             f"The randomization list for {scope} / {stratum} has no slot left (or none was "
             "loaded). Contact the sponsor.",
         )
@@ -123,4 +140,3 @@ def _next_slot(session: Session, scope: str, stratum: str) -> SlotRow:
 
 def _answers_json(answers: EligibilityAnswers) -> dict[str, Any]:
     return json.loads(json.dumps(asdict(answers), default=str))  # type: ignore[no-any-return]
-

@@ -25,17 +25,29 @@ def load_study(session: Session, study: StudyDefinition, actor: Actor) -> None:
     definition = study.model_dump(mode="json")
     session.add(
         Study(
-            code=study.code, definition_json=json.dumps(definition, sort_keys=True),
-            definition_sha256=study.fingerprint(), created_at=utcnow(),
+            code=study.code,
+            definition_json=json.dumps(definition, sort_keys=True),
+            definition_sha256=study.fingerprint(),
+            created_at=utcnow(),
         )
     )
     for position, cohort in enumerate(study.phase_ib.cohorts, start=1):
         session.add(
-            Cohort(code=cohort.code, position=position, dose_mg_per_kg=cohort.dose_mg_per_kg,
-                   cap=cohort.cap, status="planned")
+            Cohort(
+                code=cohort.code,
+                position=position,
+                dose_mg_per_kg=cohort.dose_mg_per_kg,
+                cap=cohort.cap,
+                status="planned",
+            )
         )
     audit.record(
-        session, actor, "study.load", "study", study.code, None,
+        session,
+        actor,
+        "study.load",
+        "study",
+        study.code,
+        None,
         {"definition_sha256": study.fingerprint(), "definition": definition},
     )
 
@@ -47,13 +59,22 @@ def add_site(
         raise ServiceError(409, "site_exists", f"Site {site_id} exists already.")
     session.add(Site(id=site_id, name=name, country=country, active=active, created_at=utcnow()))
     audit.record(
-        session, actor, "site.create", "site", site_id, None,
+        session,
+        actor,
+        "site.create",
+        "site",
+        site_id,
+        None,
         {"name": name, "country": country, "active": active},
     )
 
 
 def add_user(
-    session: Session, actor: Actor, username: str, password: str, role: Role,
+    session: Session,
+    actor: Actor,
+    username: str,
+    password: str,
+    role: Role,
     site_ids: Iterable[str] = (),
 ) -> None:
     if session.execute(select(User.id).where(User.username == username)).first():
@@ -62,13 +83,23 @@ def add_user(
     for site_id in sites:
         if session.get(Site, site_id) is None:
             raise ServiceError(404, "not_found", f"Site {site_id} was not found.")
-    user = User(username=username, password_hash=hash_password(password), role=str(role),
-                active=True, created_at=utcnow())
+    user = User(
+        username=username,
+        password_hash=hash_password(password),
+        role=str(role),
+        active=True,
+        created_at=utcnow(),
+    )
     session.add(user)
     session.flush()
     for site_id in sites:
         session.add(UserSite(user_id=user.id, site_id=site_id))
     audit.record(
-        session, actor, "user.create", "user", username, None,
+        session,
+        actor,
+        "user.create",
+        "user",
+        username,
+        None,
         {"role": str(role), "site_ids": sites, "active": True},
     )

@@ -74,7 +74,8 @@ def phase2_view(session: Session, study_row: Study | None = None) -> dict[str, A
     return {
         "dose_mg_per_kg": float(dose) if dose is not None else None,
         "selected_at": iso_utc(study_row.phase2_dose_selected_at)
-        if study_row.phase2_dose_selected_at else None,
+        if study_row.phase2_dose_selected_at
+        else None,
         "randomized": count_randomized(session, stage="phase_ii"),
     }
 
@@ -94,6 +95,7 @@ def select_phase2_dose(
     study_row.phase2_dose_selected_at = utcnow()
     session.flush()
     after = phase2_view(session, study_row)
-    audit.record(session, actor, "phase2.select_dose", "study", study_row.code, before, after,
-                 reason)
+    audit.record(
+        session, actor, "phase2.select_dose", "study", study_row.code, before, after, reason
+    )
     return after

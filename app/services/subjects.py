@@ -24,19 +24,23 @@ def get_visible_subject(session: Session, actor: Actor, subject_id: int) -> Subj
 
 
 def register(
-    session: Session, actor: Actor, site_id: str, screening_number: str, sex: str,
+    session: Session,
+    actor: Actor,
+    site_id: str,
+    screening_number: str,
+    sex: str,
     year_of_birth: int,
 ) -> dict[str, Any]:
     if not actor.sees_site(site_id):
-        raise ServiceError(
-            403, "not_your_site", f"You are not assigned to site {site_id}."
-        )
+        raise ServiceError(403, "not_your_site", f"You are not assigned to site {site_id}.")
     site = session.get(Site, site_id)
     if site is None:
         raise not_found(f"Site {site_id}")
     if not site.active:
         raise ServiceError(
-            409, "site_not_active", f"Site {site_id} is not active yet: subjects cannot be registered."
+            409,
+            "site_not_active",
+            f"Site {site_id} is not active yet: subjects cannot be registered.",
         )
     duplicate = session.execute(
         select(Subject.id).where(
@@ -45,12 +49,17 @@ def register(
     ).first()
     if duplicate:
         raise ServiceError(
-            409, "duplicate_subject",
+            409,
+            "duplicate_subject",
             f"Screening number {screening_number} is already registered at site {site_id}.",
         )
     subject = Subject(
-        site_id=site_id, screening_number=screening_number, sex=sex,
-        year_of_birth=year_of_birth, status="registered", created_at=utcnow(),
+        site_id=site_id,
+        screening_number=screening_number,
+        sex=sex,
+        year_of_birth=year_of_birth,
+        status="registered",
+        created_at=utcnow(),
         created_by=actor.username,
     )
     session.add(subject)
@@ -60,7 +69,9 @@ def register(
     return view
 
 
-def list_visible(session: Session, actor: Actor, site_id: str | None = None) -> list[dict[str, Any]]:
+def list_visible(
+    session: Session, actor: Actor, site_id: str | None = None
+) -> list[dict[str, Any]]:
     query = select(Subject).order_by(Subject.id)
     if site_id is not None:
         query = query.where(Subject.site_id == site_id)

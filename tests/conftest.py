@@ -1,0 +1,126 @@
+"""Shared fixtures: every database test runs on SQLite and on PostgreSQL.
+
+PostgreSQL comes from IRT_TEST_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/test).
+When it cannot be reached the PostgreSQL half is skipped, except under CI=true, where that is a
+failure. Each test gets a fresh, migrated database (a copied file, or CREATE DATABASE ... TEMPLATE).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("IRT_PASSWORD_HASH_PROFILE", "fast")
+os.environ.setdefault("IRT_SECRET_KEY", "test-secret-key-not-for-production-use-0123456789")
+
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import make_url
+
+from app.db.engine import Database
+from app.db.migrate import upgrade
+from app.domain.study import load_study
+from app.main import create_app
+from app.services.demo import set_up_demo
+from app.settings import Settings
+
+PG_URL = os.environ.get("IRT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+DEMO_PASSWORD = "test-password"
+DEMO_SEED = "tests-fixed-seed"
+ENGINES = ["sqlite", "postgresql"]
+
+
+def _pg_admin() -> psycopg.Connection[Any]:
+    return psycopg.connect(PG_URL, autocommit=True, connect_timeout=3)
+
+
+def _pg_url(dbname: str) -> str:
+    return make_url(PG_URL).set(database=dbname).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str | None]:
+    """A migrated PostgreSQL template database, or None when PostgreSQL is unreachable."""
+    try:
+        admin = _pg_admin()
+    except psycopg.OperationalError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required under CI=true but unreachable at {PG_URL}: {exc}")
+        yield None
+        return
+    name = f"irt_tpl_{uuid.uuid4().hex[:12]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    upgrade(_pg_url(name))
+    yield name
+    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(params=ENGINES)
+def db_url(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    sqlite_template: Path,
+    pg_template: str | None,
+) -> Iterator[str]:
+    """A fresh migrated database URL (no study loaded) on each engine."""
+    if request.param == "sqlite":
+        path = tmp_path / "irt.db"
+        shutil.copy(sqlite_template, path)
+        yield f"sqlite:///{path}"
+        return
+    if pg_template is None:
+        pytest.skip("PostgreSQL unreachable (allowed outside CI)")
+    name = f"irt_t_{uuid.uuid4().hex[:12]}"
+    with _pg_admin() as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+    yield _pg_url(name)
+    with _pg_admin() as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    database = Database(db_url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def demo_db(db: Database) -> Database:
+    """The IMC-002 demo study loaded with a fixed seed; cohort C1 open."""
+    set_up_demo(db, load_study(), DEMO_PASSWORD, seed=DEMO_SEED)
+    return db
+
+
+@pytest.fixture
+def client(demo_db: Database, db_url: str) -> Iterator[TestClient]:
+    app = create_app(Settings(database_url=db_url))
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+    app.state.db.dispose()
+
+
+def snapshot(db: Database) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, in a stable order: compare two to prove nothing changed."""
+    with db.engine.connect() as conn:
+        tables = sorted(inspect(conn).get_table_names())
+        result = {}
+        for table in tables:
+            rows = conn.execute(text(f'SELECT * FROM "{table}"')).all()
+            result[table] = sorted((tuple(r) for r in rows), key=repr)
+        return result
