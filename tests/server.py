@@ -35,10 +35,25 @@ def running_server(database_url: str, workers: int = 2) -> Iterator[tuple[str, i
     port = free_port()
     env = {**os.environ, "IRT_DATABASE_URL": database_url}
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory",
-         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-         "--log-level", "warning"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "app.main:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -48,9 +63,10 @@ def running_server(database_url: str, workers: int = 2) -> Iterator[tuple[str, i
                 output = process.stdout.read().decode() if process.stdout else ""
                 raise RuntimeError(f"server exited early:\n{output}")
             try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200 and len(
-                    worker_pids(process.pid)
-                ) >= workers:
+                if (
+                    httpx.get(f"{base}/health", timeout=1).status_code == 200
+                    and len(worker_pids(process.pid)) >= workers
+                ):
                     break
             except httpx.TransportError:
                 pass

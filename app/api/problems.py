@@ -34,7 +34,9 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
-def _field(loc: tuple[Any, ...]) -> str:
+def _field(loc: tuple[Any, ...], error_type: str = "") -> str:
+    if error_type == "json_invalid":  # loc is ("body", character offset): no field to name
+        return "body"
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or "body"
 
@@ -56,7 +58,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": _field(tuple(e["loc"])), "message": _message(e)} for e in exc.errors()]
+        errors = [
+            {"field": _field(tuple(e["loc"]), e["type"]), "message": _message(e)}
+            for e in exc.errors()
+        ]
         detail = "The request is not valid: " + "; ".join(
             f"{e['field']}: {e['message']}" for e in errors
         )

@@ -29,19 +29,26 @@ def open_phase_ii(db: Database) -> None:
         for code, action in (("C1", "close"), ("C2", "open"), ("C2", "close")):
             stages.change_cohort(session, study, SYSTEM, code, action, "test set-up")
     with writing(db) as session:
-        stages.select_phase2_dose(session, study, SYSTEM, load_study().cohort("C2").dose_mg_per_kg,
-                                  "test set-up")
+        stages.select_phase2_dose(
+            session, study, SYSTEM, load_study().cohort("C2").dose_mg_per_kg, "test set-up"
+        )
 
 
-async def _post_all(base: str, headers: dict[str, str],
-                    requests: list[tuple[int, str]]) -> list[httpx.Response]:
+async def _post_all(
+    base: str, headers: dict[str, str], requests: list[tuple[int, str]]
+) -> list[httpx.Response]:
     limits = httpx.Limits(max_connections=N * 2)
     async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as client:
-        return await asyncio.gather(*(
-            client.post(f"/api/v1/subjects/{subject}/randomize", json=randomize_body(),
-                        headers={**headers, "Idempotency-Key": key})
-            for subject, key in requests
-        ))
+        return await asyncio.gather(
+            *(
+                client.post(
+                    f"/api/v1/subjects/{subject}/randomize",
+                    json=randomize_body(),
+                    headers={**headers, "Idempotency-Key": key},
+                )
+                for subject, key in requests
+            )
+        )
 
 
 def _allocations(client: httpx.Client) -> list[dict[str, Any]]:
@@ -66,16 +73,20 @@ def test_64_concurrent_randomizations_take_distinct_consecutive_slots(
         assert len(worker_pids(pid)) >= 2
         with httpx.Client(base_url=base, timeout=60) as client:
             coordinator = login(client, "coordinator")
-            subjects = [register(client, coordinator, site_id=("DE01", "DE02")[i % 2])
-                        for i in range(N)]
+            subjects = [
+                register(client, coordinator, site_id=("DE01", "DE02")[i % 2]) for i in range(N)
+            ]
             keys = [uuid.uuid4().hex for _ in subjects]
-            first = asyncio.run(_post_all(base, coordinator, list(zip(subjects, keys, strict=True))))
+            first = asyncio.run(
+                _post_all(base, coordinator, list(zip(subjects, keys, strict=True)))
+            )
             assert Counter(r.status_code for r in first) == {201: N}, [r.text for r in first[:3]]
             allocations = _allocations(client)
             _assert_consecutive(allocations, subjects)
 
-            retried = asyncio.run(_post_all(base, coordinator,
-                                            list(zip(subjects, keys, strict=True))))
+            retried = asyncio.run(
+                _post_all(base, coordinator, list(zip(subjects, keys, strict=True)))
+            )
             assert [r.status_code for r in retried] == [201] * N
             assert all(r.headers.get("Idempotent-Replayed") == "true" for r in retried)
             assert [r.json() for r in retried] == [r.json() for r in first]
@@ -86,34 +97,35 @@ def test_simultaneous_retries_with_one_key_randomize_once(demo_db: Database, db_
     """Each request is sent twice at the same instant with the same key (a client retrying
     before the first answer), and once more with a new key: every subject is randomized once."""
     open_phase_ii(demo_db)
-    with running_server(db_url, workers=2) as (base, _):
-        with httpx.Client(base_url=base, timeout=60) as client:
-            coordinator = login(client, "coordinator")
-            subjects = [register(client, coordinator) for _ in range(N // 2)]
-            keys = [uuid.uuid4().hex for _ in subjects]
-            burst = [(s, k) for s, k in zip(subjects, keys, strict=True) for _ in range(2)]
-            burst += [(s, uuid.uuid4().hex) for s in subjects]
-            responses = asyncio.run(_post_all(base, coordinator, burst))
-            by_subject: dict[int, list[httpx.Response]] = {}
-            for (subject, _), response in zip(burst, responses, strict=True):
-                by_subject.setdefault(subject, []).append(response)
-            for subject, answers in by_subject.items():
-                created = [r for r in answers if r.status_code == 201]
-                refused = [r.json()["code"] for r in answers if r.status_code != 201]
-                assert created, f"subject {subject} was never randomized"
-                assert len({r.json()["randomization_number"] for r in created}) == 1
-                assert set(refused) <= {"idempotency_in_flight", "already_randomized"}
-            allocations = _allocations(client)
-            _assert_consecutive(allocations, subjects)
-            final = asyncio.run(_post_all(base, coordinator,
-                                          list(zip(subjects, keys, strict=True))))
-            numbers = {a["subject_id"]: a["randomization_number"] for a in allocations}
-            for subject, response in zip(subjects, final, strict=True):
-                # the first key replays if it won; if the other key won, it was released
-                if response.status_code == 201:
-                    assert response.json()["randomization_number"] == numbers[subject]
-                else:
-                    assert response.json()["code"] == "already_randomized"
-                view = client.get(f"/api/v1/subjects/{subject}", headers=coordinator).json()
-                assert view["randomization"]["randomization_number"] == numbers[subject]
-            assert _allocations(client) == allocations
+    with (
+        running_server(db_url, workers=2) as (base, _),
+        httpx.Client(base_url=base, timeout=60) as client,
+    ):
+        coordinator = login(client, "coordinator")
+        subjects = [register(client, coordinator) for _ in range(N // 2)]
+        keys = [uuid.uuid4().hex for _ in subjects]
+        burst = [(s, k) for s, k in zip(subjects, keys, strict=True) for _ in range(2)]
+        burst += [(s, uuid.uuid4().hex) for s in subjects]
+        responses = asyncio.run(_post_all(base, coordinator, burst))
+        by_subject: dict[int, list[httpx.Response]] = {}
+        for (subject, _), response in zip(burst, responses, strict=True):
+            by_subject.setdefault(subject, []).append(response)
+        for subject, answers in by_subject.items():
+            created = [r for r in answers if r.status_code == 201]
+            refused = [r.json()["code"] for r in answers if r.status_code != 201]
+            assert created, f"subject {subject} was never randomized"
+            assert len({r.json()["randomization_number"] for r in created}) == 1
+            assert set(refused) <= {"idempotency_in_flight", "already_randomized"}
+        allocations = _allocations(client)
+        _assert_consecutive(allocations, subjects)
+        final = asyncio.run(_post_all(base, coordinator, list(zip(subjects, keys, strict=True))))
+        numbers = {a["subject_id"]: a["randomization_number"] for a in allocations}
+        for subject, response in zip(subjects, final, strict=True):
+            # the first key replays if it won; if the other key won, it was released
+            if response.status_code == 201:
+                assert response.json()["randomization_number"] == numbers[subject]
+            else:
+                assert response.json()["code"] == "already_randomized"
+            view = client.get(f"/api/v1/subjects/{subject}", headers=coordinator).json()
+            assert view["randomization"]["randomization_number"] == numbers[subject]
+        assert _allocations(client) == allocations

@@ -1,0 +1,98 @@
+"""The `irt` command line on both engines: lists, commitments, verification, demo set-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from app.cli import app
+from app.db.engine import Database
+from app.db.migrate import NotMigratedError
+from app.domain import randomization_list as rl
+from app.domain.study import load_study
+from app.main import create_app
+from app.settings import Settings
+from tests.conftest import DEMO_SEED, snapshot
+
+runner = CliRunner()
+
+
+def irt(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def test_show_commitment_matches_the_generated_list(demo_db: Database, db_url: str) -> None:
+    code, output = irt("lists", "show-commitment", "--database-url", db_url)
+    assert code == 0
+    expected = rl.generate_all(DEMO_SEED, load_study())
+    for scope, slots in expected.items():
+        assert f"{scope}  {rl.commitment(slots)}" in output
+
+
+def test_verify_passes_then_names_a_tampered_list(demo_db: Database, db_url: str) -> None:
+    code, output = irt("lists", "verify", "--database-url", db_url)
+    assert code == 0 and "BROKEN" not in output and "P2: ok" in output
+    with demo_db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE randomization_slots SET arm = CASE arm WHEN 'PLACEBO' THEN 'IMC002' "
+                "ELSE 'PLACEBO' END WHERE id = (SELECT min(s.id) FROM randomization_slots s "
+                "JOIN randomization_lists l ON l.id = s.list_id WHERE l.scope = 'C2')"
+            )
+        )
+    code, output = irt("lists", "verify", "--database-url", db_url)
+    assert code == 1
+    assert "C2: BROKEN" in output and "C1: ok" in output
+
+
+def test_import_refuses_a_bad_file_whole_and_names_rows(
+    db: Database, db_url: str, tmp_path: Path
+) -> None:
+    assert irt("study", "load", "--database-url", db_url)[0] == 0
+    canonical = rl.to_csv(rl.generate_list("external", load_study().scope("C1"))).splitlines()
+    bad = list(canonical)
+    bad[1] = bad[1].replace("IMC002", "ASPIRIN").replace("PLACEBO", "ASPIRIN")
+    bad[4] = bad[4].replace(",ALL,", ",NOPE,")
+    path = tmp_path / "list.csv"
+    path.write_text("\n".join(bad) + "\n")
+    before = snapshot(db)
+    code, output = irt("lists", "import", str(path), "--database-url", db_url)
+    assert code == 1
+    assert "row 2:" in output and "row 5:" in output and "nothing was imported" in output
+    assert snapshot(db) == before
+
+    path.write_text("\n".join(canonical) + "\n")
+    code, output = irt("lists", "import", str(path), "--database-url", db_url)
+    assert code == 0, output
+    code, output = irt("lists", "show-commitment", "--database-url", db_url)
+    expected = rl.commitment(rl.generate_list("external", load_study().scope("C1")))
+    assert f"C1  {expected}  imported" in output
+    code, output = irt("lists", "import", str(path), "--database-url", db_url)
+    assert code == 1 and "exists already" in output
+
+
+def test_app_refuses_to_start_on_an_unmigrated_database(tmp_path: Path) -> None:
+    with pytest.raises(NotMigratedError, match="irt db upgrade"):
+        create_app(Settings(database_url=f"sqlite:///{tmp_path / 'empty.db'}"))
+
+
+def test_serve_refuses_an_unmigrated_database(tmp_path: Path) -> None:
+    code, output = irt("serve", "--database-url", f"sqlite:///{tmp_path / 'empty.db'}")
+    assert code == 1 and "irt db upgrade" in output
+
+
+def test_demo_sets_up_a_servable_study(db_url: str, tmp_path: Path) -> None:
+    code, output = irt("demo", "--database-url", db_url, "--no-serve", "--password", "pw-123456")
+    assert code == 0, output
+    assert "coordinator" in output and "unblinded_monitor" in output
+    code, output = irt("demo", "--database-url", db_url, "--no-serve")
+    assert code == 1 and "already" in output
+    code, output = irt("demo", "--database-url", db_url, "--no-serve", "--if-empty")
+    assert code == 0
+    application = create_app(Settings(database_url=db_url))
+    assert application.state.study.code == "IMC-002"
+    application.state.db.dispose()
