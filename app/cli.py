@@ -14,13 +14,14 @@ from app.db.engine import Database
 from app.db.migrate import NotMigratedError, ensure_migrated, upgrade
 from app.domain.roles import Role
 from app.domain.study import StudyDefinitionError, load_study
+from app.services import kits as kit_service
 from app.services import lists as list_service
-from app.services import setup
+from app.services import setup, sites
 from app.services.actor import SYSTEM
-from app.services.demo import DEFAULT_PASSWORD, set_up_demo
+from app.services.demo import DEFAULT_PASSWORD, DEMO_KITS_PER_CONTENT, demo_kit_list, set_up_demo
 from app.services.errors import ServiceError
 from app.services.study_state import load_definition
-from app.services.transaction import writing
+from app.services.transaction import utcnow, writing
 from app.settings import get_settings
 
 app = typer.Typer(
@@ -31,11 +32,15 @@ lists_app = typer.Typer(help="Randomization lists (unblinded work).", no_args_is
 study_app = typer.Typer(help="The study definition.", no_args_is_help=True)
 sites_app = typer.Typer(help="Sites.", no_args_is_help=True)
 users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
+depots_app = typer.Typer(help="Depots.", no_args_is_help=True)
+kits_app = typer.Typer(help="Kit lists (unblinded work).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(lists_app, name="lists")
 app.add_typer(study_app, name="study")
 app.add_typer(sites_app, name="sites")
 app.add_typer(users_app, name="users")
+app.add_typer(depots_app, name="depots")
+app.add_typer(kits_app, name="kits")
 
 DatabaseUrl = Annotated[
     str | None,
@@ -192,17 +197,99 @@ def sites_add(
     site_id: str,
     name: str,
     country: Annotated[str, typer.Option(help="ISO 3166 alpha-2 code.")],
-    active: Annotated[bool, typer.Option(help="Open for enrolment now.")] = False,
+    depot: Annotated[str | None, typer.Option(help="The depot that supplies the site.")] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Add a site."""
+    """Add a site (inactive until `irt sites activate`)."""
     db = _database(database_url)
     try:
         with writing(db) as session:
-            setup.add_site(session, SYSTEM, site_id, name, country, active)
+            setup.add_site(session, SYSTEM, site_id, name, country, depot)
     except ServiceError as exc:
         _fail(exc.detail)
-    typer.echo(f"Site {site_id} added.")
+    typer.echo(f"Site {site_id} added (inactive).")
+
+
+@sites_app.command("activate")
+def sites_activate(
+    site_id: str,
+    reason: Annotated[str, typer.Option(help="Why, for the audit trail.")],
+    depot: Annotated[str | None, typer.Option(help="The depot that supplies the site.")] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Open a site for enrolment; its initial shipment is requested from its depot."""
+    db = _database(database_url)
+    try:
+        with writing(db) as session:
+            study = load_definition(session)
+            result = sites.activate(session, study, SYSTEM, site_id, depot, reason, utcnow().date())
+    except ServiceError as exc:
+        _fail(exc.detail)
+        return
+    typer.echo(f"Site {site_id} active; initial shipment {result['initial_shipment_id']}.")
+
+
+@depots_app.command("add")
+def depots_add(
+    depot_id: str,
+    name: str,
+    country: Annotated[str, typer.Option(help="ISO 3166 alpha-2 code.")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Add a depot."""
+    db = _database(database_url)
+    try:
+        with writing(db) as session:
+            sites.add_depot(session, SYSTEM, depot_id, name, country)
+    except ServiceError as exc:
+        _fail(exc.detail)
+    typer.echo(f"Depot {depot_id} added.")
+
+
+@kits_app.command("generate")
+def kits_generate(
+    out: Annotated[Path, typer.Option(help="CSV file to write (unblinded!).")],
+    per_content: Annotated[int, typer.Option(help="Kits of each content.")] = (
+        DEMO_KITS_PER_CONTENT
+    ),
+    depot: Annotated[str | None, typer.Option(help="Depot code; default the demo depot.")] = None,
+    study_file: Annotated[Path | None, typer.Option(help="Study definition TOML.")] = None,
+) -> None:
+    """Write a kit list: random non-sequential kit numbers, several lots and expiry dates."""
+    study = load_study(study_file)
+    text = demo_kit_list(study, utcnow().date(), per_content, secrets.SystemRandom())
+    if depot:
+        text = text.replace(f",{study.demo_depots[0].code}\n", f",{depot}\n")
+    with typer.progressbar(length=1, label="Writing kit list") as progress:
+        out.write_text(text, "utf-8")
+        progress.update(1)
+    typer.echo(f"Wrote {per_content * len(study.contents)} kits to {out}.")
+
+
+@kits_app.command("import")
+def kits_import(
+    file: Annotated[Path, typer.Argument(help="CSV: kit_number,content,lot,expiry_date,depot")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Import a kit list: every row valid or nothing is imported; the same file twice is a no-op."""
+    db = _database(database_url)
+    try:
+        with writing(db) as session:
+            study = load_definition(session)
+            result = kit_service.import_kit_list(
+                session, study, SYSTEM, file.read_text("utf-8"), utcnow().date()
+            )
+    except ServiceError as exc:
+        for problem in exc.extra.get("problems", []):
+            typer.echo(f"  {problem}", err=True)
+        _fail(exc.detail)
+        return
+    if result["already_imported"]:
+        typer.echo(
+            f"This file was imported already (import {result['import_id']}); nothing changed."
+        )
+    else:
+        typer.echo(f"Imported {result['kits']} kits (file SHA-256 {result['sha256']}).")
 
 
 @users_app.command("create")

@@ -35,6 +35,9 @@ PG_URL = os.environ.get("IRT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.
 DEMO_PASSWORD = "test-password"
 DEMO_SEED = "tests-fixed-seed"
 ENGINES = ["sqlite", "postgresql"]
+DEMO_KITS = 300
+DEMO_LEVELS = (10, 40)
+"""Resupply trigger and target at every test site: room for 64 randomizations at two sites."""
 
 
 def _pg_admin() -> psycopg.Connection[Any]:
@@ -102,8 +105,12 @@ def db(db_url: str) -> Iterator[Database]:
 
 @pytest.fixture
 def demo_db(db: Database) -> Database:
-    """The IMC-002 demo study loaded with a fixed seed; cohort C1 open."""
-    set_up_demo(db, load_study(), DEMO_PASSWORD, seed=DEMO_SEED)
+    """The IMC-002 demo study with a fixed seed: cohort C1 open, every site active with its
+    initial shipment received (40 kits of each content)."""
+    set_up_demo(
+        db, load_study(), DEMO_PASSWORD, seed=DEMO_SEED, kits_per_content=DEMO_KITS,
+        site_levels=DEMO_LEVELS, in_transit_site=None,
+    )
     return db
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import DB, StudyDep, require
 from app.api.schemas import (
@@ -12,15 +13,23 @@ from app.api.schemas import (
     AuditEntryOut,
     AuditVerifyOut,
     CohortOut,
+    KitImportOut,
     ListCommitmentOut,
     Phase2DoseIn,
     Phase2Out,
     ReasonIn,
+    ReconciliationOut,
+    SiteActivatedOut,
+    SiteActivateIn,
+    SiteOut,
+    UnblindedKitOut,
 )
+from app.db.engine import Database
 from app.domain.roles import Role
-from app.services import audit, lists, stages, unblinded
+from app.domain.study import StudyDefinition
+from app.services import audit, inventory, kits, lists, sites, stages, unblinded
 from app.services.actor import Actor
-from app.services.transaction import writing
+from app.services.transaction import utcnow, writing
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
@@ -85,3 +94,46 @@ def phase2_dose(actor: Sponsor, db: DB) -> Any:
 def select_phase2_dose(body: Phase2DoseIn, actor: Sponsor, db: DB, study: StudyDep) -> Any:
     with writing(db) as session:
         return stages.select_phase2_dose(session, study, actor, body.dose_mg_per_kg, body.reason)
+
+
+Importer = Annotated[Actor, Depends(require(Role.UNBLINDED_MONITOR, Role.SUPPLY_MANAGER))]
+
+
+@router.post("/kits/import", status_code=201, response_model=KitImportOut)
+async def import_kits(request: Request, actor: Importer, db: DB, study: StudyDep) -> Any:
+    """The packager's kit list as text/csv. The answer holds totals only (never contents)."""
+    text = (await request.body()).decode("utf-8", errors="replace")
+    return await run_in_threadpool(_import_kits, text, actor, db, study)
+
+
+def _import_kits(text: str, actor: Actor, db: Database, study: StudyDefinition) -> Any:
+    with writing(db) as session:
+        return kits.import_kit_list(session, study, actor, text, utcnow().date())
+
+
+@router.get("/kits", response_model=list[UnblindedKitOut])
+def all_kits(actor: Monitor, db: DB, site_id: str | None = None, status: str | None = None) -> Any:
+    with db.read() as session:
+        return inventory.all_kits(session, site_id, status)
+
+
+@router.get("/reconciliation", response_model=list[ReconciliationOut])
+def reconciliation(actor: Monitor, db: DB, study: StudyDep) -> Any:
+    with db.read() as session:
+        return inventory.reconciliation(session, study)
+
+
+@router.get("/sites", response_model=list[SiteOut])
+def list_sites(actor: Sponsor, db: DB) -> Any:
+    with db.read() as session:
+        return sites.list_sites(session, actor)
+
+
+@router.post("/sites/{site_id}/activate", response_model=SiteActivatedOut)
+def activate_site(
+    site_id: str, body: SiteActivateIn, actor: Sponsor, db: DB, study: StudyDep
+) -> Any:
+    with writing(db) as session:
+        return sites.activate(
+            session, study, actor, site_id, body.depot_id, body.reason, utcnow().date()
+        )

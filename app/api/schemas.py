@@ -122,6 +122,7 @@ class SubjectOut(BaseModel):
     year_of_birth: int
     status: str
     randomization: RandomizationOut | None = None
+    visits: list[DispensingOut] = []
 
 
 class CohortOut(BaseModel):
@@ -196,3 +197,133 @@ class Health(BaseModel):
     status: str
     database: str
     study: str
+
+
+class DispenseIn(Strict):
+    visit: str = Field(min_length=1, max_length=8, description="Visit code, e.g. W4")
+    visit_date: date
+    weight_kg: Decimal = Field(gt=0, le=1000, max_digits=5, decimal_places=1)
+
+    _visit = field_validator("visit_date")(not_in_future)
+
+
+class DispensingOut(BaseModel):
+    visit: str
+    visit_date: str
+    dose: DoseOut
+    kits: list[str]
+
+
+class ReplaceIn(Strict):
+    reason: str = Field(min_length=3, max_length=2000)
+    status: Literal["damaged", "lost"] = "damaged"
+
+
+class ReplaceOut(BaseModel):
+    visit: str
+    replaced_kit: str
+    kit: str
+
+
+class KitOut(BaseModel):
+    """A kit as a blinded role sees it: never content or lot."""
+
+    kit_number: str
+    status: str
+    expiry_date: str
+    site_id: str | None
+    depot_id: str | None
+
+
+class InventoryOut(BaseModel):
+    site_id: str
+    total: int
+    dispensable: int
+    by_status: dict[str, int]
+    kits: list[KitOut]
+
+
+class ShipmentKitOut(KitOut):
+    outcome: str | None
+
+
+class ShipmentOut(BaseModel):
+    shipment_id: int
+    site_id: str
+    depot_id: str
+    kind: str
+    status: str
+    requested_at: str
+    shipped_at: str | None
+    received_at: str | None
+    temperature_excursion: bool
+    kit_count: int
+    kits: list[ShipmentKitOut]
+
+
+class ShipmentRequestIn(Strict):
+    site_id: str = Field(min_length=1, max_length=12)
+    kits_per_content: int = Field(ge=1, le=500, description="The same number of each content")
+    reason: str = Field(min_length=3, max_length=2000)
+
+
+class ReceiveIn(Strict):
+    damaged: list[str] = Field(default_factory=list, max_length=1000)
+    missing: list[str] = Field(default_factory=list, max_length=1000)
+    temperature_excursion: bool = False
+
+
+class KitStatusIn(Strict):
+    status: Literal[
+        "available", "at_depot", "quarantined", "damaged", "lost", "returned", "destroyed"
+    ]
+    reason: str = Field(min_length=3, max_length=2000)
+
+
+class SiteOut(BaseModel):
+    site_id: str
+    name: str
+    country: str
+    active: bool
+    depot_id: str | None
+
+
+class SiteActivateIn(ReasonIn):
+    depot_id: str | None = Field(default=None, max_length=12)
+
+
+class SiteActivatedOut(SiteOut):
+    initial_shipment_id: int | None
+
+
+class SupplyLevelsIn(Strict):
+    trigger: int = Field(ge=0, le=1000)
+    target: int = Field(ge=1, le=1000)
+
+
+class SupplyLevelsOut(BaseModel):
+    site_id: str
+    trigger: int
+    target: int
+
+
+class KitImportOut(BaseModel):
+    import_id: int
+    sha256: str
+    kits: int
+    already_imported: bool
+
+
+class UnblindedKitOut(KitOut):
+    content: str
+    lot: str
+    updated_at: str
+
+
+class ReconciliationOut(BaseModel):
+    site_id: str
+    content: str
+    shipped_to_site: int
+    by_status: dict[str, int]
+    accounted: int
+    balance: int

@@ -1,4 +1,4 @@
-"""Subjects: register, list, view, randomize (site roles, own sites only)."""
+"""Subjects: register, list, view, randomize, dispense, replace kits (site roles, own sites)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,25 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Response
 
 from app.api.deps import DB, IdempotencyKeyHeader, SettingsDep, StudyDep, require
-from app.api.schemas import RandomizationOut, RandomizeIn, SubjectCreate, SubjectOut
+from app.api.schemas import (
+    DispenseIn,
+    DispensingOut,
+    RandomizationOut,
+    RandomizeIn,
+    ReplaceIn,
+    ReplaceOut,
+    SubjectCreate,
+    SubjectOut,
+)
+from app.domain.kits import KitStatus
 from app.domain.roles import Role
 from app.services import idempotency, subjects
 from app.services.actor import Actor
+from app.services.dispensing import dispense as dispense_visit
+from app.services.dispensing import replace_kit, urgent_resupply_on_shortage
 from app.services.errors import ServiceError
 from app.services.randomization import randomize as randomize_subject
-from app.services.views import subject_view
+from app.services.transaction import utcnow
 
 router = APIRouter(prefix="/subjects", tags=["subjects"])
 
@@ -21,13 +33,25 @@ SiteStaff = Annotated[
     Actor, Depends(require(Role.SITE_COORDINATOR, Role.INVESTIGATOR, Role.PHARMACIST))
 ]
 Randomizer = Annotated[Actor, Depends(require(Role.SITE_COORDINATOR, Role.INVESTIGATOR))]
+Pharmacist = Annotated[Actor, Depends(require(Role.PHARMACIST))]
 
 
-def _respond(response: Response, status: int, body: dict[str, Any], replayed: bool) -> Any:
+def _respond(response: Response, result: tuple[int, dict[str, Any], bool]) -> Any:
+    status, body, replayed = result
     response.status_code = status
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return body
+
+
+def _require_key(key: str | None, what: str) -> str:
+    if key is None:
+        raise ServiceError(
+            400,
+            "idempotency_key_required",
+            f"{what} needs an Idempotency-Key header (any unique text, reused on retry).",
+        )
+    return key
 
 
 @router.post("", status_code=201, response_model=SubjectOut)
@@ -39,16 +63,18 @@ def register(
     response: Response,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Any:
-    status, out, replayed = idempotency.run(
-        db,
-        actor,
-        idempotency_key,
-        "POST /subjects",
-        body.model_dump(mode="json"),
-        settings.idempotency_lease_seconds,
-        lambda session: (201, subjects.register(session, actor, **body.model_dump())),
+    return _respond(
+        response,
+        idempotency.run(
+            db,
+            actor,
+            idempotency_key,
+            "POST /subjects",
+            body.model_dump(mode="json"),
+            settings.idempotency_lease_seconds,
+            lambda session: (201, subjects.register(session, actor, **body.model_dump())),
+        ),
     )
-    return _respond(response, status, out, replayed)
 
 
 @router.get("", response_model=list[SubjectOut])
@@ -60,8 +86,7 @@ def list_subjects(actor: SiteStaff, db: DB, site_id: str | None = None) -> Any:
 @router.get("/{subject_id}", response_model=SubjectOut)
 def get_subject(subject_id: int, actor: SiteStaff, db: DB) -> Any:
     with db.read() as session:
-        subject = subjects.get_visible_subject(session, actor, subject_id)
-        return subject_view(subject, subjects.randomization_of(session, subject))
+        return subjects.subject_detail(session, actor, subject_id)
 
 
 @router.post("/{subject_id}/randomize", status_code=201, response_model=RandomizationOut)
@@ -75,30 +100,106 @@ def randomize(
     response: Response,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Any:
-    if idempotency_key is None:
-        raise ServiceError(
-            400,
-            "idempotency_key_required",
-            "Randomization needs an Idempotency-Key header (any unique text, reused on retry).",
-        )
-    status, out, replayed = idempotency.run(
-        db,
-        actor,
-        idempotency_key,
-        f"POST /subjects/{subject_id}/randomize",
-        body.model_dump(mode="json"),
-        settings.idempotency_lease_seconds,
-        lambda session: (
-            201,
-            randomize_subject(
-                session,
-                study,
+    key = _require_key(idempotency_key, "Randomization")
+    with urgent_resupply_on_shortage(db, study):
+        return _respond(
+            response,
+            idempotency.run(
+                db,
                 actor,
-                subject_id,
-                body.visit_date,
-                body.weight_kg,
-                body.eligibility.to_domain(),
+                key,
+                f"POST /subjects/{subject_id}/randomize",
+                body.model_dump(mode="json"),
+                settings.idempotency_lease_seconds,
+                lambda session: (
+                    201,
+                    randomize_subject(
+                        session,
+                        study,
+                        actor,
+                        subject_id,
+                        body.visit_date,
+                        body.weight_kg,
+                        body.eligibility.to_domain(),
+                    ),
+                ),
             ),
-        ),
-    )
-    return _respond(response, status, out, replayed)
+        )
+
+
+@router.post("/{subject_id}/dispense", status_code=201, response_model=DispensingOut)
+def dispense(
+    subject_id: int,
+    body: DispenseIn,
+    actor: SiteStaff,
+    db: DB,
+    study: StudyDep,
+    settings: SettingsDep,
+    response: Response,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Any:
+    key = _require_key(idempotency_key, "Dispensing")
+    with urgent_resupply_on_shortage(db, study):
+        return _respond(
+            response,
+            idempotency.run(
+                db,
+                actor,
+                key,
+                f"POST /subjects/{subject_id}/dispense",
+                body.model_dump(mode="json"),
+                settings.idempotency_lease_seconds,
+                lambda session: (
+                    201,
+                    dispense_visit(
+                        session,
+                        study,
+                        actor,
+                        subject_id,
+                        body.visit,
+                        body.visit_date,
+                        body.weight_kg,
+                    ),
+                ),
+            ),
+        )
+
+
+@router.post("/{subject_id}/kits/{kit_number}/replace", status_code=201, response_model=ReplaceOut)
+def replace(
+    subject_id: int,
+    kit_number: str,
+    body: ReplaceIn,
+    actor: Pharmacist,
+    db: DB,
+    study: StudyDep,
+    settings: SettingsDep,
+    response: Response,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Any:
+    key = _require_key(idempotency_key, "Kit replacement")
+    with urgent_resupply_on_shortage(db, study):
+        return _respond(
+            response,
+            idempotency.run(
+                db,
+                actor,
+                key,
+                f"POST /subjects/{subject_id}/kits/{kit_number}/replace",
+                body.model_dump(mode="json"),
+                settings.idempotency_lease_seconds,
+                lambda session: (
+                    201,
+                    replace_kit(
+                        session,
+                        study,
+                        actor,
+                        subject_id,
+                        kit_number,
+                        KitStatus(body.status),
+                        body.reason,
+                        utcnow().date(),
+                    ),
+                ),
+            ),
+        )

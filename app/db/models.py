@@ -45,6 +45,8 @@ class Site(Base):
     country: Mapped[str] = mapped_column(String(2))
     active: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    depot_id: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    """The depot that supplies the site (added by migration 0002)."""
 
 
 class User(Base):
@@ -180,3 +182,105 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class Depot(Base):
+    __tablename__ = "depots"
+    id: Mapped[str] = mapped_column(String(12), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    country: Mapped[str] = mapped_column(String(2))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class KitImport(Base):
+    """One imported kit list file; the same file (same SHA-256) is never imported twice."""
+
+    __tablename__ = "kit_imports"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    kit_count: Mapped[int] = mapped_column(Integer)
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    imported_by: Mapped[str] = mapped_column(String(80))
+
+
+class Kit(Base):
+    """One vial of IMC-002 or placebo. `content` and `lot` are unblinded data."""
+
+    __tablename__ = "kits"
+    __table_args__ = (
+        Index("ix_kits_site_stock", "site_id", "status", "content", "expiry_date"),
+        Index("ix_kits_depot_stock", "depot_id", "status", "content", "expiry_date"),
+    )
+    kit_number: Mapped[str] = mapped_column(String(16), primary_key=True)
+    content: Mapped[str] = mapped_column(String(20))
+    lot: Mapped[str] = mapped_column(String(40))
+    expiry_date: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16))
+    depot_id: Mapped[str | None] = mapped_column(ForeignKey("depots.id"), nullable=True)
+    site_id: Mapped[str | None] = mapped_column(ForeignKey("sites.id"), nullable=True)
+    import_id: Mapped[int] = mapped_column(ForeignKey("kit_imports.id"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SupplyLevel(Base):
+    """A site's own trigger and target for one content (else the study's defaults)."""
+
+    __tablename__ = "site_supply_levels"
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), primary_key=True)
+    content: Mapped[str] = mapped_column(String(20), primary_key=True)
+    trigger: Mapped[int] = mapped_column(Integer)
+    target: Mapped[int] = mapped_column(Integer)
+
+
+class Shipment(Base):
+    __tablename__ = "shipments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    depot_id: Mapped[str] = mapped_column(ForeignKey("depots.id"))
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(12))
+    status: Mapped[str] = mapped_column(String(12))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    requested_by: Mapped[str] = mapped_column(String(80))
+    shipped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    received_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    received_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    temperature_excursion: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ShipmentKit(Base):
+    __tablename__ = "shipment_kits"
+    shipment_id: Mapped[int] = mapped_column(ForeignKey("shipments.id"), primary_key=True)
+    kit_number: Mapped[str] = mapped_column(ForeignKey("kits.kit_number"), primary_key=True)
+    outcome: Mapped[str | None] = mapped_column(String(12), nullable=True)
+
+
+class Dispensing(Base):
+    """One dosing visit of one subject: the weight, the dose and (in DispensedKit) the kits."""
+
+    __tablename__ = "dispensings"
+    __table_args__ = (UniqueConstraint("subject_id", "visit"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"), index=True)
+    visit: Mapped[str] = mapped_column(String(8))
+    visit_index: Mapped[int] = mapped_column(Integer)
+    visit_date: Mapped[date] = mapped_column(Date)
+    weight_measured_kg: Mapped[Decimal] = mapped_column(ExactDecimal)
+    weight_kg: Mapped[Decimal] = mapped_column(ExactDecimal)
+    dose_level_mg_per_kg: Mapped[Decimal] = mapped_column(ExactDecimal)
+    dose_mg: Mapped[Decimal] = mapped_column(ExactDecimal)
+    vials: Mapped[int] = mapped_column(Integer)
+    infusion_volume_ml: Mapped[Decimal] = mapped_column(ExactDecimal)
+    dispensed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    dispensed_by: Mapped[str] = mapped_column(String(80))
+
+
+class DispensedKit(Base):
+    """A kit given at a dispensing. The unique kit number means a kit is dispensed once, ever."""
+
+    __tablename__ = "dispensed_kits"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dispensing_id: Mapped[int] = mapped_column(ForeignKey("dispensings.id"), index=True)
+    kit_number: Mapped[str] = mapped_column(ForeignKey("kits.kit_number"), unique=True)
+    replaced_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    replaced_by_kit: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    replacement_reason: Mapped[str | None] = mapped_column(Text, nullable=True)

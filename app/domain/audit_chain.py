@@ -48,7 +48,10 @@ class ChainReport:
 
 
 def verify_chain(entries: Iterable[Mapping[str, Any]]) -> ChainReport:
-    """Recompute every hash in sequence order; name the first entry that does not fit."""
+    """Recompute every hash in sequence order; name the first entry that does not fit.
+
+    `first_bad_seq` is the sequence number the chain expected at the break (the position), not
+    the `seq` stored in the bad entry, which may itself be tampered with or belong elsewhere."""
     prev = GENESIS_HASH
     count = 0
     for count, entry in enumerate(entries, start=1):
@@ -57,6 +60,6 @@ def verify_chain(entries: Iterable[Mapping[str, Any]]) -> ChainReport:
             or entry["prev_hash"] != prev
             or entry_hash(prev, entry) != entry["hash"]
         ):
-            return ChainReport(False, count - 1, prev, int(entry["seq"]))
+            return ChainReport(False, count - 1, prev, count)
         prev = entry["hash"]
     return ChainReport(True, count, prev, None)

@@ -42,3 +42,15 @@ def calculate_dose(
     vials = int((dose_mg / drug.vial_strength_mg).to_integral_value(ROUND_CEILING))
     volume = (dose_mg / drug.concentration_mg_per_ml).quantize(ML_QUANTUM, ROUND_HALF_UP)
     return Dose(dose_level_mg_per_kg, weight_kg, dose_mg, vials, volume)
+
+
+WEIGHT_CHANGE_THRESHOLD = Decimal("0.10")
+
+
+def weight_for_dose(measured_kg: Decimal, last_used_kg: Decimal | None) -> Decimal:
+    """The weight the dose uses: the last one used, unless the new weight differs from it by
+    10 % or more (then the new one). The first dose uses the measured weight."""
+    if last_used_kg is None:
+        return measured_kg
+    change = abs(measured_kg - last_used_kg) / last_used_kg
+    return measured_kg if change >= WEIGHT_CHANGE_THRESHOLD else last_used_kg

@@ -137,7 +137,7 @@ def _parse_row(
     numbers: list[int] = []
     for column in ("sequence", "block", "block_size"):
         raw = (row.get(column) or "").strip()
-        if not raw.isdigit() or int(raw) < 1:
+        if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
             bad.append(f"{column} {raw!r} is not a whole number >= 1")
         else:
             numbers.append(int(raw))
@@ -153,13 +153,23 @@ def _check_stratum(
 ) -> None:
     where = f"scope {scope.code} stratum {stratum}"
     rows = sorted(rows, key=lambda r: r[1].sequence)
-    for expected, (row_no, slot) in enumerate(rows, start=1):
-        if slot.sequence != expected:
+    # Name every repeat and every gap (not only the first), then skip the block checks, which
+    # need a clean sequence.
+    rule = "(sequences must run 1, 2, 3, ... with no gap or repeat)"
+    previous, bad_sequence = 0, False
+    for row_no, slot in rows:
+        if slot.sequence == previous:
+            problems.append(f"row {row_no}: {where} sequence {slot.sequence} is repeated {rule}")
+            bad_sequence = True
+        elif slot.sequence != previous + 1:
             problems.append(
-                f"row {row_no}: {where} sequence {slot.sequence} where {expected} was expected "
-                "(sequences must run 1, 2, 3, ... with no gap or repeat)"
+                f"row {row_no}: {where} sequence {slot.sequence} where {previous + 1} was "
+                f"expected {rule}"
             )
-            return
+            bad_sequence = True
+        previous = slot.sequence
+    if bad_sequence:
+        return
     blocks: dict[int, list[tuple[int, Slot]]] = defaultdict(list)
     order: list[int] = []
     for row_no, slot in rows:

@@ -175,6 +175,59 @@ class PhaseII(Allocation):
         return tuple(combos) if self.strata_factors else (NO_STRATUM,)
 
 
+class Schedule(_Model):
+    """Dosing visits: day 1 at randomization, then every `visit_interval_weeks` weeks."""
+
+    visit_interval_weeks: int = Field(ge=1, le=52)
+    last_week: int = Field(ge=0, le=520)
+
+    @model_validator(mode="after")
+    def _whole_intervals(self) -> Schedule:
+        if self.last_week % self.visit_interval_weeks:
+            raise ValueError("last_week must be a multiple of visit_interval_weeks")
+        return self
+
+    def visits(self) -> tuple[Visit, ...]:
+        weeks = range(self.visit_interval_weeks, self.last_week + 1, self.visit_interval_weeks)
+        return (Visit("D1", 0, 0), *(Visit(f"W{w}", i, w * 7) for i, w in enumerate(weeks, 1)))
+
+    def visit(self, code: str) -> Visit:
+        for visit in self.visits():
+            if visit.code == code:
+                return visit
+        raise KeyError(code)
+
+
+@dataclass(frozen=True)
+class Visit:
+    code: str
+    index: int
+    day_offset: int
+    """Days after day 1 (the randomization visit)."""
+
+
+class Supply(_Model):
+    do_not_dispense_days: int = Field(ge=0)
+    do_not_ship_days: int = Field(ge=0)
+    resupply_trigger: int = Field(ge=0)
+    resupply_target: int = Field(ge=1)
+    shipping_lead_days: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _levels(self) -> Supply:
+        if self.resupply_target <= self.resupply_trigger:
+            raise ValueError("resupply_target must be above resupply_trigger")
+        if self.do_not_ship_days < self.do_not_dispense_days:
+            raise ValueError("do_not_ship_days must be at least do_not_dispense_days")
+        return self
+
+
+class DemoDepot(_Model):
+    code: str = Field(pattern=r"^[A-Z0-9-]{2,12}$")
+    name: str
+    country: str = Field(pattern=r"^[A-Z]{2}$")
+
+
 class DemoSite(_Model):
     code: str = Field(pattern=r"^[A-Z0-9]{2,12}$")
     name: str
@@ -193,6 +246,9 @@ class StudyDefinition(_Model):
     eligibility: EligibilityRules
     phase_ib: PhaseIb
     phase_ii: PhaseII
+    schedule: Schedule
+    supply: Supply
+    demo_depots: tuple[DemoDepot, ...] = ()
     demo_sites: tuple[DemoSite, ...] = ()
 
     @model_validator(mode="after")
@@ -215,6 +271,11 @@ class StudyDefinition(_Model):
                 f"{stage_caps}"
             )
         return self
+
+    @property
+    def contents(self) -> tuple[str, ...]:
+        """Kit contents: one per arm, the arm's code (a kit holds that arm's vial)."""
+        return tuple(sorted(a.code for a in self.arms))
 
     @property
     def active_arm(self) -> Arm:

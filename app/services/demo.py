@@ -1,18 +1,26 @@
-"""The IMC-002 demo study: sites, one user per role, lists from a secret seed, cohort C1 open."""
+"""The IMC-002 demo study: depot, kits, sites, one user per role, lists, cohort C1 open."""
 
 from __future__ import annotations
 
+import random
 import secrets
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 from app.db.engine import Database
+from app.domain.kits import generate_kit_list, kit_list_csv
 from app.domain.roles import Role
 from app.domain.study import StudyDefinition
-from app.services import lists, setup, stages
+from app.services import kits, lists, setup, shipments, sites, stages
 from app.services.actor import SYSTEM
-from app.services.transaction import writing
+from app.services.transaction import utcnow, writing
 
 DEFAULT_PASSWORD = "imc002-demo"
+DEMO_EXPIRY_OFFSETS_DAYS = (75, 180, 365, 540, 730)
+"""Kit expiry dates relative to the day the demo is created: the first lot can be shipped for
+two weeks and dispensed for six, so the supply windows matter from day one."""
+DEMO_KITS_PER_CONTENT = 3000
+"""Full enrolment (218) x 13 visits, most subjects needing 1 or 2 vials a visit."""
 
 
 @dataclass(frozen=True)
@@ -25,8 +33,8 @@ class DemoUser:
 def demo_users(study: StudyDefinition) -> list[DemoUser]:
     """One user per role; the site roles work at the first two sites, and a second coordinator
     at the last site shows that site staff never see another site's subjects."""
-    sites = [s.code for s in study.demo_sites]
-    home = tuple(sites[:2])
+    codes = [s.code for s in study.demo_sites]
+    home = tuple(codes[:2])
     users = [
         DemoUser("coordinator", Role.SITE_COORDINATOR, home),
         DemoUser("investigator", Role.INVESTIGATOR, home),
@@ -35,9 +43,17 @@ def demo_users(study: StudyDefinition) -> list[DemoUser]:
         DemoUser("sponsor", Role.SPONSOR_ADMIN, ()),
         DemoUser("monitor", Role.UNBLINDED_MONITOR, ()),
     ]
-    if len(sites) > 2:
-        users.append(DemoUser("coordinator2", Role.SITE_COORDINATOR, (sites[-1],)))
+    if len(codes) > 2:
+        users.append(DemoUser("coordinator2", Role.SITE_COORDINATOR, (codes[-1],)))
     return users
+
+
+def demo_kit_list(
+    study: StudyDefinition, today: date, per_content: int, rng: random.Random | secrets.SystemRandom
+) -> str:
+    depot = study.demo_depots[0].code
+    expiries = [today + timedelta(days=d) for d in DEMO_EXPIRY_OFFSETS_DAYS]
+    return kit_list_csv(generate_kit_list(study.contents, per_content, expiries, depot, rng))
 
 
 def set_up_demo(
@@ -45,25 +61,56 @@ def set_up_demo(
     study: StudyDefinition,
     password: str,
     seed: str | None = None,
-    open_first_cohort: bool = True,
+    kits_per_content: int = DEMO_KITS_PER_CONTENT,
+    site_levels: tuple[int, int] | None = None,
+    in_transit_site: str | None = "DE02",
 ) -> list[DemoUser]:
-    """Load the study and its demo data in one transaction; return the users created."""
+    """Load the study with demo data. Every site is activated; its initial shipment is shipped
+    and received, except at `in_transit_site`, where it waits for the pharmacist's receipt.
+    `site_levels` (trigger, target) overrides the study's resupply levels at every site."""
     users = demo_users(study)
+    today = utcnow().date()
+    rng = random.Random(seed) if seed else secrets.SystemRandom()
     with writing(db) as session:
         setup.load_study(session, study, SYSTEM)
+        for depot in study.demo_depots:
+            sites.add_depot(session, SYSTEM, depot.code, depot.name, depot.country)
         for site in study.demo_sites:
-            setup.add_site(session, SYSTEM, site.code, site.name, site.country, active=True)
+            setup.add_site(
+                session, SYSTEM, site.code, site.name, site.country, study.demo_depots[0].code
+            )
         for user in users:
             setup.add_user(session, SYSTEM, user.username, password, user.role, user.site_ids)
         lists.generate(session, study, SYSTEM, seed or secrets.token_hex(32))
-        if open_first_cohort:
-            session.flush()
-            stages.change_cohort(
+        session.flush()
+        kits.import_kit_list(
+            session, study, SYSTEM, demo_kit_list(study, today, kits_per_content, rng), today
+        )
+        session.flush()
+        for site in study.demo_sites:
+            if site_levels is not None:
+                sites.set_levels(session, study, SYSTEM, site.code, *site_levels)
+            opened = sites.activate(
                 session,
                 study,
                 SYSTEM,
-                study.phase_ib.cohorts[0].code,
-                "open",
-                "demo set-up: first phase Ib cohort opened",
+                site.code,
+                None,
+                "demo set-up: site initiation visit done",
+                today,
             )
+            shipment_id = opened["initial_shipment_id"]
+            if shipment_id is None:
+                continue
+            shipments.ship(session, study, SYSTEM, shipment_id, today)
+            if site.code != in_transit_site:
+                shipments.receive(session, study, SYSTEM, shipment_id, [], [], False)
+        stages.change_cohort(
+            session,
+            study,
+            SYSTEM,
+            study.phase_ib.cohorts[0].code,
+            "open",
+            "demo set-up: first phase Ib cohort opened",
+        )
     return users

@@ -21,6 +21,7 @@ from app.domain.stratification import stratum_of
 from app.domain.study import NO_STRATUM, PHASE_IB, StudyDefinition
 from app.services import audit
 from app.services.actor import Actor
+from app.services.dispensing import dispense_visit
 from app.services.errors import ServiceError, validation_error
 from app.services.study_state import cohort_statuses, count_randomized, lock_study
 from app.services.subjects import get_visible_subject
@@ -103,7 +104,18 @@ def randomize(
     session.add(row)
     subject.status = "randomized"
     session.flush()
-    response = randomization_view(row)
+    day_one = dispense_visit(
+        session,
+        study,
+        actor,
+        subject,
+        row,
+        slot.arm,
+        study.schedule.visits()[0],
+        visit_date,
+        weight_kg,
+    )
+    response = randomization_view(row, day_one["kits"])
     audit.record(
         session,
         actor,

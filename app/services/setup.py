@@ -53,11 +53,26 @@ def load_study(session: Session, study: StudyDefinition, actor: Actor) -> None:
 
 
 def add_site(
-    session: Session, actor: Actor, site_id: str, name: str, country: str, active: bool
+    session: Session,
+    actor: Actor,
+    site_id: str,
+    name: str,
+    country: str,
+    depot_id: str | None = None,
 ) -> None:
+    """A new site, inactive until the sponsor activates it (which ships its first kits)."""
     if session.get(Site, site_id) is not None:
         raise ServiceError(409, "site_exists", f"Site {site_id} exists already.")
-    session.add(Site(id=site_id, name=name, country=country, active=active, created_at=utcnow()))
+    session.add(
+        Site(
+            id=site_id,
+            name=name,
+            country=country,
+            active=False,
+            depot_id=depot_id,
+            created_at=utcnow(),
+        )
+    )
     audit.record(
         session,
         actor,
@@ -65,7 +80,7 @@ def add_site(
         "site",
         site_id,
         None,
-        {"name": name, "country": country, "active": active},
+        {"name": name, "country": country, "active": False, "depot_id": depot_id},
     )
 
 

@@ -7,12 +7,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db.models import Randomization, Site, Subject
+from app.db.models import DispensedKit, Dispensing, Randomization, Site, Subject
 from app.services import audit
 from app.services.actor import Actor
 from app.services.errors import ServiceError, not_found
 from app.services.transaction import utcnow
-from app.services.views import subject_view
+from app.services.views import dispensing_view, subject_view
 
 
 def get_visible_subject(session: Session, actor: Actor, subject_id: int) -> Subject:
@@ -82,10 +82,38 @@ def list_visible(
             select(Randomization).where(Randomization.subject_id.in_([s.id for s in subjects]))
         ).scalars()
     }
-    return [subject_view(s, randomizations.get(s.id)) for s in subjects]
+    return [subject_view(s, randomizations.get(s.id), visits_of(session, s.id)) for s in subjects]
 
 
 def randomization_of(session: Session, subject: Subject) -> Randomization | None:
     return session.execute(
         select(Randomization).where(Randomization.subject_id == subject.id)
     ).scalar_one_or_none()
+
+
+def subject_detail(session: Session, actor: Actor, subject_id: int) -> dict[str, Any]:
+    subject = get_visible_subject(session, actor, subject_id)
+    return subject_view(subject, randomization_of(session, subject), visits_of(session, subject.id))
+
+
+def visits_of(session: Session, subject_id: int) -> list[dict[str, Any]]:
+    """The subject's dosing visits with the kits in use (replaced kits left out)."""
+    result = []
+    for dispensing in session.execute(
+        select(Dispensing)
+        .where(Dispensing.subject_id == subject_id)
+        .order_by(Dispensing.visit_index)
+    ).scalars():
+        numbers = (
+            session.execute(
+                select(DispensedKit.kit_number)
+                .where(
+                    DispensedKit.dispensing_id == dispensing.id, DispensedKit.replaced_at.is_(None)
+                )
+                .order_by(DispensedKit.kit_number)
+            )
+            .scalars()
+            .all()
+        )
+        result.append(dispensing_view(dispensing, list(numbers)))
+    return result

@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 from app.db.models import AuditEntry, Randomization, Slot, Subject
 from app.domain.study import StudyDefinition
 from app.services.audit import entry_dict
-from app.services.views import randomization_view
+from app.services.subjects import visits_of
+from app.services.views import day_one_kits, randomization_view
 
 
 def allocations(session: Session, study: StudyDefinition) -> list[dict[str, Any]]:
@@ -22,7 +23,7 @@ def allocations(session: Session, study: StudyDefinition) -> list[dict[str, Any]
     ).all()
     return [
         {
-            **randomization_view(r),
+            **randomization_view(r, day_one_kits(visits_of(session, r.subject_id))),
             "site_id": subject.site_id,
             "screening_number": subject.screening_number,
             "randomized_by": r.randomized_by,

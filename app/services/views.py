@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from decimal import Decimal
+from typing import Any, Protocol
 
-from app.db.models import Randomization, Subject
+from app.db.models import Dispensing, Randomization, Subject
 from app.domain.study import PHASE_IB
 
 
-def dose_view(row: Randomization) -> dict[str, Any]:
+class DoseRecord(Protocol):
+    dose_level_mg_per_kg: Decimal
+    weight_kg: Decimal
+    dose_mg: Decimal
+    vials: int
+    infusion_volume_ml: Decimal
+
+
+def dose_view(row: DoseRecord) -> dict[str, Any]:
     return {
         "dose_level_mg_per_kg": float(row.dose_level_mg_per_kg),
         "weight_kg": float(row.weight_kg),
@@ -18,7 +27,7 @@ def dose_view(row: Randomization) -> dict[str, Any]:
     }
 
 
-def randomization_view(row: Randomization) -> dict[str, Any]:
+def randomization_view(row: Randomization, kits: list[str]) -> dict[str, Any]:
     """The randomize response and the subject's randomization details."""
     return {
         "subject_id": row.subject_id,
@@ -28,11 +37,15 @@ def randomization_view(row: Randomization) -> dict[str, Any]:
         "stratum": row.stratum,
         "randomized_at": iso_utc(row.randomized_at),
         "dose": dose_view(row),
-        "kits": [],
+        "kits": kits,
     }
 
 
-def subject_view(subject: Subject, randomization: Randomization | None) -> dict[str, Any]:
+def subject_view(
+    subject: Subject,
+    randomization: Randomization | None,
+    visits: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     return {
         "subject_id": subject.id,
         "site_id": subject.site_id,
@@ -40,9 +53,29 @@ def subject_view(subject: Subject, randomization: Randomization | None) -> dict[
         "sex": subject.sex,
         "year_of_birth": subject.year_of_birth,
         "status": subject.status,
-        "randomization": randomization_view(randomization) if randomization else None,
+        "randomization": randomization_view(randomization, day_one_kits(visits))
+        if randomization
+        else None,
+        "visits": visits or [],
     }
 
 
 def iso_utc(moment: Any) -> str:
     return str(moment.isoformat().replace("+00:00", "Z"))
+
+
+def day_one_kits(visits: list[dict[str, Any]] | None) -> list[str]:
+    for visit in visits or []:
+        if visit["visit"] == "D1":
+            return list(visit["kits"])
+    return []
+
+
+def dispensing_view(dispensing: Dispensing, kit_numbers: list[str]) -> dict[str, Any]:
+    """A dosing visit as the site sees it: dose and kit numbers."""
+    return {
+        "visit": dispensing.visit,
+        "visit_date": dispensing.visit_date.isoformat(),
+        "dose": dose_view(dispensing),
+        "kits": kit_numbers,
+    }

@@ -10,16 +10,16 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-
-from app.domain.roles import Role
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_KEYS = {"type", "title", "status", "detail", "code"}
 
 # Words that must never reach a blinded user. Text anywhere in a body or a header value:
 LEAK_TEXT = ("placebo", "imc002")
+# ...except where "imc002" is part of the service's own name, identical in every response: the
+# problem type namespace (app/api/problems.py). "IMC-002" (the study) never matches "imc002".
+HARMLESS_TEXT = ("urn:imc002-irt:problem:",)
 # ...and words a JSON key must not be made of (a key is split on "_": "kit_content", "slot_id",
 # "block_size" and "arm" are all caught; "randomization" or "pharmacist" are not).
 LEAK_KEY_WORDS = frozenset({"arm", "arms", "treatment", "content", "block", "slot", "seed"})
@@ -70,30 +70,6 @@ def openapi_operations(app: FastAPI) -> list[tuple[str, str]]:
     ]
 
 
-def _allowed_roles(dependant: Any) -> frozenset[Role] | None:
-    for dependency in dependant.dependencies:
-        allowed = getattr(dependency.call, "allowed_roles", None)
-        if allowed is not None:
-            return frozenset(allowed)
-        found = _allowed_roles(dependency)
-        if found is not None:
-            return found
-    return None
-
-
-def route_roles(app: FastAPI) -> dict[tuple[str, str], frozenset[Role]]:
-    """Which roles each operation admits, read from its `require(...)` dependency; operations
-    without one (token, /me, /health) admit every role."""
-    result: dict[tuple[str, str], frozenset[Role]] = {}
-    for route in app.routes:
-        if not isinstance(route, APIRoute) or not route.include_in_schema:
-            continue
-        roles = _allowed_roles(route.dependant)
-        for method in route.methods:
-            result[(method, route.path)] = roles if roles is not None else frozenset(Role)
-    return result
-
-
 def fill_path(template: str, **values: object) -> str:
     """Replace every `{name}` of a path template; a missing value fails loudly."""
 
@@ -122,6 +98,8 @@ def leaks(response: httpx.Response) -> list[str]:
     """Everything in the response a blinded user must not see (empty list: clean)."""
     found: list[str] = []
     text = response.text.lower()
+    for harmless in HARMLESS_TEXT:
+        text = text.replace(harmless, "")
     found += [f"body contains {word!r}" for word in LEAK_TEXT if word in text]
     for name, header in response.headers.items():
         found += [

@@ -44,7 +44,7 @@ def test_known_answer_first_draws() -> None:
     stream = SeededStream(seed, label)
     for i in range(3):
         expected = int.from_bytes(
-            hashlib.sha256(f"{seed}|{label}|{i}".encode("utf-8")).digest()[:8], "big"
+            hashlib.sha256(f"{seed}|{label}|{i}".encode()).digest()[:8], "big"
         )
         assert stream.draw() == expected
 

@@ -1,0 +1,120 @@
+"""Drug supply for pharmacists and supply managers: inventory, shipments, kit status."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+
+from app.api.deps import DB, StudyDep, require
+from app.api.schemas import (
+    InventoryOut,
+    KitOut,
+    KitStatusIn,
+    ReasonIn,
+    ReceiveIn,
+    ShipmentOut,
+    ShipmentRequestIn,
+    SupplyLevelsIn,
+    SupplyLevelsOut,
+)
+from app.domain.kits import KitStatus
+from app.domain.roles import Role
+from app.services import inventory, shipments, sites
+from app.services.actor import Actor
+from app.services.kits import blinded_kit, get_kit
+from app.services.resupply import request_manual
+from app.services.transaction import utcnow, writing
+
+router = APIRouter(tags=["supply"])
+
+Pharmacy = Annotated[Actor, Depends(require(Role.PHARMACIST, Role.SUPPLY_MANAGER))]
+Supply = Annotated[Actor, Depends(require(Role.SUPPLY_MANAGER))]
+
+
+@router.get("/sites/{site_id}/inventory", response_model=InventoryOut)
+def site_inventory(site_id: str, actor: Pharmacy, db: DB, study: StudyDep) -> Any:
+    with db.read() as session:
+        return inventory.site_inventory(session, study, actor, site_id, utcnow().date())
+
+
+@router.put("/sites/{site_id}/supply-levels", response_model=SupplyLevelsOut)
+def supply_levels(
+    site_id: str, body: SupplyLevelsIn, actor: Supply, db: DB, study: StudyDep
+) -> Any:
+    with writing(db) as session:
+        return sites.set_levels(session, study, actor, site_id, body.trigger, body.target)
+
+
+@router.get("/shipments", response_model=list[ShipmentOut])
+def list_shipments(actor: Pharmacy, db: DB, site_id: str | None = None) -> Any:
+    with db.read() as session:
+        return shipments.list_shipments(session, actor, site_id)
+
+
+@router.post("/shipments", status_code=201, response_model=ShipmentOut)
+def request(body: ShipmentRequestIn, actor: Supply, db: DB, study: StudyDep) -> Any:
+    """A manual shipment: the same number of kits of each content (so it reveals nothing)."""
+    with writing(db) as session:
+        shipment = request_manual(
+            session, study, actor, body.site_id, body.kits_per_content, body.reason, utcnow().date()
+        )
+        return shipments.shipment_view(session, shipment)
+
+
+@router.get("/shipments/{shipment_id}", response_model=ShipmentOut)
+def get_shipment(shipment_id: int, actor: Pharmacy, db: DB) -> Any:
+    with db.read() as session:
+        return shipments.shipment_view(session, shipments.get_shipment(session, actor, shipment_id))
+
+
+@router.post("/shipments/{shipment_id}/ship", response_model=ShipmentOut)
+def ship(shipment_id: int, actor: Supply, db: DB, study: StudyDep) -> Any:
+    with writing(db) as session:
+        return shipments.ship(session, study, actor, shipment_id, utcnow().date())
+
+
+@router.post("/shipments/{shipment_id}/cancel", response_model=ShipmentOut)
+def cancel(shipment_id: int, body: ReasonIn, actor: Supply, db: DB) -> Any:
+    with writing(db) as session:
+        return shipments.cancel(session, actor, shipment_id, body.reason)
+
+
+@router.post("/shipments/{shipment_id}/receive", response_model=ShipmentOut)
+def receive(shipment_id: int, body: ReceiveIn, actor: Pharmacy, db: DB, study: StudyDep) -> Any:
+    with writing(db) as session:
+        return shipments.receive(
+            session,
+            study,
+            actor,
+            shipment_id,
+            body.damaged,
+            body.missing,
+            body.temperature_excursion,
+        )
+
+
+@router.post("/shipments/{shipment_id}/release", response_model=ShipmentOut)
+def release(shipment_id: int, body: ReasonIn, actor: Supply, db: DB, study: StudyDep) -> Any:
+    with writing(db) as session:
+        return shipments.resolve_quarantine(session, study, actor, shipment_id, True, body.reason)
+
+
+@router.post("/shipments/{shipment_id}/reject", response_model=ShipmentOut)
+def reject(shipment_id: int, body: ReasonIn, actor: Supply, db: DB, study: StudyDep) -> Any:
+    with writing(db) as session:
+        return shipments.resolve_quarantine(session, study, actor, shipment_id, False, body.reason)
+
+
+@router.get("/kits/{kit_number}", response_model=KitOut)
+def get_kit_status(kit_number: str, actor: Pharmacy, db: DB) -> Any:
+    with db.read() as session:
+        return blinded_kit(get_kit(session, kit_number, actor))
+
+
+@router.post("/kits/{kit_number}/status", response_model=KitOut)
+def kit_status(kit_number: str, body: KitStatusIn, actor: Pharmacy, db: DB, study: StudyDep) -> Any:
+    with writing(db) as session:
+        return inventory.change_status(
+            session, study, actor, kit_number, KitStatus(body.status), body.reason, utcnow().date()
+        )

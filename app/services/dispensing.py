@@ -1,0 +1,323 @@
+"""Dispensing: kit numbers for a dosing visit, and replacement of a damaged or lost kit."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db.engine import Database
+from app.db.models import DispensedKit, Dispensing, Kit, Randomization, Slot, Subject
+from app.domain.dosing import WeightOutOfRange, calculate_dose, check_weight, weight_for_dose
+from app.domain.kits import KitCandidate, KitStatus, select_kits
+from app.domain.study import StudyDefinition, Visit
+from app.services import audit
+from app.services.actor import SYSTEM, Actor
+from app.services.errors import ServiceError, not_found, validation_error
+from app.services.kits import move
+from app.services.locks import lock_site
+from app.services.resupply import check_site
+from app.services.subjects import get_visible_subject
+from app.services.transaction import utcnow, writing
+from app.services.views import dispensing_view
+
+_rng = random.SystemRandom()
+
+
+class NoKitsAvailable(ServiceError):
+    """Not enough dispensable kits at the site; an urgent resupply follows the rollback."""
+
+    def __init__(self, site_id: str, content: str, needed: int) -> None:
+        super().__init__(
+            409,
+            "no_kits_available",
+            f"Site {site_id} has not enough usable kits for this subject's visit. Nothing was "
+            "dispensed; an urgent resupply has been requested. Try again when it has arrived.",
+        )
+        self.site_id = site_id
+        self.content = content
+        self.needed = needed
+
+
+def raise_urgent_resupply(
+    db: Database, study: StudyDefinition, refusal: NoKitsAvailable, today: date
+) -> None:
+    """After a no_kits_available rollback: request an urgent shipment in its own transaction."""
+    with writing(db) as session:
+        site = lock_site(session, refusal.site_id)
+        check_site(
+            session,
+            study,
+            SYSTEM,
+            site,
+            today,
+            kind="urgent",
+            extra_need={refusal.content: refusal.needed},
+        )
+
+
+def dispense_visit(
+    session: Session,
+    study: StudyDefinition,
+    actor: Actor,
+    subject: Subject,
+    randomization: Randomization,
+    content: str,
+    visit: Visit,
+    visit_date: date,
+    measured_weight: Decimal,
+) -> dict[str, Any]:
+    """Dose and kits for one visit, in the caller's transaction (the site row gets locked)."""
+    site = lock_site(session, subject.site_id)
+    previous = (
+        session.execute(
+            select(Dispensing)
+            .where(Dispensing.subject_id == subject.id)
+            .order_by(Dispensing.visit_index.desc())
+        )
+        .scalars()
+        .first()
+    )
+    if previous is not None and previous.visit == visit.code:
+        raise ServiceError(
+            409, "already_dispensed", f"Visit {visit.code} was already dispensed for this subject."
+        )
+    if session.execute(
+        select(Dispensing.id).where(
+            Dispensing.subject_id == subject.id, Dispensing.visit == visit.code
+        )
+    ).first():
+        raise ServiceError(
+            409, "already_dispensed", f"Visit {visit.code} was already dispensed for this subject."
+        )
+    if previous is not None and visit.index < previous.visit_index:
+        raise ServiceError(
+            409,
+            "visit_out_of_order",
+            f"Visit {visit.code} comes before the last dispensed visit "
+            f"{previous.visit}; visits are dispensed in schedule order.",
+        )
+    if previous is not None and visit_date <= previous.visit_date:
+        raise validation_error(
+            "visit_date",
+            f"The visit date must be after the last dosing "
+            f"visit ({previous.visit_date.isoformat()}).",
+        )
+    weight = weight_for_dose(measured_weight, previous.weight_kg if previous else None)
+    dose = calculate_dose(weight, randomization.dose_level_mg_per_kg, study.drug, study.weight)
+    candidates = [
+        KitCandidate(*row)
+        for row in session.execute(
+            select(Kit.kit_number, Kit.content, Kit.expiry_date).where(
+                Kit.site_id == site.id,
+                Kit.status == KitStatus.AVAILABLE.value,
+                Kit.content == content,
+            )
+        ).all()
+    ]
+    chosen = select_kits(
+        candidates, content, dose.vials, visit_date, study.supply.do_not_dispense_days, _rng
+    )
+    if chosen is None:
+        raise NoKitsAvailable(site.id, content, dose.vials)
+    now = utcnow()
+    dispensing = Dispensing(
+        subject_id=subject.id,
+        visit=visit.code,
+        visit_index=visit.index,
+        visit_date=visit_date,
+        weight_measured_kg=measured_weight,
+        weight_kg=weight,
+        dose_level_mg_per_kg=dose.dose_level_mg_per_kg,
+        dose_mg=dose.dose_mg,
+        vials=dose.vials,
+        infusion_volume_ml=dose.infusion_volume_ml,
+        dispensed_at=now,
+        dispensed_by=actor.username,
+    )
+    session.add(dispensing)
+    session.flush()
+    numbers = sorted(k.kit_number for k in chosen)
+    for number in numbers:
+        kit = session.get(Kit, number)
+        assert kit is not None
+        move(
+            session,
+            actor,
+            kit,
+            KitStatus.DISPENSED,
+            "system",
+            None,
+            subject_id=subject.id,
+            visit=visit.code,
+        )
+        session.add(DispensedKit(dispensing_id=dispensing.id, kit_number=number))
+    session.flush()
+    view = dispensing_view(dispensing, numbers)
+    audit.record(
+        session,
+        actor,
+        "subject.dispense",
+        "subject",
+        subject.id,
+        None,
+        {**view, "weight_measured_kg": str(measured_weight)},
+    )
+    check_site(session, study, actor, site, now.date())
+    return view
+
+
+def subject_content(session: Session, subject_id: int) -> tuple[Randomization, str]:
+    row = session.execute(
+        select(Randomization, Slot.arm)
+        .join(Slot, Slot.id == Randomization.slot_id)
+        .where(Randomization.subject_id == subject_id)
+    ).first()
+    if row is None:
+        raise ServiceError(409, "not_randomized", "This subject is not randomized yet.")
+    return row[0], row[1]
+
+
+def dispense(
+    session: Session,
+    study: StudyDefinition,
+    actor: Actor,
+    subject_id: int,
+    visit_code: str,
+    visit_date: date,
+    weight_kg: Decimal,
+) -> dict[str, Any]:
+    """POST /subjects/{id}/dispense: a later dosing visit (day 1 is dispensed at randomization)."""
+    try:
+        check_weight(weight_kg, study.weight)
+    except WeightOutOfRange as exc:
+        raise validation_error("weight_kg", f"The weight is refused: {exc}.") from None
+    try:
+        visit = study.schedule.visit(visit_code)
+    except KeyError:
+        codes = ", ".join(v.code for v in study.schedule.visits())
+        raise validation_error(
+            "visit", f"Unknown visit {visit_code!r}; visits are {codes}."
+        ) from None
+    subject = get_visible_subject(session, actor, subject_id)
+    randomization, content = subject_content(session, subject.id)
+    if subject.status != "randomized":
+        raise ServiceError(
+            409,
+            "subject_not_on_treatment",
+            f"This subject is {subject.status}; no kits are dispensed.",
+        )
+    if visit_date < randomization.visit_date:
+        raise validation_error("visit_date", "The visit date is before the randomization visit.")
+    return dispense_visit(
+        session, study, actor, subject, randomization, content, visit, visit_date, weight_kg
+    )
+
+
+def replace_kit(
+    session: Session,
+    study: StudyDefinition,
+    actor: Actor,
+    subject_id: int,
+    kit_number: str,
+    status: KitStatus,
+    reason: str,
+    today: date,
+) -> dict[str, Any]:
+    """Mark a dispensed kit damaged or lost and give a kit of the same content, in one step."""
+    subject = get_visible_subject(session, actor, subject_id)
+    site = lock_site(session, subject.site_id)
+    given = session.execute(
+        select(DispensedKit, Dispensing)
+        .join(Dispensing, Dispensing.id == DispensedKit.dispensing_id)
+        .where(DispensedKit.kit_number == kit_number, Dispensing.subject_id == subject.id)
+    ).first()
+    if given is None:
+        raise not_found(f"Kit {kit_number} dispensed to subject {subject_id}")
+    dispensed, dispensing = given
+    if dispensed.replaced_at is not None:
+        raise ServiceError(
+            409,
+            "already_replaced",
+            f"Kit {kit_number} was already replaced by {dispensed.replaced_by_kit}.",
+        )
+    old = session.get(Kit, kit_number)
+    assert old is not None
+    candidates = [
+        KitCandidate(*row)
+        for row in session.execute(
+            select(Kit.kit_number, Kit.content, Kit.expiry_date).where(
+                Kit.site_id == site.id,
+                Kit.status == KitStatus.AVAILABLE.value,
+                Kit.content == old.content,
+            )
+        ).all()
+    ]
+    chosen = select_kits(
+        candidates,
+        old.content,
+        1,
+        max(today, dispensing.visit_date),
+        study.supply.do_not_dispense_days,
+        _rng,
+    )
+    if chosen is None:
+        raise NoKitsAvailable(site.id, old.content, 1)
+    new = session.get(Kit, chosen[0].kit_number)
+    assert new is not None
+    move(
+        session,
+        actor,
+        old,
+        status,
+        "system",
+        reason,
+        subject_id=subject.id,
+        visit=dispensing.visit,
+        replaced_by=new.kit_number,
+    )
+    move(
+        session,
+        actor,
+        new,
+        KitStatus.DISPENSED,
+        "system",
+        reason,
+        subject_id=subject.id,
+        visit=dispensing.visit,
+        replaces=old.kit_number,
+    )
+    now = utcnow()
+    dispensed.replaced_at, dispensed.replaced_by_kit = now, new.kit_number
+    dispensed.replacement_reason = reason
+    session.add(DispensedKit(dispensing_id=dispensing.id, kit_number=new.kit_number))
+    session.flush()
+    result = {"visit": dispensing.visit, "replaced_kit": old.kit_number, "kit": new.kit_number}
+    audit.record(
+        session,
+        actor,
+        "subject.replace_kit",
+        "subject",
+        subject.id,
+        None,
+        {**result, "status": status.value},
+        reason,
+    )
+    check_site(session, study, actor, site, today)
+    return result
+
+
+@contextmanager
+def urgent_resupply_on_shortage(db: Database, study: StudyDefinition) -> Iterator[None]:
+    """Let a no_kits_available refusal through, after requesting an urgent resupply."""
+    try:
+        yield
+    except NoKitsAvailable as refusal:
+        raise_urgent_resupply(db, study, refusal, utcnow().date())
+        raise

@@ -1,0 +1,129 @@
+"""Site inventory (blinded) and kit reconciliation (unblinded)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.db.models import Kit, Shipment, ShipmentKit, Site
+from app.domain.kits import KitStatus
+from app.domain.study import StudyDefinition
+from app.services.actor import Actor
+from app.services.errors import ServiceError, not_found
+from app.services.kits import blinded_kit, get_kit, move, unblinded_kit
+from app.services.locks import lock_site
+from app.services.resupply import check_site
+
+
+def site_inventory(
+    session: Session, study: StudyDefinition, actor: Actor, site_id: str, today: date
+) -> dict[str, Any]:
+    """Every kit at the site with its status and expiry; totals only, never per content."""
+    if session.get(Site, site_id) is None or not actor.sees_site(site_id):
+        raise not_found(f"Site {site_id}")
+    kits = (
+        session.execute(
+            select(Kit).where(Kit.site_id == site_id).order_by(Kit.expiry_date, Kit.kit_number)
+        )
+        .scalars()
+        .all()
+    )
+    cutoff = today + timedelta(days=study.supply.do_not_dispense_days)
+    dispensable = sum(
+        1 for k in kits if k.status == KitStatus.AVAILABLE.value and k.expiry_date > cutoff
+    )
+    return {
+        "site_id": site_id,
+        "total": len(kits),
+        "dispensable": dispensable,
+        "by_status": dict(sorted(Counter(k.status for k in kits).items())),
+        "kits": [blinded_kit(k) for k in kits],
+    }
+
+
+def all_kits(session: Session, site_id: str | None, status: str | None) -> list[dict[str, Any]]:
+    query = select(Kit).order_by(Kit.kit_number)
+    if site_id:
+        query = query.where(Kit.site_id == site_id)
+    if status:
+        query = query.where(Kit.status == status)
+    return [unblinded_kit(k) for k in session.execute(query).scalars()]
+
+
+def reconciliation(session: Session, study: StudyDefinition) -> list[dict[str, Any]]:
+    """Per site and content: kits shipped to the site against where each one is now. Every
+    kit sent is counted exactly once by its current status, so the balance must be zero."""
+    shipped = dict(
+        ((site, content), int(count))
+        for site, content, count in session.execute(
+            select(Shipment.site_id, Kit.content, func.count())
+            .join(ShipmentKit, ShipmentKit.shipment_id == Shipment.id)
+            .join(Kit, Kit.kit_number == ShipmentKit.kit_number)
+            .where(Shipment.status.not_in(("requested", "cancelled")))
+            .group_by(Shipment.site_id, Kit.content)
+        ).all()
+    )
+    held: dict[tuple[str, str], Counter[str]] = {}
+    for site, content, status, count in session.execute(
+        select(Kit.site_id, Kit.content, Kit.status, func.count())
+        .where(Kit.site_id.is_not(None))
+        .group_by(Kit.site_id, Kit.content, Kit.status)
+    ).all():
+        held.setdefault((str(site), content), Counter())[status] = int(count)
+    report = []
+    for site_id in session.execute(select(Site.id).order_by(Site.id)).scalars():
+        for content in study.contents:
+            statuses = held.get((site_id, content), Counter())
+            sent = shipped.get((site_id, content), 0)
+            accounted = sum(statuses.values())
+            report.append(
+                {
+                    "site_id": site_id,
+                    "content": content,
+                    "shipped_to_site": sent,
+                    "by_status": {
+                        s.value: statuses.get(s.value, 0)
+                        for s in KitStatus
+                        if s is not KitStatus.AT_DEPOT
+                    },
+                    "accounted": accounted,
+                    "balance": sent - accounted,
+                }
+            )
+    return report
+
+
+def change_status(
+    session: Session,
+    study: StudyDefinition,
+    actor: Actor,
+    kit_number: str,
+    target: KitStatus,
+    reason: str,
+    today: date,
+) -> dict[str, Any]:
+    """A hand-made status change (quarantine, release, damaged, lost, returned, destroyed)."""
+    kit = get_kit(session, kit_number, actor)
+    site = lock_site(session, kit.site_id) if kit.site_id else None
+    kit = get_kit(session, kit_number, actor)
+    at_site = kit.site_id is not None
+    if (target is KitStatus.AVAILABLE and not at_site) or (
+        target is KitStatus.AT_DEPOT and at_site
+    ):
+        where = f"at site {kit.site_id}" if at_site else "at a depot"
+        raise ServiceError(
+            409,
+            "invalid_kit_transition",
+            f"Kit {kit_number} is {where}: a released kit goes back to "
+            f"{'available' if at_site else 'at_depot'}, not {target.value}.",
+            from_status=kit.status,
+            to_status=target.value,
+        )
+    move(session, actor, kit, target, str(actor.role), reason)
+    if site is not None:
+        check_site(session, study, actor, site, today)
+    return blinded_kit(kit)

@@ -1,0 +1,171 @@
+"""Kit lists and kit status changes."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from app.db.models import Depot, Kit, KitImport
+from app.domain.kits import KitListError, KitStatus, KitTransitionError, check_transition
+from app.domain.kits import parse_kit_list as parse
+from app.domain.roles import SITE_ROLES
+from app.domain.study import StudyDefinition
+from app.services import audit
+from app.services.actor import Actor
+from app.services.errors import ServiceError, not_found
+from app.services.transaction import utcnow
+from app.services.views import iso_utc
+
+
+def import_kit_list(
+    session: Session, study: StudyDefinition, actor: Actor, text: str, today: date
+) -> dict[str, Any]:
+    """Validate the whole file, then store every kit at its depot; the same file twice is a
+    no-op (answered with the first import), a file repeating a stored kit number is refused."""
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    previous = session.execute(
+        select(KitImport).where(KitImport.sha256 == digest)
+    ).scalar_one_or_none()
+    if previous is not None:
+        return {
+            "import_id": previous.id,
+            "sha256": digest,
+            "kits": previous.kit_count,
+            "already_imported": True,
+        }
+    depots = session.execute(select(Depot.id)).scalars().all()
+    try:
+        records = parse(text, study.contents, depots, today)
+    except KitListError as exc:
+        raise ServiceError(
+            422,
+            "invalid_kit_list",
+            "The kit list was refused; nothing was imported.",
+            problems=exc.problems,
+        ) from None
+    numbers = [r.kit_number for r in records]
+    clashes: list[str] = []
+    for start in range(0, len(numbers), 500):
+        clashes += (
+            session.execute(
+                select(Kit.kit_number).where(Kit.kit_number.in_(numbers[start : start + 500]))
+            )
+            .scalars()
+            .all()
+        )
+    if clashes:
+        raise ServiceError(
+            422,
+            "invalid_kit_list",
+            "The kit list was refused; nothing was imported.",
+            problems=[f"kit number {n} exists already" for n in sorted(clashes)],
+        )
+    now = utcnow()
+    batch = KitImport(
+        sha256=digest, kit_count=len(records), imported_at=now, imported_by=actor.username
+    )
+    session.add(batch)
+    session.flush()
+    session.execute(
+        insert(Kit),
+        [
+            {
+                "kit_number": r.kit_number,
+                "content": r.content,
+                "lot": r.lot,
+                "expiry_date": r.expiry_date,
+                "status": KitStatus.AT_DEPOT.value,
+                "depot_id": r.depot,
+                "site_id": None,
+                "import_id": batch.id,
+                "updated_at": now,
+            }
+            for r in records
+        ],
+    )
+    audit.record(
+        session,
+        actor,
+        "kits.import",
+        "kit_import",
+        batch.id,
+        None,
+        {"sha256": digest, "kits": len(records)},
+    )
+    return {
+        "import_id": batch.id,
+        "sha256": digest,
+        "kits": len(records),
+        "already_imported": False,
+    }
+
+
+def get_kit(session: Session, kit_number: str, actor: Actor) -> Kit:
+    """The kit, or 404 if it does not exist or is at a site the user cannot see."""
+    kit = session.get(Kit, kit_number)
+    visible = kit is not None and (
+        actor.sees_site(kit.site_id) if kit.site_id else actor.role not in SITE_ROLES
+    )
+    if kit is None or not visible:
+        raise not_found(f"Kit {kit_number}")
+    return kit
+
+
+def move(
+    session: Session,
+    actor: Actor,
+    kit: Kit,
+    target: KitStatus,
+    by: str,
+    reason: str | None,
+    **context: Any,
+) -> None:
+    """Change a kit's status if the state machine allows `by` to; audited."""
+    current = KitStatus(kit.status)
+    try:
+        check_transition(kit.kit_number, current, target, by)
+    except KitTransitionError as exc:
+        raise ServiceError(
+            409,
+            "invalid_kit_transition",
+            str(exc),
+            from_status=str(exc.current),
+            to_status=str(exc.target),
+        ) from None
+    kit.status = target.value
+    kit.updated_at = utcnow()
+    audit.record(
+        session,
+        actor,
+        f"kit.{target.value}",
+        "kit",
+        kit.kit_number,
+        {"status": current.value},
+        {"status": target.value, **context},
+        reason,
+    )
+
+
+def blinded_kit(kit: Kit) -> dict[str, Any]:
+    """What a blinded role may see of a kit: number, status, expiry, where it is."""
+    return {
+        "kit_number": kit.kit_number,
+        "status": kit.status,
+        "expiry_date": kit.expiry_date.isoformat(),
+        "site_id": kit.site_id,
+        "depot_id": kit.depot_id if kit.site_id is None else None,
+    }
+
+
+def unblinded_kit(kit: Kit) -> dict[str, Any]:
+    return {
+        **blinded_kit(kit),
+        "content": kit.content,
+        "lot": kit.lot,
+        "depot_id": kit.depot_id,
+        "updated_at": iso_utc(kit.updated_at),
+    }

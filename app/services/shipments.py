@@ -1,0 +1,234 @@
+"""Shipments from a depot to a site: request (kits picked), ship, receive, quarantine."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db.models import Kit, Shipment, ShipmentKit
+from app.domain.kits import KitCandidate, KitStatus, usable_on
+from app.domain.study import StudyDefinition
+from app.services import audit
+from app.services.actor import Actor
+from app.services.errors import ServiceError, not_found
+from app.services.kits import blinded_kit, move
+from app.services.locks import lock_site
+from app.services.resupply import check_site
+from app.services.transaction import utcnow
+from app.services.views import iso_utc
+
+
+def get_shipment(session: Session, actor: Actor, shipment_id: int, lock: bool = False) -> Shipment:
+    query = select(Shipment).where(Shipment.id == shipment_id)
+    shipment = session.execute(query.with_for_update() if lock else query).scalar_one_or_none()
+    if shipment is None or not actor.sees_site(shipment.site_id):
+        raise not_found(f"Shipment {shipment_id}")
+    return shipment
+
+
+def shipment_kits(session: Session, shipment: Shipment) -> list[tuple[Kit, str | None]]:
+    rows = session.execute(
+        select(Kit, ShipmentKit.outcome)
+        .join(ShipmentKit, ShipmentKit.kit_number == Kit.kit_number)
+        .where(ShipmentKit.shipment_id == shipment.id)
+        .order_by(Kit.kit_number)
+    ).all()
+    return [(kit, outcome) for kit, outcome in rows]
+
+
+def ship(
+    session: Session, study: StudyDefinition, actor: Actor, shipment_id: int, today: date
+) -> dict[str, Any]:
+    """The depot sends a requested shipment: its kits go in transit to the site."""
+    shipment = get_shipment(session, actor, shipment_id, lock=True)
+    if shipment.status != "requested":
+        raise ServiceError(
+            409,
+            "invalid_shipment_state",
+            f"Shipment {shipment_id} is {shipment.status}; only a requested "
+            "shipment can be shipped.",
+        )
+    for kit, _ in shipment_kits(session, shipment):
+        if not usable_on(
+            KitCandidate(kit.kit_number, kit.content, kit.expiry_date),
+            today,
+            study.supply.do_not_ship_days,
+        ):
+            raise ServiceError(
+                409,
+                "kit_too_close_to_expiry",
+                f"Kit {kit.kit_number} may no longer be shipped (do-not-ship "
+                "window); cancel this shipment and request a new one.",
+            )
+        move(session, actor, kit, KitStatus.IN_TRANSIT, "system", None, shipment_id=shipment.id)
+        kit.site_id = shipment.site_id
+    before = {"status": shipment.status}
+    shipment.status, shipment.shipped_at = "shipped", utcnow()
+    audit.record(
+        session, actor, "shipment.ship", "shipment", shipment.id, before, {"status": "shipped"}
+    )
+    return shipment_view(session, shipment)
+
+
+def cancel(session: Session, actor: Actor, shipment_id: int, reason: str) -> dict[str, Any]:
+    shipment = get_shipment(session, actor, shipment_id, lock=True)
+    if shipment.status != "requested":
+        raise ServiceError(
+            409,
+            "invalid_shipment_state",
+            f"Shipment {shipment_id} is {shipment.status}; only a requested "
+            "shipment can be cancelled.",
+        )
+    shipment.status = "cancelled"
+    audit.record(
+        session,
+        actor,
+        "shipment.cancel",
+        "shipment",
+        shipment.id,
+        {"status": "requested"},
+        {"status": "cancelled"},
+        reason,
+    )
+    return shipment_view(session, shipment)
+
+
+def receive(
+    session: Session,
+    study: StudyDefinition,
+    actor: Actor,
+    shipment_id: int,
+    damaged: list[str],
+    missing: list[str],
+    temperature_excursion: bool,
+) -> dict[str, Any]:
+    """Receipt at the site: each kit received, damaged or missing; an excursion quarantines
+    the whole shipment until the supply manager releases or rejects it."""
+    shipment = get_shipment(session, actor, shipment_id)
+    lock_site(session, shipment.site_id)
+    shipment = get_shipment(session, actor, shipment_id, lock=True)
+    if shipment.status != "shipped":
+        raise ServiceError(
+            409,
+            "invalid_shipment_state",
+            f"Shipment {shipment_id} is {shipment.status}; only a shipped "
+            "shipment can be received.",
+        )
+    kits = shipment_kits(session, shipment)
+    numbers = {kit.kit_number for kit, _ in kits}
+    unknown = sorted((set(damaged) | set(missing)) - numbers)
+    both = sorted(set(damaged) & set(missing))
+    if unknown or both:
+        problems = [f"kit {n} is not in shipment {shipment_id}" for n in unknown]
+        problems += [f"kit {n} cannot be both damaged and missing" for n in both]
+        raise ServiceError(
+            422,
+            "validation_error",
+            "; ".join(problems) + ".",
+            errors=[{"field": "kits", "message": p} for p in problems],
+        )
+    for kit, _ in kits:
+        if kit.kit_number in missing:
+            outcome, target = "missing", KitStatus.LOST
+        elif kit.kit_number in damaged:
+            outcome, target = "damaged", KitStatus.DAMAGED
+        else:
+            outcome = "received"
+            target = KitStatus.QUARANTINED if temperature_excursion else KitStatus.AVAILABLE
+        move(session, actor, kit, target, "system", None, shipment_id=shipment.id, outcome=outcome)
+        link = session.get(ShipmentKit, (shipment.id, kit.kit_number))
+        assert link is not None
+        link.outcome = outcome
+    before = {"status": shipment.status}
+    shipment.status = "quarantined" if temperature_excursion else "received"
+    shipment.received_at, shipment.received_by = utcnow(), actor.username
+    shipment.temperature_excursion = temperature_excursion
+    audit.record(
+        session,
+        actor,
+        "shipment.receive",
+        "shipment",
+        shipment.id,
+        before,
+        {
+            "status": shipment.status,
+            "temperature_excursion": temperature_excursion,
+            "damaged": sorted(damaged),
+            "missing": sorted(missing),
+        },
+    )
+    _resupply(session, study, actor, shipment.site_id)
+    return shipment_view(session, shipment)
+
+
+def resolve_quarantine(
+    session: Session,
+    study: StudyDefinition,
+    actor: Actor,
+    shipment_id: int,
+    release: bool,
+    reason: str,
+) -> dict[str, Any]:
+    """Release (kits become available) or reject (kits damaged) a quarantined shipment."""
+    shipment = get_shipment(session, actor, shipment_id)
+    lock_site(session, shipment.site_id)
+    shipment = get_shipment(session, actor, shipment_id, lock=True)
+    if shipment.status != "quarantined":
+        raise ServiceError(
+            409,
+            "invalid_shipment_state",
+            f"Shipment {shipment_id} is {shipment.status}, not quarantined.",
+        )
+    target = KitStatus.AVAILABLE if release else KitStatus.DAMAGED
+    for kit, _ in shipment_kits(session, shipment):
+        if kit.status == KitStatus.QUARANTINED.value:
+            move(session, actor, kit, target, str(actor.role), reason, shipment_id=shipment.id)
+    shipment.status = "received" if release else "rejected"
+    audit.record(
+        session,
+        actor,
+        "shipment.release" if release else "shipment.reject",
+        "shipment",
+        shipment.id,
+        {"status": "quarantined"},
+        {"status": shipment.status},
+        reason,
+    )
+    _resupply(session, study, actor, shipment.site_id)
+    return shipment_view(session, shipment)
+
+
+def shipment_view(session: Session, shipment: Shipment) -> dict[str, Any]:
+    """Blinded: kit numbers, statuses and expiry; never content, lot or per-content counts."""
+    kits = shipment_kits(session, shipment)
+    return {
+        "shipment_id": shipment.id,
+        "site_id": shipment.site_id,
+        "depot_id": shipment.depot_id,
+        "kind": shipment.kind,
+        "status": shipment.status,
+        "requested_at": iso_utc(shipment.requested_at),
+        "shipped_at": iso_utc(shipment.shipped_at) if shipment.shipped_at else None,
+        "received_at": iso_utc(shipment.received_at) if shipment.received_at else None,
+        "temperature_excursion": shipment.temperature_excursion,
+        "kit_count": len(kits),
+        "kits": [{**blinded_kit(kit), "outcome": outcome} for kit, outcome in kits],
+    }
+
+
+def list_shipments(session: Session, actor: Actor, site_id: str | None) -> list[dict[str, Any]]:
+    query = select(Shipment).order_by(Shipment.id)
+    if site_id:
+        query = query.where(Shipment.site_id == site_id)
+    return [
+        shipment_view(session, s)
+        for s in session.execute(query).scalars()
+        if actor.sees_site(s.site_id)
+    ]
+
+
+def _resupply(session: Session, study: StudyDefinition, actor: Actor, site_id: str) -> None:
+    check_site(session, study, actor, lock_site(session, site_id), utcnow().date())

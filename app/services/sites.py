@@ -1,0 +1,109 @@
+"""Sites and depots: activation with its initial shipment, supply levels."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db.models import Depot, Site, SupplyLevel
+from app.domain.study import StudyDefinition
+from app.services import audit
+from app.services.actor import Actor
+from app.services.errors import ServiceError, not_found
+from app.services.locks import lock_site
+from app.services.resupply import check_site
+from app.services.transaction import utcnow
+
+
+def add_depot(session: Session, actor: Actor, depot_id: str, name: str, country: str) -> None:
+    if session.get(Depot, depot_id) is not None:
+        raise ServiceError(409, "depot_exists", f"Depot {depot_id} exists already.")
+    session.add(Depot(id=depot_id, name=name, country=country, created_at=utcnow()))
+    audit.record(
+        session, actor, "depot.create", "depot", depot_id, None, {"name": name, "country": country}
+    )
+
+
+def site_view(site: Site) -> dict[str, Any]:
+    return {
+        "site_id": site.id,
+        "name": site.name,
+        "country": site.country,
+        "active": site.active,
+        "depot_id": site.depot_id,
+    }
+
+
+def list_sites(session: Session, actor: Actor) -> list[dict[str, Any]]:
+    return [
+        site_view(s)
+        for s in session.execute(select(Site).order_by(Site.id)).scalars()
+        if actor.sees_site(s.id)
+    ]
+
+
+def activate(
+    session: Session,
+    study: StudyDefinition,
+    actor: Actor,
+    site_id: str,
+    depot_id: str | None,
+    reason: str,
+    today: date,
+) -> dict[str, Any]:
+    """Open a site for enrolment; its initial shipment (to the target levels) is requested."""
+    site = lock_site(session, site_id)
+    if site.active:
+        raise ServiceError(409, "site_already_active", f"Site {site_id} is active already.")
+    if depot_id is not None:
+        if session.get(Depot, depot_id) is None:
+            raise not_found(f"Depot {depot_id}")
+        site.depot_id = depot_id
+    if site.depot_id is None:
+        raise ServiceError(
+            422,
+            "validation_error",
+            "Name the depot that supplies this site.",
+            errors=[{"field": "depot_id", "message": "a depot is required"}],
+        )
+    before = site_view(site)
+    site.active = True
+    audit.record(session, actor, "site.activate", "site", site_id, before, site_view(site), reason)
+    session.flush()
+    shipment = check_site(session, study, actor, site, today, kind="initial")
+    return {**site_view(site), "initial_shipment_id": shipment.id if shipment else None}
+
+
+def set_levels(
+    session: Session, study: StudyDefinition, actor: Actor, site_id: str, trigger: int, target: int
+) -> dict[str, Any]:
+    """A site's own trigger and target, the same for every content (so they reveal nothing)."""
+    if target <= trigger:
+        raise ServiceError(
+            422,
+            "validation_error",
+            "The target must be above the trigger.",
+            errors=[{"field": "target", "message": "must be above trigger"}],
+        )
+    lock_site(session, site_id)
+    for content in study.contents:
+        level = session.get(SupplyLevel, (site_id, content))
+        if level is None:
+            session.add(
+                SupplyLevel(site_id=site_id, content=content, trigger=trigger, target=target)
+            )
+        else:
+            level.trigger, level.target = trigger, target
+    audit.record(
+        session,
+        actor,
+        "site.supply_levels",
+        "site",
+        site_id,
+        None,
+        {"trigger": trigger, "target": target},
+    )
+    return {"site_id": site_id, "trigger": trigger, "target": target}
