@@ -20,6 +20,8 @@ from app.services import setup, sites
 from app.services.actor import SYSTEM
 from app.services.demo import DEFAULT_PASSWORD, DEMO_KITS_PER_CONTENT, demo_kit_list, set_up_demo
 from app.services.errors import ServiceError
+from app.services.locks import lock_site
+from app.services.resupply import check_site
 from app.services.study_state import load_definition
 from app.services.transaction import utcnow, writing
 from app.settings import get_settings
@@ -34,6 +36,7 @@ sites_app = typer.Typer(help="Sites.", no_args_is_help=True)
 users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
 depots_app = typer.Typer(help="Depots.", no_args_is_help=True)
 kits_app = typer.Typer(help="Kit lists (unblinded work).", no_args_is_help=True)
+supply_app = typer.Typer(help="Supply jobs.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(lists_app, name="lists")
 app.add_typer(study_app, name="study")
@@ -41,6 +44,7 @@ app.add_typer(sites_app, name="sites")
 app.add_typer(users_app, name="users")
 app.add_typer(depots_app, name="depots")
 app.add_typer(kits_app, name="kits")
+app.add_typer(supply_app, name="supply")
 
 DatabaseUrl = Annotated[
     str | None,
@@ -244,6 +248,20 @@ def depots_add(
     except ServiceError as exc:
         _fail(exc.detail)
     typer.echo(f"Depot {depot_id} added.")
+
+
+@supply_app.command("check")
+def supply_check(database_url: DatabaseUrl = None) -> None:
+    """Expire kits inside the do-not-dispense window and resupply every active site (daily)."""
+    db = _database(database_url)
+    with writing(db) as session:
+        study = load_definition(session)
+        site_ids = [s["site_id"] for s in sites.list_sites(session, SYSTEM) if s["active"]]
+    for site_id in site_ids:
+        with writing(db) as session:
+            site = lock_site(session, site_id)
+            shipment = check_site(session, study, SYSTEM, site, utcnow().date())
+        typer.echo(f"{site_id}: " + (f"shipment {shipment.id} requested" if shipment else "ok"))
 
 
 @kits_app.command("generate")
