@@ -12,12 +12,12 @@ from app.api.schemas import Health
 from app.db.engine import Database
 from app.db.migrate import ensure_migrated
 from app.services.study_state import load_definition
-from app.settings import Settings, get_settings
+from app.settings import Settings
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; refuse to start on a database that is not migrated or has no study."""
-    settings = settings or get_settings()
+    settings = settings or Settings()
     db = Database(settings.database_url)
     ensure_migrated(db.engine)
     with db.read() as session:

@@ -99,7 +99,17 @@ def select_phase2_dose(body: Phase2DoseIn, actor: Sponsor, db: DB, study: StudyD
 Importer = Annotated[Actor, Depends(require(Role.UNBLINDED_MONITOR, Role.SUPPLY_MANAGER))]
 
 
-@router.post("/kits/import", status_code=201, response_model=KitImportOut)
+@router.post(
+    "/kits/import",
+    status_code=201,
+    response_model=KitImportOut,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def import_kits(request: Request, actor: Importer, db: DB, study: StudyDep) -> Any:
     """The packager's kit list as text/csv. The answer holds totals only (never contents)."""
     text = (await request.body()).decode("utf-8", errors="replace")
