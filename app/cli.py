@@ -230,7 +230,11 @@ def sites_activate(
     except ServiceError as exc:
         _fail(exc.detail)
         return
-    typer.echo(f"Site {site_id} active; initial shipment {result['initial_shipment_id']}.")
+    shipment_id = result["initial_shipment_id"]
+    if shipment_id is None:
+        typer.echo(f"Site {site_id} active; no initial shipment: the depot has no shippable kits.")
+    else:
+        typer.echo(f"Site {site_id} active; initial shipment {shipment_id} requested.")
 
 
 @depots_app.command("add")

@@ -108,8 +108,13 @@ def demo_db(db: Database) -> Database:
     """The IMC-002 demo study with a fixed seed: cohort C1 open, every site active with its
     initial shipment received (40 kits of each content)."""
     set_up_demo(
-        db, load_study(), DEMO_PASSWORD, seed=DEMO_SEED, kits_per_content=DEMO_KITS,
-        site_levels=DEMO_LEVELS, in_transit_site=None,
+        db,
+        load_study(),
+        DEMO_PASSWORD,
+        seed=DEMO_SEED,
+        kits_per_content=DEMO_KITS,
+        site_levels=DEMO_LEVELS,
+        in_transit_site=None,
     )
     return db
 

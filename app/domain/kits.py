@@ -85,6 +85,8 @@ def check_transition(kit_number: str, current: KitStatus, target: KitStatus, by:
             "only the service itself makes it (by shipping, receipt, dispensing or replacement)"
             if allowed == {SYSTEM}
             else f"the {by} role may not make it"
+            if by != SYSTEM
+            else "only a user of the right role makes it"
         )
         raise KitTransitionError(kit_number, current, target, why)
 
@@ -116,6 +118,8 @@ def select_kits(
 ) -> list[KitCandidate] | None:
     """`count` kits of `content` usable on `day`, first expiry first, ties at random; None if
     there are not enough."""
+    if count < 0:
+        raise ValueError("count must not be negative")
     eligible = [k for k in candidates if k.content == content and usable_on(k, day, window_days)]
     if len(eligible) < count:
         return None
@@ -179,13 +183,13 @@ def parse_kit_list(
             bad.append(f"kit number {number} repeats row {seen[number]}")
         else:
             seen[number] = row_no
-        content = row.get("content") or ""
+        content = (row.get("content") or "").strip()
         if content not in contents:
             bad.append(f"unknown content {content!r}")
         lot = (row.get("lot") or "").strip()
         if not lot or len(lot) > 40:
             bad.append("lot must be 1 to 40 characters")
-        depot = row.get("depot") or ""
+        depot = (row.get("depot") or "").strip()
         if depot not in known_depots:
             bad.append(f"unknown depot {depot!r}")
         expiry: date | None = None

@@ -1,5 +1,7 @@
 """Every refused randomization (or registration) answers with the right status and problem+json
-code, and leaves the database exactly as it was: not a row, not an audit entry, not a key."""
+code, and leaves the database exactly as it was: not a row, not an audit entry, not a key.
+
+The cases of one kind share a test (and one demo database) as subtests, to keep the suite fast."""
 
 from __future__ import annotations
 
@@ -18,6 +20,26 @@ from tests.conftest import snapshot
 from tests.helpers import login, randomize, randomize_body, register, today
 
 RANDOMIZE = "/api/v1/subjects/{}/randomize"
+FUTURE = (today() + timedelta(days=2)).isoformat()
+VALID = randomize_body()
+
+
+def _without(body: dict[str, Any], *path: str) -> dict[str, Any]:
+    body = copy.deepcopy(body)
+    target = body
+    for part in path[:-1]:
+        target = target[part]
+    del target[path[-1]]
+    return body
+
+
+def _with(body: dict[str, Any], value: Any, *path: str) -> dict[str, Any]:
+    body = copy.deepcopy(body)
+    target = body
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = value
+    return body
 
 
 @pytest.fixture
@@ -25,64 +47,81 @@ def coordinator(client: TestClient) -> dict[str, str]:
     return login(client, "coordinator")
 
 
-def test_ineligible_subject_lists_every_failed_criterion(
-    client: TestClient, demo_db: Database, coordinator: dict[str, str]
-) -> None:
-    subject_id = register(client, coordinator)
-    body = randomize_body(
-        sledai_2k_score=4,
-        on_soc_medication=False,
-        exclusions={"active_lupus_nephritis": True},
-    )
-    before = snapshot(demo_db)
-    response = randomize(client, coordinator, subject_id, body)
-    problem = assert_problem(response, 422, "ineligible")
-    criteria = [f["criterion"] for f in problem["failed_criteria"]]
-    assert sorted(criteria) == sorted(
-        ["sledai_2k_score", "on_soc_medication", "exclusion.active_lupus_nephritis"]
-    )
-    assert all(f["message"] for f in problem["failed_criteria"])
-    assert snapshot(demo_db) == before
-
-
-@pytest.mark.parametrize(
-    ("overrides", "criterion"),
-    [
-        ({"sledai_2k_score": 5}, "sledai_2k_score"),
-        ({"bilag_a_count": 0, "bilag_b_count": 1}, "bilag_2004"),
-        ({"on_soc_medication": False}, "on_soc_medication"),
-        (
-            {"sle_diagnosis_date": (today() - timedelta(days=14 + 7 * 12 - 1)).isoformat()},
+INELIGIBLE: dict[str, tuple[dict[str, Any], list[str]]] = {
+    "several misses at once": (
+        {
+            "sledai_2k_score": 4,
+            "on_soc_medication": False,
+            "exclusions": {"active_lupus_nephritis": True},
+        },
+        ["sledai_2k_score", "on_soc_medication", "exclusion.active_lupus_nephritis"],
+    ),
+    "every miss at once": (
+        {
+            "sle_diagnosis_date": (today() - timedelta(days=20)).isoformat(),
+            "sledai_2k_score": 0,
+            "bilag_a_count": 0,
+            "bilag_b_count": 1,
+            "on_soc_medication": False,
+            "exclusions": {
+                "active_neuropsychiatric_sle": True,
+                "active_lupus_nephritis": True,
+                "other_autoimmune_disease": True,
+                "uncontrolled_medical_condition": True,
+                "active_severe_infection": True,
+                "malignancy_within_5_years": True,
+            },
+        },
+        [
             "sle_diagnosis_duration",
-        ),
-        (
-            {"exclusions": {"malignancy_within_5_years": True}},
+            "sledai_2k_score",
+            "bilag_2004",
+            "on_soc_medication",
+            "exclusion.active_neuropsychiatric_sle",
+            "exclusion.active_lupus_nephritis",
+            "exclusion.other_autoimmune_disease",
+            "exclusion.uncontrolled_medical_condition",
+            "exclusion.active_severe_infection",
             "exclusion.malignancy_within_5_years",
-        ),
-    ],
-)
-def test_each_single_miss_is_refused(
-    client: TestClient,
-    demo_db: Database,
-    coordinator: dict[str, str],
-    overrides: dict[str, Any],
-    criterion: str,
+        ],
+    ),
+    "SLEDAI 5": ({"sledai_2k_score": 5}, ["sledai_2k_score"]),
+    "BILAG 0 A 1 B": ({"bilag_a_count": 0, "bilag_b_count": 1}, ["bilag_2004"]),
+    "not on SOC": ({"on_soc_medication": False}, ["on_soc_medication"]),
+    "diagnosed 12 weeks less a day before screening": (
+        {"sle_diagnosis_date": (today() - timedelta(days=14 + 7 * 12 - 1)).isoformat()},
+        ["sle_diagnosis_duration"],
+    ),
+    "malignancy": (
+        {"exclusions": {"malignancy_within_5_years": True}},
+        ["exclusion.malignancy_within_5_years"],
+    ),
+}
+
+
+def test_ineligible_subjects_are_refused_with_every_failed_criterion(
+    client: TestClient, demo_db: Database, coordinator: dict[str, str], subtests: Any
 ) -> None:
     subject_id = register(client, coordinator)
-    before = snapshot(demo_db)
-    response = randomize(client, coordinator, subject_id, randomize_body(**overrides))
-    problem = assert_problem(response, 422, "ineligible")
-    assert [f["criterion"] for f in problem["failed_criteria"]] == [criterion]
-    assert snapshot(demo_db) == before
+    for case, (overrides, criteria) in INELIGIBLE.items():
+        with subtests.test(msg=case):
+            before = snapshot(demo_db)
+            response = randomize(client, coordinator, subject_id, randomize_body(**overrides))
+            problem = assert_problem(response, 422, "ineligible")
+            assert [f["criterion"] for f in problem["failed_criteria"]] == criteria
+            assert all(f["message"] for f in problem["failed_criteria"])
+            assert snapshot(demo_db) == before
+    # the control: the same subject, eligible, is randomized
+    assert randomize(client, coordinator, subject_id).status_code == 201
 
 
-def test_subject_at_another_site_is_indistinguishable_from_a_missing_one(
-    client: TestClient, demo_db: Database, coordinator: dict[str, str]
-) -> None:
+def test_site_scoping(client: TestClient, demo_db: Database, coordinator: dict[str, str]) -> None:
     subject_id = register(client, coordinator, site_id="DE01")
     missing_id = subject_id + 1000
     outsider = login(client, "coordinator2")
     before = snapshot(demo_db)
+
+    # another site's subject is answered exactly like one that does not exist
     foreign = randomize(client, outsider, subject_id, key="k-foreign")
     absent = randomize(client, outsider, missing_id, key="k-absent")
     foreign_body = assert_problem(foreign, 404, "not_found")
@@ -95,21 +134,14 @@ def test_subject_at_another_site_is_indistinguishable_from_a_missing_one(
         return dict(json.loads(text))
 
     assert normalized(foreign_body, subject_id) == normalized(absent_body, missing_id)
-    assert dict(foreign.headers).keys() == dict(absent.headers).keys()
-    # the subject's own view is hidden the same way
-    view = client.get(f"/api/v1/subjects/{subject_id}", headers=outsider)
-    assert_problem(view, 404, "not_found")
-    assert snapshot(demo_db) == before
+    assert foreign.headers.keys() == absent.headers.keys()
+    assert_problem(client.get(f"/api/v1/subjects/{subject_id}", headers=outsider), 404, "not_found")
 
-
-def test_register_at_a_site_not_assigned_is_forbidden(
-    client: TestClient, demo_db: Database, coordinator: dict[str, str]
-) -> None:
-    before = snapshot(demo_db)
+    # registering at a site one is not assigned to
     response = client.post(
         "/api/v1/subjects",
-        json={"site_id": "US01", "screening_number": "S-001", "sex": "F", "year_of_birth": 1980},
-        headers=coordinator,
+        json={"site_id": "DE01", "screening_number": "S-001", "sex": "F", "year_of_birth": 1980},
+        headers=outsider,
     )
     assert_problem(response, 403, "not_your_site")
     assert snapshot(demo_db) == before
@@ -144,43 +176,9 @@ def test_full_cohort_refuses_the_ninth_subject(
     assert snapshot(demo_db) == before
 
 
-def test_already_randomized_with_a_new_key(
-    client: TestClient, demo_db: Database, coordinator: dict[str, str]
-) -> None:
-    subject_id = register(client, coordinator)
-    assert randomize(client, coordinator, subject_id, key="first").status_code == 201
-    before = snapshot(demo_db)
-    again = randomize(client, coordinator, subject_id, key="second")
-    assert_problem(again, 409, "already_randomized")
-    # another user of the same site, with its own keys, is refused the same way
-    by_investigator = randomize(client, login(client, "investigator"), subject_id, key="third")
-    assert_problem(by_investigator, 409, "already_randomized")
-    assert snapshot(demo_db) == before
-
-
-def _without(body: dict[str, Any], *path: str) -> dict[str, Any]:
-    body = copy.deepcopy(body)
-    target = body
-    for part in path[:-1]:
-        target = target[part]
-    del target[path[-1]]
-    return body
-
-
-def _with(body: dict[str, Any], value: Any, *path: str) -> dict[str, Any]:
-    body = copy.deepcopy(body)
-    target = body
-    for part in path[:-1]:
-        target = target[part]
-    target[path[-1]] = value
-    return body
-
-
-FUTURE = (today() + timedelta(days=2)).isoformat()
-VALID = randomize_body()
-
-MALFORMED = {
+MALFORMED: dict[str, tuple[dict[str, Any], str]] = {
     "missing weight": (_without(VALID, "weight_kg"), "weight_kg"),
+    "missing eligibility": (_without(VALID, "eligibility"), "eligibility"),
     "missing exclusion": (
         _without(VALID, "eligibility", "exclusions", "active_lupus_nephritis"),
         "eligibility.exclusions.active_lupus_nephritis",
@@ -188,61 +186,61 @@ MALFORMED = {
     "weight 0": (_with(VALID, 0, "weight_kg"), "weight_kg"),
     "weight 250": (_with(VALID, 250, "weight_kg"), "weight_kg"),
     "weight 29.9": (_with(VALID, 29.9, "weight_kg"), "weight_kg"),
-    "negative sledai": (
+    "weight as text": (_with(VALID, "heavy", "weight_kg"), "weight_kg"),
+    "negative SLEDAI": (
         _with(VALID, -1, "eligibility", "sledai_2k_score"),
         "eligibility.sledai_2k_score",
     ),
-    "future visit": (_with(VALID, FUTURE, "visit_date"), "visit_date"),
-    "future diagnosis": (
+    "visit date in the future": (_with(VALID, FUTURE, "visit_date"), "visit_date"),
+    "diagnosis date in the future": (
         _with(VALID, FUTURE, "eligibility", "sle_diagnosis_date"),
         "eligibility.sle_diagnosis_date",
     ),
+    "screening after the visit": (
+        _with(VALID, (today() - timedelta(days=400)).isoformat(), "visit_date"),
+        "eligibility.screening_date",
+    ),
     "unknown field": (_with(VALID, "IMC002", "arm"), "arm"),
-    "unknown nested field": (_with(VALID, 1, "eligibility", "stratum"), "eligibility.stratum"),
+    "unknown nested field": (_with(VALID, "ALL", "eligibility", "stratum"), "eligibility.stratum"),
 }
 
 
-@pytest.mark.parametrize("case", list(MALFORMED), ids=list(MALFORMED))
-def test_malformed_body_is_a_validation_error(
-    client: TestClient, demo_db: Database, coordinator: dict[str, str], case: str
-) -> None:
-    body, field = MALFORMED[case]
-    subject_id = register(client, coordinator)
-    before = snapshot(demo_db)
-    problem = assert_problem(
-        randomize(client, coordinator, subject_id, body), 422, "validation_error"
-    )
-    assert field in error_fields(problem), problem
-    assert snapshot(demo_db) == before
-
-
-def test_invalid_json_is_a_validation_error(
-    client: TestClient, demo_db: Database, coordinator: dict[str, str]
+def test_malformed_requests_are_validation_errors(
+    client: TestClient, demo_db: Database, coordinator: dict[str, str], subtests: Any
 ) -> None:
     subject_id = register(client, coordinator)
-    before = snapshot(demo_db)
-    response = client.post(
-        RANDOMIZE.format(subject_id),
-        content=b'{"visit_date": "2024-01-01", "weight_kg": 70,',
-        headers={**coordinator, "Idempotency-Key": "k", "Content-Type": "application/json"},
-    )
-    problem = assert_problem(response, 422, "validation_error")
-    assert error_fields(problem) == ["body"], problem
-    assert "not valid JSON" in problem["errors"][0]["message"], problem
-    assert snapshot(demo_db) == before
+    url = RANDOMIZE.format(subject_id)
+    for case, (body, field) in MALFORMED.items():
+        with subtests.test(msg=case):
+            before = snapshot(demo_db)
+            response = randomize(client, coordinator, subject_id, body)
+            problem = assert_problem(response, 422, "validation_error")
+            assert field in error_fields(problem), problem
+            assert snapshot(demo_db) == before
+
+    with subtests.test(msg="invalid JSON"):
+        before = snapshot(demo_db)
+        response = client.post(
+            url,
+            content=b'{"visit_date": "2024-01-01", "weight_kg": 70,',
+            headers={**coordinator, "Idempotency-Key": "k", "Content-Type": "application/json"},
+        )
+        problem = assert_problem(response, 422, "validation_error")
+        assert error_fields(problem) == ["body"], problem
+        assert "not valid JSON" in problem["errors"][0]["message"], problem
+        assert snapshot(demo_db) == before
+
+    with subtests.test(msg="no Idempotency-Key"):
+        before = snapshot(demo_db)
+        response = client.post(url, json=VALID, headers=coordinator)
+        assert_problem(response, 400, "idempotency_key_required")
+        assert snapshot(demo_db) == before
+
+    # the control: the same subject and body, well formed, are randomized
+    assert randomize(client, coordinator, subject_id, VALID).status_code == 201
 
 
-def test_missing_idempotency_key(
-    client: TestClient, demo_db: Database, coordinator: dict[str, str]
-) -> None:
-    subject_id = register(client, coordinator)
-    before = snapshot(demo_db)
-    response = client.post(RANDOMIZE.format(subject_id), json=VALID, headers=coordinator)
-    assert_problem(response, 400, "idempotency_key_required")
-    assert snapshot(demo_db) == before
-
-
-def test_idempotency_key_reuse(
+def test_idempotency_key_replays_and_conflicts(
     client: TestClient, demo_db: Database, coordinator: dict[str, str]
 ) -> None:
     subject_id = register(client, coordinator)
@@ -264,20 +262,19 @@ def test_idempotency_key_reuse(
     elsewhere = randomize(client, coordinator, other_subject, VALID, key=key)
     assert_problem(elsewhere, 422, "idempotency_conflict")
     assert snapshot(demo_db) == after_first
-    # the other subject is still unrandomized: the conflict did not replay onto it
     view = client.get(f"/api/v1/subjects/{other_subject}", headers=coordinator).json()
     assert view["status"] == "registered" and view["randomization"] is None
 
+    # a new key for a randomized subject: already_randomized, for any user of the site
+    again = randomize(client, coordinator, subject_id, VALID, key="second")
+    assert_problem(again, 409, "already_randomized")
+    by_investigator = randomize(client, login(client, "investigator"), subject_id, key="third")
+    assert_problem(by_investigator, 409, "already_randomized")
+    assert snapshot(demo_db) == after_first
 
-def test_keys_belong_to_their_user(
-    client: TestClient, demo_db: Database, coordinator: dict[str, str]
-) -> None:
-    """Another user's identical key is a new request, not a replay of someone else's."""
-    first_subject = register(client, coordinator)
-    second_subject = register(client, coordinator)
-    assert randomize(client, coordinator, first_subject, key="shared").status_code == 201
+    # keys belong to their user: the investigator's "rand-..." key is a new request
     investigator = login(client, "investigator")
-    response = randomize(client, investigator, second_subject, key="shared")
-    assert response.status_code == 201, response.text
-    assert "idempotent-replayed" not in response.headers
-    assert response.json()["subject_id"] == second_subject
+    own = randomize(client, investigator, other_subject, VALID, key=key)
+    assert own.status_code == 201, own.text
+    assert "idempotent-replayed" not in own.headers
+    assert own.json()["subject_id"] == other_subject

@@ -7,24 +7,25 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from app.db.engine import Database
 from tests.api.support import assert_problem, audit_entries
 from tests.conftest import snapshot
-from tests.helpers import login, open_phase2, randomize, randomize_body, register
+from tests.helpers import login, randomize, randomize_body, register
 
 ADMIN = "/api/v1/admin"
 
 
 def _change(
     client: TestClient, headers: dict[str, str], code: str, action: str, reason: str = "review"
-) -> Any:
+) -> httpx.Response:
     return client.post(f"{ADMIN}/cohorts/{code}/{action}", json={"reason": reason}, headers=headers)
 
 
-def _select_dose(client: TestClient, headers: dict[str, str], dose: float) -> Any:
+def _select_dose(client: TestClient, headers: dict[str, str], dose: float) -> httpx.Response:
     return client.post(
         f"{ADMIN}/phase2-dose",
         json={"dose_mg_per_kg": dose, "reason": "dose selected by the safety committee"},
@@ -43,53 +44,43 @@ def sponsor(client: TestClient) -> dict[str, str]:
     return login(client, "sponsor")
 
 
-def test_cohorts_open_and_close_in_order_only(
+def test_cohorts_change_in_order_only_and_every_change_is_audited(
     client: TestClient, demo_db: Database, sponsor: dict[str, str]
 ) -> None:
+    monitor = login(client, "monitor")
+    start = len(audit_entries(client, monitor))
     assert _statuses(client, sponsor) == {"C1": "open", "C2": "planned", "C3": "planned"}
     refusals = [
-        (("C2", "open"), 409, "invalid_stage_change"),  # C1 still open
-        (("C3", "open"), 409, "invalid_stage_change"),
-        (("C1", "open"), 409, "invalid_stage_change"),  # already open
-        (("C2", "close"), 409, "invalid_stage_change"),  # planned, not open
-        (("C9", "open"), 404, "not_found"),
-        (("C9", "close"), 404, "not_found"),
+        ("C2", "open", 409, "invalid_stage_change"),  # C1 is still open
+        ("C3", "open", 409, "invalid_stage_change"),
+        ("C1", "open", 409, "invalid_stage_change"),  # already open
+        ("C2", "close", 409, "invalid_stage_change"),  # planned, not open
+        ("C9", "open", 404, "not_found"),
+        ("C9", "close", 404, "not_found"),
     ]
     before = snapshot(demo_db)
-    for (code, action), status, error in refusals:
+    for code, action, status, error in refusals:
         assert_problem(_change(client, sponsor, code, action), status, error)
     assert snapshot(demo_db) == before
 
-    closed = _change(client, sponsor, "C1", "close", "C1 safety review: no DLT")
+    changes = [
+        ("C1", "close", "C1 safety review passed, 0 DLT"),
+        ("C2", "open", "escalating to 1.2 mg/kg per SRC minutes 7"),
+    ]
+    closed = _change(client, sponsor, *changes[0])
     assert closed.status_code == 200, closed.text
     assert closed.json()["status"] == "closed" and closed.json()["closed_at"]
     before = snapshot(demo_db)
-    assert_problem(_change(client, sponsor, "C1", "close"), 409, "invalid_stage_change")
-    assert_problem(_change(client, sponsor, "C1", "open"), 409, "invalid_stage_change")
-    assert_problem(_change(client, sponsor, "C3", "open"), 409, "invalid_stage_change")
+    for code, action in (("C1", "close"), ("C1", "open"), ("C3", "open")):
+        assert_problem(_change(client, sponsor, code, action), 409, "invalid_stage_change")
     assert snapshot(demo_db) == before
-
-    opened = _change(client, sponsor, "C2", "open", "C2 opened after the C1 review")
+    opened = _change(client, sponsor, *changes[1])
     assert opened.status_code == 200, opened.text
     body = opened.json()
     assert body["code"] == "C2" and body["status"] == "open" and body["dose_mg_per_kg"] == 1.2
     assert body["cap"] == 8 and body["randomized"] == 0 and body["opened_at"]
     assert _statuses(client, sponsor) == {"C1": "closed", "C2": "open", "C3": "planned"}
 
-
-def test_every_cohort_change_is_audited_with_its_reason(
-    client: TestClient, sponsor: dict[str, str]
-) -> None:
-    monitor = login(client, "monitor")
-    start = len(audit_entries(client, monitor))
-    changes = [
-        ("C1", "close", "C1 safety review passed, 0 DLT"),
-        ("C2", "open", "escalating to 1.2 mg/kg per SRC minutes 7"),
-        ("C2", "close", "C2 safety review passed"),
-    ]
-    for code, action, reason in changes:
-        assert _change(client, sponsor, code, action, reason).status_code == 200
-    assert _change(client, sponsor, "C2", "open", "refused: must not be audited").status_code == 409
     new = audit_entries(client, monitor)[start:]
     assert [(e["action"], e["entity_id"], e["reason"]) for e in new] == [
         (f"cohort.{action}", code, reason) for code, action, reason in changes
@@ -97,15 +88,22 @@ def test_every_cohort_change_is_audited_with_its_reason(
     for entry in new:
         assert entry["username"] == "sponsor" and entry["role"] == "sponsor_admin"
         assert entry["entity"] == "cohort"
-        before, after = json.loads(entry["before"]), json.loads(entry["after"])
+        before_state, after_state = json.loads(entry["before"]), json.loads(entry["after"])
         expected = "closed" if entry["action"] == "cohort.close" else "open"
-        assert after["status"] == expected and before["status"] != expected
-    verify = client.get(f"{ADMIN}/audit/verify", headers=monitor).json()
-    assert verify["ok"] is True
+        assert after_state["status"] == expected and before_state["status"] != expected
+    assert client.get(f"{ADMIN}/audit/verify", headers=monitor).json()["ok"] is True
 
 
-def test_phase2_dose_is_recorded_once_from_a_closed_cohort(
-    client: TestClient, demo_db: Database, sponsor: dict[str, str]
+STRATA = [
+    (12, 15, "SLEDAI>=10/PRED>=10"),
+    (8, 5, "SLEDAI<10/PRED<10"),
+    (10, 9.99, "SLEDAI>=10/PRED<10"),
+    (9, 10, "SLEDAI<10/PRED>=10"),
+]
+
+
+def test_phase2_dose_then_stratified_randomization(
+    client: TestClient, demo_db: Database, sponsor: dict[str, str], subtests: Any
 ) -> None:
     assert client.get(f"{ADMIN}/phase2-dose", headers=sponsor).json() == {
         "dose_mg_per_kg": None,
@@ -113,7 +111,7 @@ def test_phase2_dose_is_recorded_once_from_a_closed_cohort(
         "randomized": 0,
     }
     before = snapshot(demo_db)
-    # while C1 is open, nothing may be selected, not even C1's level
+    # while C1 is open nothing may be selected, not even C1's level
     assert_problem(_select_dose(client, sponsor, 0.8), 409, "invalid_stage_change")
     assert snapshot(demo_db) == before
     for code, action in (("C1", "close"), ("C2", "open"), ("C2", "close")):
@@ -128,69 +126,54 @@ def test_phase2_dose_is_recorded_once_from_a_closed_cohort(
     selected = _select_dose(client, sponsor, 1.2)
     assert selected.status_code == 200, selected.text
     assert selected.json()["dose_mg_per_kg"] == 1.2 and selected.json()["selected_at"]
-    entries = audit_entries(client, monitor)[start:]
-    assert [(e["action"], e["reason"]) for e in entries] == [
+    assert [(e["action"], e["reason"]) for e in audit_entries(client, monitor)[start:]] == [
         ("phase2.select_dose", "dose selected by the safety committee")
     ]
-
     before = snapshot(demo_db)
-    assert_problem(_select_dose(client, sponsor, 1.2), 409, "invalid_stage_change")
+    assert_problem(_select_dose(client, sponsor, 1.2), 409, "invalid_stage_change")  # once only
     assert_problem(_select_dose(client, sponsor, 0.8), 409, "invalid_stage_change")
-    # phase II has started: no cohort opens any more
     assert_problem(_change(client, sponsor, "C3", "open"), 409, "invalid_stage_change")
     assert snapshot(demo_db) == before
-    view = client.get(f"{ADMIN}/phase2-dose", headers=sponsor).json()
-    assert view["dose_mg_per_kg"] == 1.2 and view["randomized"] == 0
 
-
-@pytest.mark.parametrize(
-    ("sledai", "prednisone", "stratum"),
-    [
-        (12, 15, "SLEDAI>=10/PRED>=10"),
-        (8, 5, "SLEDAI<10/PRED<10"),
-        (10, 9.99, "SLEDAI>=10/PRED<10"),
-        (9, 10, "SLEDAI<10/PRED>=10"),
-    ],
-)
-def test_phase2_randomization_derives_the_stratum_and_uses_the_selected_dose(
-    client: TestClient, sledai: int, prednisone: float, stratum: str
-) -> None:
-    open_phase2(client, dose=1.2)
     coordinator = login(client, "coordinator")
-    subject_id = register(client, coordinator)
-    body = randomize_body(
-        weight_kg=70.0, sledai_2k_score=sledai, prednisone_equivalent_mg_per_day=prednisone
-    )
-    response = randomize(client, coordinator, subject_id, body)
-    assert response.status_code == 201, response.text
-    out = response.json()
-    assert "arm" not in out and "treatment" not in out
-    assert out["stage"] == "phase_ii" and out["cohort"] is None
-    assert out["stratum"] == stratum
-    assert out["dose"] == {
-        "dose_level_mg_per_kg": 1.2,
-        "weight_kg": 70.0,
-        "dose_mg": 84.0,
-        "vials": 1,
-        "infusion_volume_ml": 8.4,
-    }
-    view = client.get(f"/api/v1/subjects/{subject_id}", headers=coordinator).json()
-    assert view["randomization"] == out
-    phase2 = client.get(f"{ADMIN}/phase2-dose", headers=login(client, "sponsor")).json()
-    assert phase2["randomized"] == 1
-    allocation = client.get(f"{ADMIN}/allocations", headers=login(client, "monitor")).json()
-    assert [(a["subject_id"], a["list_scope"], a["stratum"]) for a in allocation] == [
-        (subject_id, "P2", stratum)
-    ]
+    for count, (sledai, prednisone, stratum) in enumerate(STRATA, start=1):
+        with subtests.test(msg=stratum, sledai=sledai, prednisone=prednisone):
+            subject_id = register(client, coordinator)
+            body = randomize_body(
+                weight_kg=70.0, sledai_2k_score=sledai, prednisone_equivalent_mg_per_day=prednisone
+            )
+            response = randomize(client, coordinator, subject_id, body)
+            assert response.status_code == 201, response.text
+            out = response.json()
+            assert "arm" not in out and "treatment" not in out
+            assert out["stage"] == "phase_ii" and out["cohort"] is None
+            assert out["stratum"] == stratum
+            assert out["dose"] == {
+                "dose_level_mg_per_kg": 1.2,
+                "weight_kg": 70.0,
+                "dose_mg": 84.0,
+                "vials": 1,
+                "infusion_volume_ml": 8.4,
+            }
+            assert len(out["kits"]) == 1
+            view = client.get(f"/api/v1/subjects/{subject_id}", headers=coordinator).json()
+            assert view["randomization"] == out
+            phase2 = client.get(f"{ADMIN}/phase2-dose", headers=sponsor).json()
+            assert phase2["randomized"] == count
+            allocations = client.get(f"{ADMIN}/allocations", headers=monitor).json()
+            mine = [a for a in allocations if a["subject_id"] == subject_id]
+            assert [(a["list_scope"], a["stratum"], a["slot_sequence"]) for a in mine] == [
+                ("P2", stratum, 1)
+            ]
 
-
-def test_a_site_cannot_choose_its_stratum(client: TestClient) -> None:
-    open_phase2(client)
-    coordinator = login(client, "coordinator")
-    body = randomize_body(sledai_2k_score=8, prednisone_equivalent_mg_per_day=5)
-    body["stratum"] = "SLEDAI>=10/PRED>=10"
-    response = randomize(client, coordinator, register(client, coordinator), body)
-    assert_problem(response, 422, "validation_error")
+    with subtests.test(msg="a site cannot type in the stratum"):
+        body = randomize_body(sledai_2k_score=8, prednisone_equivalent_mg_per_day=5)
+        body["stratum"] = "SLEDAI>=10/PRED>=10"
+        subject_id = register(client, coordinator)
+        before = snapshot(demo_db)
+        response = randomize(client, coordinator, subject_id, body)
+        assert_problem(response, 422, "validation_error")
+        assert snapshot(demo_db) == before
 
 
 ADMIN_ROUTES = [
@@ -201,37 +184,31 @@ ADMIN_ROUTES = [
     ("POST", f"{ADMIN}/phase2-dose", {"dose_mg_per_kg": 0.8, "reason": "not allowed"}),
 ]
 NON_SPONSORS = ["coordinator", "investigator", "pharmacist", "supply", "monitor", "coordinator2"]
+BAD_TOKENS = {
+    "missing": {},
+    "garbage": {"Authorization": "Bearer not-a-jwt"},
+    "bad signature": {"Authorization": "Bearer eyJhbGciOiJIUzI1NiJ9.e30.AAAA"},
+    "basic auth": {"Authorization": "Basic c3BvbnNvcjp0ZXN0LXBhc3N3b3Jk"},
+}
 
 
-@pytest.mark.parametrize("username", NON_SPONSORS)
-def test_non_sponsor_roles_are_forbidden_on_stage_routes(
-    client: TestClient, demo_db: Database, username: str
-) -> None:
-    headers = login(client, username)
-    before = snapshot(demo_db)
-    for method, path, body in ADMIN_ROUTES:
-        response = client.request(method, path, json=body, headers=headers)
-        problem = assert_problem(response, 403, "forbidden")
-        assert "sponsor" not in problem["detail"].lower() or username == "sponsor"
-    assert snapshot(demo_db) == before
-
-
-@pytest.mark.parametrize(
-    "headers",
-    [
-        {},
-        {"Authorization": "Bearer not-a-jwt"},
-        {"Authorization": "Bearer eyJhbGciOiJIUzI1NiJ9.e30.AAAA"},
-        {"Authorization": "Basic c3BvbnNvcjp0ZXN0LXBhc3N3b3Jk"},
-    ],
-    ids=["missing", "garbage", "bad-signature", "basic-auth"],
-)
-def test_stage_routes_need_a_valid_token(
-    client: TestClient, demo_db: Database, headers: dict[str, str]
+def test_stage_routes_are_for_the_sponsor_only(
+    client: TestClient, demo_db: Database, subtests: Any
 ) -> None:
     before = snapshot(demo_db)
-    for method, path, body in ADMIN_ROUTES:
-        response = client.request(method, path, json=body, headers=headers)
-        assert_problem(response, 401, "unauthorized")
-        assert response.headers["www-authenticate"] == "Bearer"
+    for username in NON_SPONSORS:
+        with subtests.test(msg=username):
+            headers = login(client, username)
+            for method, path, body in ADMIN_ROUTES:
+                response = client.request(method, path, json=body, headers=headers)
+                assert_problem(response, 403, "forbidden")
+    for case, headers in BAD_TOKENS.items():
+        with subtests.test(msg=f"{case} token"):
+            for method, path, body in ADMIN_ROUTES:
+                response = client.request(method, path, json=body, headers=headers)
+                assert_problem(response, 401, "unauthorized")
+                assert response.headers["www-authenticate"] == "Bearer"
     assert snapshot(demo_db) == before
+    # the control: the sponsor's token passes the same routes
+    sponsor = login(client, "sponsor")
+    assert client.get(f"{ADMIN}/cohorts", headers=sponsor).status_code == 200

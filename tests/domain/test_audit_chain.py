@@ -203,3 +203,22 @@ def test_rewriting_the_chain_from_k_changes_the_head(
     rewritten = build_chain(forged)
     assert verify_chain(rewritten).ok is True
     assert verify_chain(rewritten).head_hash != verify_chain(chain).head_hash
+
+
+@settings(max_examples=30, deadline=None)
+@given(items=st.lists(contents, min_size=2, max_size=8), data=st.data())
+def test_consistently_hashed_chain_with_a_seq_gap_breaks_at_the_gap(
+    items: list[dict[str, Any]], data: st.DataObject
+) -> None:
+    # Hashes and links all fit, but the numbering skips: sequence numbers must run 1..n.
+    k = data.draw(st.integers(2, len(items)), label="k")
+    chain: list[Entry] = []
+    prev = GENESIS_HASH
+    for position, content in enumerate(items, start=1):
+        entry = {"seq": position if position < k else position + 1, **content}
+        digest = entry_hash(prev, entry)
+        chain.append({**entry, "prev_hash": prev, "hash": digest})
+        prev = digest
+    report = verify_chain(chain)
+    assert report.ok is False
+    assert report.first_bad_seq == k

@@ -9,13 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.domain.dosing import (
-    Dose,
-    WeightOutOfRange,
-    calculate_dose,
-    check_weight,
-    weight_for_dose,
-)
+from app.domain.dosing import Dose, WeightOutOfRange, calculate_dose, check_weight
 from app.domain.study import Drug, load_study
 
 STUDY = load_study()
@@ -125,35 +119,3 @@ def test_weights_out_of_range_refused(weight: str) -> None:
 def test_any_weight_outside_range_refused(weight: int) -> None:
     with pytest.raises(WeightOutOfRange):
         calculate_dose(Decimal(weight).scaleb(-2), Decimal("0.8"), DRUG, WEIGHT)
-
-
-# --- which weight the dose uses (DESIGN section 1: last weight unless it changed by >= 10 %) ---
-
-
-def test_first_dose_uses_the_measured_weight() -> None:
-    assert weight_for_dose(Decimal("71.3"), None) == Decimal("71.3")
-
-
-@pytest.mark.parametrize(
-    ("measured", "last", "used"),
-    [
-        ("110", "100", "110"),  # exactly +10 %: the new weight
-        ("90", "100", "90"),  # exactly -10 %: the new weight
-        ("109.99", "100", "100"),  # just under +10 %: the last weight
-        ("90.01", "100", "100"),  # just under -10 %: the last weight
-        ("100", "100", "100"),
-        ("55", "50", "55"),
-        ("54.99", "50", "50"),
-    ],
-)
-def test_weight_change_threshold(measured: str, last: str, used: str) -> None:
-    assert weight_for_dose(Decimal(measured), Decimal(last)) == Decimal(used)
-
-
-@settings(max_examples=100, deadline=None)
-@given(measured=weights, last=weights)
-def test_weight_for_dose_rule(measured: int, last: int) -> None:
-    # Integer check, independent of Decimal division: |m - l| / l >= 0.1  <=>  10|m - l| >= l.
-    used = weight_for_dose(Decimal(measured).scaleb(-2), Decimal(last).scaleb(-2))
-    expected = measured if 10 * abs(measured - last) >= last else last
-    assert used == Decimal(expected).scaleb(-2)

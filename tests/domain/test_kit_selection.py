@@ -32,9 +32,7 @@ def kit_pools(draw: st.DrawFn) -> list[KitCandidate]:
     ]
 
 
-def eligible(
-    pool: list[KitCandidate], content: str, day: date, window: int
-) -> list[KitCandidate]:
+def eligible(pool: list[KitCandidate], content: str, day: date, window: int) -> list[KitCandidate]:
     horizon = day + timedelta(days=window)
     return [k for k in pool if k.content == content and k.expiry_date > horizon]
 

@@ -21,9 +21,7 @@ from app.domain.roles import Role
 S = KitStatus
 ACTORS: tuple[str, ...] = (SYSTEM, *(r.value for r in Role))
 ALLOWED = sorted(TRANSITIONS, key=lambda pair: (pair[0].value, pair[1].value))
-NOT_ALLOWED = [
-    pair for pair in itertools.product(KitStatus, KitStatus) if pair not in TRANSITIONS
-]
+NOT_ALLOWED = [pair for pair in itertools.product(KitStatus, KitStatus) if pair not in TRANSITIONS]
 
 
 def assert_refused(current: KitStatus, target: KitStatus, by: str) -> None:
@@ -44,9 +42,7 @@ def test_table_mentions_only_known_actors() -> None:
 
 
 @pytest.mark.parametrize(("current", "target"), ALLOWED, ids=lambda s: s.value)
-def test_allowed_move_passes_for_listed_actors_only(
-    current: KitStatus, target: KitStatus
-) -> None:
+def test_allowed_move_passes_for_listed_actors_only(current: KitStatus, target: KitStatus) -> None:
     allowed = TRANSITIONS[(current, target)]
     for by in ACTORS:
         if by in allowed:
