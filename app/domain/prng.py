@@ -29,8 +29,8 @@ class SeededStream:
 
     def below(self, n: int) -> int:
         """A uniform integer in [0, n)."""
-        if n < 1:
-            raise ValueError("n must be at least 1")
+        if not 1 <= n <= _SPAN:
+            raise ValueError("n must be between 1 and 2**64")
         limit = _SPAN - (_SPAN % n)
         while True:
             value = self.draw()

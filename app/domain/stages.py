@@ -94,6 +94,12 @@ def check_open(
                 f"Cohort {code} can open only after cohort {earlier} is closed "
                 f"(it is {statuses[earlier]}).",
             )
+    already_open = [c for c in codes if statuses.get(c) == CohortStatus.OPEN]
+    if already_open:
+        raise StageRuleError(
+            "invalid_stage_change",
+            f"Cohort {already_open[0]} is open; only one cohort is open at a time.",
+        )
 
 
 def check_close(code: str, statuses: dict[str, CohortStatus]) -> None:

@@ -88,5 +88,14 @@ def entry_dict(entry: AuditEntry) -> dict[str, Any]:
 
 
 def verify(session: Session) -> ChainReport:
+    """Recompute the chain; it must also end where the chain head says (no entry cut off)."""
     rows = session.execute(select(AuditEntry).order_by(AuditEntry.seq)).scalars()
-    return verify_chain(entry_dict(e) for e in rows)
+    report = verify_chain(entry_dict(e) for e in rows)
+    head = session.get(AuditHead, 1)
+    if (
+        report.ok
+        and head is not None
+        and (head.seq, head.hash) != (report.entries, report.head_hash)
+    ):
+        return ChainReport(False, report.entries, report.head_hash, report.entries + 1)
+    return report

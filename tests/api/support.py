@@ -22,7 +22,9 @@ LEAK_TEXT = ("placebo", "imc002")
 HARMLESS_TEXT = ("urn:imc002-irt:problem:",)
 # ...and words a JSON key must not be made of (a key is split on "_": "kit_content", "slot_id",
 # "block_size" and "arm" are all caught; "randomization" or "pharmacist" are not).
-LEAK_KEY_WORDS = frozenset({"arm", "arms", "treatment", "content", "block", "slot", "seed"})
+LEAK_KEY_WORDS = frozenset(
+    {"arm", "arms", "treatment", "content", "contents", "block", "slot", "seed", "lot"}
+)
 
 
 def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:

@@ -83,7 +83,7 @@ def _forged() -> dict[str, str]:
             "coordinator",
             "site_coordinator",
             timedelta(minutes=5),
-            "another-secret-32-bytes-long!!!",
+            "another-secret-at-least-32-bytes-long",
         ),
         "role escalated": _token("coordinator", "unblinded_monitor", timedelta(minutes=5)),
         "unknown user": _token("ghost", "sponsor_admin", timedelta(minutes=5)),
