@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import sys
@@ -9,14 +10,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy import select
 
 from app.db.engine import Database
 from app.db.migrate import NotMigratedError, ensure_migrated, upgrade
+from app.db.models import AuditEntry
+from app.domain.audit_chain import verify_chain
 from app.domain.roles import Role
 from app.domain.study import StudyDefinitionError, load_study
+from app.services import accounts, audit, outbox, setup, sites
 from app.services import kits as kit_service
 from app.services import lists as list_service
-from app.services import setup, sites
 from app.services.actor import SYSTEM
 from app.services.demo import DEFAULT_PASSWORD, DEMO_KITS_PER_CONTENT, demo_kit_list, set_up_demo
 from app.services.errors import ServiceError
@@ -37,6 +41,8 @@ users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
 depots_app = typer.Typer(help="Depots.", no_args_is_help=True)
 kits_app = typer.Typer(help="Kit lists (unblinded work).", no_args_is_help=True)
 supply_app = typer.Typer(help="Supply jobs.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
+outbox_app = typer.Typer(help="Notifications.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(lists_app, name="lists")
 app.add_typer(study_app, name="study")
@@ -45,6 +51,8 @@ app.add_typer(users_app, name="users")
 app.add_typer(depots_app, name="depots")
 app.add_typer(kits_app, name="kits")
 app.add_typer(supply_app, name="supply")
+app.add_typer(audit_app, name="audit")
+app.add_typer(outbox_app, name="outbox")
 
 DatabaseUrl = Annotated[
     str | None,
@@ -319,6 +327,7 @@ def users_create(
     username: str,
     role: Annotated[Role, typer.Option(help="The user's one role.")],
     site: Annotated[list[str] | None, typer.Option(help="A site the user works at.")] = None,
+    email: Annotated[str | None, typer.Option(help="For notifications.")] = None,
     password: Annotated[
         str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)
     ] = "",
@@ -330,10 +339,101 @@ def users_create(
     db = _database(database_url)
     try:
         with writing(db) as session:
-            setup.add_user(session, SYSTEM, username, password, role, site or ())
+            setup.add_user(session, SYSTEM, username, password, role, site or (), email)
     except ServiceError as exc:
         _fail(exc.detail)
     typer.echo(f"User {username} ({role}) created.")
+
+
+@users_app.command("disable")
+def users_disable(
+    username: str,
+    reason: Annotated[str, typer.Option(help="Why, for the audit trail.")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Disable an account: its tokens stop working at once."""
+    db = _database(database_url)
+    try:
+        with writing(db) as session:
+            accounts.disable(session, SYSTEM, username, reason)
+    except ServiceError as exc:
+        _fail(exc.detail)
+    typer.echo(f"User {username} disabled.")
+
+
+@users_app.command("reset-password")
+def users_reset_password(
+    username: str,
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)
+    ] = "",
+    reason: Annotated[str, typer.Option(help="Why, for the audit trail.")] = "password reset",
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Set a new password (at least 10 characters); every token issued before stops working."""
+    if len(password) < 10:
+        _fail("Passwords need at least 10 characters.")
+    db = _database(database_url)
+    try:
+        with writing(db) as session:
+            accounts.reset_password(session, SYSTEM, username, password, reason)
+    except ServiceError as exc:
+        _fail(exc.detail)
+    typer.echo(f"Password of {username} reset.")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file", help="Verify an exported JSON Lines file offline, without the database."
+        ),
+    ] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Recompute the hash chain and name the first broken entry."""
+    if file is not None:
+        with file.open(encoding="utf-8") as lines:
+            report = verify_chain(json.loads(line) for line in lines if line.strip())
+    else:
+        db = _database(database_url)
+        with db.read() as session:
+            report = audit.verify(session)
+    if report.ok:
+        typer.echo(f"ok: {report.entries} entries, head {report.head_hash}")
+        return
+    _fail(f"BROKEN at entry {report.first_bad_seq} ({report.entries} entries verify before it)")
+
+
+@audit_app.command("export")
+def audit_export(
+    out: Annotated[Path, typer.Option(help="JSON Lines file to write.")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Write the whole audit trail as JSON Lines (one entry a line, with its hashes)."""
+    db = _database(database_url)
+    count = 0
+    with db.read() as session, out.open("w", encoding="utf-8") as handle:
+        for entry in session.execute(select(AuditEntry).order_by(AuditEntry.seq)).scalars():
+            handle.write(json.dumps(audit.entry_dict(entry), sort_keys=True) + "\n")
+            count += 1
+    typer.echo(f"Wrote {count} entries to {out}.")
+
+
+@outbox_app.command("drain")
+def outbox_drain(database_url: DatabaseUrl = None) -> None:
+    """Deliver waiting notifications (IRT_OUTBOX_WEBHOOK_URL or IRT_SMTP_HOST); failures stay."""
+    db = _database(database_url)
+    try:
+        send = outbox.sender_for(get_settings())
+    except RuntimeError as exc:
+        _fail(str(exc))
+        return
+    sent, failed = outbox.drain(db, send)
+    typer.echo(f"{sent} sent, {failed} failed (kept for the next drain).")
+    if failed:
+        raise typer.Exit(1)
 
 
 @lists_app.command("generate")

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from app.api import admin, auth, problems, subjects, supply
+from app.api import admin, auth, problems, security, subjects, supply
 from app.api.deps import DB
 from app.api.schemas import Health
 from app.db.engine import Database
@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.study = study
     problems.install(app)
+    security.install(app, settings)
     for router in (auth.router, subjects.router, supply.router, admin.router):
         app.include_router(router, prefix="/api/v1")
 

@@ -18,6 +18,15 @@ class Settings(BaseSettings):
     password_hash_profile: str = Field(default="standard", pattern="^(standard|fast)$")
     idempotency_lease_seconds: int = Field(default=60, ge=5)
     study_file: str | None = None
+    sponsor_email: str = "sponsor@example.org"
+    outbox_webhook_url: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str = "irt@example.org"
+    login_max_failures: int = Field(default=5, ge=1)
+    login_failure_window_seconds: int = Field(default=900, ge=1)
+    max_request_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    cors_origins: list[str] = []
 
 
 @lru_cache

@@ -15,6 +15,7 @@ from app.api.schemas import (
     CohortOut,
     KitImportOut,
     ListCommitmentOut,
+    OutboxMessageOut,
     Phase2DoseIn,
     Phase2Out,
     ReasonIn,
@@ -23,11 +24,22 @@ from app.api.schemas import (
     SiteActivateIn,
     SiteOut,
     UnblindedKitOut,
+    UnblindingLogOut,
 )
 from app.db.engine import Database
 from app.domain.roles import Role
 from app.domain.study import StudyDefinition
-from app.services import audit, inventory, kits, lists, sites, stages, unblinded
+from app.services import (
+    audit,
+    inventory,
+    kits,
+    lists,
+    outbox,
+    sites,
+    stages,
+    unblinded,
+    unblinding,
+)
 from app.services.actor import Actor
 from app.services.transaction import utcnow, writing
 
@@ -147,3 +159,15 @@ def activate_site(
         return sites.activate(
             session, study, actor, site_id, body.depot_id, body.reason, utcnow().date()
         )
+
+
+@router.get("/unblindings", response_model=list[UnblindingLogOut])
+def unblindings(actor: Monitor, db: DB, study: StudyDep) -> Any:
+    with db.read() as session:
+        return unblinding.unblinding_log(session, study)
+
+
+@router.get("/outbox", response_model=list[OutboxMessageOut])
+def outbox_messages(actor: Monitor, db: DB) -> Any:
+    with db.read() as session:
+        return outbox.pending_and_recent(session)

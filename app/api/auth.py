@@ -10,7 +10,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from app.api.deps import DB, SettingsDep, current_actor
 from app.api.schemas import Me, Token
 from app.services.actor import Actor
-from app.services.auth import authenticate, issue_token
+from app.services.auth import issue_token, login
 
 router = APIRouter(tags=["auth"])
 
@@ -19,8 +19,7 @@ router = APIRouter(tags=["auth"])
 def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()], db: DB, settings: SettingsDep
 ) -> Token:
-    with db.read() as session:
-        user = authenticate(session, form.username, form.password)
+    user = login(db, settings, form.username, form.password)
     return Token(
         access_token=issue_token(user, settings.secret_key, settings.token_ttl_seconds),
         expires_in=settings.token_ttl_seconds,

@@ -21,7 +21,7 @@ def problem(
     status: int, code: str, detail: str, instance: str | None = None, **extra: Any
 ) -> JSONResponse:
     body: dict[str, Any] = {
-        "type": f"urn:imc002-irt:problem:{code}",
+        "type": f"urn:irt:problem:{code}",
         "title": HTTPStatus(status).phrase,
         "status": status,
         "detail": detail,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -121,6 +121,7 @@ class SubjectOut(BaseModel):
     sex: str
     year_of_birth: int
     status: str
+    unblinded: bool = False
     randomization: RandomizationOut | None = None
     visits: list[DispensingOut] = []
 
@@ -327,3 +328,35 @@ class ReconciliationOut(BaseModel):
     by_status: dict[str, int]
     accounted: int
     balance: int
+
+
+class UnblindIn(Strict):
+    reason_category: Literal["adverse_event", "overdose", "pregnancy", "other"]
+    reason: str = Field(min_length=10, max_length=4000)
+
+
+class UnblindOut(BaseModel):
+    subject_id: int
+    treatment: str
+    unblinded_at: str
+
+
+class UnblindingLogOut(UnblindOut):
+    site_id: str
+    screening_number: str
+    randomization_number: str
+    unblinded_by: str
+    reason_category: str
+    reason: str
+
+
+class OutboxMessageOut(BaseModel):
+    message_id: int
+    kind: str
+    recipients: list[str]
+    subject: str
+    body: dict[str, Any]
+    created_at: str
+    sent_at: str | None
+    attempts: int
+    last_error: str | None

@@ -16,16 +16,18 @@ from app.api.schemas import (
     ReplaceOut,
     SubjectCreate,
     SubjectOut,
+    UnblindIn,
+    UnblindOut,
 )
 from app.domain.kits import KitStatus
 from app.domain.roles import Role
-from app.services import idempotency, subjects
+from app.services import idempotency, subjects, unblinding
 from app.services.actor import Actor
 from app.services.dispensing import dispense as dispense_visit
 from app.services.dispensing import replace_kit, urgent_resupply_on_shortage
 from app.services.errors import ServiceError
 from app.services.randomization import randomize as randomize_subject
-from app.services.transaction import utcnow
+from app.services.transaction import utcnow, writing
 
 router = APIRouter(prefix="/subjects", tags=["subjects"])
 
@@ -202,4 +204,17 @@ def replace(
                     ),
                 ),
             ),
+        )
+
+
+Investigator = Annotated[Actor, Depends(require(Role.INVESTIGATOR))]
+
+
+@router.post("/{subject_id}/unblind", response_model=UnblindOut)
+def unblind(subject_id: int, body: UnblindIn, actor: Investigator, db: DB, study: StudyDep) -> Any:
+    """Emergency unblinding: the treatment of this one subject, with a reason; audited, and the
+    sponsor and the site are notified (without the treatment)."""
+    with writing(db) as session:
+        return unblinding.unblind(
+            session, study, actor, subject_id, body.reason_category, body.reason
         )

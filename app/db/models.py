@@ -57,6 +57,9 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(32))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    email: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    token_version: Mapped[int] = mapped_column(Integer, default=0)
+    """Raised on password reset or disabling: every token issued before stops working."""
 
 
 class UserSite(Base):
@@ -116,6 +119,7 @@ class Subject(Base):
     status: Mapped[str] = mapped_column(String(16), default="registered")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(80))
+    unblinded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class Randomization(Base):
@@ -284,3 +288,39 @@ class DispensedKit(Base):
     replaced_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     replaced_by_kit: Mapped[str | None] = mapped_column(String(16), nullable=True)
     replacement_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class Unblinding(Base):
+    """An emergency unblinding of one subject by an investigator of its site."""
+
+    __tablename__ = "unblindings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"), unique=True)
+    unblinded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    unblinded_by: Mapped[str] = mapped_column(String(80))
+    reason_category: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class OutboxMessage(Base):
+    """A notification waiting for `irt outbox drain` (SMTP or webhook); never holds treatment."""
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    recipients: Mapped[str] = mapped_column(Text)
+    subject_line: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class LoginFailure(Base):
+    """A failed login, kept to throttle guessing (per user name, sliding window)."""
+
+    __tablename__ = "login_failures"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), index=True)
+    failed_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db.models import AuditEntry, AuditHead
 from app.domain.audit_chain import ChainReport, entry_hash, verify_chain
-from app.services.actor import Actor
 
 _PENDING = "irt_audit_pending"
 
@@ -21,9 +20,19 @@ def to_json(value: Mapping[str, Any] | None) -> str:
     return json.dumps(value or {}, sort_keys=True, separators=(",", ":"), default=str)
 
 
+class Who(Protocol):
+    """Anyone the audit trail can name: a user, or an anonymous login attempt."""
+
+    @property
+    def username(self) -> str: ...
+
+    @property
+    def role(self) -> str: ...
+
+
 def record(
     session: Session,
-    actor: Actor,
+    actor: Who,
     action: str,
     entity: str,
     entity_id: object,

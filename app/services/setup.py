@@ -91,6 +91,7 @@ def add_user(
     password: str,
     role: Role,
     site_ids: Iterable[str] = (),
+    email: str | None = None,
 ) -> None:
     if session.execute(select(User.id).where(User.username == username)).first():
         raise ServiceError(409, "user_exists", f"User {username} exists already.")
@@ -104,6 +105,8 @@ def add_user(
         role=str(role),
         active=True,
         created_at=utcnow(),
+        email=email,
+        token_version=0,
     )
     session.add(user)
     session.flush()
@@ -116,5 +119,5 @@ def add_user(
         "user",
         username,
         None,
-        {"role": str(role), "site_ids": sites, "active": True},
+        {"role": str(role), "site_ids": sites, "active": True, "email": email},
     )

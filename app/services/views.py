@@ -53,6 +53,7 @@ def subject_view(
         "sex": subject.sex,
         "year_of_birth": subject.year_of_birth,
         "status": subject.status,
+        "unblinded": subject.unblinded_at is not None,
         "randomization": randomization_view(randomization, day_one_kits(visits))
         if randomization
         else None,

@@ -17,9 +17,9 @@ PROBLEM_KEYS = {"type", "title", "status", "detail", "code"}
 
 # Words that must never reach a blinded user. Text anywhere in a body or a header value:
 LEAK_TEXT = ("placebo", "imc002")
-# ...except where "imc002" is part of the service's own name, identical in every response: the
-# problem type namespace (app/api/problems.py). "IMC-002" (the study) never matches "imc002".
-HARMLESS_TEXT = ("urn:imc002-irt:problem:",)
+# No exception: the problem type namespace is "urn:irt:problem:", and "IMC-002" (the study)
+# never matches "imc002".
+HARMLESS_TEXT: tuple[str, ...] = ()
 # ...and words a JSON key must not be made of (a key is split on "_": "kit_content", "slot_id",
 # "block_size" and "arm" are all caught; "randomization" or "pharmacist" are not).
 LEAK_KEY_WORDS = frozenset(

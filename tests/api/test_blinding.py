@@ -39,8 +39,12 @@ USERS = {
     "supply": Role.SUPPLY_MANAGER,
     "sponsor": Role.SPONSOR_ADMIN,
 }
-HOME_SITE = {"coordinator": "DE01", "investigator": "DE02", "pharmacist": "DE01"}
-HOME_SITE["coordinator2"] = "US01"
+HOME_SITE = {  # where each site user registers and randomizes in the walk
+    "coordinator": "DE01",
+    "coordinator2": "US01",
+    "investigator": "DE02",
+    "pharmacist": "DE01",
+}
 SITES_OF = {"coordinator2": {"US01"}}
 
 
@@ -60,7 +64,9 @@ class Study:
     day_one_kit: dict[int, str] = field(default_factory=dict)
     dispense_for: dict[str, int] = field(default_factory=dict)  # user -> subject due at W4
     shipments: dict[str, int] = field(default_factory=dict)  # purpose -> shipment id
-    kits: dict[str, list[str]] = field(default_factory=dict)  # content -> available at DE01
+    kits: dict[str, list[str]] = field(default_factory=dict)  # content -> two available at DE01
+    available: dict[str, set[str]] = field(default_factory=dict)  # content -> all, at DE01
+    expiry: dict[str, str] = field(default_factory=dict)  # kit -> expiry date, at DE01
     us01_kit: str = ""
     setup_responses: list[tuple[str, httpx.Response]] = field(default_factory=list)
 
@@ -163,8 +169,11 @@ def study(client: TestClient) -> Study:
     available = client.get(
         f"{ADMIN}/kits", params={"site_id": "DE01", "status": "available"}, headers=monitor
     ).json()
+    built.expiry = {k["kit_number"]: k["expiry_date"] for k in available}
     for content in load_study().contents:
-        built.kits[content] = [k["kit_number"] for k in available if k["content"] == content][:2]
+        numbers = [k["kit_number"] for k in available if k["content"] == content]
+        built.available[content] = set(numbers)
+        built.kits[content] = numbers[:2]
         assert len(built.kits[content]) == 2
     us01 = client.get(f"{ADMIN}/kits", params={"site_id": "US01"}, headers=monitor).json()
     built.us01_kit = us01[0]["kit_number"]
@@ -627,14 +636,16 @@ def test_subjects_and_kits_of_different_arms_look_the_same(
     client: TestClient, study: Study, subtests: Any
 ) -> None:
     pharmacist = login(client, "pharmacist")
-    active_c1 = next(s for s in study.c1[:2] if study.arms[s] == "IMC002")
-    placebo_c1 = next(s for s in study.c1 if study.arms[s] == "PLACEBO")
-    pairs = {"phase_ib": (active_c1, placebo_c1)}
+    pairs = {
+        "phase_ib": tuple(
+            next(s for s in study.c1 if study.arms[s] == arm and study.sites[s] == "DE01")
+            for arm in ("IMC002", "PLACEBO")
+        )
+    }
     pairs["phase_ii"] = (
         next(s for s in study.phase2[:4] if study.arms[s] == "IMC002"),
         next(s for s in study.phase2[:4] if study.arms[s] == "PLACEBO"),
     )
-    assert study.sites[active_c1] == study.sites[placebo_c1] == "DE01"
     # a later dosing visit for both C1 subjects, so their visit lists are compared too
     dispensed = []
     for subject_id in pairs["phase_ib"]:
@@ -674,15 +685,17 @@ def test_subjects_and_kits_of_different_arms_look_the_same(
                 client.get(f"{API}/kits/{study.day_one_kit[s]}", headers=pharmacist).json()
                 for s in (active, placebo)
             ]
-            assert [k.pop("kit_number") for k in kits] != [None, None]
+            numbers = [study.day_one_kit[s] for s in (active, placebo)]
+            assert [k.pop("kit_number") for k in kits] == numbers
             assert kits[0] == kits[1]
 
-    with subtests.test(msg="available kits of each content"):
-        first, second = (study.kits[c][0] for c in load_study().contents)
+    with subtests.test(msg="available kits of each content with the same expiry"):
+        active, placebo = (study.available[c] for c in load_study().contents)
+        first, second = next(
+            (a, p) for a in active for p in placebo if study.expiry[a] == study.expiry[p]
+        )
         for user in ("pharmacist", "supply"):
             headers = login(client, user)
             kits = [client.get(f"{API}/kits/{n}", headers=headers).json() for n in (first, second)]
-            for kit in kits:
-                kit.pop("kit_number")
-                kit.pop("expiry_date")  # the lots of both contents share their expiry dates
+            assert [k.pop("kit_number") for k in kits] == [first, second]
             assert kits[0] == kits[1]

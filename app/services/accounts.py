@@ -1,0 +1,57 @@
+"""Account administration: disable a user, reset a password (both end every token)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db.models import User
+from app.services import audit
+from app.services.actor import Actor
+from app.services.errors import ServiceError, not_found
+from app.services.passwords import hash_password
+
+
+def _user(session: Session, username: str) -> User:
+    user = session.execute(
+        select(User).where(User.username == username).with_for_update()
+    ).scalar_one_or_none()
+    if user is None:
+        raise not_found(f"User {username}")
+    return user
+
+
+def disable(session: Session, actor: Actor, username: str, reason: str) -> None:
+    user = _user(session, username)
+    if not user.active:
+        raise ServiceError(409, "already_disabled", f"User {username} is disabled already.")
+    user.active = False
+    user.token_version += 1
+    audit.record(
+        session,
+        actor,
+        "user.disable",
+        "user",
+        username,
+        {"active": True},
+        {"active": False},
+        reason,
+    )
+
+
+def reset_password(
+    session: Session, actor: Actor, username: str, password: str, reason: str
+) -> None:
+    user = _user(session, username)
+    user.password_hash = hash_password(password)
+    user.token_version += 1
+    audit.record(
+        session,
+        actor,
+        "user.reset_password",
+        "user",
+        username,
+        None,
+        {"token_version": user.token_version},
+        reason,
+    )

@@ -1,0 +1,137 @@
+"""Emergency unblinding of one subject by an investigator of its site."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db.models import Randomization, Slot, Subject, Unblinding, User, UserSite
+from app.domain.study import StudyDefinition
+from app.services import audit, outbox
+from app.services.actor import Actor
+from app.services.errors import ServiceError
+from app.services.locks import lock_site
+from app.services.subjects import get_visible_subject
+from app.services.transaction import utcnow
+from app.services.views import iso_utc
+
+REASON_CATEGORIES = ("adverse_event", "overdose", "pregnancy", "other")
+
+
+def treatment_label(study: StudyDefinition, arm: str, dose_level: Any) -> str:
+    """ "IMC-002 1.2 mg/kg" for the active arm, the arm's name (e.g. "Placebo") otherwise."""
+    chosen = study.arm(arm)
+    return f"{chosen.name} {dose_level} mg/kg" if chosen.active else chosen.name
+
+
+def unblind(
+    session: Session,
+    study: StudyDefinition,
+    actor: Actor,
+    subject_id: int,
+    reason_category: str,
+    reason: str,
+) -> dict[str, Any]:
+    """Reveal one subject's treatment to the investigator; flag, outbox and audit together."""
+    subject = get_visible_subject(session, actor, subject_id)
+    lock_site(session, subject.site_id)
+    subject = session.execute(
+        select(Subject).where(Subject.id == subject_id).with_for_update()
+    ).scalar_one()
+    row = session.execute(
+        select(Randomization, Slot.arm)
+        .join(Slot, Slot.id == Randomization.slot_id)
+        .where(Randomization.subject_id == subject.id)
+    ).first()
+    if row is None:
+        raise ServiceError(
+            409,
+            "not_randomized",
+            "This subject is not randomized: there is no treatment to reveal.",
+        )
+    if subject.unblinded_at is not None:
+        raise ServiceError(
+            409,
+            "already_unblinded",
+            f"This subject was already unblinded at {iso_utc(subject.unblinded_at)}.",
+        )
+    randomization, arm = row
+    now = utcnow()
+    subject.unblinded_at = now
+    session.add(
+        Unblinding(
+            subject_id=subject.id,
+            unblinded_at=now,
+            unblinded_by=actor.username,
+            reason_category=reason_category,
+            reason=reason,
+        )
+    )
+    recipients = [outbox.SPONSOR, *_site_users(session, subject.site_id)]
+    notice = {
+        "subject_id": subject.id,
+        "screening_number": subject.screening_number,
+        "site_id": subject.site_id,
+        "unblinded_at": iso_utc(now),
+        "unblinded_by": actor.username,
+        "reason_category": reason_category,
+    }
+    outbox.enqueue(
+        session,
+        "emergency_unblinding",
+        recipients,
+        f"Emergency unblinding at site {subject.site_id}",
+        notice,
+    )
+    audit.record(
+        session,
+        actor,
+        "subject.unblind",
+        "subject",
+        subject.id,
+        {"unblinded": False},
+        {"unblinded": True, "reason_category": reason_category},
+        reason,
+    )
+    session.flush()
+    return {
+        "subject_id": subject.id,
+        "treatment": treatment_label(study, arm, randomization.dose_level_mg_per_kg),
+        "unblinded_at": iso_utc(now),
+    }
+
+
+def _site_users(session: Session, site_id: str) -> list[str]:
+    """The site's active users, by e-mail where known, else by user name."""
+    rows = session.execute(
+        select(User.username, User.email)
+        .join(UserSite, UserSite.user_id == User.id)
+        .where(UserSite.site_id == site_id, User.active.is_(True))
+    ).all()
+    return [email or username for username, email in rows]
+
+
+def unblinding_log(session: Session, study: StudyDefinition) -> list[dict[str, Any]]:
+    rows = session.execute(
+        select(Unblinding, Subject, Randomization, Slot.arm)
+        .join(Subject, Subject.id == Unblinding.subject_id)
+        .join(Randomization, Randomization.subject_id == Subject.id)
+        .join(Slot, Slot.id == Randomization.slot_id)
+        .order_by(Unblinding.id)
+    ).all()
+    return [
+        {
+            "subject_id": s.id,
+            "site_id": s.site_id,
+            "screening_number": s.screening_number,
+            "randomization_number": r.randomization_number,
+            "unblinded_at": iso_utc(u.unblinded_at),
+            "unblinded_by": u.unblinded_by,
+            "reason_category": u.reason_category,
+            "reason": u.reason,
+            "treatment": treatment_label(study, arm, r.dose_level_mg_per_kg),
+        }
+        for u, s, r, arm in rows
+    ]
