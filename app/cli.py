@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
 
 import typer
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.db.engine import Database
@@ -450,10 +450,12 @@ def audit_export(
     """Write the whole audit trail as JSON Lines (one entry a line, with its hashes)."""
     count = 0
     with _database(database_url).read() as session, out.open("w", encoding="utf-8") as handle:
+        total = session.execute(select(func.count()).select_from(AuditEntry)).scalar_one()
         entries = session.execute(select(AuditEntry).order_by(AuditEntry.seq)).scalars()
-        for entry in typer.progressbar(entries, label="Exporting audit trail"):
-            handle.write(json.dumps(audit.entry_dict(entry), sort_keys=True) + "\n")
-            count += 1
+        with typer.progressbar(entries, length=total, label="Exporting audit trail") as bar:
+            for entry in bar:
+                handle.write(json.dumps(audit.entry_dict(entry), sort_keys=True) + "\n")
+                count += 1
     typer.echo(f"Wrote {count} entries to {out}.")
 
 

@@ -69,7 +69,7 @@ def audit_log(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Any:
     with db.read() as session:
-        return unblinded.audit_entries(session, after_seq, limit)
+        return audit.entries_after(session, after_seq, limit)
 
 
 @router.get("/audit/verify", response_model=AuditVerifyOut)

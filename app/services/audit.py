@@ -108,3 +108,13 @@ def verify(session: Session) -> ChainReport:
     ):
         return ChainReport(False, report.entries, report.head_hash, report.entries + 1)
     return report
+
+
+def entries_after(
+    session: Session, after_seq: int, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """Entries with seq > after_seq, in chain order."""
+    query = select(AuditEntry).where(AuditEntry.seq > after_seq).order_by(AuditEntry.seq)
+    if limit is not None:
+        query = query.limit(limit)
+    return [entry_dict(e) for e in session.execute(query).scalars()]

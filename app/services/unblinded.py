@@ -7,9 +7,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db.models import AuditEntry, Randomization, Slot, Subject
+from app.db.models import Randomization, Slot, Subject
 from app.domain.study import StudyDefinition
-from app.services.audit import entry_dict
 from app.services.subjects import visits_of
 from app.services.views import day_one_kits, randomization_view
 
@@ -36,10 +35,3 @@ def allocations(session: Session, study: StudyDefinition) -> list[dict[str, Any]
         }
         for r, slot, subject in rows
     ]
-
-
-def audit_entries(session: Session, after_seq: int, limit: int) -> list[dict[str, Any]]:
-    rows = session.execute(
-        select(AuditEntry).where(AuditEntry.seq > after_seq).order_by(AuditEntry.seq).limit(limit)
-    ).scalars()
-    return [entry_dict(e) for e in rows]
