@@ -387,6 +387,27 @@ def _activate(client: TestClient, study: Study, user: str, hdrs: dict[str, str])
     ]
 
 
+def _unblind(client: TestClient, study: Study, user: str, hdrs: dict[str, str]) -> list[Request]:
+    """Refusals only: an investigator who unblinds a subject is no longer blinded for it (the
+    success is tested in test_unblinding.py); here another site's subject, a subject not
+    randomized, and a request without a reason."""
+    url = f"{API}/subjects/{{}}/unblind"
+    body = {"reason_category": "adverse_event", "reason": "walk: anaphylaxis after infusion"}
+    elsewhere = next(s for s in study.c1 if study.sites[s] not in _sites_of(user))
+    own = study.registered_only[min(_sites_of(user))]
+    mine = next(s for s in study.c1 if study.sites[s] in _sites_of(user))
+    return [
+        ("unblind elsewhere", "POST", url.format(elsewhere), {"json": body}),
+        ("unblind not randomized", "POST", url.format(own), {"json": body}),
+        (
+            "unblind without reason",
+            "POST",
+            url.format(mine),
+            {"json": {"reason_category": "other"}},
+        ),
+    ]
+
+
 REASON = {"reason": "walk"}
 BUILDERS: dict[tuple[str, str], Builder] = {
     ("POST", f"{API}/auth/token"): _token,
@@ -400,6 +421,7 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("POST", f"{API}/subjects/{{subject_id}}/randomize"): _randomize,
     ("POST", f"{API}/subjects/{{subject_id}}/dispense"): _dispense,
     ("POST", f"{API}/subjects/{{subject_id}}/kits/{{kit_number}}/replace"): _replace,
+    ("POST", f"{API}/subjects/{{subject_id}}/unblind"): _unblind,
     ("GET", f"{API}/sites/{{site_id}}/inventory"): _inventory,
     ("PUT", f"{API}/sites/{{site_id}}/supply-levels"): _levels,
     ("GET", f"{API}/shipments"): _get(f"{API}/shipments", {"site_id": "DE01"}, {"site_id": "US01"}),
@@ -426,6 +448,8 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("GET", f"{ADMIN}/reconciliation"): _get(f"{ADMIN}/reconciliation"),
     ("GET", f"{ADMIN}/sites"): _get(f"{ADMIN}/sites"),
     ("POST", f"{ADMIN}/sites/{{site_id}}/activate"): _activate,
+    ("GET", f"{ADMIN}/unblindings"): _get(f"{ADMIN}/unblindings"),
+    ("GET", f"{ADMIN}/outbox"): _get(f"{ADMIN}/outbox"),
 }
 UNAUTHENTICATED = {("POST", f"{API}/auth/token")}
 
@@ -435,6 +459,7 @@ EVERYONE = frozenset(Role)
 SITE_STAFF = frozenset({Role.SITE_COORDINATOR, Role.INVESTIGATOR, Role.PHARMACIST})
 RANDOMIZERS = frozenset({Role.SITE_COORDINATOR, Role.INVESTIGATOR})
 PHARMACIST = frozenset({Role.PHARMACIST})
+INVESTIGATOR = frozenset({Role.INVESTIGATOR})
 PHARMACY = frozenset({Role.PHARMACIST, Role.SUPPLY_MANAGER})
 SUPPLY = frozenset({Role.SUPPLY_MANAGER})
 MONITOR = frozenset({Role.UNBLINDED_MONITOR})
@@ -449,6 +474,7 @@ ALLOWED: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", f"{API}/subjects/{{subject_id}}/randomize"): RANDOMIZERS,
     ("POST", f"{API}/subjects/{{subject_id}}/dispense"): SITE_STAFF,
     ("POST", f"{API}/subjects/{{subject_id}}/kits/{{kit_number}}/replace"): PHARMACIST,
+    ("POST", f"{API}/subjects/{{subject_id}}/unblind"): INVESTIGATOR,
     ("GET", f"{API}/sites/{{site_id}}/inventory"): PHARMACY,
     ("PUT", f"{API}/sites/{{site_id}}/supply-levels"): SUPPLY,
     ("GET", f"{API}/shipments"): PHARMACY,
@@ -475,6 +501,8 @@ ALLOWED: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", f"{ADMIN}/reconciliation"): MONITOR,
     ("GET", f"{ADMIN}/sites"): SPONSOR,
     ("POST", f"{ADMIN}/sites/{{site_id}}/activate"): SPONSOR,
+    ("GET", f"{ADMIN}/unblindings"): MONITOR,
+    ("GET", f"{ADMIN}/outbox"): MONITOR,
 }
 # refusals an allowed role meets on purpose in the walk (wrong password, someone else's site)
 EXPECTED_REFUSALS = {"bad login", "register elsewhere"}
@@ -538,6 +566,10 @@ def _assert_reached(study: Study, user: str, seen: dict[str, httpx.Response]) ->
         assert refusals[0].status_code in (404, 409)
         bodies = [_without_ids(r.json(), study) for r in refusals]
         assert bodies[0] == bodies[1]
+    if role == Role.INVESTIGATOR:
+        assert_problem(seen["unblind elsewhere"], 404, "not_found")
+        assert_problem(seen["unblind not randomized"], 409, "not_randomized")
+        assert_problem(seen["unblind without reason"], 422, "validation_error")
     if role == Role.PHARMACIST:
         replaced = seen["replace"]
         assert replaced.status_code == 201, replaced.text

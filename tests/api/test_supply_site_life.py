@@ -302,8 +302,13 @@ def test_a_site_life_from_activation_to_a_balanced_reconciliation(
     assert visits_done[-1][1] == "W48"
     assert visits_done[-1][2]["visit_date"] == today().isoformat()
     heavy = client.get(f"{API}/subjects/{subjects[HEAVY]}", headers=users["pharmacist"]).json()
-    assert [v["dose"]["weight_kg"] for v in heavy["visits"][:3]] == [120.0, 135.0, 135.0]
-    assert [v["dose"]["vials"] for v in heavy["visits"][:3]] == [1, 2, 2]
+    assert [v["visit"] for v in heavy["visits"]] == list(VISITS)
+    assert [v["dose"]["weight_kg"] for v in heavy["visits"]] == [120.0] + [135.0] * 12
+    assert [v["dose"]["vials"] for v in heavy["visits"]] == [1] + [2] * 12
+    index, visit = REPLACE_AT
+    shown = client.get(f"{API}/subjects/{subjects[index]}", headers=users["pharmacist"]).json()
+    assert replaced is not None and replaced[1] in shown["visits"][VISITS.index(visit)]["kits"]
+    assert replaced[0] not in shown["visits"][VISITS.index(visit)]["kits"]
 
     # the shipments came by themselves: the initial one, resupplies; two excursions handled
     assert site.kinds["initial"] == 1 and site.kinds["resupply"] >= 3, site.kinds
