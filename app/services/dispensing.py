@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db.engine import Database
-from app.db.models import DispensedKit, Dispensing, Kit, Randomization, Slot, Subject
+from app.db.models import DispensedKit, Dispensing, Kit, Randomization, Shipment, Slot, Subject
 from app.domain.dosing import WeightOutOfRange, calculate_dose, check_weight, weight_for_dose
 from app.domain.kits import KitCandidate, KitStatus, select_kits
 from app.domain.study import StudyDefinition, Visit
@@ -37,8 +37,8 @@ class NoKitsAvailable(ServiceError):
         super().__init__(
             409,
             "no_kits_available",
-            f"Site {site_id} has not enough usable kits for this subject's visit. Nothing was "
-            "dispensed; an urgent resupply has been requested. Try again when it has arrived.",
+            f"Site {site_id} has not enough usable kits for this subject's visit; nothing was "
+            "allocated. Try again when the site has received kits.",
         )
         self.site_id = site_id
         self.content = content
@@ -47,11 +47,12 @@ class NoKitsAvailable(ServiceError):
 
 def raise_urgent_resupply(
     db: Database, study: StudyDefinition, refusal: NoKitsAvailable, today: date
-) -> None:
-    """After a no_kits_available rollback: request an urgent shipment in its own transaction."""
+) -> Shipment | None:
+    """After a no_kits_available rollback: request an urgent shipment in its own transaction
+    (none when kits already on their way cover the need)."""
     with writing(db) as session:
         site = lock_site(session, refusal.site_id)
-        check_site(
+        return check_site(
             session,
             study,
             SYSTEM,
@@ -121,8 +122,15 @@ def dispense_visit(
             )
         ).all()
     ]
+    # the window holds on the visit date and on the day the kit is handed out (a visit may be
+    # recorded later than it took place)
     chosen = select_kits(
-        candidates, content, dose.vials, visit_date, study.supply.do_not_dispense_days, _rng
+        candidates,
+        content,
+        dose.vials,
+        max(visit_date, utcnow().date()),
+        study.supply.do_not_dispense_days,
+        _rng,
     )
     if chosen is None:
         raise NoKitsAvailable(site.id, content, dose.vials)
@@ -319,5 +327,11 @@ def urgent_resupply_on_shortage(db: Database, study: StudyDefinition) -> Iterato
     try:
         yield
     except NoKitsAvailable as refusal:
-        raise_urgent_resupply(db, study, refusal, utcnow().date())
+        shipment = raise_urgent_resupply(db, study, refusal, utcnow().date())
+        refusal.detail += (
+            " An urgent shipment has been requested."
+            if shipment is not None
+            else " Kits are already on their way to the site; if they do not cover this visit, "
+            "contact the supply manager."
+        )
         raise

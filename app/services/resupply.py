@@ -207,8 +207,8 @@ def check_site(
     kind: str = "resupply",
     extra_need: dict[str, int] | None = None,
 ) -> Shipment | None:
-    """Request one shipment with every content the site is short of (kits mixed, so the
-    shipment itself reveals nothing)."""
+    """When any content is below its trigger, request one shipment holding every content in
+    the same number (the largest shortfall), so that a shipment reveals nothing."""
     if not site.active or site.depot_id is None:
         return None
     expire_site_kits(session, actor, site.id, today, study.supply.do_not_dispense_days)
@@ -223,6 +223,9 @@ def check_site(
             quantities[content] = quantity
     if not quantities:
         return None
+    # Every content in equal numbers: a shipment of one content would let a blinded user who
+    # sees which kits arrive together and which subject gets which kit group subjects by arm.
+    quantities = dict.fromkeys(study.contents, max(quantities.values()))
     shipment = request_shipment(
         session, study, actor, site, quantities, kind, today, random.Random()
     )

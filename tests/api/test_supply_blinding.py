@@ -349,12 +349,6 @@ def test_the_detector_sees_contents_and_lots_in_the_monitors_kit_view(
     assert "body contains 'placebo'" in found and "body contains 'imc002'" in found, found
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="resupply asks the depot only for the content that runs short (services/resupply.py "
-    "check_site), so a shipment can hold a single content: reported, not fixed here",
-)
 def test_a_resupply_shipment_does_not_sort_kits_by_content(client: TestClient) -> None:
     """A blinded pharmacist sees which kit numbers arrive together and which kit numbers each
     subject gets. A shipment of a single content would tell them that every subject given one of
