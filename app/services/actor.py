@@ -12,11 +12,18 @@ class Actor:
     username: str
     role: Role
     site_ids: frozenset[str]
+    is_system: bool = False
+
+    @property
+    def audit_role(self) -> str:
+        """The role the audit trail records: the user's, or `system` for the service itself."""
+        return "system" if self.is_system else str(self.role)
 
     def sees_site(self, site_id: str) -> bool:
         """Site roles see their own sites; study-level roles see every site."""
         return self.role not in SITE_ROLES or site_id in self.site_ids
 
 
-SYSTEM = Actor("system", Role.SPONSOR_ADMIN, frozenset())
-"""Set-up work done by the `irt` command line on the operator's behalf."""
+SYSTEM = Actor("system", Role.SPONSOR_ADMIN, frozenset(), is_system=True)
+"""The service itself and the `irt` command line run by the operator: study-level rights,
+recorded in the audit trail as user `system`, role `system`."""

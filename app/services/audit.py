@@ -27,7 +27,7 @@ class Who(Protocol):
     def username(self) -> str: ...
 
     @property
-    def role(self) -> str: ...
+    def audit_role(self) -> str: ...
 
 
 def record(
@@ -44,7 +44,7 @@ def record(
     session.info.setdefault(_PENDING, []).append(
         {
             "username": actor.username,
-            "role": str(actor.role),
+            "role": actor.audit_role,
             "action": action,
             "entity": entity,
             "entity_id": str(entity_id),

@@ -32,7 +32,7 @@ class LoginAttempt:
     """Who tried to log in, as the audit trail records a failed attempt."""
 
     username: str
-    role: str = "anonymous"
+    audit_role: str = "anonymous"
 
 
 def login(db: Database, settings: Settings, username: str, password: str) -> User:

@@ -14,7 +14,9 @@ from sqlalchemy.orm import Session
 
 from app.db.engine import Database
 from app.db.models import OutboxMessage
-from app.services.transaction import utcnow
+from app.services import audit
+from app.services.actor import SYSTEM
+from app.services.transaction import utcnow, writing
 from app.settings import Settings
 
 SPONSOR = "sponsor"
@@ -100,7 +102,7 @@ def drain(db: Database, send: Sender, limit: int = 100) -> tuple[int, int]:
         )
     sent = failed = 0
     for message_id in ids:
-        with db.write() as session:
+        with writing(db) as session:
             message = session.execute(
                 select(OutboxMessage).where(OutboxMessage.id == message_id).with_for_update()
             ).scalar_one()
@@ -115,6 +117,19 @@ def drain(db: Database, send: Sender, limit: int = 100) -> tuple[int, int]:
             else:
                 message.sent_at, message.last_error = utcnow(), None
                 sent += 1
+            audit.record(
+                session,
+                SYSTEM,
+                "outbox.deliver",
+                "outbox_message",
+                message.id,
+                None,
+                {
+                    "sent": message.sent_at is not None,
+                    "attempts": message.attempts,
+                    "error": message.last_error,
+                },
+            )
     return sent, failed
 
 

@@ -1,0 +1,1 @@
+"""Load, ceiling, invariant and fault benchmarks of the IRT service (see README, "Benchmarks")."""

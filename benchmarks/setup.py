@@ -1,0 +1,127 @@
+"""A fresh, migrated database on either engine, loaded with the bench study, phase II open."""
+
+from __future__ import annotations
+
+import math
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+from app.db.engine import Database
+from app.db.migrate import upgrade
+from app.domain.roles import Role
+from app.domain.study import StudyDefinition
+from app.services import setup, stages
+from app.services.actor import SYSTEM
+from app.services.demo import set_up_demo
+from app.services.transaction import writing
+from benchmarks.study import bench_study
+
+PG_URL = os.environ.get("IRT_BENCH_POSTGRES_URL") or os.environ.get(
+    "IRT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+PASSWORD = "bench-password-0123"
+SEED = "benchmark-fixed-seed"
+
+
+@dataclass(frozen=True)
+class BenchDatabase:
+    engine: str
+    url: str
+    study: StudyDefinition
+    sites: tuple[str, ...]
+
+    def coordinator(self, site: str) -> str:
+        return f"coord-{site.lower()}"
+
+    def pharmacist(self, site: str) -> str:
+        return f"pharm-{site.lower()}"
+
+
+def _pg_admin() -> psycopg.Connection[Any]:
+    return psycopg.connect(PG_URL, autocommit=True, connect_timeout=5)
+
+
+def pg_url(name: str) -> str:
+    return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def create_database(engine: str, workdir: Path, label: str = "bench") -> str:
+    """A fresh migrated database; its URL."""
+    name = f"irt_{label}_{uuid.uuid4().hex[:10]}"
+    if engine == "sqlite":
+        workdir.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{workdir / (name + '.db')}"
+    else:
+        with _pg_admin() as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        url = pg_url(name)
+    upgrade(url)
+    return url
+
+
+def drop_database(url: str) -> None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{parsed.database}{suffix}").unlink(missing_ok=True)
+        return
+    with _pg_admin() as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
+
+
+def kit_levels(randomizations: int, sites: int) -> tuple[int, int, int]:
+    """(trigger, target, kits per content): each site starts with enough stock of each content
+    for its share of subjects (day 1 and week 4, up to 2 vials each, arms drawn 1:1)."""
+    per_site = math.ceil(randomizations / sites)
+    target = math.ceil(per_site * 1.6) + 8
+    return 2, target, sites * target + 100
+
+
+def set_up(engine: str, workdir: Path, randomizations: int, sites: int) -> BenchDatabase:
+    """Create, migrate and load: demo set-up of the bench study, phase II open at 1.2 mg/kg,
+    one coordinator and one pharmacist per site."""
+    os.environ.setdefault("IRT_PASSWORD_HASH_PROFILE", "fast")
+    study = bench_study(randomizations, sites)
+    url = create_database(engine, workdir)
+    db = Database(url)
+    try:
+        trigger, target, per_content = kit_levels(randomizations, sites)
+        set_up_demo(
+            db,
+            study,
+            PASSWORD,
+            seed=SEED,
+            kits_per_content=per_content,
+            site_levels=(trigger, target),
+            in_transit_site=None,
+        )
+        open_phase_ii(db, study)
+        bench = BenchDatabase(engine, url, study, tuple(s.code for s in study.demo_sites))
+        with writing(db) as session:
+            for site in bench.sites:
+                setup.add_user(
+                    session, SYSTEM, bench.coordinator(site), PASSWORD, Role.SITE_COORDINATOR, [site]
+                )
+                setup.add_user(
+                    session, SYSTEM, bench.pharmacist(site), PASSWORD, Role.PHARMACIST, [site]
+                )
+        return bench
+    finally:
+        db.dispose()
+
+
+def open_phase_ii(db: Database, study: StudyDefinition) -> None:
+    """Close C1, open and close C2, select C2's dose for phase II (sponsor decisions)."""
+    with writing(db) as session:
+        for code, action in (("C1", "close"), ("C2", "open"), ("C2", "close")):
+            stages.change_cohort(session, study, SYSTEM, code, action, "benchmark set-up")
+    with writing(db) as session:
+        stages.select_phase2_dose(
+            session, study, SYSTEM, study.cohort("C2").dose_mg_per_kg, "benchmark set-up"
+        )
