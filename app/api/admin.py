@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import DB, StudyDep, require
+from app.api.deps import DB, MAX_ID, StudyDep, require
 from app.api.schemas import (
     AllocationOut,
     AuditEntryOut,
@@ -65,7 +65,7 @@ def list_commitments(actor: Monitor, db: DB) -> Any:
 def audit_log(
     actor: Monitor,
     db: DB,
-    after_seq: Annotated[int, Query(ge=0)] = 0,
+    after_seq: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Any:
     with db.read() as session:

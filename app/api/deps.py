@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Path, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from app.db.engine import Database
@@ -65,3 +65,9 @@ IdempotencyKeyHeader = Annotated[
     str | None,
     Header(alias="Idempotency-Key", description="Client-chosen key; retries reuse it."),
 ]
+
+
+MAX_ID = 2**31 - 1
+"""Row ids are 32-bit INTEGER columns on PostgreSQL: a larger number can name no row, and
+sending it to the database would fail there (500) instead of answering the client."""
+RowId = Annotated[int, Path(ge=1, le=MAX_ID)]

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.db.engine import TextWithNul
 from app.services.errors import ServiceError
 
 MEDIA_TYPE = "application/problem+json"
@@ -65,6 +66,12 @@ def install(app: FastAPI) -> None:
         detail = "The request is not valid: " + "; ".join(
             f"{e['field']}: {e['message']}" for e in errors
         )
+        return problem(422, "validation_error", detail, request.url.path, errors=errors)
+
+    @app.exception_handler(TextWithNul)
+    async def _nul(request: Request, exc: TextWithNul) -> JSONResponse:
+        detail = "The request is not valid: text may not contain the NUL character (U+0000)."
+        errors = [{"field": "body", "message": str(exc)}]
         return problem(422, "validation_error", detail, request.url.path, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)

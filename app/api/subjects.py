@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
 
-from app.api.deps import DB, IdempotencyKeyHeader, SettingsDep, StudyDep, require
+from app.api.deps import DB, IdempotencyKeyHeader, RowId, SettingsDep, StudyDep, require
 from app.api.schemas import (
     DispenseIn,
     DispensingOut,
@@ -86,14 +86,14 @@ def list_subjects(actor: SiteStaff, db: DB, site_id: str | None = None) -> Any:
 
 
 @router.get("/{subject_id}", response_model=SubjectOut)
-def get_subject(subject_id: int, actor: SiteStaff, db: DB) -> Any:
+def get_subject(subject_id: RowId, actor: SiteStaff, db: DB) -> Any:
     with db.read() as session:
         return subjects.subject_detail(session, actor, subject_id)
 
 
 @router.post("/{subject_id}/randomize", status_code=201, response_model=RandomizationOut)
 def randomize(
-    subject_id: int,
+    subject_id: RowId,
     body: RandomizeIn,
     actor: Randomizer,
     db: DB,
@@ -131,7 +131,7 @@ def randomize(
 
 @router.post("/{subject_id}/dispense", status_code=201, response_model=DispensingOut)
 def dispense(
-    subject_id: int,
+    subject_id: RowId,
     body: DispenseIn,
     actor: SiteStaff,
     db: DB,
@@ -169,7 +169,7 @@ def dispense(
 
 @router.post("/{subject_id}/kits/{kit_number}/replace", status_code=201, response_model=ReplaceOut)
 def replace(
-    subject_id: int,
+    subject_id: RowId,
     kit_number: str,
     body: ReplaceIn,
     actor: Pharmacist,
@@ -211,7 +211,7 @@ Investigator = Annotated[Actor, Depends(require(Role.INVESTIGATOR))]
 
 
 @router.post("/{subject_id}/unblind", response_model=UnblindOut)
-def unblind(subject_id: int, body: UnblindIn, actor: Investigator, db: DB, study: StudyDep) -> Any:
+def unblind(subject_id: RowId, body: UnblindIn, actor: Investigator, db: DB, study: StudyDep) -> Any:
     """Emergency unblinding: the treatment of this one subject, with a reason; audited, and the
     sponsor and the site are notified (without the treatment)."""
     with writing(db) as session:

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
-from app.api.deps import DB, StudyDep, require
+from app.api.deps import DB, RowId, StudyDep, require
 from app.api.schemas import (
     InventoryOut,
     KitOut,
@@ -63,25 +63,25 @@ def request(body: ShipmentRequestIn, actor: Supply, db: DB, study: StudyDep) -> 
 
 
 @router.get("/shipments/{shipment_id}", response_model=ShipmentOut)
-def get_shipment(shipment_id: int, actor: Pharmacy, db: DB) -> Any:
+def get_shipment(shipment_id: RowId, actor: Pharmacy, db: DB) -> Any:
     with db.read() as session:
         return shipments.shipment_view(session, shipments.get_shipment(session, actor, shipment_id))
 
 
 @router.post("/shipments/{shipment_id}/ship", response_model=ShipmentOut)
-def ship(shipment_id: int, actor: Supply, db: DB, study: StudyDep) -> Any:
+def ship(shipment_id: RowId, actor: Supply, db: DB, study: StudyDep) -> Any:
     with writing(db) as session:
         return shipments.ship(session, study, actor, shipment_id, utcnow().date())
 
 
 @router.post("/shipments/{shipment_id}/cancel", response_model=ShipmentOut)
-def cancel(shipment_id: int, body: ReasonIn, actor: Supply, db: DB) -> Any:
+def cancel(shipment_id: RowId, body: ReasonIn, actor: Supply, db: DB) -> Any:
     with writing(db) as session:
         return shipments.cancel(session, actor, shipment_id, body.reason)
 
 
 @router.post("/shipments/{shipment_id}/receive", response_model=ShipmentOut)
-def receive(shipment_id: int, body: ReceiveIn, actor: Pharmacy, db: DB, study: StudyDep) -> Any:
+def receive(shipment_id: RowId, body: ReceiveIn, actor: Pharmacy, db: DB, study: StudyDep) -> Any:
     with writing(db) as session:
         return shipments.receive(
             session,
@@ -95,13 +95,13 @@ def receive(shipment_id: int, body: ReceiveIn, actor: Pharmacy, db: DB, study: S
 
 
 @router.post("/shipments/{shipment_id}/release", response_model=ShipmentOut)
-def release(shipment_id: int, body: ReasonIn, actor: Supply, db: DB, study: StudyDep) -> Any:
+def release(shipment_id: RowId, body: ReasonIn, actor: Supply, db: DB, study: StudyDep) -> Any:
     with writing(db) as session:
         return shipments.resolve_quarantine(session, study, actor, shipment_id, True, body.reason)
 
 
 @router.post("/shipments/{shipment_id}/reject", response_model=ShipmentOut)
-def reject(shipment_id: int, body: ReasonIn, actor: Supply, db: DB, study: StudyDep) -> Any:
+def reject(shipment_id: RowId, body: ReasonIn, actor: Supply, db: DB, study: StudyDep) -> Any:
     with writing(db) as session:
         return shipments.resolve_quarantine(session, study, actor, shipment_id, False, body.reason)
 

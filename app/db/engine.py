@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+NUL = "\x00"
 READ_ONLY = "irt_read_only"
 
 
@@ -26,6 +27,11 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+class TextWithNul(ValueError):
+    """A text value holds U+0000, which PostgreSQL cannot store or compare; refused on both
+    engines alike (the API answers 422) before the statement reaches the database."""
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     url = normalize_url(url)
     if make_url(url).get_backend_name() == "sqlite":
@@ -35,11 +41,31 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             **kwargs,
         )
         _configure_sqlite(engine)
-        return engine
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    else:
+        kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("max_overflow", 20)
+        kwargs.setdefault("pool_pre_ping", True)
+        engine = create_engine(url, **kwargs)
+    event.listen(engine, "before_cursor_execute", _refuse_nul)
+    return engine
+
+
+def _refuse_nul(
+    _conn: Connection, _cursor: Any, _statement: str, parameters: Any, _context: Any, _many: bool
+) -> None:
+    if _holds_nul(parameters):
+        raise TextWithNul("text values may not contain the NUL character (U+0000)")
+
+
+def _holds_nul(value: Any) -> bool:
+    """Parameters come as a dict, a sequence, or a list of either (executemany)."""
+    if isinstance(value, str):
+        return NUL in value
+    if isinstance(value, dict):
+        return any(_holds_nul(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_holds_nul(v) for v in value)
+    return False
 
 
 def _configure_sqlite(engine: Engine) -> None:
