@@ -111,7 +111,15 @@ def _serve(url: str, host: str, port: int, workers: int) -> None:
     if not os.environ.get("IRT_SECRET_KEY"):
         os.environ["IRT_SECRET_KEY"] = secrets.token_urlsafe(32)
         typer.echo("IRT_SECRET_KEY not set: using a random key (tokens end with this process).")
-    _database(url).dispose()
+    db = _database(url)
+    with db.read() as session:
+        loaded = session.execute(select(Study.id)).first() is not None
+    db.dispose()
+    if not loaded:
+        _fail(
+            "No study is loaded in this database. Load one first: `irt study load` (then sites, "
+            "users, lists and kits), or `irt demo --database-url URL --no-serve` for the demo."
+        )
     typer.echo(f"Serving on http://{host}:{port} (API docs at /docs), {workers} worker(s).")
     uvicorn.run(
         "app.main:create_app", factory=True, host=host, port=port, workers=workers, log_level="info"

@@ -96,3 +96,8 @@ def test_demo_sets_up_a_servable_study(db_url: str, tmp_path: Path) -> None:
     application = create_app(Settings(database_url=db_url))
     assert application.state.study.code == "IMC-002"
     application.state.db.dispose()
+
+
+def test_serve_refuses_a_database_without_a_study(db_url: str) -> None:
+    code, output = irt("serve", "--database-url", db_url)
+    assert code == 1 and "No study is loaded" in output and "irt study load" in output
