@@ -122,7 +122,13 @@ def _serve(url: str, host: str, port: int, workers: int) -> None:
         )
     typer.echo(f"Serving on http://{host}:{port} (API docs at /docs), {workers} worker(s).")
     uvicorn.run(
-        "app.main:create_app", factory=True, host=host, port=port, workers=workers, log_level="info"
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        server_header=False,
     )
 
 

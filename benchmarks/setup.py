@@ -79,7 +79,7 @@ def kit_levels(randomizations: int, sites: int) -> tuple[int, int, int]:
     """(trigger, target, kits per content): each site starts with enough stock of each content
     for its share of subjects (day 1 and week 4, up to 2 vials each, arms drawn 1:1)."""
     per_site = math.ceil(randomizations / sites)
-    target = math.ceil(per_site * 1.6) + 8
+    target = math.ceil(per_site * 2.2) + 10
     return 2, target, sites * target + 100
 
 

@@ -164,6 +164,7 @@ class Fuzzer:
         response = case.call(headers=headers)
         status = response.status_code
         self.calls[f"{status // 100}xx"] += 1
+        self.calls[f"{method} {path} {status}"] += 1
         assert status < 500, f"{where}: {status}\n{case.as_curl_command()}\n{response.text}"
         code = None
         if 400 <= status < 500:
@@ -273,4 +274,5 @@ def test_fuzz_every_operation_as_every_role(client: TestClient, demo_db: Databas
                 known = known_path_values(operation, seeded)
                 if known is not None:
                     run(operation, mode, KNOWN_PATH_EXAMPLES[mode], user, headers, known)
+    print("\n".join(f"{n:5} {what}" for what, n in sorted(fuzzer.calls.items())))
     assert fuzzer.calls["2xx"] > 0 and fuzzer.calls["4xx"] > 0, fuzzer.calls
