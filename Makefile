@@ -17,12 +17,18 @@ demo: setup
 	$(BIN)/irt demo
 
 lint: setup
-	$(BIN)/ruff check app tests migrations
-	$(BIN)/ruff format --check app tests migrations
+	$(BIN)/ruff check app tests migrations benchmarks
+	$(BIN)/ruff format --check app tests migrations benchmarks
 	$(BIN)/mypy
 
 test: lint
 	$(BIN)/pytest
+
+# Load, ceiling, invariants and faults on SQLite and PostgreSQL (see README, "Benchmarks");
+# e.g. make benchmark BENCH_ARGS="--engine postgresql --workers 4 --faults"
+BENCH_ARGS ?= --faults
+benchmark: setup
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) irt-demo.db* .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -132,12 +132,13 @@ def _check(conn: Any, acknowledged: list[dict[str, Any]]) -> list[str]:
                 )
             if kits_of.get((subject_id, "D1"), set()) != set(body["kits"]):
                 fail(f"acknowledged day 1 kits of subject {subject_id} differ from the database")
-        elif ack["endpoint"] == "dispense":
-            if kits_of.get((subject_id, body["visit"]), set()) != set(body["kits"]):
-                fail(
-                    f"acknowledged visit {body['visit']} kits of subject {subject_id} "
-                    "differ from the database"
-                )
+        elif ack["endpoint"] == "dispense" and kits_of.get(
+            (subject_id, body["visit"]), set()
+        ) != set(body["kits"]):
+            fail(
+                f"acknowledged visit {body['visit']} kits of subject {subject_id} "
+                "differ from the database"
+            )
 
     entries = [
         r._asdict()

@@ -160,7 +160,9 @@ class Site:
                 stats.errors[f"gave up ({reason})"] += 1
                 return None
             attempt += 1
-            await asyncio.sleep(min(RETRY_CAP_SECONDS, 0.05 * 2**attempt) * self.rng.uniform(0.5, 1))
+            await asyncio.sleep(
+                min(RETRY_CAP_SECONDS, 0.05 * 2**attempt) * self.rng.uniform(0.5, 1)
+            )
         stats.latencies_ms.append((time.monotonic() - started) * 1000)
         if response.status_code == 201:
             stats.ok += 1
@@ -268,7 +270,11 @@ async def run_load(
             for i, n in enumerate(per_client)
         ]
         await asyncio.gather(
-            *(s.login(u) for s in sites for u in (bench.coordinator(s.site), bench.pharmacist(s.site)))
+            *(
+                s.login(u)
+                for s in sites
+                for u in (bench.coordinator(s.site), bench.pharmacist(s.site))
+            )
         )
         for phase in PHASES:
             watcher = None

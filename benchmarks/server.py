@@ -26,9 +26,19 @@ def free_port() -> int:
 
 
 def worker_pids(parent: int) -> list[int]:
-    """Child processes of the uvicorn supervisor (its workers)."""
+    """The uvicorn supervisor's worker processes (not multiprocessing's resource tracker,
+    which is a child too)."""
     children = Path(f"/proc/{parent}/task/{parent}/children")
-    return [int(p) for p in children.read_text().split()] if children.exists() else []
+    pids = [int(p) for p in children.read_text().split()] if children.exists() else []
+    workers = []
+    for pid in pids:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"spawn_main" in cmdline:
+            workers.append(pid)
+    return workers
 
 
 @dataclass(frozen=True)

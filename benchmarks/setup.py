@@ -75,15 +75,20 @@ def drop_database(url: str) -> None:
         admin.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
 
 
-def kit_levels(randomizations: int, sites: int) -> tuple[int, int, int]:
-    """(trigger, target, kits per content): each site starts with enough stock of each content
-    for its share of subjects (day 1 and week 4, up to 2 vials each, arms drawn 1:1)."""
+def kit_levels(
+    randomizations: int, sites: int, kits_per_subject: float = 2.2
+) -> tuple[int, int, int]:
+    """(trigger, target, kits per content): each site starts with `kits_per_subject` kits of
+    each content per subject of its share (day 1 and week 4 take 2 to 4 vials of the subject's
+    content; 2.2 covers arms drawn near 1:1, 4.0 covers any draw)."""
     per_site = math.ceil(randomizations / sites)
-    target = math.ceil(per_site * 2.2) + 10
+    target = math.ceil(per_site * kits_per_subject) + 10
     return 2, target, sites * target + 100
 
 
-def set_up(engine: str, workdir: Path, randomizations: int, sites: int) -> BenchDatabase:
+def set_up(
+    engine: str, workdir: Path, randomizations: int, sites: int, kits_per_subject: float = 2.2
+) -> BenchDatabase:
     """Create, migrate and load: demo set-up of the bench study, phase II open at 1.2 mg/kg,
     one coordinator and one pharmacist per site."""
     os.environ.setdefault("IRT_PASSWORD_HASH_PROFILE", "fast")
@@ -91,7 +96,7 @@ def set_up(engine: str, workdir: Path, randomizations: int, sites: int) -> Bench
     url = create_database(engine, workdir)
     db = Database(url)
     try:
-        trigger, target, per_content = kit_levels(randomizations, sites)
+        trigger, target, per_content = kit_levels(randomizations, sites, kits_per_subject)
         set_up_demo(
             db,
             study,
@@ -106,7 +111,12 @@ def set_up(engine: str, workdir: Path, randomizations: int, sites: int) -> Bench
         with writing(db) as session:
             for site in bench.sites:
                 setup.add_user(
-                    session, SYSTEM, bench.coordinator(site), PASSWORD, Role.SITE_COORDINATOR, [site]
+                    session,
+                    SYSTEM,
+                    bench.coordinator(site),
+                    PASSWORD,
+                    Role.SITE_COORDINATOR,
+                    [site],
                 )
                 setup.add_user(
                     session, SYSTEM, bench.pharmacist(site), PASSWORD, Role.PHARMACIST, [site]

@@ -59,11 +59,13 @@ def pg_template() -> Iterator[str | None]:
         yield None
         return
     name = f"irt_tpl_{uuid.uuid4().hex[:12]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
     upgrade(_pg_url(name))
     yield name
-    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
+    # a new connection: tests/faults restarts PostgreSQL, which ends every open one
+    with _pg_admin() as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")

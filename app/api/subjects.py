@@ -211,7 +211,9 @@ Investigator = Annotated[Actor, Depends(require(Role.INVESTIGATOR))]
 
 
 @router.post("/{subject_id}/unblind", response_model=UnblindOut)
-def unblind(subject_id: RowId, body: UnblindIn, actor: Investigator, db: DB, study: StudyDep) -> Any:
+def unblind(
+    subject_id: RowId, body: UnblindIn, actor: Investigator, db: DB, study: StudyDep
+) -> Any:
     """Emergency unblinding: the treatment of this one subject, with a reason; audited, and the
     sponsor and the site are notified (without the treatment)."""
     with writing(db) as session:

@@ -169,12 +169,16 @@ def parse_kit_list(
     """
     known_depots = set(depots)
     problems: list[str] = []
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    if tuple(reader.fieldnames or ()) != KIT_COLUMNS:
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    try:
+        header, rows = tuple(reader.fieldnames or ()), list(reader)
+    except csv.Error as exc:  # e.g. an oversized field
+        raise KitListError([f"not a readable CSV file: {exc}"]) from None
+    if header != KIT_COLUMNS:
         raise KitListError([f"header: expected columns {','.join(KIT_COLUMNS)}"])
     seen: dict[str, int] = {}
     records: list[KitRecord] = []
-    for row_no, row in enumerate(reader, start=2):
+    for row_no, row in enumerate(rows, start=2):
         bad = []
         number = (row.get("kit_number") or "").strip()
         if not number or len(number) > 16 or not number.isalnum():

@@ -23,7 +23,12 @@ from app.services import audit
 from app.services.actor import Actor
 from app.services.dispensing import dispense_visit
 from app.services.errors import ServiceError, validation_error
-from app.services.study_state import cohort_statuses, count_randomized, lock_study
+from app.services.study_state import (
+    cohort_statuses,
+    count_randomized,
+    lock_study,
+    randomized_counts,
+)
 from app.services.subjects import get_visible_subject
 from app.services.transaction import utcnow
 from app.services.views import randomization_view
@@ -70,20 +75,15 @@ def randomize(
         )
     try:
         target = route(study, cohort_statuses(session), study_row.phase2_dose_mg_per_kg)
-        check_caps(
-            study,
-            target,
-            in_scope=count_randomized(session, scope=target.scope),
-            in_stage=count_randomized(session, stage=target.stage),
-            in_total=count_randomized(session),
-        )
+        in_scope, in_stage, in_total = randomized_counts(session, target.scope, target.stage)
+        check_caps(study, target, in_scope=in_scope, in_stage=in_stage, in_total=in_total)
     except StageRuleError as exc:
         raise ServiceError(409, exc.code, str(exc)) from None
     stratum = NO_STRATUM if target.stage == PHASE_IB else stratum_of(study.phase_ii, answers)
     slot = _next_slot(session, target.scope, stratum)
     dose = calculate_dose(weight_kg, target.dose_level_mg_per_kg, study.drug, study.weight)
     now = utcnow()
-    number = f"{study.randomization_number_prefix}-{count_randomized(session) + 1:04d}"
+    number = f"{study.randomization_number_prefix}-{in_total + 1:04d}"
     row = RandomizationRow(
         subject_id=subject.id,
         slot_id=slot.id,

@@ -47,53 +47,72 @@ def expire_site_kits(
         move(session, actor, kit, KitStatus.EXPIRED, "system", "inside the do-not-dispense window")
 
 
-def levels(session: Session, study: StudyDefinition, site_id: str, content: str) -> tuple[int, int]:
-    own = session.get(SupplyLevel, (site_id, content))
-    if own is not None:
-        return own.trigger, own.target
-    return study.supply.resupply_trigger, study.supply.resupply_target
+def site_levels(
+    session: Session, study: StudyDefinition, site_id: str
+) -> dict[str, tuple[int, int]]:
+    """(trigger, target) per content: the site's own levels, else the study's."""
+    own = {
+        row.content: (row.trigger, row.target)
+        for row in session.execute(
+            select(SupplyLevel).where(SupplyLevel.site_id == site_id)
+        ).scalars()
+    }
+    default = (study.supply.resupply_trigger, study.supply.resupply_target)
+    return {content: own.get(content, default) for content in study.contents}
 
 
-def stock_of(
-    session: Session, study: StudyDefinition, site_id: str, content: str, today: date
-) -> Stock:
-    available = session.execute(
-        select(func.count())
-        .select_from(Kit)
-        .where(
-            Kit.site_id == site_id,
-            Kit.status == KitStatus.AVAILABLE.value,
-            Kit.content == content,
-            Kit.expiry_date > today + timedelta(days=study.supply.do_not_dispense_days),
-        )
-    ).scalar_one()
-    in_transit = session.execute(
-        select(func.count())
-        .select_from(ShipmentKit)
-        .join(Shipment, Shipment.id == ShipmentKit.shipment_id)
-        .join(Kit, Kit.kit_number == ShipmentKit.kit_number)
-        .where(
-            Shipment.site_id == site_id,
-            Shipment.status.in_(("requested", "shipped")),
-            Kit.content == content,
-        )
-    ).scalar_one()
-    return Stock(
-        int(available), int(in_transit), _predicted(session, study, site_id, content, today)
+def site_stock(
+    session: Session, study: StudyDefinition, site_id: str, today: date
+) -> dict[str, Stock]:
+    """The stock of every content at the site: three grouped queries, whatever the contents."""
+    available: dict[str, int] = dict(
+        session.execute(
+            select(Kit.content, func.count())
+            .where(
+                Kit.site_id == site_id,
+                Kit.status == KitStatus.AVAILABLE.value,
+                Kit.expiry_date > today + timedelta(days=study.supply.do_not_dispense_days),
+            )
+            .group_by(Kit.content)
+        ).all()
     )
+    in_transit: dict[str, int] = dict(
+        session.execute(
+            select(Kit.content, func.count())
+            .select_from(ShipmentKit)
+            .join(Shipment, Shipment.id == ShipmentKit.shipment_id)
+            .join(Kit, Kit.kit_number == ShipmentKit.kit_number)
+            .where(
+                Shipment.site_id == site_id,
+                Shipment.status.in_(("requested", "shipped")),
+            )
+            .group_by(Kit.content)
+        ).all()
+    )
+    predicted = _predicted(session, study, site_id, today)
+    return {
+        content: Stock(
+            int(available.get(content, 0)),
+            int(in_transit.get(content, 0)),
+            predicted.get(content, 0),
+        )
+        for content in study.contents
+    }
 
 
 def _predicted(
-    session: Session, study: StudyDefinition, site_id: str, content: str, today: date
-) -> int:
-    """Vials the site's subjects of this content will need within the shipping lead time."""
-    last = (
+    session: Session, study: StudyDefinition, site_id: str, today: date
+) -> dict[str, int]:
+    """Vials per content the site's subjects will need within the shipping lead time."""
+    last = (  # the last visit of each subject of this site (not of every site)
         select(Dispensing.subject_id, func.max(Dispensing.visit_index).label("last_index"))
+        .join(Subject, Subject.id == Dispensing.subject_id)
+        .where(Subject.site_id == site_id)
         .group_by(Dispensing.subject_id)
         .subquery()
     )
     rows = session.execute(
-        select(Randomization.visit_date, last.c.last_index, Dispensing.vials)
+        select(Slot.arm, Randomization.visit_date, last.c.last_index, Dispensing.vials)
         .join(Subject, Subject.id == Randomization.subject_id)
         .join(Slot, Slot.id == Randomization.slot_id)
         .join(last, last.c.subject_id == Randomization.subject_id)
@@ -102,14 +121,15 @@ def _predicted(
             (Dispensing.subject_id == Randomization.subject_id)
             & (Dispensing.visit_index == last.c.last_index),
         )
-        .where(Subject.site_id == site_id, Slot.arm == content, Subject.status == "randomized")
+        .where(Subject.site_id == site_id, Subject.status == "randomized")
     ).all()
-    due = []
-    for day_one, last_index, vials in rows:
+    due: dict[str, list[tuple[date, int]]] = {}
+    for arm, day_one, last_index, vials in rows:
         upcoming = next_visit(study.schedule, day_one, last_index)
         if upcoming is not None:
-            due.append((upcoming[1], vials))
-    return predicted_need(due, today, study.supply.shipping_lead_days)
+            due.setdefault(arm, []).append((upcoming[1], vials))
+    lead = study.supply.shipping_lead_days
+    return {arm: predicted_need(visits, today, lead) for arm, visits in due.items()}
 
 
 def _in_open_shipment() -> Exists:
@@ -213,11 +233,13 @@ def check_site(
         return None
     expire_site_kits(session, actor, site.id, today, study.supply.do_not_dispense_days)
     quantities: dict[str, int] = {}
+    stocks = site_stock(session, study, site.id, today)
+    own_levels = site_levels(session, study, site.id)
     for content in study.contents:
-        stock = stock_of(session, study, site.id, content, today)
+        stock = stocks[content]
         need = (extra_need or {}).get(content, 0)
         stock = Stock(stock.available, stock.in_transit, stock.predicted_need + need)
-        trigger, target = levels(session, study, site.id, content)
+        trigger, target = own_levels[content]
         quantity = resupply_quantity(stock, trigger, target)
         if quantity:
             quantities[content] = quantity

@@ -46,6 +46,18 @@ def phase2_dose(study: Study) -> Decimal | None:
     return study.phase2_dose_mg_per_kg
 
 
+def randomized_counts(session: Session, scope: str, stage: str) -> tuple[int, int, int]:
+    """Subjects randomized in the scope, in the stage and in all, in one query."""
+    row = session.execute(
+        select(
+            func.count().filter(Randomization.scope == scope),
+            func.count().filter(Randomization.stage == stage),
+            func.count(),
+        ).select_from(Randomization)
+    ).one()
+    return int(row[0]), int(row[1]), int(row[2])
+
+
 def count_randomized(session: Session, **where: str) -> int:
     query = select(func.count()).select_from(Randomization)
     for column, value in where.items():

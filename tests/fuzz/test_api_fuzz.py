@@ -93,14 +93,14 @@ def _only_added(diff: dict[str, tuple[list[Any], list[Any]]], table: str) -> lis
     return added
 
 
-def _audit_actions(diff: dict[str, tuple[list[Any], list[Any]]]) -> set[str]:
+def _audit_actions(diff: dict[str, tuple[list[Any], list[Any]]]) -> list[str]:
     """The actions of the new audit entries ("<other>" for any not excused); the chain head
     moves along (its one row replaced)."""
     entries = _only_added(diff, "audit_log")
     head_removed, head_added = diff.pop("audit_head", ([], []))
     assert len(head_removed) == len(head_added) == (1 if entries else 0), (head_removed, head_added)
     excused = LOGIN_REFUSAL_ACTIONS | URGENT_SHIPMENT_ACTIONS
-    return {next((v for v in row if v in excused), "<other>") for row in entries}
+    return [next((v for v in row if v in excused), "<other>") for row in entries]
 
 
 def assert_unchanged(
@@ -113,15 +113,13 @@ def assert_unchanged(
     if (method, path) == LOGIN and status in (401, 429):
         failures = _only_added(diff, "login_failures")
         actions = _audit_actions(diff)
-        assert len(failures) == 1 and actions <= LOGIN_REFUSAL_ACTIONS and actions, (
-            failures,
-            actions,
-        )
+        assert len(failures) == len(actions) == 1, (failures, actions)
+        assert actions[0] in LOGIN_REFUSAL_ACTIONS, actions
     elif method == "POST" and ALLOCATING.match(path) and code == "no_kits_available":
         shipments = _only_added(diff, "shipments")
         _only_added(diff, "shipment_kits")
         actions = _audit_actions(diff)
-        assert actions <= URGENT_SHIPMENT_ACTIONS, actions
+        assert set(actions) <= URGENT_SHIPMENT_ACTIONS, actions
         assert all("urgent" in row and "requested" in row for row in shipments), shipments
     assert not diff, f"{method} {path} answered {status} {code} but changed the database: {diff}"
 
@@ -247,7 +245,9 @@ def known_path_values(operation: Any, seeded: dict[str, str]) -> dict[str, str] 
 def test_fuzz_every_operation_as_every_role(client: TestClient, demo_db: Database) -> None:
     seeded = seed_objects(client)
     tokens = {user: login(client, user) for user in USERS}
-    roles = {user: Role(client.get("/api/v1/me", headers=tokens[user]).json()["role"]) for user in USERS}
+    roles = {
+        user: Role(client.get("/api/v1/me", headers=tokens[user]).json()["role"]) for user in USERS
+    }
     app = client.app
     assert isinstance(app, FastAPI)
     permitted = allowed_roles()
@@ -276,3 +276,110 @@ def test_fuzz_every_operation_as_every_role(client: TestClient, demo_db: Databas
                     run(operation, mode, KNOWN_PATH_EXAMPLES[mode], user, headers, known)
     print("\n".join(f"{n:5} {what}" for what, n in sorted(fuzzer.calls.items())))
     assert fuzzer.calls["2xx"] > 0 and fuzzer.calls["4xx"] > 0, fuzzer.calls
+
+
+# --- the exclusions are exactly these -----------------------------------------------------------
+
+
+def _state(**tables: list[tuple[Any, ...]]) -> Snapshot:
+    base: Snapshot = {"audit_head": [(1, 1, "h1")], "audit_log": [], "login_failures": []}
+    base.update({"subjects": [], "shipments": [], "shipment_kits": []})
+    return {**base, **tables}
+
+
+def test_the_refusal_exclusions_are_exact() -> None:
+    before = _state()
+    login_refused = _state(
+        audit_head=[(1, 2, "h2")],
+        audit_log=[(1, "t", "x", "anonymous", "auth.login_failed")],
+        login_failures=[(1, "x", "t")],
+    )
+    assert_unchanged(*LOGIN, 401, "unauthorized", before, login_refused)
+    with pytest.raises(AssertionError):  # the same change from any other answer or route
+        assert_unchanged(*LOGIN, 422, "validation_error", before, login_refused)
+    with pytest.raises(AssertionError):
+        assert_unchanged("POST", "/api/v1/subjects", 401, "unauthorized", before, login_refused)
+    with pytest.raises(AssertionError):  # a refused login that also writes elsewhere
+        assert_unchanged(
+            *LOGIN, 401, "unauthorized", before, {**login_refused, "subjects": [(1, "DE01")]}
+        )
+    urgent = _state(
+        audit_head=[(1, 3, "h3")],
+        audit_log=[(1, "shipment.request"), (2, "site.resupply")],
+        shipments=[(9, "DEPOT-EU", "DE01", "urgent", "requested")],
+        shipment_kits=[(9, "K1"), (9, "K2")],
+    )
+    dispense = "/api/v1/subjects/{subject_id}/dispense"
+    assert_unchanged("POST", dispense, 409, "no_kits_available", before, urgent)
+    with pytest.raises(AssertionError):
+        assert_unchanged("POST", dispense, 409, "already_dispensed", before, urgent)
+    with pytest.raises(AssertionError):  # an allocation kept despite the refusal
+        assert_unchanged(
+            "POST",
+            dispense,
+            409,
+            "no_kits_available",
+            before,
+            {**urgent, "audit_log": [*urgent["audit_log"], (3, "subject.dispense")]},
+        )
+
+
+# --- what the fuzzer found, pinned ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("number", [0, 2**31, 2**63, 2**70])
+def test_ids_outside_the_id_column_are_refused_as_invalid(client: TestClient, number: int) -> None:
+    """Found by the fuzzer: ids past the 32-bit id column answered 500 on PostgreSQL (past 64
+    bits on SQLite); now a 422 validation_error on every engine, before any query."""
+    investigator, supply = login(client, "investigator"), login(client, "supply")
+    for method, path, headers, body in (
+        ("GET", f"/api/v1/subjects/{number}", investigator, None),
+        ("POST", f"/api/v1/subjects/{number}/unblind", investigator, {"reason": "x" * 12}),
+        ("GET", f"/api/v1/shipments/{number}", supply, None),
+        ("POST", f"/api/v1/shipments/{number}/ship", supply, None),
+    ):
+        response = client.request(method, path, headers=headers, json=body)
+        assert response.status_code == 422, (method, path, response.text)
+        assert response.json()["code"] == "validation_error"
+    monitor = login(client, "monitor")
+    response = client.get("/api/v1/admin/audit", params={"after_seq": 2**31}, headers=monitor)
+    assert response.status_code == 422, response.text
+
+
+def test_text_with_nul_is_refused_and_changes_nothing(
+    client: TestClient, demo_db: Database
+) -> None:
+    """Found by the fuzzer: U+0000 in a path, query, form or body text answered 500 on
+    PostgreSQL (which cannot store it); now a 422 validation_error on both engines."""
+    supply, sponsor = login(client, "supply"), login(client, "sponsor")
+    coordinator = login(client, "coordinator")
+    before = snapshot(demo_db)
+    for method, path, headers, kwargs in (
+        ("GET", "/api/v1/kits/A%00B", supply, {}),
+        ("GET", "/api/v1/sites/DE%0001/inventory", supply, {}),
+        ("GET", "/api/v1/subjects", coordinator, {"params": {"site_id": "D\x00"}}),
+        ("GET", "/api/v1/shipments", supply, {"params": {"site_id": "D\x00"}}),
+        ("POST", "/api/v1/admin/cohorts/C1/close", sponsor, {"json": {"reason": "ab\x00c"}}),
+        ("POST", "/api/v1/auth/token", {}, {"data": {"username": "a\x00b", "password": "x"}}),
+    ):
+        response = client.request(method, path, headers=headers, **kwargs)
+        assert response.status_code == 422, (method, path, response.text)
+        assert response.json()["code"] == "validation_error"
+    assert changes(before, snapshot(demo_db)) == {}
+
+
+@pytest.mark.parametrize("text", ["\x1a\xf3Y\\\rÈ\x12ö", "kit_number," + "A" * 200_000])
+def test_an_unreadable_kit_list_is_refused(
+    client: TestClient, demo_db: Database, text: str
+) -> None:
+    """Found by the fuzzer: a bare carriage return in a field, or a field past the csv module's
+    limit, answered 500 (csv.Error); now 422 invalid_kit_list, nothing imported."""
+    before = snapshot(demo_db)
+    response = client.post(
+        "/api/v1/admin/kits/import",
+        content=text.encode(),
+        headers={**login(client, "supply"), "Content-Type": "text/csv"},
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "invalid_kit_list"
+    assert changes(before, snapshot(demo_db)) == {}

@@ -1,0 +1,292 @@
+"""The ceiling: the database work of a randomization with no HTTP and no ORM.
+
+Same concurrency as the load run (one thread and one connection per client), same work per
+randomization as the service: lock the study, find the next slot of the stratum, insert the
+randomization, lock the site, pick the day 1 kits (first expiry first), insert the dispensing,
+mark the kits dispensed, append the audit entries to the hash chain (randomize, dispense, one per
+kit, as the service does), commit. Raw psycopg on PostgreSQL, sqlite3 on SQLite (WAL,
+synchronous=FULL, BEGIN IMMEDIATE, as the service). Subjects are inserted untimed beforehand.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+from app.domain.audit_chain import entry_hash
+from benchmarks.load import randomize_body
+from benchmarks.setup import BenchDatabase
+
+
+@dataclass
+class CeilingResult:
+    clients: int
+    randomizations: int
+    latencies_ms: list[float] = field(default_factory=list)
+    errors: int = 0
+    wall_seconds: float = 0.0
+
+
+def _stratum(answers: dict[str, Any]) -> str:
+    sledai = "SLEDAI<10" if answers["sledai_2k_score"] < 10 else "SLEDAI>=10"
+    pred = "PRED<10" if answers["prednisone_equivalent_mg_per_day"] < 10 else "PRED>=10"
+    return f"{sledai}/{pred}"
+
+
+def _to_json(value: dict[str, Any]) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+class Worker:
+    def __init__(self, bench: BenchDatabase, sqlite: bool, conn: Any) -> None:
+        self.bench = bench
+        self.sqlite = sqlite
+        self.conn = conn
+        self.p = "?" if sqlite else "%s"
+
+    def q(self, sql: str, *args: Any) -> Any:
+        return self.conn.execute(sql.replace("%s", self.p), args)
+
+    def now(self) -> Any:
+        moment = datetime.now(UTC)
+        return moment.replace(tzinfo=None).isoformat(sep=" ") if self.sqlite else moment
+
+    def randomize(self, subject_id: int, site: str, body: dict[str, Any], user: str) -> None:
+        answers = body["eligibility"]
+        stratum = _stratum(answers)
+        weight = Decimal(str(body["weight_kg"]))
+        level = Decimal("1.2")
+        dose = (weight * level).quantize(Decimal("0.1"), ROUND_HALF_UP)
+        vials = math.ceil(dose / 100)
+        volume = (dose / 10).quantize(Decimal("0.1"), ROUND_HALF_UP)
+        visit_date = date.fromisoformat(body["visit_date"])
+        self.q("BEGIN IMMEDIATE" if self.sqlite else "BEGIN")
+        try:
+            if not self.sqlite:
+                self.q("SELECT id FROM study FOR UPDATE").fetchone()
+            self.q("SELECT status FROM subjects WHERE id = %s", subject_id).fetchone()
+            used = self.q(
+                "SELECT count(*) FROM randomizations WHERE scope = %s AND stratum = %s",
+                "P2",
+                stratum,
+            ).fetchone()[0]
+            slot_id, arm, sequence = self.q(
+                "SELECT s.id, s.arm, s.sequence FROM randomization_slots s "
+                "JOIN randomization_lists l ON l.id = s.list_id "
+                "WHERE l.scope = %s AND s.stratum = %s AND s.sequence = %s",
+                "P2",
+                stratum,
+                used + 1,
+            ).fetchone()
+            total = self.q("SELECT count(*) FROM randomizations").fetchone()[0]
+            number = f"BEN-{total + 1:05d}"
+            now = self.now()
+            rand_id = self.q(
+                "INSERT INTO randomizations (subject_id, slot_id, randomization_number, stage, "
+                "scope, stratum, randomized_at, randomized_by, visit_date, weight_kg, "
+                "dose_level_mg_per_kg, dose_mg, vials, infusion_volume_ml, eligibility_json) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                subject_id,
+                slot_id,
+                number,
+                "phase_ii",
+                "P2",
+                stratum,
+                now,
+                user,
+                visit_date,
+                str(weight),
+                str(level),
+                str(dose),
+                vials,
+                str(volume),
+                _to_json(answers),
+            ).fetchone()[0]
+            self.q("UPDATE subjects SET status = 'randomized' WHERE id = %s", subject_id)
+            if not self.sqlite:
+                self.q("SELECT id FROM sites WHERE id = %s FOR UPDATE", site).fetchone()
+            cutoff = max(visit_date, datetime.now(UTC).date()) + timedelta(days=30)
+            kits = [
+                row[0]
+                for row in self.q(
+                    "SELECT kit_number FROM kits WHERE site_id = %s AND status = 'available' "
+                    "AND content = %s AND expiry_date > %s ORDER BY expiry_date, kit_number "
+                    "LIMIT %s",
+                    site,
+                    arm,
+                    cutoff,
+                    vials,
+                ).fetchall()
+            ]
+            if len(kits) < vials:
+                raise RuntimeError(f"ceiling: site {site} has no {arm} kits left")
+            dispensing_id = self.q(
+                "INSERT INTO dispensings (subject_id, visit, visit_index, visit_date, "
+                "weight_measured_kg, weight_kg, dose_level_mg_per_kg, dose_mg, vials, "
+                "infusion_volume_ml, dispensed_at, dispensed_by) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                subject_id,
+                "D1",
+                0,
+                visit_date,
+                str(weight),
+                str(weight),
+                str(level),
+                str(dose),
+                vials,
+                str(volume),
+                now,
+                user,
+            ).fetchone()[0]
+            audit = [
+                ("subject.dispense", "subject", str(subject_id), {}, {"visit": "D1", "kits": kits})
+            ]
+            for kit in kits:
+                self.q(
+                    "UPDATE kits SET status = 'dispensed', updated_at = %s WHERE kit_number = %s",
+                    now,
+                    kit,
+                )
+                self.q(
+                    "INSERT INTO dispensed_kits (dispensing_id, kit_number) VALUES (%s, %s)",
+                    dispensing_id,
+                    kit,
+                )
+                audit.append(
+                    ("kit.dispensed", "kit", kit, {"status": "available"}, {"status": "dispensed"})
+                )
+            audit.append(
+                (
+                    "subject.randomize",
+                    "subject",
+                    str(subject_id),
+                    {"status": "registered"},
+                    {
+                        "randomization_number": number,
+                        "slot_id": slot_id,
+                        "slot_sequence": sequence,
+                        "randomization_id": rand_id,
+                    },
+                )
+            )
+            seq, prev = self.q(
+                "SELECT seq, hash FROM audit_head WHERE id = 1"
+                + ("" if self.sqlite else " FOR UPDATE")
+            ).fetchone()
+            occurred_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            for action, entity, entity_id, before, after in audit:
+                seq += 1
+                content = {
+                    "seq": seq,
+                    "occurred_at": occurred_at,
+                    "username": user,
+                    "role": "site_coordinator",
+                    "action": action,
+                    "entity": entity,
+                    "entity_id": entity_id,
+                    "before": _to_json(before),
+                    "after": _to_json(after),
+                    "reason": None,
+                }
+                digest = entry_hash(prev, content)
+                self.q(
+                    "INSERT INTO audit_log (seq, occurred_at, username, role, action, entity, "
+                    "entity_id, before, after, reason, prev_hash, hash) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    *content.values(),
+                    prev,
+                    digest,
+                )
+                prev = digest
+            self.q("UPDATE audit_head SET seq = %s, hash = %s WHERE id = 1", seq, prev)
+            self.q("COMMIT")
+        except BaseException:
+            self.q("ROLLBACK")
+            raise
+
+
+def _connect(url: str) -> tuple[bool, Any]:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        conn = sqlite3.connect(parsed.database or "", timeout=30, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA synchronous=FULL")
+        return True, conn
+    plain = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+    return False, psycopg.connect(plain, autocommit=True)
+
+
+def _insert_subjects(url: str, bench: BenchDatabase, count: int) -> list[tuple[int, str]]:
+    sqlite, conn = _connect(url)
+    worker = Worker(bench, sqlite, conn)
+    subjects = []
+    worker.q("BEGIN IMMEDIATE" if sqlite else "BEGIN")
+    for n in range(count):
+        site = bench.sites[n % len(bench.sites)]
+        subject_id = worker.q(
+            "INSERT INTO subjects (site_id, screening_number, sex, year_of_birth, status, "
+            "created_at, created_by) VALUES (%s, %s, 'F', 1980, 'registered', %s, 'ceiling') "
+            "RETURNING id",
+            site,
+            f"CEIL-{n:05d}",
+            worker.now(),
+        ).fetchone()[0]
+        subjects.append((subject_id, site))
+    worker.q("COMMIT")
+    conn.close()
+    return subjects
+
+
+def run_ceiling(
+    bench: BenchDatabase, clients: int = 32, randomizations: int = 2000
+) -> CeilingResult:
+    """Randomize `randomizations` subjects with `clients` threads, one connection each."""
+    subjects = _insert_subjects(bench.url, bench, randomizations)
+    result = CeilingResult(clients, randomizations)
+    lock = threading.Lock()
+    day_one = datetime.now(UTC).date() - timedelta(days=28)
+    shares = [subjects[i::clients] for i in range(clients)]
+    start = threading.Barrier(clients + 1)
+
+    def drive(index: int, share: list[tuple[int, str]]) -> None:
+        sqlite, conn = _connect(bench.url)
+        worker = Worker(bench, sqlite, conn)
+        rng = random.Random(f"ceiling-{index}")
+        latencies = []
+        errors = 0
+        start.wait()
+        for subject_id, site in share:
+            body = randomize_body(rng, day_one)
+            began = time.monotonic()
+            try:
+                worker.randomize(subject_id, site, body, bench.coordinator(site))
+                latencies.append((time.monotonic() - began) * 1000)
+            except (psycopg.Error, sqlite3.Error, RuntimeError):
+                errors += 1
+        conn.close()
+        with lock:
+            result.latencies_ms.extend(latencies)
+            result.errors += errors
+
+    threads = [threading.Thread(target=drive, args=(i, s)) for i, s in enumerate(shares)]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    began = time.monotonic()
+    for thread in threads:
+        thread.join()
+    result.wall_seconds = time.monotonic() - began
+    return result

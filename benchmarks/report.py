@@ -1,0 +1,121 @@
+"""The benchmark report: machine description, a markdown table and the same as JSON."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sqlite3
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from benchmarks.setup import PG_URL
+
+GOAL_RATIO = 0.5
+GOAL_P99_MS = 50.0
+
+
+def machine() -> dict[str, Any]:
+    meminfo = Path("/proc/meminfo").read_text().splitlines()
+    total_kib = int(next(line for line in meminfo if line.startswith("MemTotal")).split()[1])
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    try:
+        with psycopg.connect(PG_URL, connect_timeout=3) as conn:
+            row = conn.execute("SHOW server_version").fetchone()
+            pg = str(row[0]) if row else "unknown"
+    except psycopg.Error:
+        pg = "unreachable"
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+    except OSError:
+        commit = ""
+    return {
+        "date_utc": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "memory_gib": round(total_kib / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "postgresql": pg,
+        "sqlite": sqlite3.sqlite_version,
+        "git_commit": commit,
+    }
+
+
+def _ms(value: float) -> str:
+    return f"{value:.1f}"
+
+
+def _counts(values: dict[str, int]) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in sorted(values.items())) or "0"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    m = report["machine"]
+    lines = [
+        "# Benchmark report",
+        "",
+        f"{m['date_utc']}, commit {m['git_commit']}. Machine: {m['nproc']} CPUs ({m['cpu']}), "
+        f"{m['memory_gib']} GiB, Linux {m['kernel']}, Python {m['python']}, "
+        f"PostgreSQL {m['postgresql']}, SQLite {m['sqlite']}.",
+        "",
+        f"Run: {report['clients']} concurrent clients (one per site), "
+        f"{report['randomizations']} randomizations and their week 4 dosing visits, "
+        f"{report['workers']} uvicorn worker(s), server and clients on the same machine.",
+        "",
+        "| engine | what | requests | 201 | errors | retries | throughput /s | p50 ms | p95 ms "
+        "| p99 ms | max ms |",
+        "|---|---|---:|---:|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for engine, run in report["engines"].items():
+        for endpoint, s in run["service"].items():
+            lines.append(
+                f"| {engine} | service {endpoint} | {s['requests']} | {s['created']} | "
+                f"{_counts(s['errors'])} | {_counts(s['retries'])} | "
+                f"{s['throughput_per_s']:.1f} | {_ms(s['p50_ms'])} | {_ms(s['p95_ms'])} | "
+                f"{_ms(s['p99_ms'])} | {_ms(s['max_ms'])} |"
+            )
+        c = run["ceiling"]
+        lines.append(
+            f"| {engine} | ceiling randomize | {c['requests']} | {c['created']} | "
+            f"{c['errors']} | 0 | {c['throughput_per_s']:.1f} | {_ms(c['p50_ms'])} | "
+            f"{_ms(c['p95_ms'])} | {_ms(c['p99_ms'])} | {_ms(c['max_ms'])} |"
+        )
+    lines += [
+        "",
+        "| engine | service / ceiling (randomize throughput) | service randomize p99 ms | "
+        f"goal (>= {GOAL_RATIO:.0%} and p99 < {GOAL_P99_MS:.0f} ms, PostgreSQL) | invariants |",
+        "|---|---:|---:|---|---|",
+    ]
+    for engine, run in report["engines"].items():
+        goal = "met" if run["goal_met"] else "not met"
+        if engine != "postgresql":
+            goal += " (reference only)"
+        violations = run["invariants"]
+        lines.append(
+            f"| {engine} | {run['ratio']:.2f} | {_ms(run['service']['randomize']['p99_ms'])} | "
+            f"{goal} | {'hold' if not violations else f'{len(violations)} violations'} |"
+        )
+    for engine, run in report["engines"].items():
+        if run.get("faults"):
+            f = run["faults"]
+            lines += [
+                "",
+                f"Fault run on {engine}: {f['randomizations']} randomizations, faults fired: "
+                f"{', '.join(f['fired']) or 'none'}; retries seen: {_counts(f['retries'])}; "
+                f"errors: {_counts(f['errors'])}; acknowledged 201s: {f['acknowledged']}; "
+                f"invariants: {'hold' if not f['invariants'] else f['invariants']}"
+                + (f"; integrity_check: {f['integrity_check']}" if "integrity_check" in f else ""),
+            ]
+        for violation in run["invariants"][:20]:
+            lines.append(f"- {engine} invariant violated: {violation}")
+    return "\n".join(lines) + "\n"
