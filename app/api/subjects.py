@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
 from app.api.deps import DB, IdempotencyKeyHeader, RowId, SettingsDep, StudyDep, require
 from app.api.schemas import (
@@ -19,8 +22,10 @@ from app.api.schemas import (
     UnblindIn,
     UnblindOut,
 )
+from app.db.engine import Database
 from app.domain.kits import KitStatus
 from app.domain.roles import Role
+from app.domain.study import StudyDefinition
 from app.services import idempotency, subjects, unblinding
 from app.services.actor import Actor
 from app.services.dispensing import dispense as dispense_visit
@@ -28,6 +33,7 @@ from app.services.dispensing import replace_kit, urgent_resupply_on_shortage
 from app.services.errors import ServiceError
 from app.services.randomization import randomize as randomize_subject
 from app.services.transaction import utcnow, writing
+from app.settings import Settings
 
 router = APIRouter(prefix="/subjects", tags=["subjects"])
 
@@ -46,14 +52,39 @@ def _respond(response: Response, result: tuple[int, dict[str, Any], bool]) -> An
     return body
 
 
-def _require_key(key: str | None, what: str) -> str:
+def _allocate(
+    response: Response,
+    db: Database,
+    study: StudyDefinition,
+    settings: Settings,
+    actor: Actor,
+    key: str | None,
+    what: str,
+    endpoint: str,
+    body: BaseModel,
+    work: Callable[[Session], dict[str, Any]],
+) -> Any:
+    """An allocating POST: Idempotency-Key required, at most once per key, and an urgent
+    resupply when the site has no kits for it."""
     if key is None:
         raise ServiceError(
             400,
             "idempotency_key_required",
             f"{what} needs an Idempotency-Key header (any unique text, reused on retry).",
         )
-    return key
+    with urgent_resupply_on_shortage(db, study):
+        return _respond(
+            response,
+            idempotency.run(
+                db,
+                actor,
+                key,
+                endpoint,
+                body.model_dump(mode="json"),
+                settings.idempotency_lease_seconds,
+                lambda session: (201, work(session)),
+            ),
+        )
 
 
 @router.post("", status_code=201, response_model=SubjectOut)
@@ -102,31 +133,26 @@ def randomize(
     response: Response,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Any:
-    key = _require_key(idempotency_key, "Randomization")
-    with urgent_resupply_on_shortage(db, study):
-        return _respond(
-            response,
-            idempotency.run(
-                db,
-                actor,
-                key,
-                f"POST /subjects/{subject_id}/randomize",
-                body.model_dump(mode="json"),
-                settings.idempotency_lease_seconds,
-                lambda session: (
-                    201,
-                    randomize_subject(
-                        session,
-                        study,
-                        actor,
-                        subject_id,
-                        body.visit_date,
-                        body.weight_kg,
-                        body.eligibility.to_domain(),
-                    ),
-                ),
-            ),
-        )
+    return _allocate(
+        response,
+        db,
+        study,
+        settings,
+        actor,
+        idempotency_key,
+        "Randomization",
+        f"POST /subjects/{subject_id}/randomize",
+        body,
+        lambda session: randomize_subject(
+            session,
+            study,
+            actor,
+            subject_id,
+            body.visit_date,
+            body.weight_kg,
+            body.eligibility.to_domain(),
+        ),
+    )
 
 
 @router.post("/{subject_id}/dispense", status_code=201, response_model=DispensingOut)
@@ -140,31 +166,20 @@ def dispense(
     response: Response,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Any:
-    key = _require_key(idempotency_key, "Dispensing")
-    with urgent_resupply_on_shortage(db, study):
-        return _respond(
-            response,
-            idempotency.run(
-                db,
-                actor,
-                key,
-                f"POST /subjects/{subject_id}/dispense",
-                body.model_dump(mode="json"),
-                settings.idempotency_lease_seconds,
-                lambda session: (
-                    201,
-                    dispense_visit(
-                        session,
-                        study,
-                        actor,
-                        subject_id,
-                        body.visit,
-                        body.visit_date,
-                        body.weight_kg,
-                    ),
-                ),
-            ),
-        )
+    return _allocate(
+        response,
+        db,
+        study,
+        settings,
+        actor,
+        idempotency_key,
+        "Dispensing",
+        f"POST /subjects/{subject_id}/dispense",
+        body,
+        lambda session: dispense_visit(
+            session, study, actor, subject_id, body.visit, body.visit_date, body.weight_kg
+        ),
+    )
 
 
 @router.post("/{subject_id}/kits/{kit_number}/replace", status_code=201, response_model=ReplaceOut)
@@ -179,32 +194,27 @@ def replace(
     response: Response,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Any:
-    key = _require_key(idempotency_key, "Kit replacement")
-    with urgent_resupply_on_shortage(db, study):
-        return _respond(
-            response,
-            idempotency.run(
-                db,
-                actor,
-                key,
-                f"POST /subjects/{subject_id}/kits/{kit_number}/replace",
-                body.model_dump(mode="json"),
-                settings.idempotency_lease_seconds,
-                lambda session: (
-                    201,
-                    replace_kit(
-                        session,
-                        study,
-                        actor,
-                        subject_id,
-                        kit_number,
-                        KitStatus(body.status),
-                        body.reason,
-                        utcnow().date(),
-                    ),
-                ),
-            ),
-        )
+    return _allocate(
+        response,
+        db,
+        study,
+        settings,
+        actor,
+        idempotency_key,
+        "Kit replacement",
+        f"POST /subjects/{subject_id}/kits/{kit_number}/replace",
+        body,
+        lambda session: replace_kit(
+            session,
+            study,
+            actor,
+            subject_id,
+            kit_number,
+            KitStatus(body.status),
+            body.reason,
+            utcnow().date(),
+        ),
+    )
 
 
 Investigator = Annotated[Actor, Depends(require(Role.INVESTIGATOR))]

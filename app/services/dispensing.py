@@ -192,6 +192,14 @@ def subject_content(session: Session, subject_id: int) -> tuple[Randomization, s
     return row[0], row[1]
 
 
+def refuse_weight_out_of_range(study: StudyDefinition, weight_kg: Decimal) -> None:
+    """422 on `weight_kg` for a weight outside the study's accepted range."""
+    try:
+        check_weight(weight_kg, study.weight)
+    except WeightOutOfRange as exc:
+        raise validation_error("weight_kg", f"The weight is refused: {exc}.") from None
+
+
 def dispense(
     session: Session,
     study: StudyDefinition,
@@ -202,10 +210,7 @@ def dispense(
     weight_kg: Decimal,
 ) -> dict[str, Any]:
     """POST /subjects/{id}/dispense: a later dosing visit (day 1 is dispensed at randomization)."""
-    try:
-        check_weight(weight_kg, study.weight)
-    except WeightOutOfRange as exc:
-        raise validation_error("weight_kg", f"The weight is refused: {exc}.") from None
+    refuse_weight_out_of_range(study, weight_kg)
     try:
         visit = study.schedule.visit(visit_code)
     except KeyError:

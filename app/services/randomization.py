@@ -14,14 +14,14 @@ from sqlalchemy.orm import Session
 from app.db.models import Randomization as RandomizationRow
 from app.db.models import RandomizationList, Site
 from app.db.models import Slot as SlotRow
-from app.domain.dosing import WeightOutOfRange, calculate_dose, check_weight
+from app.domain.dosing import calculate_dose
 from app.domain.eligibility import EligibilityAnswers, check_eligibility
 from app.domain.stages import StageRuleError, check_caps, route
 from app.domain.stratification import stratum_of
 from app.domain.study import NO_STRATUM, PHASE_IB, StudyDefinition
 from app.services import audit
 from app.services.actor import Actor
-from app.services.dispensing import dispense_visit
+from app.services.dispensing import dispense_visit, refuse_weight_out_of_range
 from app.services.errors import ServiceError, validation_error
 from app.services.study_state import (
     cohort_statuses,
@@ -44,10 +44,7 @@ def randomize(
     answers: EligibilityAnswers,
 ) -> dict[str, Any]:
     """Randomize in the caller's transaction; any refusal raises before anything is written."""
-    try:
-        check_weight(weight_kg, study.weight)
-    except WeightOutOfRange as exc:
-        raise validation_error("weight_kg", f"The weight is refused: {exc}.") from None
+    refuse_weight_out_of_range(study, weight_kg)
     if answers.screening_date > visit_date:
         raise validation_error(
             "eligibility.screening_date", "The screening date must not be after the visit date."

@@ -29,6 +29,29 @@ def get_shipment(session: Session, actor: Actor, shipment_id: int, lock: bool = 
     return shipment
 
 
+def _shipment_in_state(
+    session: Session,
+    actor: Actor,
+    shipment_id: int,
+    status: str,
+    action: str,
+    lock_site_first: bool = False,
+) -> Shipment:
+    """The shipment, locked, if it is in `status`; else 409 naming what it is. Changes to a
+    site's stock lock the site row first (lock order: study, site, depot)."""
+    if lock_site_first:
+        lock_site(session, get_shipment(session, actor, shipment_id).site_id)
+    shipment = get_shipment(session, actor, shipment_id, lock=True)
+    if shipment.status != status:
+        raise ServiceError(
+            409,
+            "invalid_shipment_state",
+            f"Shipment {shipment_id} is {shipment.status}; only a {status} shipment can be "
+            f"{action}.",
+        )
+    return shipment
+
+
 def shipment_kits(session: Session, shipment: Shipment) -> list[tuple[Kit, str | None]]:
     rows = session.execute(
         select(Kit, ShipmentKit.outcome)
@@ -43,14 +66,7 @@ def ship(
     session: Session, study: StudyDefinition, actor: Actor, shipment_id: int, today: date
 ) -> dict[str, Any]:
     """The depot sends a requested shipment: its kits go in transit to the site."""
-    shipment = get_shipment(session, actor, shipment_id, lock=True)
-    if shipment.status != "requested":
-        raise ServiceError(
-            409,
-            "invalid_shipment_state",
-            f"Shipment {shipment_id} is {shipment.status}; only a requested "
-            "shipment can be shipped.",
-        )
+    shipment = _shipment_in_state(session, actor, shipment_id, "requested", "shipped")
     for kit, _ in shipment_kits(session, shipment):
         if not usable_on(
             KitCandidate(kit.kit_number, kit.content, kit.expiry_date),
@@ -74,14 +90,7 @@ def ship(
 
 
 def cancel(session: Session, actor: Actor, shipment_id: int, reason: str) -> dict[str, Any]:
-    shipment = get_shipment(session, actor, shipment_id, lock=True)
-    if shipment.status != "requested":
-        raise ServiceError(
-            409,
-            "invalid_shipment_state",
-            f"Shipment {shipment_id} is {shipment.status}; only a requested "
-            "shipment can be cancelled.",
-        )
+    shipment = _shipment_in_state(session, actor, shipment_id, "requested", "cancelled")
     shipment.status = "cancelled"
     audit.record(
         session,
@@ -107,16 +116,9 @@ def receive(
 ) -> dict[str, Any]:
     """Receipt at the site: each kit received, damaged or missing; an excursion quarantines
     the whole shipment until the supply manager releases or rejects it."""
-    shipment = get_shipment(session, actor, shipment_id)
-    lock_site(session, shipment.site_id)
-    shipment = get_shipment(session, actor, shipment_id, lock=True)
-    if shipment.status != "shipped":
-        raise ServiceError(
-            409,
-            "invalid_shipment_state",
-            f"Shipment {shipment_id} is {shipment.status}; only a shipped "
-            "shipment can be received.",
-        )
+    shipment = _shipment_in_state(
+        session, actor, shipment_id, "shipped", "received", lock_site_first=True
+    )
     kits = shipment_kits(session, shipment)
     numbers = {kit.kit_number for kit, _ in kits}
     unknown = sorted((set(damaged) | set(missing)) - numbers)
@@ -173,15 +175,9 @@ def resolve_quarantine(
     reason: str,
 ) -> dict[str, Any]:
     """Release (kits become available) or reject (kits damaged) a quarantined shipment."""
-    shipment = get_shipment(session, actor, shipment_id)
-    lock_site(session, shipment.site_id)
-    shipment = get_shipment(session, actor, shipment_id, lock=True)
-    if shipment.status != "quarantined":
-        raise ServiceError(
-            409,
-            "invalid_shipment_state",
-            f"Shipment {shipment_id} is {shipment.status}, not quarantined.",
-        )
+    shipment = _shipment_in_state(
+        session, actor, shipment_id, "quarantined", "released or rejected", lock_site_first=True
+    )
     target = KitStatus.AVAILABLE if release else KitStatus.DAMAGED
     for kit, _ in shipment_kits(session, shipment):
         if kit.status == KitStatus.QUARANTINED.value:
