@@ -7,6 +7,7 @@ import os
 import secrets
 import sys
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
 
@@ -19,7 +20,7 @@ from app.db.migrate import NotMigratedError, ensure_migrated, upgrade
 from app.db.models import AuditEntry, Study
 from app.domain.audit_chain import verify_chain
 from app.domain.roles import Role
-from app.domain.study import StudyDefinition, StudyDefinitionError, load_study
+from app.domain.study import PHASE_II_SCOPE, StudyDefinition, StudyDefinitionError, load_study
 from app.services import accounts, audit, outbox, setup, sites
 from app.services import kits as kit_service
 from app.services import lists as list_service
@@ -238,15 +239,39 @@ def lists_generate(
     typer.echo(f"Generated lists for {', '.join(scopes)}; see `irt lists show-commitment`.")
 
 
+class ImportFormat(StrEnum):
+    CANONICAL = "canonical"
+    REDCAP = "redcap"
+    SEALED_ENVELOPE = "sealed-envelope"
+
+
+class ExportFormat(StrEnum):
+    CANONICAL = "canonical"
+    REDCAP = "redcap"
+
+
+ScopeOption = Annotated[
+    str | None,
+    typer.Option(help="List scope (C1, C2, C3, P2); for redcap and sealed-envelope default P2."),
+]
+
+
 @lists_app.command("import")
 def lists_import(
-    file: Annotated[Path, typer.Argument(help="CSV: scope,stratum,sequence,block,block_size,arm")],
+    file: Annotated[Path, typer.Argument(help="CSV in the chosen format (docs/randomization.md)")],
+    file_format: Annotated[
+        ImportFormat, typer.Option("--format", help="Layout of the file.")
+    ] = ImportFormat.CANONICAL,
+    scope: ScopeOption = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Import an externally generated list: all rows valid, or nothing is imported."""
     text = file.read_text("utf-8")
     scopes = _transact(
-        database_url, lambda s: list_service.import_csv(s, load_definition(s), SYSTEM, text)
+        database_url,
+        lambda s: list_service.import_csv(
+            s, load_definition(s), SYSTEM, text, file_format.value, scope or PHASE_II_SCOPE
+        ),
     )
     typer.echo(f"Imported lists for {', '.join(scopes)}.")
 
@@ -280,12 +305,23 @@ def lists_show_commitment(database_url: DatabaseUrl = None) -> None:
 @lists_app.command("export")
 def lists_export(
     out: Annotated[Path, typer.Option(help="CSV file to write (unblinded!).")],
+    file_format: Annotated[
+        ExportFormat, typer.Option("--format", help="canonical (all scopes) or redcap.")
+    ] = ExportFormat.CANONICAL,
+    scope: Annotated[str | None, typer.Option(help="One scope only; redcap default P2.")] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Write the stored lists in the canonical CSV (the text the commitment hashes)."""
+    """Write the stored lists: canonical CSV (the text the commitment hashes) or REDCap's
+    allocation table of one scope."""
     db = _database(database_url)
-    with db.read() as session:
-        out.write_text(list_service.export_csv(session), "utf-8")
+    try:
+        with db.read() as session:
+            text = list_service.export_text(
+                session, load_definition(session), file_format.value, scope
+            )
+    except ServiceError as exc:
+        _fail(exc.detail)
+    out.write_text(text, "utf-8")
     typer.echo(f"Wrote {out}.")
 
 

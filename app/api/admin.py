@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import DB, MAX_ID, StudyDep, require
@@ -53,6 +53,41 @@ Sponsor = Annotated[Actor, Depends(require(Role.SPONSOR_ADMIN))]
 def allocations(actor: Monitor, db: DB, study: StudyDep) -> Any:
     with db.read() as session:
         return unblinded.allocations(session, study)
+
+
+CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}}}
+}
+
+
+def _csv(text: str, filename: str) -> Response:
+    return Response(
+        text,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.get("/exports/allocations.csv", response_class=Response, responses=CSV_RESPONSE)
+def export_allocations(actor: Monitor, db: DB, study: StudyDep) -> Response:
+    """One row per randomized subject, with arm and treatment (unblinded)."""
+    with db.read() as session:
+        return _csv(unblinded.allocations_csv(session, study), "allocations.csv")
+
+
+@router.get("/exports/list.csv", response_class=Response, responses=CSV_RESPONSE)
+def export_list(
+    actor: Monitor,
+    db: DB,
+    study: StudyDep,
+    list_format: Annotated[Literal["canonical", "redcap"], Query(alias="format")] = "canonical",
+    scope: Annotated[str | None, Query(max_length=8, pattern=r"^[A-Z0-9]+$")] = None,
+) -> Response:
+    """The stored list: canonical CSV (every scope, or `scope`) or REDCap's allocation table of
+    `scope` (default P2). See docs/randomization.md."""
+    with db.read() as session:
+        text = lists.export_text(session, study, list_format, scope)
+    return _csv(text, f"list-{list_format}{'-' + scope if scope else ''}.csv")
 
 
 @router.get("/lists", response_model=list[ListCommitmentOut])

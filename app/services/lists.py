@@ -11,11 +11,12 @@ from sqlalchemy.orm import Session
 
 from app.db.models import AuditEntry, RandomizationList
 from app.db.models import Slot as SlotRow
+from app.domain import list_formats as lf
 from app.domain import randomization_list as rl
-from app.domain.study import StudyDefinition
+from app.domain.study import PHASE_II_SCOPE, StudyDefinition
 from app.services import audit
 from app.services.actor import Actor
-from app.services.errors import ServiceError
+from app.services.errors import ServiceError, not_found, validation_error
 from app.services.transaction import utcnow
 from app.services.views import iso_utc
 
@@ -28,10 +29,20 @@ def generate(session: Session, study: StudyDefinition, actor: Actor, seed: str) 
     return list(lists)
 
 
-def import_csv(session: Session, study: StudyDefinition, actor: Actor, text: str) -> list[str]:
-    """Validate the whole file first; store nothing unless every row is right."""
+def import_csv(
+    session: Session,
+    study: StudyDefinition,
+    actor: Actor,
+    text: str,
+    file_format: str = "canonical",
+    scope: str = PHASE_II_SCOPE,
+) -> list[str]:
+    """Validate the whole file first; store nothing unless every row is right.
+
+    `file_format` is one of `list_formats.FORMATS`; `scope` is the scope of a REDCap or Sealed
+    Envelope file (a canonical file names its scopes on every row)."""
     try:
-        lists = rl.parse_csv(text, study)
+        lists = lf.parse(text, study, file_format, scope)
     except rl.ListImportError as exc:
         raise ServiceError(
             422,
@@ -167,7 +178,27 @@ def commitments(session: Session) -> list[dict[str, Any]]:
     ]
 
 
-def export_csv(session: Session) -> str:
-    """All stored slots in the canonical CSV."""
-    rows = session.execute(select(RandomizationList)).scalars()
-    return rl.to_csv(slot for row in rows for slot in stored_slots(session, row))
+def export_text(
+    session: Session, study: StudyDefinition, file_format: str, scope: str | None
+) -> str:
+    """The stored list in a format: canonical (every scope, or one), or REDCap (one scope,
+    default phase II)."""
+    if file_format not in ("canonical", "redcap"):
+        raise validation_error("format", f"format {file_format!r}: use canonical or redcap")
+    if scope is not None and scope not in {s.code for s in study.scopes()}:
+        raise validation_error("scope", f"unknown scope {scope!r}")
+    if file_format == "canonical":
+        slots = [
+            slot
+            for row in session.execute(select(RandomizationList)).scalars()
+            if scope is None or row.scope == scope
+            for slot in stored_slots(session, row)
+        ]
+        return rl.to_csv(slots)
+    code = scope or PHASE_II_SCOPE
+    row = session.execute(
+        select(RandomizationList).where(RandomizationList.scope == code)
+    ).scalar_one_or_none()
+    if row is None:
+        raise not_found(f"The randomization list of {code}")
+    return lf.to_redcap(stored_slots(session, row), study, code)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
 from sqlalchemy import select
@@ -35,3 +37,28 @@ def allocations(session: Session, study: StudyDefinition) -> list[dict[str, Any]
         }
         for r, slot, subject in rows
     ]
+
+
+ALLOCATION_COLUMNS = (
+    "subject_id",
+    "site_id",
+    "screening_number",
+    "randomization_number",
+    "stage",
+    "cohort",
+    "stratum",
+    "arm",
+    "treatment",
+    "randomized_at",
+    "randomized_by",
+)
+
+
+def allocations_csv(session: Session, study: StudyDefinition) -> str:
+    """One row per randomized subject, in randomization order (the same data as `allocations`)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(ALLOCATION_COLUMNS)
+    for row in allocations(session, study):
+        writer.writerow(["" if row[c] is None else row[c] for c in ALLOCATION_COLUMNS])
+    return out.getvalue()

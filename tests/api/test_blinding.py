@@ -436,6 +436,10 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("POST", f"{API}/kits/{{kit_number}}/status"): _kit_status,
     ("GET", f"{ADMIN}/allocations"): _get(f"{ADMIN}/allocations"),
     ("GET", f"{ADMIN}/lists"): _get(f"{ADMIN}/lists"),
+    ("GET", f"{ADMIN}/exports/allocations.csv"): _get(f"{ADMIN}/exports/allocations.csv"),
+    ("GET", f"{ADMIN}/exports/list.csv"): _get(
+        f"{ADMIN}/exports/list.csv", {"format": "redcap", "scope": "P2"}
+    ),
     ("GET", f"{ADMIN}/audit"): _get(f"{ADMIN}/audit", {"limit": 1000}),
     ("GET", f"{ADMIN}/audit/verify"): _get(f"{ADMIN}/audit/verify"),
     ("GET", f"{ADMIN}/cohorts"): _get(f"{ADMIN}/cohorts"),
@@ -489,6 +493,8 @@ ALLOWED: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", f"{API}/kits/{{kit_number}}/status"): PHARMACY,
     ("GET", f"{ADMIN}/allocations"): MONITOR,
     ("GET", f"{ADMIN}/lists"): MONITOR,
+    ("GET", f"{ADMIN}/exports/allocations.csv"): MONITOR,
+    ("GET", f"{ADMIN}/exports/list.csv"): MONITOR,
     ("GET", f"{ADMIN}/audit"): MONITOR,
     ("GET", f"{ADMIN}/audit/verify"): MONITOR,
     ("GET", f"{ADMIN}/cohorts"): SPONSOR,
