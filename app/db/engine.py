@@ -23,10 +23,6 @@ def normalize_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"
-
-
 class TextWithNul(ValueError):
     """A text value holds U+0000, which PostgreSQL cannot store or compare; refused on both
     engines alike (the API answers 422) before the statement reaches the database."""

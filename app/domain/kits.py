@@ -6,7 +6,7 @@ import csv
 import io
 import random
 import secrets
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -75,8 +75,19 @@ class KitTransitionError(ValueError):
         self.target = target
 
 
-def check_transition(kit_number: str, current: KitStatus, target: KitStatus, by: str) -> None:
-    """Raise KitTransitionError unless `by` (a role or "system") may move the kit."""
+def check_transition(
+    kit_number: str, current: KitStatus, target: KitStatus, by: str, at_site: bool | None = None
+) -> None:
+    """Raise KitTransitionError unless `by` (a role or "system") may move the kit. Where the
+    kit is matters for a release: to `available` at a site, to `at_depot` at a depot."""
+    if at_site is not None and (
+        (target is S.AVAILABLE and not at_site) or (target is S.AT_DEPOT and at_site)
+    ):
+        home = "available" if at_site else "at_depot"
+        where = "at a site" if at_site else "at a depot"
+        raise KitTransitionError(
+            kit_number, current, target, f"the kit is {where}, so it goes back to {home}"
+        )
     allowed = TRANSITIONS.get((current, target))
     if allowed is None:
         raise KitTransitionError(kit_number, current, target, "that change is not allowed")
@@ -96,11 +107,6 @@ class KitCandidate:
     kit_number: str
     content: str
     expiry_date: date
-
-
-def last_usable_day(expiry: date, window_days: int) -> date:
-    """A kit may be used on a day strictly before expiry minus the window."""
-    return expiry - timedelta(days=window_days)
 
 
 def usable_on(kit: KitCandidate, day: date, window_days: int) -> bool:
@@ -257,7 +263,3 @@ def generate_kit_list(
             records.append(KitRecord(pool.pop(), content, lot, expiry_dates[e_index], depot))
     rng.shuffle(records)
     return records
-
-
-def content_counts(kits: Iterable[KitCandidate]) -> Counter[str]:
-    return Counter(k.content for k in kits)

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db.models import User
 from app.services import audit
 from app.services.actor import Actor
-from app.services.errors import ServiceError, not_found
+from app.services.errors import ServiceError
+from app.services.locks import lock_row
 from app.services.passwords import hash_password
 
 
 def _user(session: Session, username: str) -> User:
-    user = session.execute(
-        select(User).where(User.username == username).with_for_update()
-    ).scalar_one_or_none()
-    if user is None:
-        raise not_found(f"User {username}")
-    return user
+    return lock_row(session, User, User.username, username, "User")
 
 
 def disable(session: Session, actor: Actor, username: str, reason: str) -> None:

@@ -63,6 +63,18 @@ def raise_urgent_resupply(
         )
 
 
+def available_kits(session: Session, site_id: str, content: str) -> list[KitCandidate]:
+    """The site's available kits of one content (the site row is locked by the caller)."""
+    rows = session.execute(
+        select(Kit.kit_number, Kit.content, Kit.expiry_date).where(
+            Kit.site_id == site_id,
+            Kit.status == KitStatus.AVAILABLE.value,
+            Kit.content == content,
+        )
+    ).all()
+    return [KitCandidate(*row) for row in rows]
+
+
 def dispense_visit(
     session: Session,
     study: StudyDefinition,
@@ -112,16 +124,7 @@ def dispense_visit(
         )
     weight = weight_for_dose(measured_weight, previous.weight_kg if previous else None)
     dose = calculate_dose(weight, randomization.dose_level_mg_per_kg, study.drug, study.weight)
-    candidates = [
-        KitCandidate(*row)
-        for row in session.execute(
-            select(Kit.kit_number, Kit.content, Kit.expiry_date).where(
-                Kit.site_id == site.id,
-                Kit.status == KitStatus.AVAILABLE.value,
-                Kit.content == content,
-            )
-        ).all()
-    ]
+    candidates = available_kits(session, site.id, content)
     # the window holds on the visit date and on the day the kit is handed out (a visit may be
     # recorded later than it took place)
     chosen = select_kits(
@@ -262,16 +265,7 @@ def replace_kit(
         )
     old = session.get(Kit, kit_number)
     assert old is not None
-    candidates = [
-        KitCandidate(*row)
-        for row in session.execute(
-            select(Kit.kit_number, Kit.content, Kit.expiry_date).where(
-                Kit.site_id == site.id,
-                Kit.status == KitStatus.AVAILABLE.value,
-                Kit.content == old.content,
-            )
-        ).all()
-    ]
+    candidates = available_kits(session, site.id, old.content)
     chosen = select_kits(
         candidates,
         old.content,

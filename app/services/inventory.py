@@ -13,7 +13,7 @@ from app.db.models import Kit, Shipment, ShipmentKit, Site
 from app.domain.kits import KitStatus
 from app.domain.study import StudyDefinition
 from app.services.actor import Actor
-from app.services.errors import ServiceError, not_found
+from app.services.errors import not_found
 from app.services.kits import blinded_kit, get_kit, move, unblinded_kit
 from app.services.locks import lock_site
 from app.services.resupply import check_site
@@ -110,19 +110,6 @@ def change_status(
     kit = get_kit(session, kit_number, actor)
     site = lock_site(session, kit.site_id) if kit.site_id else None
     kit = get_kit(session, kit_number, actor)
-    at_site = kit.site_id is not None
-    if (target is KitStatus.AVAILABLE and not at_site) or (
-        target is KitStatus.AT_DEPOT and at_site
-    ):
-        where = f"at site {kit.site_id}" if at_site else "at a depot"
-        raise ServiceError(
-            409,
-            "invalid_kit_transition",
-            f"Kit {kit_number} is {where}: a released kit goes back to "
-            f"{'available' if at_site else 'at_depot'}, not {target.value}.",
-            from_status=kit.status,
-            to_status=target.value,
-        )
     move(session, actor, kit, target, str(actor.role), reason)
     if site is not None:
         check_site(session, study, actor, site, today)

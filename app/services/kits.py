@@ -127,7 +127,7 @@ def move(
     """Change a kit's status if the state machine allows `by` to; audited."""
     current = KitStatus(kit.status)
     try:
-        check_transition(kit.kit_number, current, target, by)
+        check_transition(kit.kit_number, current, target, by, at_site=kit.site_id is not None)
     except KitTransitionError as exc:
         raise ServiceError(
             409,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -40,10 +39,6 @@ def load_definition(session: Session) -> StudyDefinition:
 def cohort_statuses(session: Session) -> dict[str, CohortStatus]:
     rows = session.execute(select(Cohort.code, Cohort.status)).all()
     return {code: CohortStatus(status) for code, status in rows}
-
-
-def phase2_dose(study: Study) -> Decimal | None:
-    return study.phase2_dose_mg_per_kg
 
 
 def randomized_counts(session: Session, scope: str, stage: str) -> tuple[int, int, int]:

@@ -125,3 +125,13 @@ def test_random_walk_never_dispenses_twice(data: st.DataObject) -> None:
         dispensed += status is S.DISPENSED
         assert dispensed <= 1
     assert dispensed <= 1
+
+
+@pytest.mark.parametrize(
+    ("target", "at_site"), [(KitStatus.AVAILABLE, False), (KitStatus.AT_DEPOT, True)]
+)
+def test_a_release_goes_back_to_where_the_kit_is(target: KitStatus, at_site: bool) -> None:
+    with pytest.raises(KitTransitionError, match="goes back to"):
+        check_transition("K1", KitStatus.QUARANTINED, target, "supply_manager", at_site=at_site)
+    home = KitStatus.AT_DEPOT if target is KitStatus.AVAILABLE else KitStatus.AVAILABLE
+    check_transition("K1", KitStatus.QUARANTINED, home, "supply_manager", at_site=at_site)
