@@ -159,7 +159,7 @@ Importer = Annotated[Actor, Depends(require(Role.UNBLINDED_MONITOR, Role.SUPPLY_
 )
 async def import_kits(request: Request, actor: Importer, db: DB, study: StudyDep) -> Any:
     """The packager's kit list as text/csv. The answer holds totals only (never contents)."""
-    text = (await request.body()).decode("utf-8", errors="replace")
+    text = kits.decode_upload(await request.body())
     return await run_in_threadpool(_import_kits, text, actor, db, study)
 
 

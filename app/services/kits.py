@@ -21,6 +21,19 @@ from app.services.transaction import utcnow
 from app.services.views import iso_utc
 
 
+def decode_upload(raw: bytes) -> str:
+    """An uploaded kit list as text: UTF-8 only, so no character is silently replaced."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ServiceError(
+            422,
+            "invalid_kit_list",
+            "The kit list was refused; nothing was imported.",
+            problems=[f"the file is not UTF-8 text (byte {exc.start})"],
+        ) from None
+
+
 def import_kit_list(
     session: Session, study: StudyDefinition, actor: Actor, text: str, today: date
 ) -> dict[str, Any]:

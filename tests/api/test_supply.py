@@ -35,7 +35,7 @@ from tests.api.supply_support import (
 )
 from tests.api.support import assert_problem, error_fields
 from tests.conftest import snapshot
-from tests.helpers import randomize, register, today
+from tests.helpers import login, randomize, register, today
 
 LIST_TABLES = ("randomizations", "randomization_slots", "dispensings", "dispensed_kits")
 
@@ -398,3 +398,20 @@ def test_blinded_kit_views_of_both_contents_look_alike(client: TestClient) -> No
                 "DE01",
                 None,
             )
+
+
+def test_a_kit_list_that_is_not_utf8_is_refused_whole(
+    client: TestClient, demo_db: Database
+) -> None:
+    before = snapshot(demo_db)
+    body = (
+        b"kit_number,content,lot,expiry_date,depot\nABCD2345,PLACEBO,L\xe901,2031-01-01,DEPOT-EU\n"
+    )
+    response = client.post(
+        "/api/v1/admin/kits/import",
+        content=body,
+        headers={**login(client, "monitor"), "Content-Type": "text/csv"},
+    )
+    assert response.status_code == 422 and response.json()["code"] == "invalid_kit_list"
+    assert "not UTF-8" in response.json()["problems"][0]
+    assert snapshot(demo_db) == before
