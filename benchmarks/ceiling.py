@@ -1,11 +1,13 @@
 """The ceiling: the database work of a randomization with no HTTP and no ORM.
 
-Same concurrency as the load run (one thread and one connection per client), same work per
-randomization as the service: lock the study, find the next slot of the stratum, insert the
-randomization, lock the site, pick the day 1 kits (first expiry first), insert the dispensing,
-mark the kits dispensed, append the audit entries to the hash chain (randomize, dispense, one per
-kit, as the service does), commit. Raw psycopg on PostgreSQL, sqlite3 on SQLite (WAL,
-synchronous=FULL, BEGIN IMMEDIATE, as the service). Subjects are inserted untimed beforehand.
+Same concurrency as the load run (one thread and one connection per client), same work and
+locks per randomization as the service: share the study row, lock the subject and the stratum,
+find the next slot of the stratum, lock the site, pick the day 1 kits (first expiry first),
+insert the dispensing, mark the kits dispensed, lock the audit chain head, count for the
+randomization number, insert the randomization, append the audit entries to the hash chain
+(randomize, dispense, one per kit, as the service does), commit. Raw psycopg on PostgreSQL,
+sqlite3 on SQLite (WAL, synchronous=FULL, BEGIN IMMEDIATE, as the service).
+Subjects are inserted untimed beforehand.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import random
 import sqlite3
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -25,6 +28,7 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 from app.domain.audit_chain import entry_hash
+from app.services.locks import STRATUM_LOCK_SPACE
 from benchmarks.load import randomize_body
 from benchmarks.setup import BenchDatabase
 
@@ -74,8 +78,15 @@ class Worker:
         self.q("BEGIN IMMEDIATE" if self.sqlite else "BEGIN")
         try:
             if not self.sqlite:
-                self.q("SELECT id FROM study FOR UPDATE").fetchone()
-            self.q("SELECT status FROM subjects WHERE id = %s", subject_id).fetchone()
+                self.q("SELECT id FROM study FOR SHARE").fetchone()
+            self.q(
+                "SELECT status FROM subjects WHERE id = %s"
+                + ("" if self.sqlite else " FOR UPDATE"),
+                subject_id,
+            ).fetchone()
+            if not self.sqlite:
+                key = zlib.crc32(f"P2/{stratum}".encode()) - 2**31
+                self.q("SELECT pg_advisory_xact_lock(%s, %s)", STRATUM_LOCK_SPACE, key).fetchone()
             used = self.q(
                 "SELECT count(*) FROM randomizations WHERE scope = %s AND stratum = %s",
                 "P2",
@@ -89,31 +100,7 @@ class Worker:
                 stratum,
                 used + 1,
             ).fetchone()
-            total = self.q("SELECT count(*) FROM randomizations").fetchone()[0]
-            number = f"BEN-{total + 1:05d}"
             now = self.now()
-            rand_id = self.q(
-                "INSERT INTO randomizations (subject_id, slot_id, randomization_number, stage, "
-                "scope, stratum, randomized_at, randomized_by, visit_date, weight_kg, "
-                "dose_level_mg_per_kg, dose_mg, vials, infusion_volume_ml, eligibility_json) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                subject_id,
-                slot_id,
-                number,
-                "phase_ii",
-                "P2",
-                stratum,
-                now,
-                user,
-                visit_date,
-                str(weight),
-                str(level),
-                str(dose),
-                vials,
-                str(volume),
-                _to_json(answers),
-            ).fetchone()[0]
-            self.q("UPDATE subjects SET status = 'randomized' WHERE id = %s", subject_id)
             if not self.sqlite:
                 self.q("SELECT id FROM sites WHERE id = %s FOR UPDATE", site).fetchone()
             cutoff = max(visit_date, datetime.now(UTC).date()) + timedelta(days=30)
@@ -166,6 +153,34 @@ class Worker:
                 audit.append(
                     ("kit.dispensed", "kit", kit, {"status": "available"}, {"status": "dispensed"})
                 )
+            seq, prev = self.q(
+                "SELECT seq, hash FROM audit_head WHERE id = 1"
+                + ("" if self.sqlite else " FOR UPDATE")
+            ).fetchone()
+            total = self.q("SELECT count(*) FROM randomizations").fetchone()[0]
+            number = f"BEN-{total + 1:05d}"
+            rand_id = self.q(
+                "INSERT INTO randomizations (subject_id, slot_id, randomization_number, stage, "
+                "scope, stratum, randomized_at, randomized_by, visit_date, weight_kg, "
+                "dose_level_mg_per_kg, dose_mg, vials, infusion_volume_ml, eligibility_json) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                subject_id,
+                slot_id,
+                number,
+                "phase_ii",
+                "P2",
+                stratum,
+                now,
+                user,
+                visit_date,
+                str(weight),
+                str(level),
+                str(dose),
+                vials,
+                str(volume),
+                _to_json(answers),
+            ).fetchone()[0]
+            self.q("UPDATE subjects SET status = 'randomized' WHERE id = %s", subject_id)
             audit.append(
                 (
                     "subject.randomize",
@@ -180,10 +195,6 @@ class Worker:
                     },
                 )
             )
-            seq, prev = self.q(
-                "SELECT seq, hash FROM audit_head WHERE id = 1"
-                + ("" if self.sqlite else " FOR UPDATE")
-            ).fetchone()
             occurred_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             for action, entity, entity_id, before, after in audit:
                 seq += 1

@@ -55,14 +55,21 @@ def record(
     )
 
 
+def lock_head(session: Session) -> AuditHead:
+    """Lock the chain head until commit. Every writing transaction that records an entry takes
+    it last, just before its commit, so whatever is read after taking it sees every committed
+    write and none in progress."""
+    return session.execute(
+        select(AuditHead).where(AuditHead.id == 1).with_for_update()
+    ).scalar_one()
+
+
 def flush(session: Session) -> None:
     """Append the buffered entries to the chain, holding the chain head's lock until commit."""
     pending: list[dict[str, Any]] = session.info.pop(_PENDING, [])
     if not pending:
         return
-    head = session.execute(
-        select(AuditHead).where(AuditHead.id == 1).with_for_update()
-    ).scalar_one()
+    head = lock_head(session)
     seq, prev = head.seq, head.hash
     occurred_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     for entry in pending:

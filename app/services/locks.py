@@ -1,11 +1,13 @@
-"""Row locks (PostgreSQL FOR UPDATE; SQLite's BEGIN IMMEDIATE already serializes writers).
-Work on one site's or one depot's stock locks its row. Lock order: study, site, depot."""
+"""Locks (PostgreSQL row and advisory locks; SQLite's BEGIN IMMEDIATE already serializes
+writers). Work on one site's or one depot's stock locks its row; a randomization locks its
+stratum. Lock order: study, subject, stratum, site, depot, audit chain head (always last)."""
 
 from __future__ import annotations
 
+import zlib
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.db.models import Depot, Site
@@ -30,3 +32,17 @@ def lock_site(session: Session, site_id: str) -> Site:
 
 def lock_depot(session: Session, depot_id: str) -> Depot:
     return lock_row(session, Depot, Depot.id, depot_id, "Depot")
+
+
+STRATUM_LOCK_SPACE = 0x1A7
+"""The first key of the stratum advisory locks, so that no other use of advisory locks collides."""
+
+
+def lock_stratum(session: Session, scope: str, stratum: str) -> None:
+    """Serialize the randomizations of one stratum until commit (its slots are used strictly in
+    sequence); other strata go on in parallel. A hash collision between two strata only makes
+    them wait for each other."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    key = zlib.crc32(f"{scope}/{stratum}".encode()) - 2**31
+    session.execute(select(func.pg_advisory_xact_lock(STRATUM_LOCK_SPACE, key)))

@@ -14,8 +14,17 @@ from app.services.errors import ServiceError
 
 
 def lock_study(session: Session) -> Study:
-    """Lock the study row: serializes randomizations and stage changes (caps hold under load)."""
+    """Lock the study row for a stage change: waits for every randomization in progress."""
     study = session.execute(select(Study).with_for_update()).scalar_one_or_none()
+    if study is None:
+        raise ServiceError(503, "study_not_loaded", "No study is loaded in this database.")
+    return study
+
+
+def share_study(session: Session) -> Study:
+    """Lock the study row in share mode: randomizations do not wait for each other, a stage
+    change (`lock_study`) waits for those in progress and they wait for it."""
+    study = session.execute(select(Study).with_for_update(read=True)).scalar_one_or_none()
     if study is None:
         raise ServiceError(503, "study_not_loaded", "No study is loaded in this database.")
     return study

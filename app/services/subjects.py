@@ -15,9 +15,12 @@ from app.services.transaction import utcnow
 from app.services.views import dispensing_view, subject_view
 
 
-def get_visible_subject(session: Session, actor: Actor, subject_id: int) -> Subject:
-    """The subject, or 404 for one that does not exist or is at a site the user cannot see."""
-    subject = session.get(Subject, subject_id)
+def get_visible_subject(
+    session: Session, actor: Actor, subject_id: int, lock: bool = False
+) -> Subject:
+    """The subject, or 404 for one that does not exist or is at a site the user cannot see;
+    with `lock`, its row stays locked until commit."""
+    subject = session.get(Subject, subject_id, with_for_update=lock)
     if subject is None or not actor.sees_site(subject.site_id):
         raise not_found(f"Subject {subject_id}")
     return subject

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
@@ -11,17 +12,43 @@ from sqlalchemy.orm import Session
 from app.db.engine import Database
 from app.services import audit
 
+log = logging.getLogger(__name__)
+
+FollowUp = Callable[[Database], None]
+_FOLLOW_UPS = "irt_follow_ups"
+
 
 @contextmanager
 def writing(db: Database) -> Iterator[Session]:
-    """Commit the work and its audit entries together; on any error, neither."""
+    """Commit the work and its audit entries together; on any error, neither. Follow-ups
+    registered with `after_commit` run after the commit, each in its own transaction."""
     with db.write() as session:
         try:
             yield session
         except BaseException:
             audit.discard(session)
+            session.info.pop(_FOLLOW_UPS, None)
             raise
         audit.flush(session)
+        follow_ups: list[FollowUp] = session.info.pop(_FOLLOW_UPS, [])
+    for follow_up in follow_ups:
+        _run_follow_up(db, follow_up)
+
+
+def after_commit(session: Session, follow_up: FollowUp) -> None:
+    """Run `follow_up(db)` once this transaction has committed, outside its locks.
+
+    For work that may lag the event without harm and is redone by the next event or by a
+    periodic command (the resupply check after a dispensing). A failing follow-up is logged,
+    never raised: the committed work and its answer to the client stand."""
+    session.info.setdefault(_FOLLOW_UPS, []).append(follow_up)
+
+
+def _run_follow_up(db: Database, follow_up: FollowUp) -> None:
+    try:
+        follow_up(db)
+    except Exception:
+        log.exception("A follow-up after commit failed; the next event or a periodic run redoes it")
 
 
 def utcnow() -> datetime:
