@@ -29,6 +29,7 @@ from sqlalchemy.engine import make_url
 
 from app.domain.audit_chain import entry_hash
 from app.services.locks import STRATUM_LOCK_SPACE
+from benchmarks.cpu import busy_fraction, cpu_ticks
 from benchmarks.load import randomize_body
 from benchmarks.setup import BenchDatabase
 
@@ -40,6 +41,7 @@ class CeilingResult:
     latencies_ms: list[float] = field(default_factory=list)
     errors: int = 0
     wall_seconds: float = 0.0
+    cpu_busy: float = 0.0
 
 
 def _stratum(answers: dict[str, Any]) -> str:
@@ -296,8 +298,9 @@ def run_ceiling(
     for thread in threads:
         thread.start()
     start.wait()
-    began = time.monotonic()
+    began, ticks = time.monotonic(), cpu_ticks()
     for thread in threads:
         thread.join()
     result.wall_seconds = time.monotonic() - began
+    result.cpu_busy = busy_fraction(ticks, cpu_ticks())
     return result

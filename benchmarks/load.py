@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from benchmarks.cpu import busy_fraction, cpu_ticks
 from benchmarks.setup import PASSWORD, BenchDatabase
 
 PHASES = ("register", "randomize", "dispense")
@@ -36,6 +37,7 @@ class EndpointStats:
     errors: Counter[str] = field(default_factory=Counter)
     retries: Counter[str] = field(default_factory=Counter)
     wall_seconds: float = 0.0
+    cpu_busy: float = 0.0
 
 
 @dataclass
@@ -284,9 +286,10 @@ async def run_load(
                 watcher = asyncio.create_task(
                     _fire_after(result.stats[phase], after, fault, done, result.faults_fired)
                 )
-            phase_started = time.monotonic()
+            phase_started, ticks = time.monotonic(), cpu_ticks()
             await asyncio.gather(*(getattr(s, f"{phase}_all")() for s in sites))
             result.stats[phase].wall_seconds = time.monotonic() - phase_started
+            result.stats[phase].cpu_busy = busy_fraction(ticks, cpu_ticks())
             done.set()
             if watcher is not None:
                 await watcher
@@ -318,6 +321,7 @@ def summary(stats: EndpointStats) -> dict[str, Any]:
         "errors": dict(stats.errors),
         "retries": dict(stats.retries),
         "wall_seconds": stats.wall_seconds,
+        "cpu_busy": stats.cpu_busy,
     }
 
 

@@ -67,6 +67,7 @@ def ceiling_run(engine: str, args: argparse.Namespace, workdir: Path) -> dict[st
             "p99_ms": percentile(latencies, 99),
             "max_ms": latencies[-1] if latencies else 0.0,
             "wall_seconds": result.wall_seconds,
+            "cpu_busy": result.cpu_busy,
         }
     finally:
         if not args.keep:
