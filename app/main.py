@@ -6,13 +6,15 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from app.api import admin, auth, problems, security, subjects, supply
+from app.api import problems, security
 from app.api.deps import DB
+from app.api.routers import API_PREFIX, API_ROUTERS
 from app.api.schemas import Health
 from app.db.engine import Database
 from app.db.migrate import ensure_migrated
 from app.services.study_state import load_definition
 from app.settings import Settings
+from app.web import install as install_web
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -34,8 +36,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.study = study
     problems.install(app)
     security.install(app, settings)
-    for router in (auth.router, subjects.router, supply.router, admin.router):
-        app.include_router(router, prefix="/api/v1")
+    for router in API_ROUTERS:
+        app.include_router(router, prefix=API_PREFIX)
+    install_web(app)
 
     @app.get("/health", response_model=Health, tags=["health"])
     def health(database: DB) -> Any:

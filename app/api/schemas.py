@@ -360,3 +360,49 @@ class OutboxMessageOut(BaseModel):
     sent_at: str | None
     attempts: int
     last_error: str | None
+
+
+class RandomizeOut(RandomizationOut):
+    """The randomize response: the randomization and the id of its confirmation."""
+
+    confirmation_id: int
+
+
+class DispenseOut(DispensingOut):
+    confirmation_id: int
+
+
+class ReplaceResultOut(ReplaceOut):
+    confirmation_id: int
+
+
+class UnblindResultOut(UnblindOut):
+    confirmation_id: int
+
+
+class ConfirmationOut(BaseModel):
+    """A confirmation as site staff see it (blinded: never the treatment)."""
+
+    confirmation_id: int
+    kind: str
+    title: str
+    study_code: str
+    study_name: str
+    stage: str
+    cohort: str | None
+    mode: str
+    site_id: str
+    site_name: str
+    subject_id: int
+    screening_number: str
+    randomization_number: str
+    stratum: str
+    visit: str | None
+    visit_date: str | None
+    dose: DoseOut | None
+    kits: list[str]
+    replaced_kit: str | None
+    reason_category: str | None
+    performed_at: str
+    performed_by: str
+    performed_by_role: str

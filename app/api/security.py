@@ -20,6 +20,11 @@ HEADERS = {
 API_CSP = b"default-src 'none'; frame-ancestors 'none'"
 """The API serves JSON only; the interactive docs at /docs load their own scripts, so they are
 served without this policy."""
+WEB_CSP = (
+    b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    b"connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+"""The web pages (app/web) load their script (htmx) and styles from this site only."""
 
 
 class SecurityMiddleware:
@@ -49,6 +54,7 @@ class SecurityMiddleware:
             return message
 
         is_docs = scope["path"].startswith(("/docs", "/openapi.json", "/redoc"))
+        is_api = scope["path"].startswith(("/api/", "/health"))
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -57,7 +63,8 @@ class SecurityMiddleware:
                 ]
                 headers += list(HEADERS.items())
                 if not is_docs:
-                    headers.append((b"content-security-policy", API_CSP))
+                    csp = API_CSP if is_api else WEB_CSP
+                    headers.append((b"content-security-policy", csp))
                 message["headers"] = headers
             await send(message)
 

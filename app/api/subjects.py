@@ -12,15 +12,15 @@ from sqlalchemy.orm import Session
 from app.api.deps import DB, IdempotencyKeyHeader, RowId, SettingsDep, StudyDep, require
 from app.api.schemas import (
     DispenseIn,
-    DispensingOut,
-    RandomizationOut,
+    DispenseOut,
     RandomizeIn,
+    RandomizeOut,
     ReplaceIn,
-    ReplaceOut,
+    ReplaceResultOut,
     SubjectCreate,
     SubjectOut,
     UnblindIn,
-    UnblindOut,
+    UnblindResultOut,
 )
 from app.db.engine import Database
 from app.domain.kits import KitStatus
@@ -122,7 +122,7 @@ def get_subject(subject_id: RowId, actor: SiteStaff, db: DB) -> Any:
         return subjects.subject_detail(session, actor, subject_id)
 
 
-@router.post("/{subject_id}/randomize", status_code=201, response_model=RandomizationOut)
+@router.post("/{subject_id}/randomize", status_code=201, response_model=RandomizeOut)
 def randomize(
     subject_id: RowId,
     body: RandomizeIn,
@@ -155,7 +155,7 @@ def randomize(
     )
 
 
-@router.post("/{subject_id}/dispense", status_code=201, response_model=DispensingOut)
+@router.post("/{subject_id}/dispense", status_code=201, response_model=DispenseOut)
 def dispense(
     subject_id: RowId,
     body: DispenseIn,
@@ -182,7 +182,9 @@ def dispense(
     )
 
 
-@router.post("/{subject_id}/kits/{kit_number}/replace", status_code=201, response_model=ReplaceOut)
+@router.post(
+    "/{subject_id}/kits/{kit_number}/replace", status_code=201, response_model=ReplaceResultOut
+)
 def replace(
     subject_id: RowId,
     kit_number: str,
@@ -220,7 +222,7 @@ def replace(
 Investigator = Annotated[Actor, Depends(require(Role.INVESTIGATOR))]
 
 
-@router.post("/{subject_id}/unblind", response_model=UnblindOut)
+@router.post("/{subject_id}/unblind", response_model=UnblindResultOut)
 def unblind(
     subject_id: RowId, body: UnblindIn, actor: Investigator, db: DB, study: StudyDep
 ) -> Any:

@@ -324,3 +324,21 @@ class LoginFailure(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(80), index=True)
     failed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Confirmation(Base):
+    """The confirmation of a randomization, dispensing, kit replacement or unblinding, stored
+    with the event. `body` is the blinded variant (JSON); `treatment` is only shown to those
+    who may see it (app/services/confirmations.py)."""
+
+    __tablename__ = "confirmations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"), index=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), index=True)
+    visit: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(80))
+    created_by_role: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text)
+    treatment: Mapped[str] = mapped_column(String(80))

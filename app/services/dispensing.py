@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
@@ -17,14 +17,14 @@ from app.db.models import DispensedKit, Dispensing, Kit, Randomization, Shipment
 from app.domain.dosing import WeightOutOfRange, calculate_dose, check_weight, weight_for_dose
 from app.domain.kits import KitCandidate, KitStatus, select_kits
 from app.domain.study import StudyDefinition, Visit
-from app.services import audit
+from app.services import audit, confirmations
 from app.services.actor import SYSTEM, Actor
 from app.services.errors import ServiceError, not_found, validation_error
 from app.services.kits import move
 from app.services.locks import lock_site
 from app.services.resupply import check_site
 from app.services.subjects import get_visible_subject
-from app.services.transaction import utcnow, writing
+from app.services.transaction import after_commit, utcnow, writing
 from app.services.views import dispensing_view
 
 _rng = random.SystemRandom()
@@ -180,8 +180,22 @@ def dispense_visit(
         None,
         {**view, "weight_measured_kg": str(measured_weight)},
     )
-    check_site(session, study, actor, site, now.date())
+    after_commit(session, _resupply_follow_up(study, actor, site.id, now.date()))
     return view
+
+
+def _resupply_follow_up(
+    study: StudyDefinition, actor: Actor, site_id: str, today: date
+) -> Callable[[Database], None]:
+    """The site's resupply check, run after the dispensing commits: it holds the site's lock
+    for nine queries, which a randomization or dosing visit need not wait for. If it does not
+    run (the process dies in between), the next event at the site or `irt supply check` does."""
+
+    def check(db: Database) -> None:
+        with writing(db) as session:
+            check_site(session, study, actor, lock_site(session, site_id), today)
+
+    return check
 
 
 def subject_content(session: Session, subject_id: int) -> tuple[Randomization, str]:
@@ -231,9 +245,10 @@ def dispense(
         )
     if visit_date < randomization.visit_date:
         raise validation_error("visit_date", "The visit date is before the randomization visit.")
-    return dispense_visit(
+    view = dispense_visit(
         session, study, actor, subject, randomization, content, visit, visit_date, weight_kg
     )
+    return confirmations.record(session, study, actor, "dispensing", subject.id, view)
 
 
 def replace_kit(
@@ -317,7 +332,7 @@ def replace_kit(
         reason,
     )
     check_site(session, study, actor, site, today)
-    return result
+    return confirmations.record(session, study, actor, "replacement", subject.id, result)
 
 
 @contextmanager

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db.engine import Database
-from app.db.models import OutboxMessage
+from app.db.models import OutboxMessage, User, UserSite
 from app.services import audit
 from app.services.actor import SYSTEM
 from app.services.transaction import utcnow, writing
@@ -37,6 +37,16 @@ def enqueue(
     session.add(message)
     session.flush()
     return message
+
+
+def site_users(session: Session, site_id: str) -> list[str]:
+    """The site's active users, by e-mail where known, else by user name."""
+    rows = session.execute(
+        select(User.username, User.email)
+        .join(UserSite, UserSite.user_id == User.id)
+        .where(UserSite.site_id == site_id, User.active.is_(True))
+    ).all()
+    return [email or username for username, email in rows]
 
 
 def message_view(message: OutboxMessage) -> dict[str, Any]:

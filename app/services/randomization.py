@@ -16,18 +16,19 @@ from app.db.models import RandomizationList, Site
 from app.db.models import Slot as SlotRow
 from app.domain.dosing import calculate_dose
 from app.domain.eligibility import EligibilityAnswers, check_eligibility
-from app.domain.stages import StageRuleError, check_caps, route
+from app.domain.stages import StageRuleError, Target, check_caps, route
 from app.domain.stratification import stratum_of
 from app.domain.study import NO_STRATUM, PHASE_IB, StudyDefinition
-from app.services import audit
+from app.services import audit, confirmations
 from app.services.actor import Actor
 from app.services.dispensing import dispense_visit, refuse_weight_out_of_range
 from app.services.errors import ServiceError, validation_error
+from app.services.locks import lock_stratum
 from app.services.study_state import (
     cohort_statuses,
     count_randomized,
-    lock_study,
     randomized_counts,
+    share_study,
 )
 from app.services.subjects import get_visible_subject
 from app.services.transaction import utcnow
@@ -49,8 +50,8 @@ def randomize(
         raise validation_error(
             "eligibility.screening_date", "The screening date must not be after the visit date."
         )
-    study_row = lock_study(session)
-    subject = get_visible_subject(session, actor, subject_id)
+    study_row = share_study(session)
+    subject = get_visible_subject(session, actor, subject_id, lock=True)
     site = session.get(Site, subject.site_id)
     if site is None or not site.active:
         raise ServiceError(
@@ -72,24 +73,21 @@ def randomize(
         )
     try:
         target = route(study, cohort_statuses(session), study_row.phase2_dose_mg_per_kg)
-        in_scope, in_stage, in_total = randomized_counts(session, target.scope, target.stage)
-        check_caps(study, target, in_scope=in_scope, in_stage=in_stage, in_total=in_total)
     except StageRuleError as exc:
         raise ServiceError(409, exc.code, str(exc)) from None
+    # a full stage is refused before any kit is looked at (no urgent resupply for it); the
+    # exact check is repeated at the end, under the audit chain's lock
+    _check_caps(session, study, target)
     stratum = NO_STRATUM if target.stage == PHASE_IB else stratum_of(study.phase_ii, answers)
+    lock_stratum(session, target.scope, stratum)
     slot = _next_slot(session, target.scope, stratum)
     dose = calculate_dose(weight_kg, target.dose_level_mg_per_kg, study.drug, study.weight)
-    now = utcnow()
-    number = f"{study.randomization_number_prefix}-{in_total + 1:04d}"
     row = RandomizationRow(
         subject_id=subject.id,
         slot_id=slot.id,
-        randomization_number=number,
         stage=target.stage,
         scope=target.scope,
         stratum=stratum,
-        randomized_at=now,
-        randomized_by=actor.username,
         visit_date=visit_date,
         weight_kg=weight_kg,
         dose_level_mg_per_kg=dose.dose_level_mg_per_kg,
@@ -98,9 +96,6 @@ def randomize(
         infusion_volume_ml=dose.infusion_volume_ml,
         eligibility_json=json.dumps(_answers_json(answers), sort_keys=True),
     )
-    session.add(row)
-    subject.status = "randomized"
-    session.flush()
     day_one = dispense_visit(
         session,
         study,
@@ -112,6 +107,17 @@ def randomize(
         visit_date,
         weight_kg,
     )
+    # The caps and the randomization number count every randomization of the study: from here
+    # to the commit this one holds the audit chain's lock, which every other randomization
+    # takes at the same point, so the counts are exact and the numbers consecutive.
+    audit.lock_head(session)
+    in_total = _check_caps(session, study, target)
+    row.randomization_number = f"{study.randomization_number_prefix}-{in_total + 1:04d}"
+    row.randomized_at = utcnow()
+    row.randomized_by = actor.username
+    session.add(row)
+    subject.status = "randomized"
+    session.flush()
     response = randomization_view(row, day_one["kits"])
     audit.record(
         session,
@@ -122,11 +128,21 @@ def randomize(
         {"status": "registered"},
         {**response, "slot_id": slot.id, "slot_sequence": slot.sequence},
     )
-    return response
+    return confirmations.record(session, study, actor, "randomization", subject.id, response)
+
+
+def _check_caps(session: Session, study: StudyDefinition, target: Target) -> int:
+    """Refuse a randomization over the cohort's, stage's or study's cap; the study's count."""
+    in_scope, in_stage, in_total = randomized_counts(session, target.scope, target.stage)
+    try:
+        check_caps(study, target, in_scope=in_scope, in_stage=in_stage, in_total=in_total)
+    except StageRuleError as exc:
+        raise ServiceError(409, exc.code, str(exc)) from None
+    return in_total
 
 
 def _next_slot(session: Session, scope: str, stratum: str) -> SlotRow:
-    """Slots are used strictly in sequence: the next one is count + 1 (the study row is locked)."""
+    """Slots are used strictly in sequence: the next one is count + 1 (the stratum is locked)."""
     used = count_randomized(session, scope=scope, stratum=stratum)
     slot = session.execute(
         select(SlotRow)

@@ -7,9 +7,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db.models import Randomization, Slot, Subject, Unblinding, User, UserSite
+from app.db.models import Randomization, Slot, Subject, Unblinding
 from app.domain.study import StudyDefinition
-from app.services import audit, outbox
+from app.services import audit, confirmations, outbox
 from app.services.actor import Actor
 from app.services.errors import ServiceError
 from app.services.locks import lock_site
@@ -69,7 +69,7 @@ def unblind(
             reason=reason,
         )
     )
-    recipients = [outbox.SPONSOR, *_site_users(session, subject.site_id)]
+    recipients = [outbox.SPONSOR, *outbox.site_users(session, subject.site_id)]
     notice = {
         "subject_id": subject.id,
         "screening_number": subject.screening_number,
@@ -96,21 +96,13 @@ def unblind(
         reason,
     )
     session.flush()
-    return {
+    result = {
         "subject_id": subject.id,
         "treatment": treatment_label(study, arm, randomization.dose_level_mg_per_kg),
         "unblinded_at": iso_utc(now),
     }
-
-
-def _site_users(session: Session, site_id: str) -> list[str]:
-    """The site's active users, by e-mail where known, else by user name."""
-    rows = session.execute(
-        select(User.username, User.email)
-        .join(UserSite, UserSite.user_id == User.id)
-        .where(UserSite.site_id == site_id, User.active.is_(True))
-    ).all()
-    return [email or username for username, email in rows]
+    event = {**result, "reason_category": reason_category}
+    return confirmations.record(session, study, actor, "unblinding", subject.id, event)
 
 
 def unblinding_log(session: Session, study: StudyDefinition) -> list[dict[str, Any]]:

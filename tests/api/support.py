@@ -3,8 +3,10 @@ blinding leak detector."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import zipfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -96,10 +98,20 @@ def _keys(value: Any) -> Iterator[str]:
             yield from _keys(item)
 
 
+def _zip_text(response: httpx.Response) -> str | None:
+    """The text of every member of a zip answer (None when the answer is no zip)."""
+    if not response.headers.get("content-type", "").startswith("application/zip"):
+        return None
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        return "\n".join(archive.read(name).decode("utf-8") for name in archive.namelist())
+
+
 def leaks(response: httpx.Response) -> list[str]:
-    """Everything in the response a blinded user must not see (empty list: clean)."""
+    """Everything in the response a blinded user must not see (empty list: clean); a zip is
+    read member by member."""
     found: list[str] = []
-    text = response.text.lower()
+    unzipped = _zip_text(response)
+    text = (response.text if unzipped is None else unzipped).lower()
     for harmless in HARMLESS_TEXT:
         text = text.replace(harmless, "")
     found += [f"body contains {word!r}" for word in LEAK_TEXT if word in text]
@@ -109,9 +121,11 @@ def leaks(response: httpx.Response) -> list[str]:
             for word in LEAK_TEXT
             if word in name.lower() or word in header.lower()
         ]
+    if unzipped is not None:
+        return found
     try:
         body = response.json()
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, UnicodeDecodeError):
         return found
     for key in _keys(body):
         words = set(key.lower().split("_")) | {key.lower()}

@@ -114,6 +114,8 @@ PATH_VALUES = {
     "site_id": "DE01",
     "shipment_id": 1,
     "kit_number": "ABCDEFGH",
+    "confirmation_id": 1,
+    "dataset": "dm",
 }
 
 

@@ -27,6 +27,7 @@ from tests.helpers import login, randomize, randomize_body, register, today
 
 API = "/api/v1"
 ADMIN = f"{API}/admin"
+EXPORTS = f"{ADMIN}/exports"
 WEIGHT = 70.0
 DEPOT = "DEPOT-EU"
 
@@ -408,6 +409,25 @@ def _unblind(client: TestClient, study: Study, user: str, hdrs: dict[str, str]) 
     ]
 
 
+def _confirmation_views(
+    client: TestClient, study: Study, user: str, hdrs: dict[str, str]
+) -> list[Request]:
+    """The confirmations of every randomization, dispensing and replacement of the walk so far
+    (ids from 1), and one that does not exist."""
+    ids = [*range(1, 3 * len(study.subjects)), 999_999]
+    return [(f"confirmation {i}", "GET", f"{API}/confirmations/{i}", {}) for i in ids]
+
+
+def _datasets(prefix: str) -> Builder:
+    """Every SDTM-style dataset and the define, by name (ta is refused in the blinded variant)."""
+
+    def build(client: TestClient, study: Study, user: str, hdrs: dict[str, str]) -> list[Request]:
+        names = ("dm", "ds", "ex", "ta", "define")
+        return [(f"{prefix} {n}", "GET", f"{prefix}/sdtm/{n}.csv", {}) for n in names]
+
+    return build
+
+
 REASON = {"reason": "walk"}
 BUILDERS: dict[tuple[str, str], Builder] = {
     ("POST", f"{API}/auth/token"): _token,
@@ -454,6 +474,27 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("POST", f"{ADMIN}/sites/{{site_id}}/activate"): _activate,
     ("GET", f"{ADMIN}/unblindings"): _get(f"{ADMIN}/unblindings"),
     ("GET", f"{ADMIN}/outbox"): _get(f"{ADMIN}/outbox"),
+    ("GET", f"{API}/confirmations"): _get(f"{API}/confirmations", {"site_id": "DE01"}),
+    ("GET", f"{API}/confirmations/{{confirmation_id}}"): _confirmation_views,
+    ("GET", f"{API}/reports/enrolment"): _get(f"{API}/reports/enrolment"),
+    ("GET", f"{API}/reports/enrolment.csv"): _get(f"{API}/reports/enrolment.csv"),
+    ("GET", f"{API}/reports/inventory"): _get(
+        f"{API}/reports/inventory", *({"site_id": s} for s in ("DE01", "US01", "XX99"))
+    ),
+    ("GET", f"{API}/reports/inventory.csv"): _get(
+        f"{API}/reports/inventory.csv", {"site_id": "DE01"}
+    ),
+    ("GET", f"{API}/reports/unblindings"): _get(f"{API}/reports/unblindings"),
+    ("GET", f"{API}/reports/unblindings.csv"): _get(f"{API}/reports/unblindings.csv"),
+    # data exports: the detector reads a zip member by member
+    ("GET", f"{EXPORTS}/sdtm.zip"): _get(f"{EXPORTS}/sdtm.zip"),
+    ("GET", f"{EXPORTS}/sdtm/{{dataset}}.csv"): _datasets(EXPORTS),
+    ("GET", f"{EXPORTS}/odm.xml"): _get(f"{EXPORTS}/odm.xml"),
+    ("GET", f"{EXPORTS}/fhir.json"): _get(f"{EXPORTS}/fhir.json"),
+    ("GET", f"{EXPORTS}/blinded/sdtm.zip"): _get(f"{EXPORTS}/blinded/sdtm.zip"),
+    ("GET", f"{EXPORTS}/blinded/sdtm/{{dataset}}.csv"): _datasets(f"{EXPORTS}/blinded"),
+    ("GET", f"{EXPORTS}/blinded/odm.xml"): _get(f"{EXPORTS}/blinded/odm.xml"),
+    ("GET", f"{EXPORTS}/blinded/fhir.json"): _get(f"{EXPORTS}/blinded/fhir.json"),
 }
 UNAUTHENTICATED = {("POST", f"{API}/auth/token")}
 
@@ -509,6 +550,22 @@ ALLOWED: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", f"{ADMIN}/sites/{{site_id}}/activate"): SPONSOR,
     ("GET", f"{ADMIN}/unblindings"): MONITOR,
     ("GET", f"{ADMIN}/outbox"): MONITOR,
+    ("GET", f"{API}/confirmations"): SITE_STAFF,
+    ("GET", f"{API}/confirmations/{{confirmation_id}}"): SITE_STAFF,
+    ("GET", f"{API}/reports/enrolment"): EVERYONE,
+    ("GET", f"{API}/reports/enrolment.csv"): EVERYONE,
+    ("GET", f"{API}/reports/inventory"): PHARMACY,
+    ("GET", f"{API}/reports/inventory.csv"): PHARMACY,
+    ("GET", f"{API}/reports/unblindings"): MONITOR | SPONSOR,
+    ("GET", f"{API}/reports/unblindings.csv"): MONITOR | SPONSOR,
+    ("GET", f"{EXPORTS}/sdtm.zip"): MONITOR,
+    ("GET", f"{EXPORTS}/sdtm/{{dataset}}.csv"): MONITOR,
+    ("GET", f"{EXPORTS}/odm.xml"): MONITOR,
+    ("GET", f"{EXPORTS}/fhir.json"): MONITOR,
+    ("GET", f"{EXPORTS}/blinded/sdtm.zip"): MONITOR | SPONSOR,
+    ("GET", f"{EXPORTS}/blinded/sdtm/{{dataset}}.csv"): MONITOR | SPONSOR,
+    ("GET", f"{EXPORTS}/blinded/odm.xml"): MONITOR | SPONSOR,
+    ("GET", f"{EXPORTS}/blinded/fhir.json"): MONITOR | SPONSOR,
 }
 # refusals an allowed role meets on purpose in the walk (wrong password, someone else's site)
 EXPECTED_REFUSALS = {"bad login", "register elsewhere"}
@@ -655,7 +712,13 @@ def test_the_detector_sees_what_the_monitor_sees(client: TestClient, study: Stud
     assert {"JSON key 'content'", "JSON key 'lot'"} <= set(leaks(kits))
 
 
-NOISE = {"subject_id", "screening_number", "randomization_number", "randomized_at"}
+NOISE = {
+    "subject_id",
+    "screening_number",
+    "randomization_number",
+    "randomized_at",
+    "confirmation_id",
+}
 
 
 def _stripped(value: Any) -> Any:

@@ -10,12 +10,11 @@ import jwt
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from app.api import admin, auth, subjects, supply
+from app.api.routers import API_PREFIX, API_ROUTERS
 from app.domain.roles import Role
 from tests.api.support import assert_problem
 from tests.helpers import login
 
-API_PREFIX = "/api/v1"
 PUBLIC = {("POST", "/api/v1/auth/token"), ("GET", "/health")}
 USER_OF_ROLE = {
     Role.SITE_COORDINATOR: "coordinator",
@@ -31,6 +30,8 @@ PATH_VALUES = {
     "shipment_id": "1",
     "site_id": "DE01",
     "code": "C2",
+    "confirmation_id": "1",
+    "dataset": "dm",
 }
 
 
@@ -53,7 +54,7 @@ def _routes(client: TestClient) -> list[tuple[str, str, frozenset[Role] | None]]
         for m in item
     }
     found = []
-    for router in (auth.router, subjects.router, supply.router, admin.router):
+    for router in API_ROUTERS:
         for route in router.routes:
             assert isinstance(route, APIRoute)
             path = API_PREFIX + route.path

@@ -133,20 +133,25 @@ def test_outbox_drain_delivers_and_keeps_failures_for_a_retry(
     assert unblinded.status_code == 200
     send = outbox.sender_for(Settings(outbox_webhook_url=webhook))
 
-    _Hook.fail = True
-    assert outbox.drain(demo_db, send) == (0, 1)
     monitor = login(client, "monitor")
-    [waiting] = client.get("/api/v1/admin/outbox", headers=monitor).json()
-    assert waiting["sent_at"] is None and waiting["attempts"] == 1 and waiting["last_error"]
+    # the unblinding notice, and the confirmations of the randomization and the unblinding
+    queued = len(client.get("/api/v1/admin/outbox", headers=monitor).json())
+    assert queued == 4
+
+    _Hook.fail = True
+    assert outbox.drain(demo_db, send) == (0, queued)
+    for waiting in client.get("/api/v1/admin/outbox", headers=monitor).json():
+        assert waiting["sent_at"] is None and waiting["attempts"] == 1 and waiting["last_error"]
 
     _Hook.fail = False
-    assert outbox.drain(demo_db, send) == (1, 0)
+    assert outbox.drain(demo_db, send) == (queued, 0)
     assert outbox.drain(demo_db, send) == (0, 0)
-    [delivered] = _Hook.received
+    assert len(_Hook.received) == queued
+    [delivered] = [m for m in _Hook.received if m["kind"] == "emergency_unblinding"]
     assert delivered["body"]["subject_id"] == subject
-    assert unblinded.json()["treatment"] not in json.dumps(delivered)
-    [sent] = client.get("/api/v1/admin/outbox", headers=monitor).json()
-    assert sent["sent_at"] is not None and sent["attempts"] == 2
+    assert unblinded.json()["treatment"] not in json.dumps(_Hook.received)
+    for sent in client.get("/api/v1/admin/outbox", headers=monitor).json():
+        assert sent["sent_at"] is not None and sent["attempts"] == 2
 
 
 def test_audit_export_verifies_offline_and_names_a_tampered_line(

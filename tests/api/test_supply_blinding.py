@@ -231,12 +231,18 @@ def _may(user: str, label: str) -> bool:
 
 
 KIT_NUMBER = re.compile(r"\b[ACDEFGHJKLMNPQRTUVWXY3479]{8}\b")
-PER_SUBJECT = {"subject_id", "screening_number", "randomization_number", "randomized_at"}
+PER_SUBJECT = {
+    "subject_id",
+    "screening_number",
+    "randomization_number",
+    "randomized_at",
+    "confirmation_id",
+}
 
 
 def _masked(response: httpx.Response) -> str:
     """The body with what differs between two subjects or two kits masked: kit numbers, subject
-    ids and numbers, randomization times."""
+    ids and numbers, randomization times, confirmation ids (a study-wide sequence)."""
 
     def mask(value: Any) -> Any:
         if isinstance(value, dict):

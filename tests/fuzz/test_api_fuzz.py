@@ -37,7 +37,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from app.api import admin, auth, subjects, supply
+from app.api.routers import API_PREFIX, API_ROUTERS
 from app.db.engine import Database
 from app.domain.roles import Role
 from tests.api.support import PROBLEM_KEYS, PROBLEM_MEDIA_TYPE
@@ -65,8 +65,6 @@ REFUSED_EXAMPLES = {GenerationMode.POSITIVE: 1 * SCALE, GenerationMode.NEGATIVE:
 PUBLIC_EXAMPLES = {GenerationMode.POSITIVE: 8 * SCALE, GenerationMode.NEGATIVE: 6 * SCALE}
 PUBLIC = {("POST", "/api/v1/auth/token"), ("GET", "/health")}
 
-API_PREFIX = "/api/v1"
-ROUTERS = (auth.router, subjects.router, supply.router, admin.router)
 LOGIN = ("POST", "/api/v1/auth/token")
 ALLOCATING = re.compile(r"^/api/v1/subjects/\{subject_id\}/(randomize|dispense|kits/.*/replace)$")
 LOGIN_REFUSAL_ACTIONS = {"auth.login_failed", "auth.login_throttled"}
@@ -130,7 +128,7 @@ def assert_unchanged(
 def allowed_roles() -> dict[tuple[str, str], frozenset[Role] | None]:
     """(METHOD, path) -> the roles of the route's `require(...)`, None when any user may call."""
     result: dict[tuple[str, str], frozenset[Role] | None] = {}
-    for route in (r for router in ROUTERS for r in router.routes):
+    for route in (r for router in API_ROUTERS for r in router.routes):
         assert isinstance(route, APIRoute)
         roles = None
         pending = list(route.dependant.dependencies)
@@ -237,7 +235,7 @@ def known_path_values(operation: Any, seeded: dict[str, str]) -> dict[str, str] 
     names = re.findall(r"\{(\w+)\}", operation.path)
     if not names:
         return None
-    values = {**seeded, "site_id": "DE01", "code": "C2"}
+    values = {**seeded, "site_id": "DE01", "code": "C2", "dataset": "dm", "confirmation_id": "1"}
     return {name: values[name] for name in names}
 
 

@@ -1,0 +1,139 @@
+"""Reports as JSON and CSV: enrolment, inventory and expiry outlook, unblinding log.
+
+Roles: enrolment for every role (site roles: their sites; stage progress is study-wide);
+inventory for pharmacists (their sites) and supply managers (every site and depot); the
+unblinding log for the unblinded monitor (with the treatment) and the sponsor admin (without)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel
+
+from app.api.admin import CSV_RESPONSE, _csv
+from app.api.deps import DB, StudyDep, require
+from app.domain.roles import Role
+from app.services import reports
+from app.services.actor import Actor
+from app.services.transaction import utcnow
+
+router = APIRouter(prefix="/reports", tags=["reports"])
+
+Anyone = Annotated[Actor, Depends(require(*Role))]
+Pharmacy = Annotated[Actor, Depends(require(Role.PHARMACIST, Role.SUPPLY_MANAGER))]
+Oversight = Annotated[Actor, Depends(require(Role.UNBLINDED_MONITOR, Role.SPONSOR_ADMIN))]
+SiteFilter = Annotated[str | None, Query(max_length=12, description="One of your sites.")]
+
+
+class StageLineOut(BaseModel):
+    stage: str
+    scope: str
+    status: str
+    cap: int
+    randomized: int
+    remaining: int
+
+
+class StratumLineOut(BaseModel):
+    stage: str
+    scope: str
+    stratum: str
+    randomized: int
+
+
+class SiteLineOut(BaseModel):
+    site_id: str
+    registered: int
+    randomized: int
+    by_scope: dict[str, int]
+
+
+class EnrolmentOut(BaseModel):
+    site_ids: list[str]
+    target: int
+    registered: int
+    randomized: int
+    stages: list[StageLineOut]
+    strata: list[StratumLineOut]
+    sites: list[SiteLineOut]
+
+
+class LocationStockOut(BaseModel):
+    location: str
+    kind: str
+    total: int
+    by_status: dict[str, int]
+    in_stock: int
+    by_window: dict[str, int]
+    next_expiry: str | None
+
+
+class InventoryReportOut(BaseModel):
+    as_of: str
+    do_not_dispense_days: int
+    do_not_ship_days: int
+    windows: list[str]
+    locations: list[LocationStockOut]
+
+
+class UnblindingReportOut(BaseModel):
+    subject_id: int
+    site_id: str
+    screening_number: str
+    randomization_number: str
+    unblinded_at: str
+    unblinded_by: str
+    reason_category: str
+    reason: str
+    treatment: str | None = None
+    """Only in the unblinded monitor's variant (left out, not null, for the sponsor)."""
+
+
+@router.get("/enrolment", response_model=EnrolmentOut)
+def enrolment(actor: Anyone, db: DB, study: StudyDep) -> Any:
+    with db.read() as session:
+        return reports.enrolment(session, study, actor)
+
+
+@router.get("/enrolment.csv", response_class=Response, responses=CSV_RESPONSE)
+def enrolment_csv(actor: Anyone, db: DB, study: StudyDep) -> Response:
+    """Rows per stage, stratum, site, and site and scope (column `level`)."""
+    with db.read() as session:
+        return _csv(
+            reports.enrolment_csv(reports.enrolment(session, study, actor)), "enrolment.csv"
+        )
+
+
+@router.get("/inventory", response_model=InventoryReportOut)
+def inventory(actor: Pharmacy, db: DB, study: StudyDep, site_id: SiteFilter = None) -> Any:
+    with db.read() as session:
+        return reports.inventory(session, study, actor, utcnow().date(), site_id)
+
+
+@router.get("/inventory.csv", response_class=Response, responses=CSV_RESPONSE)
+def inventory_csv(actor: Pharmacy, db: DB, study: StudyDep, site_id: SiteFilter = None) -> Response:
+    """One row per site (and depot): kits per status, stock per expiry window."""
+    with db.read() as session:
+        report = reports.inventory(session, study, actor, utcnow().date(), site_id)
+    return _csv(reports.inventory_csv(report), "inventory.csv")
+
+
+def _unblinded(actor: Actor) -> bool:
+    return actor.role == Role.UNBLINDED_MONITOR
+
+
+@router.get(
+    "/unblindings", response_model=list[UnblindingReportOut], response_model_exclude_none=True
+)
+def unblindings(actor: Oversight, db: DB, study: StudyDep) -> Any:
+    with db.read() as session:
+        return reports.unblindings(session, study, actor, _unblinded(actor))
+
+
+@router.get("/unblindings.csv", response_class=Response, responses=CSV_RESPONSE)
+def unblindings_csv(actor: Oversight, db: DB, study: StudyDep) -> Response:
+    """The treatment column only in the unblinded monitor's file."""
+    with db.read() as session:
+        rows = reports.unblindings(session, study, actor, _unblinded(actor))
+    return _csv(reports.unblindings_csv(rows, _unblinded(actor)), "unblindings.csv")

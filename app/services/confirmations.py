@@ -1,0 +1,216 @@
+"""Confirmations: each randomization, dispensing, kit replacement and emergency unblinding
+produces one, stored, audited and sent through the outbox in the event's own transaction.
+
+The stored body is the blinded variant (study, mode, site, subject, visit, dose, kit numbers,
+UTC time, performed by). The treatment is kept beside it and shown only to the unblinded monitor
+and, for an unblinding, to the investigator who performed it (`may_see_treatment`). The outbox
+never carries the treatment: the site's users get the blinded variant, and the unblinding
+investigator a notice that the unblinded confirmation waits for them behind their login."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db.models import Confirmation, Randomization, Site, Slot, Subject, User
+from app.domain.roles import SITE_ROLES, Role
+from app.domain.study import PHASE_IB, StudyDefinition
+from app.services import audit, outbox
+from app.services.actor import Actor
+from app.services.errors import not_found
+from app.services.transaction import utcnow
+from app.services.views import iso_utc
+
+Kind = Literal["randomization", "dispensing", "replacement", "unblinding"]
+TITLES: dict[str, str] = {
+    "randomization": "Randomization confirmation",
+    "dispensing": "Dosing visit confirmation",
+    "replacement": "Kit replacement confirmation",
+    "unblinding": "Emergency unblinding confirmation",
+}
+
+
+def record(
+    session: Session,
+    study: StudyDefinition,
+    actor: Actor,
+    kind: Kind,
+    subject_id: int,
+    result: dict[str, Any],
+) -> dict[str, Any]:
+    """Store the confirmation of the event whose response is `result`, audit it, queue its
+    messages; returns `result` with its `confirmation_id`."""
+    subject = session.get(Subject, subject_id)
+    assert subject is not None
+    site = session.get(Site, subject.site_id)
+    row = session.execute(
+        select(Randomization, Slot.arm)
+        .join(Slot, Slot.id == Randomization.slot_id)
+        .where(Randomization.subject_id == subject.id)
+    ).one()
+    randomization, arm = row
+    now = utcnow()
+    body = {
+        "kind": kind,
+        "title": TITLES[kind],
+        "study_code": study.code,
+        "study_name": study.name,
+        "stage": randomization.stage,
+        "cohort": randomization.scope if randomization.stage == PHASE_IB else None,
+        "mode": _mode(randomization),
+        "site_id": subject.site_id,
+        "site_name": site.name if site else subject.site_id,
+        "subject_id": subject.id,
+        "screening_number": subject.screening_number,
+        "randomization_number": randomization.randomization_number,
+        "stratum": randomization.stratum,
+        "performed_at": iso_utc(now),
+        "performed_by": actor.username,
+        "performed_by_role": actor.audit_role,
+        **_event_fields(kind, randomization, result),
+    }
+    confirmation = Confirmation(
+        kind=kind,
+        subject_id=subject.id,
+        site_id=subject.site_id,
+        visit=body["visit"],
+        created_at=now,
+        created_by=actor.username,
+        created_by_role=actor.audit_role,
+        body=json.dumps(body, sort_keys=True),
+        treatment=_treatment(study, arm, randomization.dose_level_mg_per_kg),
+    )
+    session.add(confirmation)
+    session.flush()
+    view = {"confirmation_id": confirmation.id, **body}
+    recipients = outbox.site_users(session, subject.site_id)
+    line = f"{TITLES[kind]}: subject {subject.screening_number} at site {subject.site_id}"
+    outbox.enqueue(session, f"confirmation.{kind}", recipients, line, view)
+    if kind == "unblinding":
+        outbox.enqueue(
+            session,
+            "confirmation.unblinded_notice",
+            [_address(session, actor.username)],
+            f"Unblinded confirmation {confirmation.id} is ready for you",
+            {
+                "confirmation_id": confirmation.id,
+                "subject_id": subject.id,
+                "site_id": subject.site_id,
+                "note": "Log in to the IRT and open this confirmation to read the treatment; "
+                "it is not sent by message.",
+            },
+        )
+    audit.record(
+        session,
+        actor,
+        "confirmation.create",
+        "confirmation",
+        confirmation.id,
+        None,
+        {**view, "recipients": sorted(set(recipients))},
+    )
+    return {**result, "confirmation_id": confirmation.id}
+
+
+def _mode(randomization: Randomization) -> str:
+    if randomization.stage == PHASE_IB:
+        return f"Phase Ib, cohort {randomization.scope}"
+    return "Phase II"
+
+
+def _event_fields(
+    kind: Kind, randomization: Randomization, result: dict[str, Any]
+) -> dict[str, Any]:
+    """What the event adds: visit, dose and kits; the replaced kit; the unblinding category."""
+    fields: dict[str, Any] = {
+        "visit": None,
+        "visit_date": None,
+        "dose": None,
+        "kits": [],
+        "replaced_kit": None,
+        "reason_category": None,
+    }
+    if kind == "randomization":
+        fields.update(
+            visit="D1",
+            visit_date=randomization.visit_date.isoformat(),
+            dose=result["dose"],
+            kits=list(result["kits"]),
+        )
+    elif kind == "dispensing":
+        fields.update(
+            visit=result["visit"],
+            visit_date=result["visit_date"],
+            dose=result["dose"],
+            kits=list(result["kits"]),
+        )
+    elif kind == "replacement":
+        fields.update(
+            visit=result["visit"], kits=[result["kit"]], replaced_kit=result["replaced_kit"]
+        )
+    else:
+        fields.update(reason_category=result["reason_category"])
+    return fields
+
+
+def _treatment(study: StudyDefinition, arm: str, dose_level: Any) -> str:
+    # imported here: unblinding records its confirmation through this module
+    from app.services.unblinding import treatment_label
+
+    return treatment_label(study, arm, dose_level)
+
+
+def _address(session: Session, username: str) -> str:
+    email = session.execute(select(User.email).where(User.username == username)).scalar()
+    return email or username
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def may_see_treatment(actor: Actor, confirmation: Confirmation) -> bool:
+    """The unblinded monitor, and the investigator who unblinded this very subject."""
+    if actor.role == Role.UNBLINDED_MONITOR:
+        return True
+    return (
+        confirmation.kind == "unblinding"
+        and actor.role == Role.INVESTIGATOR
+        and confirmation.created_by == actor.username
+    )
+
+
+def view(confirmation: Confirmation, with_treatment: bool = False) -> dict[str, Any]:
+    """The blinded variant; `with_treatment` adds the treatment (the unblinded variant)."""
+    result: dict[str, Any] = {"confirmation_id": confirmation.id, **json.loads(confirmation.body)}
+    if with_treatment:
+        result["treatment"] = confirmation.treatment
+    return result
+
+
+def get_visible(session: Session, actor: Actor, confirmation_id: int) -> Confirmation:
+    """The confirmation, or 404 when it does not exist or is of a site the user cannot see."""
+    confirmation = session.get(Confirmation, confirmation_id)
+    if confirmation is None or not actor.sees_site(confirmation.site_id):
+        raise not_found(f"Confirmation {confirmation_id}")
+    return confirmation
+
+
+def list_visible(
+    session: Session,
+    actor: Actor,
+    site_id: str | None = None,
+    subject_id: int | None = None,
+    limit: int = 500,
+) -> list[Confirmation]:
+    """The newest confirmations of the user's sites first."""
+    query = select(Confirmation).order_by(Confirmation.id.desc())
+    if site_id is not None:
+        query = query.where(Confirmation.site_id == site_id)
+    if subject_id is not None:
+        query = query.where(Confirmation.subject_id == subject_id)
+    if actor.role in SITE_ROLES:
+        query = query.where(Confirmation.site_id.in_(sorted(actor.site_ids)))
+    return list(session.execute(query.limit(limit)).scalars())

@@ -1,0 +1,198 @@
+"""Reports (read only): enrolment against caps, inventory and expiry outlook, unblinding log.
+
+Each report is a JSON-ready dict (or list) scoped to the reader's sites, and a CSV text of the
+same rows. Nothing here is split by arm or content; the unblinding log names the treatment only
+when the caller asks for the unblinded variant (the unblinded monitor)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict
+from datetime import date
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from app.db.models import Depot, Kit, Randomization, Site, Subject
+from app.domain import reports as rules
+from app.domain.kits import KitStatus
+from app.domain.roles import SITE_ROLES
+from app.domain.study import PHASE_II_SCOPE, StudyDefinition
+from app.services.actor import Actor
+from app.services.errors import not_found
+from app.services.stages import phase2_view
+from app.services.study_state import cohort_statuses
+from app.services.unblinding import unblinding_log
+
+
+def _visible_sites(session: Session, actor: Actor, site_id: str | None = None) -> list[str]:
+    """The sites the reader may see (one, when `site_id` names one of them; else 404)."""
+    ids = [s for s in session.execute(select(Site.id).order_by(Site.id)).scalars()]
+    visible = [s for s in ids if actor.sees_site(s)]
+    if site_id is None:
+        return visible
+    if site_id not in visible:
+        raise not_found(f"Site {site_id}")
+    return [site_id]
+
+
+def _csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow(["" if value is None else value for value in row])
+    return out.getvalue()
+
+
+# --- enrolment --------------------------------------------------------------------------------
+
+
+def enrolment(session: Session, study: StudyDefinition, actor: Actor) -> dict[str, Any]:
+    """Stages against their caps (study-wide), strata and sites (the reader's sites)."""
+    site_ids = _visible_sites(session, actor)
+    rows = session.execute(
+        select(Subject.site_id, Randomization.scope, Randomization.stratum)
+        .outerjoin(Randomization, Randomization.subject_id == Subject.id)
+        .where(Subject.site_id.in_(site_ids))
+    ).all()
+    subjects = [rules.Enrolled(site, scope, stratum) for site, scope, stratum in rows]
+    study_wide = {
+        scope: int(n)
+        for scope, n in session.execute(
+            select(Randomization.scope, func.count()).group_by(Randomization.scope)
+        ).all()
+    }
+    statuses: dict[str, str] = {code: str(s) for code, s in cohort_statuses(session).items()}
+    statuses[PHASE_II_SCOPE] = "open" if phase2_view(session)["dose_mg_per_kg"] else "planned"
+    report = rules.enrolment(study, subjects, statuses, site_ids, study_wide)
+    return {
+        "site_ids": site_ids,
+        "target": report.target,
+        "registered": report.registered,
+        "randomized": report.randomized,
+        "stages": [{**asdict(line), "remaining": line.remaining} for line in report.stages],
+        "strata": [asdict(line) for line in report.strata],
+        "sites": [asdict(line) for line in report.sites],
+    }
+
+
+ENROLMENT_COLUMNS = (
+    "level",
+    "stage",
+    "scope",
+    "stratum",
+    "site_id",
+    "status",
+    "registered",
+    "randomized",
+    "cap",
+    "remaining",
+)
+
+
+def enrolment_csv(report: dict[str, Any]) -> str:
+    """One row per stage, stratum, site, and site and scope (`level` says which)."""
+    rows: list[dict[str, Any]] = [{"level": "stage", **s} for s in report["stages"]]
+    rows += [{"level": "stratum", **s} for s in report["strata"]]
+    for site in report["sites"]:
+        rows.append({"level": "site", **site})
+        rows += [
+            {"level": "site_scope", "site_id": site["site_id"], "scope": scope, "randomized": n}
+            for scope, n in site["by_scope"].items()
+        ]
+    return _csv(ENROLMENT_COLUMNS, ([row.get(c) for c in ENROLMENT_COLUMNS] for row in rows))
+
+
+# --- inventory and expiry outlook ---------------------------------------------------------------
+
+
+def inventory(
+    session: Session,
+    study: StudyDefinition,
+    actor: Actor,
+    today: date,
+    site_id: str | None = None,
+) -> dict[str, Any]:
+    """Kits per status and stock per expiry window at each of the reader's sites (and, for
+    study-level roles, each depot). Totals only: never by content or lot."""
+    site_ids = _visible_sites(session, actor, site_id)
+    locations = [(s, "site") for s in site_ids]
+    if actor.role not in SITE_ROLES and site_id is None:
+        depots = session.execute(select(Depot.id).order_by(Depot.id)).scalars()
+        locations += [(d, "depot") for d in depots]
+    names = [name for name, _ in locations]
+    rows = session.execute(
+        select(Kit.site_id, Kit.depot_id, Kit.status, Kit.expiry_date).where(
+            or_(Kit.site_id.in_(names), and_(Kit.site_id.is_(None), Kit.depot_id.in_(names)))
+        )
+    ).all()
+    kits = [
+        rules.StockKit(str(site or depot), status, expiry) for site, depot, status, expiry in rows
+    ]
+    supply = study.supply
+    windows = rules.expiry_windows(supply.do_not_dispense_days, supply.do_not_ship_days)
+    outlook = rules.expiry_outlook(kits, locations, today, windows)
+    return {
+        "as_of": today.isoformat(),
+        "do_not_dispense_days": supply.do_not_dispense_days,
+        "do_not_ship_days": supply.do_not_ship_days,
+        "windows": [w.label for w in windows],
+        "locations": [
+            {
+                **asdict(line),
+                "next_expiry": line.next_expiry.isoformat() if line.next_expiry else None,
+            }
+            for line in outlook
+        ],
+    }
+
+
+def inventory_csv(report: dict[str, Any]) -> str:
+    """One row per location: kits per status, stock, next expiry, stock per expiry window."""
+    statuses = [s.value for s in KitStatus]
+    header = ["location", "kind", "total", *statuses, "in_stock", "next_expiry"]
+    header += report["windows"]
+    return _csv(
+        header,
+        (
+            [line["location"], line["kind"], line["total"]]
+            + [line["by_status"].get(s, 0) for s in statuses]
+            + [line["in_stock"], line["next_expiry"]]
+            + [line["by_window"][w] for w in report["windows"]]
+            for line in report["locations"]
+        ),
+    )
+
+
+# --- unblinding log ---------------------------------------------------------------------------
+
+
+def unblindings(
+    session: Session, study: StudyDefinition, actor: Actor, with_treatment: bool
+) -> list[dict[str, Any]]:
+    """Every emergency unblinding at the reader's sites; the treatment only when asked for."""
+    rows = [r for r in unblinding_log(session, study) if actor.sees_site(r["site_id"])]
+    if not with_treatment:
+        rows = [{k: v for k, v in r.items() if k != "treatment"} for r in rows]
+    return rows
+
+
+UNBLINDING_COLUMNS = (
+    "subject_id",
+    "site_id",
+    "screening_number",
+    "randomization_number",
+    "unblinded_at",
+    "unblinded_by",
+    "reason_category",
+    "reason",
+)
+
+
+def unblindings_csv(rows: list[dict[str, Any]], with_treatment: bool) -> str:
+    header = (*UNBLINDING_COLUMNS, "treatment") if with_treatment else UNBLINDING_COLUMNS
+    return _csv(header, ([row[c] for c in header] for row in rows))

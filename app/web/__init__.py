@@ -1,0 +1,73 @@
+"""Server-rendered pages for site staff, pharmacists, the monitor and the sponsor (Jinja2 and
+HTMX, every core form usable without JavaScript). See docs/web.md."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.db.engine import TextWithNul
+from app.services.errors import ServiceError
+from app.web import pages_admin, pages_monitor, pages_pharmacy, pages_reports, pages_site
+from app.web.common import STATIC_DIR, LoginRequired, PageRefused, error_page, mark_page
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(mark_page)])
+for _module in (pages_site, pages_pharmacy, pages_monitor, pages_admin, pages_reports):
+    router.include_router(_module.router)
+
+__all__ = ["install", "router"]
+
+
+def _is_page(request: Request) -> bool:
+    return bool(getattr(request.state, "is_page", False))
+
+
+def install(app: FastAPI) -> None:
+    """Include the pages, serve /static, and answer a page's errors with HTML pages (the API
+    keeps its problem+json)."""
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    api_handlers = dict(app.exception_handlers)
+
+    async def login_required(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, LoginRequired)
+        target = "/login" if exc.next_url == "/" else f"/login?next={quote(exc.next_url, safe='/')}"
+        if request.headers.get("HX-Request"):
+            return Response(status_code=204, headers={"HX-Redirect": target})
+        return RedirectResponse(target, status_code=303)
+
+    async def refused(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, PageRefused)
+        return error_page(request, exc.status, exc.title, exc.detail)
+
+    def html_or_api(kind: Any) -> Any:
+        original = api_handlers[kind]
+
+        async def handle(request: Request, exc: Exception) -> Response:
+            if not _is_page(request):
+                response: Response = await original(request, exc)
+                return response
+            if isinstance(exc, ServiceError):
+                title = "Not found" if exc.status == 404 else "Not possible"
+                return error_page(request, exc.status, title, exc.detail)
+            if isinstance(exc, StarletteHTTPException):
+                title = "Not found" if exc.status_code == 404 else "Not possible"
+                return error_page(request, exc.status_code, title, str(exc.detail))
+            detail = "The address or the form is not valid"
+            if isinstance(exc, RequestValidationError):
+                detail += ": " + "; ".join(str(e["msg"]) for e in exc.errors())
+            return error_page(request, 422, "Not valid", detail + ".")
+
+        return handle
+
+    app.add_exception_handler(LoginRequired, login_required)
+    app.add_exception_handler(PageRefused, refused)
+    for kind in (ServiceError, StarletteHTTPException, RequestValidationError, TextWithNul):
+        if kind in api_handlers:
+            app.add_exception_handler(kind, html_or_api(kind))

@@ -1,0 +1,227 @@
+"""Sponsor admin pages: sites and their activation, cohorts open and close, the phase II dose."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from app.api.deps import DB, StudyDep
+from app.api.schemas import Phase2DoseIn, ReasonIn, SiteActivateIn
+from app.domain.roles import Role
+from app.services import sites, stages
+from app.services.actor import Actor
+from app.services.errors import ServiceError
+from app.services.transaction import utcnow, writing
+from app.web.common import (
+    Form,
+    FormErrors,
+    blank_to_none,
+    errors_from_service,
+    errors_from_validation,
+    form_values,
+    page_actor,
+    render,
+    see_other,
+)
+
+router = APIRouter()
+
+Sponsor = Annotated[Actor, Depends(page_actor(Role.SPONSOR_ADMIN))]
+Code = Annotated[str, Path(max_length=8, pattern=r"^[A-Z0-9]+$")]
+SiteId = Annotated[str, Path(max_length=12)]
+
+
+def _submit(
+    db: DB,
+    parse: Callable[[], Any],
+    work: Callable[[Session, Any], object],
+    field_prefix: str,
+) -> tuple[int, FormErrors] | None:
+    """Validate the form and run the use case in one transaction: None when done, else the
+    status and the errors (fields named with `field_prefix`, as in the page's forms)."""
+    try:
+        body = parse()
+    except ValidationError as exc:
+        status, errors = 422, errors_from_validation(exc)
+    else:
+        try:
+            with writing(db) as session:
+                work(session, body)
+            return None
+        except ServiceError as exc:
+            if exc.status == 404:
+                raise
+            status, errors = exc.status, errors_from_service(exc)
+    errors.fields = {f"{field_prefix}{k}": v for k, v in errors.fields.items()}
+    return status, errors
+
+
+# --- sites --------------------------------------------------------------------------------------
+
+
+def _sites_page(
+    request: Request,
+    db: DB,
+    actor: Actor,
+    status_code: int = 200,
+    errors: FormErrors | None = None,
+    values: dict[str, str] | None = None,
+    done: str = "",
+) -> Response:
+    with db.read() as session:
+        rows = sites.list_sites(session, actor)
+    return render(
+        request,
+        "admin/sites.html",
+        status_code=status_code,
+        title="Sites",
+        sites=rows,
+        errors=errors or FormErrors(),
+        values=values or {},
+        done=done,
+    )
+
+
+@router.get("/admin/sites", response_class=HTMLResponse)
+def site_list(request: Request, actor: Sponsor, db: DB, done: str = "") -> Response:
+    return _sites_page(request, db, actor, done=done[:12])
+
+
+@router.post("/admin/sites/{site_id}/activate", response_class=HTMLResponse)
+def activate(
+    request: Request, site_id: SiteId, actor: Sponsor, form: Form, db: DB, study: StudyDep
+) -> Response:
+    """Open the site for enrolment; its initial shipment is requested from its depot."""
+    values = form_values(form)
+    prefix = f"{site_id}."
+    refused = _submit(
+        db,
+        lambda: SiteActivateIn(
+            reason=values.get(f"{prefix}reason", ""),
+            depot_id=blank_to_none(values.get(f"{prefix}depot_id")),
+        ),
+        lambda s, body: sites.activate(
+            s, study, actor, site_id, body.depot_id, body.reason, utcnow().date()
+        ),
+        prefix,
+    )
+    if refused:
+        return _sites_page(request, db, actor, *refused, values)
+    return see_other(f"/admin/sites?done={site_id}")
+
+
+# --- cohorts ------------------------------------------------------------------------------------
+
+
+def _cohorts_page(
+    request: Request,
+    db: DB,
+    status_code: int = 200,
+    errors: FormErrors | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
+    with db.read() as session:
+        rows = stages.list_cohorts(session)
+    return render(
+        request,
+        "admin/cohorts.html",
+        status_code=status_code,
+        title="Cohorts",
+        cohorts=rows,
+        errors=errors or FormErrors(),
+        values=values or {},
+    )
+
+
+@router.get("/admin/cohorts", response_class=HTMLResponse)
+def cohorts(request: Request, actor: Sponsor, db: DB) -> Response:
+    return _cohorts_page(request, db)
+
+
+def _change(
+    request: Request, code: str, action: str, actor: Actor, form: Any, db: DB, study: Any
+) -> Response:
+    values = form_values(form)
+    prefix = f"{code}.{action}."
+    refused = _submit(
+        db,
+        lambda: ReasonIn(reason=values.get(f"{prefix}reason", "")),
+        lambda s, body: stages.change_cohort(s, study, actor, code, action, body.reason),
+        prefix,
+    )
+    if refused:
+        return _cohorts_page(request, db, *refused, values)
+    return see_other("/admin/cohorts")
+
+
+@router.post("/admin/cohorts/{code}/open", response_class=HTMLResponse)
+def open_cohort(
+    request: Request, code: Code, actor: Sponsor, form: Form, db: DB, study: StudyDep
+) -> Response:
+    return _change(request, code, "open", actor, form, db, study)
+
+
+@router.post("/admin/cohorts/{code}/close", response_class=HTMLResponse)
+def close_cohort(
+    request: Request, code: Code, actor: Sponsor, form: Form, db: DB, study: StudyDep
+) -> Response:
+    return _change(request, code, "close", actor, form, db, study)
+
+
+# --- phase II dose ------------------------------------------------------------------------------
+
+
+def _phase2_page(
+    request: Request,
+    db: DB,
+    study: StudyDep,
+    status_code: int = 200,
+    errors: FormErrors | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
+    with db.read() as session:
+        current = stages.phase2_view(session)
+        cohorts = stages.list_cohorts(session)
+    levels = [(str(c.dose_mg_per_kg), f"{c.dose_mg_per_kg} mg/kg") for c in study.phase_ib.cohorts]
+    return render(
+        request,
+        "admin/phase2.html",
+        status_code=status_code,
+        title="Phase II dose",
+        current=current,
+        cohorts=cohorts,
+        levels=levels,
+        errors=errors or FormErrors(),
+        values=values or {},
+    )
+
+
+@router.get("/admin/phase2-dose", response_class=HTMLResponse)
+def phase2(request: Request, actor: Sponsor, db: DB, study: StudyDep) -> Response:
+    return _phase2_page(request, db, study)
+
+
+@router.post("/admin/phase2-dose", response_class=HTMLResponse)
+def select_phase2(
+    request: Request, actor: Sponsor, form: Form, db: DB, study: StudyDep
+) -> Response:
+    """Record the phase II dose once (every cohort closed), audited with the reason."""
+    values = form_values(form)
+    refused = _submit(
+        db,
+        lambda: Phase2DoseIn.model_validate(
+            {"dose_mg_per_kg": values.get("dose_mg_per_kg", ""), "reason": values.get("reason")}
+        ),
+        lambda s, body: stages.select_phase2_dose(
+            s, study, actor, body.dose_mg_per_kg, body.reason
+        ),
+        "",
+    )
+    if refused:
+        return _phase2_page(request, db, study, *refused, values)
+    return see_other("/admin/phase2-dose")

@@ -1,0 +1,40 @@
+"""Confirmations: the list of the user's sites and the printable page (one A4 sheet). The
+treatment shows only to who may see it (`confirmations.may_see_treatment`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from app.api.deps import DB, RowId
+from app.services import confirmations
+from app.services.actor import Actor
+from app.web.common import CONFIRMATION_READERS, page_actor, render
+
+router = APIRouter()
+
+Reader = Annotated[Actor, Depends(page_actor(*CONFIRMATION_READERS))]
+
+
+@router.get("/confirmations")
+def confirmation_list(request: Request, actor: Reader, db: DB) -> Response:
+    with db.read() as session:
+        rows = [confirmations.view(row) for row in confirmations.list_visible(session, actor)]
+    return render(request, "confirmations/list.html", title="Confirmations", rows=rows)
+
+
+@router.get("/confirmations/{confirmation_id}")
+def confirmation_page(request: Request, confirmation_id: RowId, actor: Reader, db: DB) -> Response:
+    with db.read() as session:
+        row = confirmations.get_visible(session, actor, confirmation_id)
+        unblinded = confirmations.may_see_treatment(actor, row)
+        confirmation = confirmations.view(row, with_treatment=unblinded)
+    return render(
+        request,
+        "confirmations/detail.html",
+        title=confirmation["title"],
+        c=confirmation,
+        unblinded=unblinded,
+    )

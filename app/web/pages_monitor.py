@@ -1,0 +1,73 @@
+"""Unblinded monitor pages: allocations, the unblinding log, the audit trail and its check."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from app.api.deps import DB, MAX_ID, StudyDep
+from app.domain.roles import Role
+from app.services import audit, unblinded, unblinding
+from app.services.actor import Actor
+from app.web.common import page_actor, render
+
+router = APIRouter()
+
+Monitor = Annotated[Actor, Depends(page_actor(Role.UNBLINDED_MONITOR))]
+AUDIT_PAGE = 100
+
+
+@router.get("/monitor/allocations", response_class=HTMLResponse)
+def allocations(request: Request, actor: Monitor, db: DB, study: StudyDep) -> Response:
+    with db.read() as session:
+        rows = unblinded.allocations(session, study)
+    return render(request, "monitor/allocations.html", title="Allocations", rows=rows)
+
+
+@router.get("/monitor/unblindings", response_class=HTMLResponse)
+def unblindings(request: Request, actor: Monitor, db: DB, study: StudyDep) -> Response:
+    with db.read() as session:
+        rows = unblinding.unblinding_log(session, study)
+    return render(
+        request,
+        "reports/unblindings.html",
+        title="Unblindings",
+        rows=rows,
+        with_treatment=True,
+    )
+
+
+def _audit_page(
+    request: Request, db: DB, after_seq: int, verify: bool, partial: bool = False
+) -> Response:
+    with db.read() as session:
+        report = audit.verify(session) if verify else None
+        entries = [] if partial else audit.entries_after(session, after_seq, AUDIT_PAGE)
+    template = "monitor/_verify.html" if partial else "monitor/audit.html"
+    return render(
+        request,
+        template,
+        title="Audit trail",
+        entries=entries,
+        after_seq=after_seq,
+        page_size=AUDIT_PAGE,
+        report=report,
+    )
+
+
+AfterSeq = Annotated[int, Query(ge=0, le=MAX_ID)]
+
+
+@router.get("/monitor/audit", response_class=HTMLResponse)
+def audit_trail(request: Request, actor: Monitor, db: DB, after_seq: AfterSeq = 0) -> Response:
+    """The audit trail, a page of entries at a time."""
+    return _audit_page(request, db, after_seq, verify=False)
+
+
+@router.get("/monitor/audit/verify", response_class=HTMLResponse)
+def audit_verify(request: Request, actor: Monitor, db: DB, after_seq: AfterSeq = 0) -> Response:
+    """Recompute the hash chain: the result alone for HTMX, else the page with the result."""
+    partial = request.headers.get("HX-Request") == "true"
+    return _audit_page(request, db, after_seq, verify=True, partial=partial)

@@ -1,0 +1,233 @@
+"""Pharmacy pages: site inventory, shipments and their receipt, kit replacement (blinded)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
+
+from app.api.deps import DB, MAX_ID, RowId, SettingsDep, StudyDep
+from app.api.schemas import ReplaceIn
+from app.domain.kits import KitStatus
+from app.domain.roles import Role
+from app.services import idempotency, inventory, shipments, sites
+from app.services.actor import Actor
+from app.services.dispensing import replace_kit, urgent_resupply_on_shortage
+from app.services.errors import ServiceError
+from app.services.subjects import get_visible_subject
+from app.services.transaction import utcnow, writing
+from app.web.common import (
+    Form,
+    FormErrors,
+    checkbox,
+    errors_from_service,
+    errors_from_validation,
+    form_values,
+    new_idempotency_key,
+    page_actor,
+    render,
+    see_other,
+)
+
+router = APIRouter()
+
+Pharmacy = Annotated[Actor, Depends(page_actor(Role.PHARMACIST, Role.SUPPLY_MANAGER))]
+Pharmacist = Annotated[Actor, Depends(page_actor(Role.PHARMACIST))]
+OUTCOMES = ("received", "damaged", "missing")
+OUTCOME_PREFIX = "outcome."
+
+
+@router.get("/pharmacy", response_class=HTMLResponse)
+def pharmacy(
+    request: Request, actor: Pharmacy, db: DB, study: StudyDep, site_id: str | None = None
+) -> Response:
+    """One site's kits (number, status, expiry) and totals; a selector for the user's sites."""
+    with db.read() as session:
+        choices = [s["site_id"] for s in sites.list_sites(session, actor)]
+        chosen = site_id or (choices[0] if choices else None)
+        stock = (
+            inventory.site_inventory(session, study, actor, chosen, utcnow().date())
+            if chosen
+            else None
+        )
+    return render(request, "pharmacy/inventory.html", title="Pharmacy", sites=choices, stock=stock)
+
+
+@router.get("/pharmacy/shipments", response_class=HTMLResponse)
+def shipment_list(
+    request: Request, actor: Pharmacy, db: DB, site_id: str | None = None
+) -> Response:
+    with db.read() as session:
+        rows = shipments.list_shipments(session, actor, site_id or None)
+    return render(request, "pharmacy/shipments.html", title="Shipments", shipments=rows)
+
+
+def _receipt_page(
+    request: Request,
+    db: DB,
+    actor: Actor,
+    shipment_id: int,
+    status_code: int = 200,
+    errors: FormErrors | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
+    with db.read() as session:
+        shipment = shipments.shipment_view(
+            session, shipments.get_shipment(session, actor, shipment_id)
+        )
+    return render(
+        request,
+        "pharmacy/receive.html",
+        status_code=status_code,
+        title=f"Shipment {shipment_id}",
+        shipment=shipment,
+        outcomes=OUTCOMES,
+        prefix=OUTCOME_PREFIX,
+        errors=errors or FormErrors(),
+        values=values or {},
+    )
+
+
+@router.get("/pharmacy/shipments/{shipment_id}/receive", response_class=HTMLResponse)
+def receipt_form(request: Request, shipment_id: RowId, actor: Pharmacy, db: DB) -> Response:
+    """The receipt form of a shipped shipment; afterwards, what was received."""
+    return _receipt_page(request, db, actor, shipment_id)
+
+
+@router.post("/pharmacy/shipments/{shipment_id}/receive", response_class=HTMLResponse)
+def receive(
+    request: Request, shipment_id: RowId, actor: Pharmacy, form: Form, db: DB, study: StudyDep
+) -> Response:
+    """Each kit received, damaged or missing (radio per kit); a temperature excursion
+    quarantines every received kit. The same use case as POST /api/v1/shipments/{id}/receive."""
+    values = form_values(form)
+    errors = FormErrors()
+    chosen: dict[str, list[str]] = {"damaged": [], "missing": []}
+    for name, value in values.items():
+        if not name.startswith(OUTCOME_PREFIX):
+            continue
+        if value not in OUTCOMES:
+            errors.add(name, "choose received, damaged or missing")
+        elif value != "received":
+            chosen[value].append(name.removeprefix(OUTCOME_PREFIX))
+    if errors:
+        return _receipt_page(request, db, actor, shipment_id, 422, errors, values)
+    try:
+        with writing(db) as session:
+            shipments.receive(
+                session,
+                study,
+                actor,
+                shipment_id,
+                chosen["damaged"],
+                chosen["missing"],
+                checkbox(form, "temperature_excursion"),
+            )
+    except ServiceError as exc:
+        if exc.status == 404:
+            raise
+        return _receipt_page(
+            request, db, actor, shipment_id, exc.status, errors_from_service(exc), values
+        )
+    return see_other(f"/pharmacy/shipments/{shipment_id}/receive")
+
+
+# --- kit replacement ----------------------------------------------------------------------------
+
+REPLACE_STATUSES = [("damaged", "Damaged"), ("lost", "Lost")]
+
+
+def _replace_page(
+    request: Request,
+    db: DB,
+    actor: Actor,
+    subject_id: int,
+    kit_number: str,
+    status_code: int = 200,
+    errors: FormErrors | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
+    with db.read() as session:
+        subject = get_visible_subject(session, actor, subject_id)
+        screening_number, site_id = subject.screening_number, subject.site_id
+    values = {"idempotency_key": new_idempotency_key(), **(values or {})}
+    return render(
+        request,
+        "pharmacy/replace.html",
+        status_code=status_code,
+        title=f"Replace kit {kit_number}",
+        subject_id=subject_id,
+        screening_number=screening_number,
+        site_id=site_id,
+        kit_number=kit_number,
+        statuses=REPLACE_STATUSES,
+        errors=errors or FormErrors(),
+        values=values,
+    )
+
+
+@router.get("/subjects/{subject_id}/kits/{kit_number}/replace", response_class=HTMLResponse)
+def replace_form(
+    request: Request, subject_id: RowId, kit_number: str, actor: Pharmacist, db: DB
+) -> Response:
+    """A damaged or lost dispensed kit: the reason, then a new kit of the same content."""
+    return _replace_page(request, db, actor, subject_id, kit_number)
+
+
+@router.post("/subjects/{subject_id}/kits/{kit_number}/replace", response_class=HTMLResponse)
+def replace(
+    request: Request,
+    subject_id: RowId,
+    kit_number: str,
+    actor: Pharmacist,
+    form: Form,
+    db: DB,
+    study: StudyDep,
+    settings: SettingsDep,
+) -> Response:
+    """The API's replacement, with the form's one-time key: a double submit replaces once."""
+    values = form_values(form)
+    try:
+        body = ReplaceIn.model_validate(
+            {"reason": values.get("reason", ""), "status": values.get("status", "")}
+        )
+    except ValidationError as exc:
+        errors = errors_from_validation(exc)
+        return _replace_page(request, db, actor, subject_id, kit_number, 422, errors, values)
+    endpoint = f"POST /subjects/{subject_id}/kits/{kit_number}/replace"
+
+    def work(session: Any) -> tuple[int, dict[str, Any]]:
+        result = replace_kit(
+            session,
+            study,
+            actor,
+            subject_id,
+            kit_number,
+            KitStatus(body.status),
+            body.reason,
+            utcnow().date(),
+        )
+        return 201, result
+
+    try:
+        with urgent_resupply_on_shortage(db, study):
+            _, result, _ = idempotency.run(
+                db,
+                actor,
+                values.get("idempotency_key") or new_idempotency_key(),
+                endpoint,
+                body.model_dump(mode="json"),
+                settings.idempotency_lease_seconds,
+                work,
+            )
+    except ServiceError as exc:
+        if exc.status == 404:
+            raise
+        errors = errors_from_service(exc)
+        return _replace_page(request, db, actor, subject_id, kit_number, exc.status, errors, values)
+    confirmation_id = result.get("confirmation_id")
+    if isinstance(confirmation_id, int) and 0 < confirmation_id <= MAX_ID:
+        return see_other(f"/confirmations/{confirmation_id}")
+    return see_other(f"/subjects/{subject_id}")

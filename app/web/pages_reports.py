@@ -1,0 +1,98 @@
+"""Report pages and their CSV files: enrolment, inventory and expiry outlook, unblinding log.
+The same services and roles as /api/v1/reports (app/api/reports.py)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from app.api.admin import _csv
+from app.api.deps import DB, StudyDep
+from app.domain.roles import Role
+from app.services import reports
+from app.services.actor import Actor
+from app.services.transaction import utcnow
+from app.web.common import page_actor, render
+
+router = APIRouter()
+
+Anyone = Annotated[Actor, Depends(page_actor(*Role))]
+Pharmacy = Annotated[Actor, Depends(page_actor(Role.PHARMACIST, Role.SUPPLY_MANAGER))]
+Oversight = Annotated[Actor, Depends(page_actor(Role.UNBLINDED_MONITOR, Role.SPONSOR_ADMIN))]
+SiteFilter = Annotated[str | None, Query(max_length=12)]
+
+
+def _links(actor: Actor) -> list[tuple[str, str]]:
+    """The reports the user may open, for the menu on each report page."""
+    links = [("/reports/enrolment", "Enrolment")]
+    if actor.role in (Role.PHARMACIST, Role.SUPPLY_MANAGER):
+        links.append(("/reports/inventory", "Inventory and expiry"))
+    if actor.role in (Role.UNBLINDED_MONITOR, Role.SPONSOR_ADMIN):
+        links.append(("/reports/unblindings", "Unblindings"))
+    return links
+
+
+@router.get("/reports/enrolment", response_class=HTMLResponse)
+def enrolment(request: Request, actor: Anyone, db: DB, study: StudyDep) -> Response:
+    with db.read() as session:
+        report = reports.enrolment(session, study, actor)
+    return render(
+        request, "reports/enrolment.html", title="Enrolment", report=report, links=_links(actor)
+    )
+
+
+@router.get("/reports/enrolment.csv")
+def enrolment_csv(actor: Anyone, db: DB, study: StudyDep) -> Response:
+    with db.read() as session:
+        report = reports.enrolment(session, study, actor)
+    return _csv(reports.enrolment_csv(report), "enrolment.csv")
+
+
+@router.get("/reports/inventory", response_class=HTMLResponse)
+def inventory(
+    request: Request, actor: Pharmacy, db: DB, study: StudyDep, site_id: SiteFilter = None
+) -> Response:
+    with db.read() as session:
+        report = reports.inventory(session, study, actor, utcnow().date(), site_id or None)
+    return render(
+        request,
+        "reports/inventory.html",
+        title="Inventory and expiry",
+        report=report,
+        site_id=site_id or "",
+        links=_links(actor),
+    )
+
+
+@router.get("/reports/inventory.csv")
+def inventory_csv(actor: Pharmacy, db: DB, study: StudyDep, site_id: SiteFilter = None) -> Response:
+    with db.read() as session:
+        report = reports.inventory(session, study, actor, utcnow().date(), site_id or None)
+    return _csv(reports.inventory_csv(report), "inventory.csv")
+
+
+def _unblinded(actor: Actor) -> bool:
+    return actor.role == Role.UNBLINDED_MONITOR
+
+
+@router.get("/reports/unblindings", response_class=HTMLResponse)
+def unblindings(request: Request, actor: Oversight, db: DB, study: StudyDep) -> Response:
+    with db.read() as session:
+        rows = reports.unblindings(session, study, actor, _unblinded(actor))
+    return render(
+        request,
+        "reports/unblindings.html",
+        title="Unblindings",
+        rows=rows,
+        with_treatment=_unblinded(actor),
+        links=_links(actor),
+    )
+
+
+@router.get("/reports/unblindings.csv")
+def unblindings_csv(actor: Oversight, db: DB, study: StudyDep) -> Response:
+    with db.read() as session:
+        rows = reports.unblindings(session, study, actor, _unblinded(actor))
+    return _csv(reports.unblindings_csv(rows, _unblinded(actor)), "unblindings.csv")

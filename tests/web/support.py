@@ -1,0 +1,65 @@
+"""Helpers for the page tests: log in through the form, read hidden fields, submit forms."""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+import httpx
+from fastapi.testclient import TestClient
+
+from tests.conftest import DEMO_PASSWORD
+
+
+def hidden(page: str, name: str) -> str:
+    """The value of the hidden input `name` in the page (the first one)."""
+    match = re.search(
+        rf'<input[^>]*name="{re.escape(name)}"[^>]*value="([^"]*)"', page
+    ) or re.search(rf'<input[^>]*value="([^"]*)"[^>]*name="{re.escape(name)}"', page)
+    assert match, f"no hidden input {name!r} in the page"
+    return html.unescape(match.group(1))
+
+
+def web_login(client: TestClient, username: str, password: str = DEMO_PASSWORD) -> str:
+    """Log in through the login form; returns the session's CSRF token."""
+    client.cookies.clear()
+    page = client.get("/login")
+    assert page.status_code == 200, page.text
+    response = client.post(
+        "/login",
+        data={
+            "username": username,
+            "password": password,
+            "csrf_token": hidden(page.text, "csrf_token"),
+        },
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    return csrf_token(client)
+
+
+def csrf_token(client: TestClient) -> str:
+    """The session's CSRF token, read from the home page's logout form."""
+    home = client.get("/")
+    assert home.status_code == 200, home.text
+    return hidden(home.text, "csrf_token")
+
+
+def submit(
+    client: TestClient, url: str, data: dict[str, Any], token: str, **kwargs: Any
+) -> httpx.Response:
+    """POST a form with the CSRF token, not following the redirect."""
+    return client.post(url, data={**data, "csrf_token": token}, follow_redirects=False, **kwargs)
+
+
+def field_error(page: str, name: str) -> str | None:
+    """The error text shown next to field `name`, if any."""
+    match = re.search(
+        rf'<p class="field-error" id="{re.escape(name.replace(".", "-"))}-error">(.*?)</p>',
+        page,
+        re.S,
+    )
+    if not match:
+        return None
+    return html.unescape(re.sub(r"<[^>]+>", "", match.group(1))).replace("Error:", "").strip()

@@ -1,0 +1,401 @@
+"""The blinded walk over the pages: with subjects of both arms (phase Ib and phase II) and kits of
+both contents at the sites (the API walk's study), every page is opened, and every form
+submitted, as every blinded role; no page (success or refusal) names an arm, a treatment, a kit
+content or a lot. Every page also refuses the roles that may not see it (403 page), and the
+table below must name every page route, with the roles its `page_actor` admits.
+
+Adding a page: add its row to PAGES (method and path as declared, a builder of the requests to
+make, the roles allowed)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from app.db.engine import Database
+from app.db.models import Kit
+from app.domain.roles import BLINDED_ROLES, Role
+from app.web import router as web_router
+from tests.api.support import assert_blinded, leaks
+from tests.api.test_blinding import (  # the API walk's study: both arms, both stages, shipments
+    HOME_SITE,
+    USERS,
+    Study,
+    _sites_of,
+    study,
+)
+from tests.helpers import login, register, today
+from tests.web.support import web_login
+
+__all__ = ["study"]  # the fixture, imported for the walk
+
+PageRequest = tuple[str, str, str, dict[str, str]]  # label, method, url, form data
+PageBuilder = Callable[[TestClient, Study, str], list[PageRequest]]
+
+EVERYONE = frozenset(Role)
+SITE_STAFF = frozenset({Role.SITE_COORDINATOR, Role.INVESTIGATOR, Role.PHARMACIST})
+RANDOMIZERS = frozenset({Role.SITE_COORDINATOR, Role.INVESTIGATOR})
+INVESTIGATOR = frozenset({Role.INVESTIGATOR})
+CONFIRMATION_READERS = SITE_STAFF | {Role.UNBLINDED_MONITOR}
+WEIGHT = "70.0"
+
+
+def _get(url: str, *queries: str) -> PageBuilder:
+    def build(client: TestClient, study: Study, user: str) -> list[PageRequest]:
+        return [(f"GET {url}{q}", "GET", f"{url}{q}", {}) for q in ("", *queries)]
+
+    return build
+
+
+def _eligible(**overrides: str) -> dict[str, str]:
+    return {
+        "visit_date": today().isoformat(),
+        "weight_kg": WEIGHT,
+        "sle_diagnosis_date": (today() - timedelta(days=400)).isoformat(),
+        "screening_date": (today() - timedelta(days=14)).isoformat(),
+        "sledai_2k_score": "8",
+        "bilag_a_count": "1",
+        "bilag_b_count": "0",
+        "on_soc_medication": "on",
+        "prednisone_equivalent_mg_per_day": "5",
+        "idempotency_key": uuid.uuid4().hex,
+        **overrides,
+    }
+
+
+def _own_registered(study: Study, user: str) -> int:
+    return study.registered_only[min(_sites_of(user))]
+
+
+def _arm_subjects(study: Study) -> dict[str, int]:
+    return {arm: next(s for s in study.c1 if study.arms[s] == arm) for arm in ("IMC002", "PLACEBO")}
+
+
+def _register(client: TestClient, study: Study, user: str) -> list[PageRequest]:
+    data = {
+        "site_id": HOME_SITE.get(user, "DE01"),
+        "screening_number": uuid.uuid4().hex[:10],
+        "sex": "M",
+        "year_of_birth": "1975",
+        "idempotency_key": uuid.uuid4().hex,
+    }
+    return [
+        ("register", "POST", "/subjects/new", data),
+        ("register invalid", "POST", "/subjects/new", {**data, "year_of_birth": "x"}),
+    ]
+
+
+def _subject_pages(suffix: str) -> PageBuilder:
+    def build(client: TestClient, study: Study, user: str) -> list[PageRequest]:
+        ids = [*study.subjects, 999_999]
+        return [(f"GET {s}{suffix}", "GET", f"/subjects/{s}{suffix}", {}) for s in ids]
+
+    return build
+
+
+def _review(client: TestClient, study: Study, user: str) -> list[PageRequest]:
+    url = f"/subjects/{_own_registered(study, user)}/randomize/review"
+    return [
+        ("review", "POST", url, _eligible()),
+        ("review ineligible", "POST", url, _eligible(sledai_2k_score="2")),
+        ("review edit", "POST", url, _eligible(action="edit")),
+    ]
+
+
+def _randomize(client: TestClient, study: Study, user: str) -> list[PageRequest]:
+    requests: list[PageRequest] = []
+    if user in HOME_SITE and Role(USERS[user]) in RANDOMIZERS:
+        fresh = register(client, login(client, user), HOME_SITE[user])
+        data = _eligible()
+        url = f"/subjects/{fresh}/randomize"
+        requests += [("randomize", "POST", url, data), ("randomize again", "POST", url, data)]
+    for arm, subject_id in _arm_subjects(study).items():
+        url = f"/subjects/{subject_id}/randomize"
+        requests.append((f"randomize {arm}", "POST", url, _eligible()))
+    return requests
+
+
+def _dispense(client: TestClient, study: Study, user: str) -> list[PageRequest]:
+    subject_id = study.dispense_for.get(user, study.c1[0])
+    data = {
+        "visit": "W4",
+        "visit_date": today().isoformat(),
+        "weight_kg": WEIGHT,
+        "idempotency_key": uuid.uuid4().hex,
+    }
+    url = f"/subjects/{subject_id}/dispense"
+    requests = [("dispense", "POST", url, data), ("dispense again", "POST", url, data)]
+    for arm, other in _arm_subjects(study).items():
+        again = {**data, "idempotency_key": uuid.uuid4().hex, "visit": "W8"}
+        requests.append((f"dispense {arm}", "POST", f"/subjects/{other}/dispense", again))
+    return requests
+
+
+def _unblind(client: TestClient, study: Study, user: str) -> list[PageRequest]:
+    """Refusals only (the success is in test_subject_pages.py)."""
+    data = {"reason_category": "other", "reason": "walk: refused on purpose"}
+    elsewhere = next(s for s in study.c1 if study.sites[s] not in _sites_of(user))
+    mine = next(s for s in study.c1 if study.sites[s] in _sites_of(user))
+    own = _own_registered(study, user)
+    return [
+        ("unblind elsewhere", "POST", f"/subjects/{elsewhere}/unblind", data),
+        ("unblind not randomized", "POST", f"/subjects/{own}/unblind", data),
+        (
+            "unblind mistyped",
+            "POST",
+            f"/subjects/{mine}/unblind",
+            {**data, "confirm_screening_number": "nope"},
+        ),
+    ]
+
+
+def _confirmations(client: TestClient, study: Study, user: str) -> list[PageRequest]:
+    ids = [*range(1, 3 * len(study.subjects)), 999_999]
+    return [(f"confirmation {i}", "GET", f"/confirmations/{i}", {}) for i in ids]
+
+
+def _nothing(client: TestClient, study: Study, user: str) -> list[PageRequest]:
+    return []
+
+
+# --- pharmacy, monitor, admin and report pages (W2) -------------------------------------------
+
+PHARMACY = frozenset({Role.PHARMACIST, Role.SUPPLY_MANAGER})
+PHARMACIST = frozenset({Role.PHARMACIST})
+MONITOR = frozenset({Role.UNBLINDED_MONITOR})
+SPONSOR = frozenset({Role.SPONSOR_ADMIN})
+
+
+def _receipt_pages(client: TestClient, study: Study, user: str) -> list[PageRequest]:
+    ids = [*study.shipments.values(), 999_999]
+    return [(f"shipment {i}", "GET", f"/pharmacy/shipments/{i}/receive", {}) for i in ids]
+
+
+def _receive(client: TestClient, study: Study, user: str) -> list[PageRequest]:
+    purpose = {"supply": "receive supply", "pharmacist": "receive pharmacist"}.get(user, "ship")
+    url = f"/pharmacy/shipments/{study.shipments[purpose]}/receive"
+    return [
+        ("receive unknown kit", "POST", url, {"outcome.ZZZZZZZZ": "missing"}),
+        ("receive", "POST", url, {"temperature_excursion": ""}),
+        ("receive again", "POST", url, {}),
+    ]
+
+
+def _replace_pages(client: TestClient, study: Study, user: str) -> list[PageRequest]:
+    return [
+        (f"replace page {arm}", "GET", f"/subjects/{s}/kits/{study.day_one_kit[s]}/replace", {})
+        for arm, s in _arm_subjects(study).items()
+    ]
+
+
+def _replace(client: TestClient, study: Study, user: str) -> list[PageRequest]:
+    requests: list[PageRequest] = []
+    for arm, subject_id in _arm_subjects(study).items():
+        url = f"/subjects/{subject_id}/kits/{study.day_one_kit[subject_id]}/replace"
+        data = {"reason": "vial dropped", "status": "damaged", "idempotency_key": uuid.uuid4().hex}
+        requests += [
+            (f"replace {arm}", "POST", url, data),
+            (f"replace {arm} again", "POST", url, data),
+        ]
+    return requests
+
+
+def _activate(client: TestClient, study: Study, user: str) -> list[PageRequest]:
+    return [("activate DE01", "POST", "/admin/sites/DE01/activate", {"DE01.reason": "walk"})]
+
+
+def _cohort(action: str) -> PageBuilder:
+    def build(client: TestClient, study: Study, user: str) -> list[PageRequest]:
+        return [
+            (
+                f"{action} {code}",
+                "POST",
+                f"/admin/cohorts/{code}/{action}",
+                {f"{code}.{action}.reason": "walk"},
+            )
+            for code in ("C1", "C2", "C3")
+        ]
+
+    return build
+
+
+def _phase2(client: TestClient, study: Study, user: str) -> list[PageRequest]:
+    data = {"dose_mg_per_kg": "0.8", "reason": "walk"}
+    return [("select dose", "POST", "/admin/phase2-dose", data)]
+
+
+PAGES: dict[tuple[str, str], tuple[PageBuilder, frozenset[Role]]] = {
+    ("GET", "/"): (_get("/"), EVERYONE),
+    ("GET", "/login"): (_get("/login"), EVERYONE),
+    ("POST", "/login"): (_nothing, EVERYONE),  # tests/web/test_session_pages.py
+    ("POST", "/logout"): (_nothing, EVERYONE),  # would end the walk's session
+    ("GET", "/subjects"): (_get("/subjects", "?site_id=DE01", "?site_id=US01"), SITE_STAFF),
+    ("GET", "/subjects/new"): (_get("/subjects/new"), SITE_STAFF),
+    ("POST", "/subjects/new"): (_register, SITE_STAFF),
+    ("GET", "/subjects/{subject_id}"): (_subject_pages(""), SITE_STAFF),
+    ("GET", "/subjects/{subject_id}/randomize"): (_subject_pages("/randomize"), RANDOMIZERS),
+    ("POST", "/subjects/{subject_id}/randomize/review"): (_review, RANDOMIZERS),
+    ("POST", "/subjects/{subject_id}/randomize"): (_randomize, RANDOMIZERS),
+    ("GET", "/subjects/{subject_id}/dispense"): (_subject_pages("/dispense"), SITE_STAFF),
+    ("POST", "/subjects/{subject_id}/dispense"): (_dispense, SITE_STAFF),
+    ("GET", "/subjects/{subject_id}/unblind"): (_subject_pages("/unblind"), INVESTIGATOR),
+    ("POST", "/subjects/{subject_id}/unblind"): (_unblind, INVESTIGATOR),
+    ("GET", "/confirmations"): (_get("/confirmations"), CONFIRMATION_READERS),
+    ("GET", "/confirmations/{confirmation_id}"): (_confirmations, CONFIRMATION_READERS),
+    ("GET", "/pharmacy"): (_get("/pharmacy", "?site_id=DE02", "?site_id=US01"), PHARMACY),
+    ("GET", "/pharmacy/shipments"): (_get("/pharmacy/shipments"), PHARMACY),
+    ("GET", "/pharmacy/shipments/{shipment_id}/receive"): (_receipt_pages, PHARMACY),
+    ("POST", "/pharmacy/shipments/{shipment_id}/receive"): (_receive, PHARMACY),
+    ("GET", "/subjects/{subject_id}/kits/{kit_number}/replace"): (_replace_pages, PHARMACIST),
+    ("POST", "/subjects/{subject_id}/kits/{kit_number}/replace"): (_replace, PHARMACIST),
+    ("GET", "/monitor/allocations"): (_get("/monitor/allocations"), MONITOR),
+    ("GET", "/monitor/unblindings"): (_get("/monitor/unblindings"), MONITOR),
+    ("GET", "/monitor/audit"): (_get("/monitor/audit", "?after_seq=100"), MONITOR),
+    ("GET", "/monitor/audit/verify"): (_get("/monitor/audit/verify"), MONITOR),
+    ("GET", "/admin/sites"): (_get("/admin/sites"), SPONSOR),
+    ("POST", "/admin/sites/{site_id}/activate"): (_activate, SPONSOR),
+    ("GET", "/admin/cohorts"): (_get("/admin/cohorts"), SPONSOR),
+    ("POST", "/admin/cohorts/{code}/open"): (_cohort("open"), SPONSOR),
+    ("POST", "/admin/cohorts/{code}/close"): (_cohort("close"), SPONSOR),
+    ("GET", "/admin/phase2-dose"): (_get("/admin/phase2-dose"), SPONSOR),
+    ("POST", "/admin/phase2-dose"): (_phase2, SPONSOR),
+    ("GET", "/reports/enrolment"): (_get("/reports/enrolment"), EVERYONE),
+    ("GET", "/reports/enrolment.csv"): (_get("/reports/enrolment.csv"), EVERYONE),
+    ("GET", "/reports/inventory"): (_get("/reports/inventory", "?site_id=DE01"), PHARMACY),
+    ("GET", "/reports/inventory.csv"): (_get("/reports/inventory.csv"), PHARMACY),
+    ("GET", "/reports/unblindings"): (_get("/reports/unblindings"), MONITOR | SPONSOR),
+    ("GET", "/reports/unblindings.csv"): (_get("/reports/unblindings.csv"), MONITOR | SPONSOR),
+}
+PUBLIC = {("GET", "/login"), ("POST", "/login")}
+
+
+def _page_routes() -> dict[tuple[str, str], frozenset[Role] | None]:
+    """Every page route with the roles of its `page_actor` (None: no session needed)."""
+    found: dict[tuple[str, str], frozenset[Role] | None] = {}
+    for route, path in _flat_routes(web_router.routes):
+        allowed = None
+        pending = list(route.dependant.dependencies)
+        while pending:
+            dependant = pending.pop()
+            roles = getattr(dependant.call, "allowed_roles", None)
+            if roles is not None:
+                allowed = frozenset(roles)
+            pending.extend(dependant.dependencies)
+        for method in route.methods:
+            found[(method, path)] = allowed
+    return found
+
+
+def _flat_routes(routes: list[Any]) -> list[tuple[APIRoute, str]]:
+    """(route, full path) of every page; FastAPI keeps included routers nested."""
+    flat: list[tuple[APIRoute, str]] = []
+    for item in routes:
+        if isinstance(item, APIRoute):
+            flat.append((item, item.path))
+            continue
+        for context in item.effective_route_contexts():
+            assert isinstance(context.original_route, APIRoute)
+            flat.append((context.original_route, context.path))
+    return flat
+
+
+def test_every_page_is_in_the_table_with_the_roles_it_admits() -> None:
+    routes = _page_routes()
+    assert set(routes) == set(PAGES), "add the page to PAGES in tests/web/test_page_blinding.py"
+    for key, roles in routes.items():
+        expected = None if key in PUBLIC else PAGES[key][1]
+        assert roles == expected, key
+
+
+def _walk(client: TestClient, study: Study, user: str, subtests: Any) -> dict[str, httpx.Response]:
+    role = Role(USERS[user])
+    token = web_login(client, user)
+    seen: dict[str, httpx.Response] = {}
+    for (method, _), (build, allowed_roles) in PAGES.items():
+        allowed = role in allowed_roles
+        for label, verb, url, data in build(client, study, user):
+            assert verb == method
+            if verb == "POST":
+                response = client.post(url, data={**data, "csrf_token": token})
+            else:
+                response = client.get(url)
+            seen[label] = response
+            context = f"{user}: {verb} {url} ({label}) -> {response.status_code}"
+            with subtests.test(msg=context):
+                assert_blinded(response, context)
+                assert response.status_code < 500, response.text
+                assert response.url.path != "/login" or url == "/login", context
+                if not allowed:
+                    assert response.status_code == 403, context
+                else:
+                    assert response.status_code not in (401, 403), response.text
+    return seen
+
+
+def _lots(client: TestClient) -> set[str]:
+    db: Database = client.app.state.db  # type: ignore[attr-defined]
+    with db.read() as session:
+        lots = set(session.execute(select(Kit.lot).distinct()).scalars())
+    assert len(lots) >= 2, lots
+    return lots
+
+
+@pytest.mark.parametrize("user", sorted(USERS))
+def test_blinded_page_walk(client: TestClient, study: Study, user: str, subtests: Any) -> None:
+    assert USERS[user] in BLINDED_ROLES
+    seen = _walk(client, study, user, subtests)
+    role = Role(USERS[user])
+    lots = _lots(client)
+    for label, response in seen.items():  # lot codes differ by content: none may show
+        shown = [lot for lot in lots if lot in response.text]
+        assert not shown, f"{user}: {label} shows lot(s) {shown}"
+    if role in SITE_STAFF:  # the walk reached what the role may see
+        mine = {s for s in study.subjects if study.sites[s] in _sites_of(user)}
+        for subject_id in study.subjects:
+            expected = 200 if subject_id in mine else 404
+            assert seen[f"GET {subject_id}"].status_code == expected, (user, subject_id)
+        assert seen["GET /confirmations"].text.count('href="/confirmations/') >= 1
+        assert seen["dispense"].url.path.startswith("/confirmations/")
+        assert seen["dispense again"].url.path == seen["dispense"].url.path
+    if role in RANDOMIZERS and user in HOME_SITE:
+        assert seen["randomize"].url.path.startswith("/confirmations/"), seen["randomize"].text
+        assert seen["randomize again"].url.path == seen["randomize"].url.path
+        assert seen["review"].status_code == 200 and "Confirm and randomize" in seen["review"].text
+        assert seen["review ineligible"].status_code == 422
+        # refusing an active and a placebo subject reads the same but for the subject
+        bodies = [seen[f"randomize {arm}"] for arm in ("IMC002", "PLACEBO")]
+        assert bodies[0].status_code == bodies[1].status_code
+    if role == Role.INVESTIGATOR:
+        assert seen["unblind elsewhere"].status_code == 404
+        assert seen["unblind not randomized"].status_code in (409, 422)
+        assert seen["unblind mistyped"].status_code == 422
+    if role == Role.PHARMACIST:
+        for arm in ("IMC002", "PLACEBO"):
+            first, again = seen[f"replace {arm}"], seen[f"replace {arm} again"]
+            assert first.url.path.startswith("/confirmations/"), first.text
+            assert again.url.path == first.url.path
+    if role in PHARMACY:
+        assert seen["receive"].status_code == 200 and "Record receipt" not in seen["receive"].text
+        assert seen["receive unknown kit"].status_code == 422
+        assert seen["receive again"].status_code == 409
+
+
+def test_the_detector_finds_the_arm_on_the_monitors_confirmations(
+    client: TestClient, study: Study
+) -> None:
+    """The control: the unblinded monitor's confirmation pages name the treatment."""
+    web_login(client, "monitor")
+    found = []
+    for confirmation_id in range(1, 3 * len(study.subjects)):
+        page = client.get(f"/confirmations/{confirmation_id}")
+        if page.status_code == 200:
+            found += leaks(page)
+    assert any("placebo" in problem for problem in found), found
