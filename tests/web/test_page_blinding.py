@@ -331,6 +331,8 @@ def _walk(client: TestClient, study: Study, user: str, subtests: Any) -> dict[st
             context = f"{user}: {verb} {url} ({label}) -> {response.status_code}"
             with subtests.test(msg=context):
                 assert_blinded(response, context)
+                # every form a page shows can be submitted: its CSRF token is filled in
+                assert 'name="csrf_token" value=""' not in response.text, context
                 assert response.status_code < 500, response.text
                 assert response.url.path != "/login" or url == "/login", context
                 if not allowed:
