@@ -17,6 +17,8 @@ class Settings(BaseSettings):
     token_ttl_seconds: int = Field(default=1800, ge=60, le=86400)
     password_hash_profile: str = Field(default="standard", pattern="^(standard|fast)$")
     idempotency_lease_seconds: int = Field(default=60, ge=5)
+    worker_threads: int = Field(default=8, ge=1, le=200)
+    """Requests a server process works on at once; more wait their turn in its event loop."""
     study_file: str | None = None
     sponsor_email: str = "sponsor@example.org"
     outbox_webhook_url: str | None = None

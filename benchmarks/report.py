@@ -55,6 +55,12 @@ def _ms(value: float) -> str:
     return f"{value:.1f}"
 
 
+def _cpu_ms(stats: dict[str, Any], cpus: int) -> str:
+    """Machine-wide CPU time per request: busy share x CPUs / throughput."""
+    rate = stats["throughput_per_s"]
+    return f"{stats.get('cpu_busy', 0) * cpus * 1000 / rate:.1f}" if rate else "-"
+
+
 def _counts(values: dict[str, int]) -> str:
     return ", ".join(f"{k}: {v}" for k, v in sorted(values.items())) or "0"
 
@@ -73,8 +79,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"{report['workers']} uvicorn worker(s), server and clients on the same machine.",
         "",
         "| engine | what | requests | 201 | errors | retries | throughput /s | p50 ms | p95 ms "
-        "| p99 ms | max ms | CPU busy |",
-        "|---|---|---:|---:|---|---|---:|---:|---:|---:|---:|---:|",
+        "| p99 ms | max ms | CPU busy | CPU ms / request |",
+        "|---|---|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for engine, run in report["engines"].items():
         for endpoint, s in run["service"].items():
@@ -82,14 +88,15 @@ def markdown(report: dict[str, Any]) -> str:
                 f"| {engine} | service {endpoint} | {s['requests']} | {s['created']} | "
                 f"{_counts(s['errors'])} | {_counts(s['retries'])} | "
                 f"{s['throughput_per_s']:.1f} | {_ms(s['p50_ms'])} | {_ms(s['p95_ms'])} | "
-                f"{_ms(s['p99_ms'])} | {_ms(s['max_ms'])} | {s.get('cpu_busy', 0):.0%} |"
+                f"{_ms(s['p99_ms'])} | {_ms(s['max_ms'])} | {s.get('cpu_busy', 0):.0%} | "
+                f"{_cpu_ms(s, m['nproc'])} |"
             )
         c = run["ceiling"]
         lines.append(
             f"| {engine} | ceiling randomize | {c['requests']} | {c['created']} | "
             f"{c['errors']} | 0 | {c['throughput_per_s']:.1f} | {_ms(c['p50_ms'])} | "
             f"{_ms(c['p95_ms'])} | {_ms(c['p99_ms'])} | {_ms(c['max_ms'])} | "
-            f"{c.get('cpu_busy', 0):.0%} |"
+            f"{c.get('cpu_busy', 0):.0%} | {_cpu_ms(c, m['nproc'])} |"
         )
     lines += [
         "",
@@ -110,9 +117,11 @@ def markdown(report: dict[str, Any]) -> str:
     lines += [
         "",
         f"CPU busy: share of the machine's {m['nproc']} CPUs in use during the phase (server, "
-        "database and load generator together). With closed-loop clients the mean latency is "
-        f"clients / throughput (Little's law): a p99 under {GOAL_P99_MS:.0f} ms at {clients} "
-        f"clients needs more than {clients / (GOAL_P99_MS / 1000):.0f} requests/s.",
+        "database and load generator together); CPU ms / request: that CPU time divided by the "
+        "requests, what one request costs the whole machine. With closed-loop clients the mean "
+        "latency is clients / throughput (Little's law): a p99 under "
+        f"{GOAL_P99_MS:.0f} ms at {clients} clients needs more than "
+        f"{clients / (GOAL_P99_MS / 1000):.0f} requests/s.",
     ]
     for engine, run in report["engines"].items():
         if run.get("faults"):
