@@ -340,7 +340,15 @@ def _kit_views(client: TestClient, study: Study, user: str, hdrs: dict[str, str]
 
 
 def _kit_status(client: TestClient, study: Study, user: str, hdrs: dict[str, str]) -> list[Request]:
-    number = study.kits[load_study().contents[0]][1]
+    """A kit still available at DE01 now: earlier steps of the walk dispense kits there, and
+    a kit picked at set-up may since have been handed out (first expiry, ties at random)."""
+    available = client.get(
+        f"{ADMIN}/kits",
+        params={"site_id": "DE01", "status": "available"},
+        headers=login(client, "monitor"),
+    ).json()
+    content = load_study().contents[0]
+    number = max(k["kit_number"] for k in available if k["content"] == content)
     url = f"{API}/kits/{number}/status"
     return [
         ("quarantine", "POST", url, {"json": {"status": "quarantined", "reason": "fridge"}}),
