@@ -284,6 +284,11 @@ class StudyDefinition(_Model):
     def arm(self, code: str) -> Arm:
         return next(a for a in self.arms if a.code == code)
 
+    def treatment_label(self, arm: str, dose_level: object) -> str:
+        """ "IMC-002 1.2 mg/kg" for the active arm, the arm's name (e.g. "Placebo") otherwise."""
+        chosen = self.arm(arm)
+        return f"{chosen.name} {dose_level} mg/kg" if chosen.active else chosen.name
+
     def cohort(self, code: str) -> Cohort:
         for cohort in self.phase_ib.cohorts:
             if cohort.code == code:

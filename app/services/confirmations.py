@@ -81,7 +81,7 @@ def record(
         created_by=actor.username,
         created_by_role=actor.audit_role,
         body=json.dumps(body, sort_keys=True),
-        treatment=_treatment(study, arm, randomization.dose_level_mg_per_kg),
+        treatment=study.treatment_label(arm, randomization.dose_level_mg_per_kg),
     )
     session.add(confirmation)
     session.flush()
@@ -154,13 +154,6 @@ def _event_fields(
     else:
         fields.update(reason_category=result["reason_category"])
     return fields
-
-
-def _treatment(study: StudyDefinition, arm: str, dose_level: Any) -> str:
-    # imported here: unblinding records its confirmation through this module
-    from app.services.unblinding import treatment_label
-
-    return treatment_label(study, arm, dose_level)
 
 
 def _address(session: Session, username: str) -> str:

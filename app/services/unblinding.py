@@ -20,12 +20,6 @@ from app.services.views import iso_utc
 REASON_CATEGORIES = ("adverse_event", "overdose", "pregnancy", "other")
 
 
-def treatment_label(study: StudyDefinition, arm: str, dose_level: Any) -> str:
-    """ "IMC-002 1.2 mg/kg" for the active arm, the arm's name (e.g. "Placebo") otherwise."""
-    chosen = study.arm(arm)
-    return f"{chosen.name} {dose_level} mg/kg" if chosen.active else chosen.name
-
-
 def unblind(
     session: Session,
     study: StudyDefinition,
@@ -98,7 +92,7 @@ def unblind(
     session.flush()
     result = {
         "subject_id": subject.id,
-        "treatment": treatment_label(study, arm, randomization.dose_level_mg_per_kg),
+        "treatment": study.treatment_label(arm, randomization.dose_level_mg_per_kg),
         "unblinded_at": iso_utc(now),
     }
     event = {**result, "reason_category": reason_category}
@@ -123,7 +117,7 @@ def unblinding_log(session: Session, study: StudyDefinition) -> list[dict[str, A
             "unblinded_by": u.unblinded_by,
             "reason_category": u.reason_category,
             "reason": u.reason,
-            "treatment": treatment_label(study, arm, r.dose_level_mg_per_kg),
+            "treatment": study.treatment_label(arm, r.dose_level_mg_per_kg),
         }
         for u, s, r, arm in rows
     ]

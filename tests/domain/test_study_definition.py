@@ -276,3 +276,11 @@ def test_valid_toml_with_a_broken_definition_refused(tmp_path: Path) -> None:
     path.write_text(SHIPPED_TEXT.replace("total_cap = 218", "total_cap = 200"), "utf-8")
     with pytest.raises(StudyDefinitionError, match="total_cap"):
         load_study(path)
+
+
+def test_the_treatment_label_names_the_dose_of_the_active_arm_only() -> None:
+    study = load_study()
+    active = next(a for a in study.arms if a.active)
+    placebo = next(a for a in study.arms if not a.active)
+    assert study.treatment_label(active.code, Decimal("1.2")) == f"{active.name} 1.2 mg/kg"
+    assert study.treatment_label(placebo.code, Decimal("1.2")) == placebo.name
