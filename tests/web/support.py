@@ -10,6 +10,7 @@ import httpx
 from fastapi.testclient import TestClient
 
 from tests.conftest import DEMO_PASSWORD
+from tests.helpers import eligibility, today
 
 
 def hidden(page: str, name: str) -> str:
@@ -63,3 +64,13 @@ def field_error(page: str, name: str) -> str | None:
     if not match:
         return None
     return html.unescape(re.sub(r"<[^>]+>", "", match.group(1))).replace("Error:", "").strip()
+
+
+def eligible_form(weight_kg: str = "70.0", **overrides: str) -> dict[str, str]:
+    """The randomize form of an eligible subject (the API's answers of tests.helpers, as a
+    browser sends them: ticked boxes "on", unticked ones absent), dated today."""
+    answers = eligibility()
+    exclusions = answers.pop("exclusions")
+    form = {k: "on" if v is True else str(v) for k, v in answers.items() if v is not False}
+    form |= {f"exclusions.{k}": "on" for k, v in exclusions.items() if v}
+    return {**form, "visit_date": today().isoformat(), "weight_kg": weight_kg, **overrides}

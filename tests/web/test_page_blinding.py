@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -33,7 +32,7 @@ from tests.api.test_blinding import (  # the API walk's study: both arms, both s
     study,
 )
 from tests.helpers import login, register, today
-from tests.web.support import web_login
+from tests.web.support import eligible_form, web_login
 
 __all__ = ["study"]  # the fixture, imported for the walk
 
@@ -56,19 +55,7 @@ def _get(url: str, *queries: str) -> PageBuilder:
 
 
 def _eligible(**overrides: str) -> dict[str, str]:
-    return {
-        "visit_date": today().isoformat(),
-        "weight_kg": WEIGHT,
-        "sle_diagnosis_date": (today() - timedelta(days=400)).isoformat(),
-        "screening_date": (today() - timedelta(days=14)).isoformat(),
-        "sledai_2k_score": "8",
-        "bilag_a_count": "1",
-        "bilag_b_count": "0",
-        "on_soc_medication": "on",
-        "prednisone_equivalent_mg_per_day": "5",
-        "idempotency_key": uuid.uuid4().hex,
-        **overrides,
-    }
+    return eligible_form(WEIGHT, idempotency_key=uuid.uuid4().hex, **overrides)
 
 
 def _own_registered(study: Study, user: str) -> int:

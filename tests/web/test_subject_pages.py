@@ -14,19 +14,9 @@ from app.db.engine import Database
 from tests.api.support import assert_blinded
 from tests.conftest import snapshot
 from tests.helpers import login, randomize, randomize_body, register, today
-from tests.web.support import field_error, hidden, submit, web_login
+from tests.web.support import eligible_form, field_error, hidden, submit, web_login
 
-ELIGIBLE: dict[str, str] = {
-    "sle_diagnosis_date": (today() - timedelta(days=400)).isoformat(),
-    "screening_date": (today() - timedelta(days=14)).isoformat(),
-    "sledai_2k_score": "8",
-    "bilag_a_count": "1",
-    "bilag_b_count": "0",
-    "on_soc_medication": "on",
-    "prednisone_equivalent_mg_per_day": "5",
-    "visit_date": today().isoformat(),
-    "weight_kg": "70,5",
-}
+ELIGIBLE = eligible_form(weight_kg="70,5")
 
 
 def _register_page(client: TestClient, token: str, number: str) -> int:
