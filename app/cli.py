@@ -17,6 +17,7 @@ import typer
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.cli_simulation import simulate_command
 from app.db.engine import Database
 from app.db.migrate import NotMigratedError, ensure_migrated, upgrade
 from app.db.models import AuditEntry, Study
@@ -876,6 +877,9 @@ def export_odm(output: Output, blinded: Blinded = False, database_url: DatabaseU
 def export_fhir(output: Output, blinded: Blinded = False, database_url: DatabaseUrl = None) -> None:
     """FHIR R5 Bundle (JSON): ResearchStudy with its arms and a ResearchSubject per subject."""
     _export("fhir", output, blinded, database_url)
+
+
+app.command("simulate")(simulate_command)
 
 
 def main() -> None:

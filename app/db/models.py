@@ -47,6 +47,12 @@ class Site(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     depot_id: Mapped[str | None] = mapped_column(String(12), nullable=True)
     """The depot that supplies the site (added by migration 0002)."""
+    lead_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """Depot-to-site lead time in days; None: the study's."""
+    cover_weeks: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """Weeks of forecast need a shipment covers beyond the lead time; None: the study's."""
+    subjects_per_week: Mapped[Decimal | None] = mapped_column(ExactDecimal, nullable=True)
+    """Expected recruitment, for the forecast; None: the study's."""
 
 
 class User(Base):
@@ -247,7 +253,11 @@ class Shipment(Base):
     requested_by: Mapped[str] = mapped_column(String(80))
     shipped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     received_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    """When the receipt was recorded."""
     received_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    received_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    """The day the kits arrived, as the pharmacist dates the receipt (may be before the day it
+    was recorded; added by migration 0006)."""
     temperature_excursion: Mapped[bool] = mapped_column(Boolean, default=False)
 
 

@@ -54,3 +54,9 @@ def weight_for_dose(measured_kg: Decimal, last_used_kg: Decimal | None) -> Decim
         return measured_kg
     change = abs(measured_kg - last_used_kg) / last_used_kg
     return measured_kg if change >= WEIGHT_CHANGE_THRESHOLD else last_used_kg
+
+
+def heaviest_visit_vials(dose_level_mg_per_kg: Decimal, drug: Drug, accepted: WeightRange) -> int:
+    """Vials of one visit at the heaviest accepted weight: what a site must hold of every content
+    before it randomizes, so that a refusal never depends on the arm of the next slot."""
+    return calculate_dose(accepted.max_kg, dose_level_mg_per_kg, drug, accepted).vials

@@ -107,39 +107,13 @@ class KitCandidate:
     kit_number: str
     content: str
     expiry_date: date
+    shipment: int = 0
+    """The shipment that brought the kit to its site (0 at a depot)."""
 
 
 def usable_on(kit: KitCandidate, day: date, window_days: int) -> bool:
     """The kit expires later than `day` + window (do-not-dispense or do-not-ship)."""
     return kit.expiry_date > day + timedelta(days=window_days)
-
-
-def select_kits(
-    candidates: Iterable[KitCandidate],
-    content: str,
-    count: int,
-    day: date,
-    window_days: int,
-    rng: random.Random,
-) -> list[KitCandidate] | None:
-    """`count` kits of `content` usable on `day`, first expiry first, ties at random; None if
-    there are not enough."""
-    if count < 0:
-        raise ValueError("count must not be negative")
-    eligible = [k for k in candidates if k.content == content and usable_on(k, day, window_days)]
-    if len(eligible) < count:
-        return None
-    by_expiry: dict[date, list[KitCandidate]] = defaultdict(list)
-    for kit in sorted(eligible, key=lambda k: k.kit_number):
-        by_expiry[kit.expiry_date].append(kit)
-    chosen: list[KitCandidate] = []
-    for expiry in sorted(by_expiry):
-        group = by_expiry[expiry]
-        rng.shuffle(group)
-        chosen.extend(group[: count - len(chosen)])
-        if len(chosen) == count:
-            break
-    return chosen
 
 
 # --- kit list files -------------------------------------------------------------------------

@@ -207,11 +207,21 @@ class Visit:
 
 
 class Supply(_Model):
+    """Supply windows and the default levels of every site (a site may have its own)."""
+
     do_not_dispense_days: int = Field(ge=0)
     do_not_ship_days: int = Field(ge=0)
     resupply_trigger: int = Field(ge=0)
+    """Safety kits per content beyond the need within the lead time."""
     resupply_target: int = Field(ge=1)
-    shipping_lead_days: int = Field(ge=0)
+    """Kits per content beyond the cover need that a shipment brings the stock up to."""
+    shipping_lead_days: int = Field(ge=0, le=120)
+    cover_weeks: int = Field(default=6, ge=0, le=52)
+    """Weeks of forecast need a shipment covers beyond the lead time."""
+    subjects_per_site_per_week: Decimal = Field(default=Decimal("0.5"), ge=0, le=50)
+    """Expected recruitment of a site, for the forecast of subjects still to come."""
+    forecast_weight_kg: Decimal = Field(default=Decimal("90"), gt=0)
+    """The weight whose vials the forecast assumes for a subject still to come."""
 
     @model_validator(mode="after")
     def _levels(self) -> Supply:

@@ -87,6 +87,16 @@ def set_up_demo(
             session, study, SYSTEM, demo_kit_list(study, today, kits_per_content, rng), today
         )
         session.flush()
+        # the first cohort opens before the sites, so that their initial shipments are sized
+        # by the forecast of the subjects it will bring (3:1)
+        stages.change_cohort(
+            session,
+            study,
+            SYSTEM,
+            study.phase_ib.cohorts[0].code,
+            "open",
+            "demo set-up: first phase Ib cohort opened",
+        )
         for site in study.demo_sites:
             if site_levels is not None:
                 sites.set_levels(session, study, SYSTEM, site.code, *site_levels)
@@ -105,12 +115,4 @@ def set_up_demo(
             shipments.ship(session, study, SYSTEM, shipment_id, today)
             if site.code != in_transit_site:
                 shipments.receive(session, study, SYSTEM, shipment_id, [], [], False)
-        stages.change_cohort(
-            session,
-            study,
-            SYSTEM,
-            study.phase_ib.cohorts[0].code,
-            "open",
-            "demo set-up: first phase Ib cohort opened",
-        )
     return users

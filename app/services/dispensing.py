@@ -14,15 +14,16 @@ from sqlalchemy.orm import Session
 
 from app.db.engine import Database
 from app.db.models import DispensedKit, Dispensing, Kit, Randomization, Shipment, Slot, Subject
+from app.domain.common_expiry import choose_kits
 from app.domain.dosing import WeightOutOfRange, calculate_dose, check_weight, weight_for_dose
-from app.domain.kits import KitCandidate, KitStatus, select_kits
+from app.domain.kits import KitStatus
 from app.domain.study import StudyDefinition, Visit
 from app.services import audit, confirmations
 from app.services.actor import SYSTEM, Actor
 from app.services.errors import ServiceError, not_found, validation_error
 from app.services.kits import move
 from app.services.locks import lock_site
-from app.services.resupply import check_site
+from app.services.resupply import available_kits, check_site
 from app.services.subjects import get_visible_subject
 from app.services.transaction import after_commit, utcnow, writing
 from app.services.views import dispensing_view
@@ -31,48 +32,60 @@ _rng = random.SystemRandom()
 
 
 class NoKitsAvailable(ServiceError):
-    """Not enough dispensable kits at the site; an urgent resupply follows the rollback."""
+    """The site cannot serve this visit from the expiry dates every content shares; the refusal
+    and its message are the same whichever the subject's arm. An urgent resupply follows the
+    rollback."""
 
-    def __init__(self, site_id: str, content: str, needed: int) -> None:
+    def __init__(self, site_id: str, needed: int) -> None:
         super().__init__(
             409,
             "no_kits_available",
-            f"Site {site_id} has not enough usable kits for this subject's visit; nothing was "
-            "allocated. Try again when the site has received kits.",
+            f"Site {site_id} has not enough usable kits for this visit; nothing was allocated. "
+            "The supply manager has been alerted and kits are requested for the site. Try again "
+            "when the site has received them.",
         )
         self.site_id = site_id
-        self.content = content
         self.needed = needed
 
 
 def raise_urgent_resupply(
     db: Database, study: StudyDefinition, refusal: NoKitsAvailable, today: date
 ) -> Shipment | None:
-    """After a no_kits_available rollback: request an urgent shipment in its own transaction
-    (none when kits already on their way cover the need)."""
+    """After a no_kits_available rollback: request an urgent shipment in its own transaction,
+    counting the refused visit's vials for every content alike (none when kits already on
+    their way cover the need)."""
     with writing(db) as session:
         site = lock_site(session, refusal.site_id)
         return check_site(
-            session,
-            study,
-            SYSTEM,
-            site,
-            today,
-            kind="urgent",
-            extra_need={refusal.content: refusal.needed},
+            session, study, SYSTEM, site, today, kind="urgent", extra_need=refusal.needed
         )
 
 
-def available_kits(session: Session, site_id: str, content: str) -> list[KitCandidate]:
-    """The site's available kits of one content (the site row is locked by the caller)."""
-    rows = session.execute(
-        select(Kit.kit_number, Kit.content, Kit.expiry_date).where(
-            Kit.site_id == site_id,
-            Kit.status == KitStatus.AVAILABLE.value,
-            Kit.content == content,
-        )
-    ).all()
-    return [KitCandidate(*row) for row in rows]
+def choose_visit_kits(
+    session: Session,
+    study: StudyDefinition,
+    site_id: str,
+    content: str,
+    vials: int,
+    day: date,
+    must_hold: int = 0,
+) -> list[str]:
+    """Kit numbers for a visit at the expiry dates every content shares (the site row is locked
+    by the caller); NoKitsAvailable, the same for either arm, when they do not suffice or do not
+    hold `must_hold` vials of every content."""
+    chosen = choose_kits(
+        available_kits(session, site_id),
+        study.contents,
+        content,
+        vials,
+        day,
+        study.supply.do_not_dispense_days,
+        _rng,
+        must_hold=must_hold,
+    )
+    if chosen is None:
+        raise NoKitsAvailable(site_id, max(vials, must_hold))
+    return sorted(k.kit_number for k in chosen)
 
 
 def dispense_visit(
@@ -85,8 +98,11 @@ def dispense_visit(
     visit: Visit,
     visit_date: date,
     measured_weight: Decimal,
+    *,
+    must_hold: int = 0,
 ) -> dict[str, Any]:
-    """Dose and kits for one visit, in the caller's transaction (the site row gets locked)."""
+    """Dose and kits for one visit, in the caller's transaction (the site row gets locked).
+    `must_hold`: vials of every content the site must hold for it (a randomization)."""
     site = lock_site(session, subject.site_id)
     previous = (
         session.execute(
@@ -124,19 +140,17 @@ def dispense_visit(
         )
     weight = weight_for_dose(measured_weight, previous.weight_kg if previous else None)
     dose = calculate_dose(weight, randomization.dose_level_mg_per_kg, study.drug, study.weight)
-    candidates = available_kits(session, site.id, content)
     # the window holds on the visit date and on the day the kit is handed out (a visit may be
     # recorded later than it took place)
-    chosen = select_kits(
-        candidates,
+    numbers = choose_visit_kits(
+        session,
+        study,
+        site.id,
         content,
         dose.vials,
         max(visit_date, utcnow().date()),
-        study.supply.do_not_dispense_days,
-        _rng,
+        must_hold=must_hold,
     )
-    if chosen is None:
-        raise NoKitsAvailable(site.id, content, dose.vials)
     now = utcnow()
     dispensing = Dispensing(
         subject_id=subject.id,
@@ -154,7 +168,6 @@ def dispense_visit(
     )
     session.add(dispensing)
     session.flush()
-    numbers = sorted(k.kit_number for k in chosen)
     for number in numbers:
         kit = session.get(Kit, number)
         assert kit is not None
@@ -280,18 +293,10 @@ def replace_kit(
         )
     old = session.get(Kit, kit_number)
     assert old is not None
-    candidates = available_kits(session, site.id, old.content)
-    chosen = select_kits(
-        candidates,
-        old.content,
-        1,
-        max(today, dispensing.visit_date),
-        study.supply.do_not_dispense_days,
-        _rng,
+    (number,) = choose_visit_kits(
+        session, study, site.id, old.content, 1, max(today, dispensing.visit_date)
     )
-    if chosen is None:
-        raise NoKitsAvailable(site.id, old.content, 1)
-    new = session.get(Kit, chosen[0].kit_number)
+    new = session.get(Kit, number)
     assert new is not None
     move(
         session,
@@ -341,11 +346,7 @@ def urgent_resupply_on_shortage(db: Database, study: StudyDefinition) -> Iterato
     try:
         yield
     except NoKitsAvailable as refusal:
-        shipment = raise_urgent_resupply(db, study, refusal, utcnow().date())
-        refusal.detail += (
-            " An urgent shipment has been requested."
-            if shipment is not None
-            else " Kits are already on their way to the site; if they do not cover this visit, "
-            "contact the supply manager."
-        )
+        # one message whether a shipment was requested now or kits are already on their way:
+        # which of the two happens depends on the stock per content
+        raise_urgent_resupply(db, study, refusal, utcnow().date())
         raise

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from app.db.models import Randomization as RandomizationRow
 from app.db.models import RandomizationList, Site
 from app.db.models import Slot as SlotRow
-from app.domain.dosing import calculate_dose
+from app.domain.dosing import calculate_dose, heaviest_visit_vials
 from app.domain.eligibility import EligibilityAnswers, check_eligibility
 from app.domain.stages import StageRuleError, Target, check_caps, route
 from app.domain.stratification import stratum_of
@@ -106,6 +106,9 @@ def randomize(
         study.schedule.visits()[0],
         visit_date,
         weight_kg,
+        # whether a site can randomize depends on neither the next slot's arm nor the weight:
+        # it must hold one heaviest-weight visit of every content at common expiry dates
+        must_hold=heaviest_visit_vials(target.dose_level_mg_per_kg, study.drug, study.weight),
     )
     # The caps and the randomization number count every randomization of the study: from here
     # to the commit this one holds the audit chain's lock, which every other randomization

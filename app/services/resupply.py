@@ -1,8 +1,15 @@
-"""Resupply: compare a site's stock per content with its levels and request what is missing."""
+"""Resupply: forecast a site's need per content, and request the shipment the policy asks for.
+
+The decisions are the pure functions of app/domain/forecast.py, app/domain/common_expiry.py and
+app/domain/resupply.py, which the simulator calls too; this module only reads the state they
+need from the database and writes the shipment.
+"""
 
 from __future__ import annotations
 
 import random
+from collections import Counter, defaultdict
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from sqlalchemy import Exists, exists, func, select
@@ -16,17 +23,30 @@ from app.db.models import (
     ShipmentKit,
     Site,
     Slot,
+    Study,
     Subject,
     SupplyLevel,
 )
-from app.domain.kits import KitCandidate, KitStatus, select_kits, usable_on
-from app.domain.resupply import Stock, next_visit, predicted_need, resupply_quantity
-from app.domain.study import StudyDefinition
+from app.domain.common_expiry import tally, usable_stock
+from app.domain.dosing import calculate_dose, heaviest_visit_vials
+from app.domain.forecast import NO_ENROLMENT, Enrolment, OnTreatment, site_need
+from app.domain.kits import KitCandidate, KitStatus, usable_on
+from app.domain.resupply import (
+    DepotShelf,
+    Levels,
+    Position,
+    need_shares,
+    order_quantities,
+    pick_depot_dates,
+)
+from app.domain.stages import StageRuleError, route
+from app.domain.study import PHASE_IB, StudyDefinition
 from app.services import audit
 from app.services.actor import Actor
 from app.services.errors import ServiceError
 from app.services.kits import move
 from app.services.locks import lock_depot, lock_site
+from app.services.study_state import cohort_statuses, randomized_counts
 from app.services.transaction import utcnow
 
 
@@ -47,64 +67,44 @@ def expire_site_kits(
         move(session, actor, kit, KitStatus.EXPIRED, "system", "inside the do-not-dispense window")
 
 
-def site_levels(
-    session: Session, study: StudyDefinition, site_id: str
-) -> dict[str, tuple[int, int]]:
-    """(trigger, target) per content: the site's own levels, else the study's."""
-    own = {
-        row.content: (row.trigger, row.target)
-        for row in session.execute(
-            select(SupplyLevel).where(SupplyLevel.site_id == site_id)
-        ).scalars()
-    }
-    default = (study.supply.resupply_trigger, study.supply.resupply_target)
-    return {content: own.get(content, default) for content in study.contents}
+def site_levels(session: Session, study: StudyDefinition, site: Site) -> Levels:
+    """The site's levels: its own trigger and target (the same for every content), lead time
+    and cover, else the study's."""
+    own = session.execute(
+        select(SupplyLevel.trigger, SupplyLevel.target).where(SupplyLevel.site_id == site.id)
+    ).first()
+    trigger, target = own if own else (study.supply.resupply_trigger, study.supply.resupply_target)
+    lead = site.lead_days if site.lead_days is not None else study.supply.shipping_lead_days
+    cover = site.cover_weeks if site.cover_weeks is not None else study.supply.cover_weeks
+    return Levels(trigger, target, lead, cover * 7)
 
 
-def site_stock(
-    session: Session, study: StudyDefinition, site_id: str, today: date
-) -> dict[str, Stock]:
-    """The stock of every content at the site: three grouped queries, whatever the contents."""
-    available: dict[str, int] = dict(
-        session.execute(
-            select(Kit.content, func.count())
-            .where(
-                Kit.site_id == site_id,
-                Kit.status == KitStatus.AVAILABLE.value,
-                Kit.expiry_date > today + timedelta(days=study.supply.do_not_dispense_days),
-            )
-            .group_by(Kit.content)
-        ).all()
-    )
-    in_transit: dict[str, int] = dict(
-        session.execute(
-            select(Kit.content, func.count())
-            .select_from(ShipmentKit)
-            .join(Shipment, Shipment.id == ShipmentKit.shipment_id)
-            .join(Kit, Kit.kit_number == ShipmentKit.kit_number)
-            .where(
-                Shipment.site_id == site_id,
-                Shipment.status.in_(("requested", "shipped")),
-            )
-            .group_by(Kit.content)
-        ).all()
-    )
-    predicted = _predicted(session, study, site_id, today)
-    return {
-        content: Stock(
-            int(available.get(content, 0)),
-            int(in_transit.get(content, 0)),
-            predicted.get(content, 0),
-        )
-        for content in study.contents
-    }
+def site_enrolment(session: Session, study: StudyDefinition, site: Site) -> tuple[Enrolment, int]:
+    """Subjects still to come at the site in the open stage, and the vials of one visit at the
+    heaviest weight (what the site must hold of every content to randomize)."""
+    phase2_dose = session.execute(select(Study.phase2_dose_mg_per_kg)).scalar_one_or_none()
+    try:
+        target = route(study, cohort_statuses(session), phase2_dose)
+    except StageRuleError:
+        levels = [c.dose_mg_per_kg for c in study.phase_ib.cohorts]
+        highest = max([*levels, phase2_dose] if phase2_dose is not None else levels)
+        return NO_ENROLMENT, heaviest_visit_vials(highest, study.drug, study.weight)
+    in_scope, in_stage, in_total = randomized_counts(session, target.scope, target.stage)
+    stage_cap = target.cap if target.stage == PHASE_IB else study.phase_ii.cap
+    places = min(target.cap - in_scope, stage_cap - in_stage, study.total_cap - in_total)
+    rate = site.subjects_per_week
+    if rate is None:
+        rate = study.supply.subjects_per_site_per_week
+    allocation = study.phase_ib if target.stage == PHASE_IB else study.phase_ii
+    level = target.dose_level_mg_per_kg
+    typical = calculate_dose(study.supply.forecast_weight_kg, level, study.drug, study.weight)
+    enrolment = Enrolment(float(rate), max(places, 0), dict(allocation.ratio), typical.vials)
+    return enrolment, heaviest_visit_vials(level, study.drug, study.weight)
 
 
-def _predicted(
-    session: Session, study: StudyDefinition, site_id: str, today: date
-) -> dict[str, int]:
-    """Vials per content the site's subjects will need within the shipping lead time."""
-    last = (  # the last visit of each subject of this site (not of every site)
+def on_treatment(session: Session, site_id: str) -> list[OnTreatment]:
+    """The site's randomized subjects still on treatment, with their next visit and vials."""
+    last = (
         select(Dispensing.subject_id, func.max(Dispensing.visit_index).label("last_index"))
         .join(Subject, Subject.id == Dispensing.subject_id)
         .where(Subject.site_id == site_id)
@@ -123,13 +123,88 @@ def _predicted(
         )
         .where(Subject.site_id == site_id, Subject.status == "randomized")
     ).all()
-    due: dict[str, list[tuple[date, int]]] = {}
-    for arm, day_one, last_index, vials in rows:
-        upcoming = next_visit(study.schedule, day_one, last_index)
-        if upcoming is not None:
-            due.setdefault(arm, []).append((upcoming[1], vials))
-    lead = study.supply.shipping_lead_days
-    return {arm: predicted_need(visits, today, lead) for arm, visits in due.items()}
+    return [
+        OnTreatment(arm, day_one, last_index + 1, vials) for arm, day_one, last_index, vials in rows
+    ]
+
+
+def available_kits(session: Session, site_id: str) -> list[KitCandidate]:
+    """The site's available kits of every content, each with the shipment that brought it (a
+    kit's tier for the common-tier rule is its expiry date and that shipment)."""
+    brought = (
+        select(ShipmentKit.kit_number, func.max(ShipmentKit.shipment_id).label("shipment_id"))
+        .join(Shipment, Shipment.id == ShipmentKit.shipment_id)
+        .where(Shipment.site_id == site_id, Shipment.status.not_in(("requested", "cancelled")))
+        .group_by(ShipmentKit.kit_number)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Kit.kit_number, Kit.content, Kit.expiry_date, brought.c.shipment_id)
+        .outerjoin(brought, brought.c.kit_number == Kit.kit_number)
+        .where(Kit.site_id == site_id, Kit.status == KitStatus.AVAILABLE.value)
+    ).all()
+    return [KitCandidate(n, c, e, int(s or 0)) for n, c, e, s in rows]
+
+
+def in_transit(session: Session, site_id: str) -> dict[str, int]:
+    """Kits per content in the site's open shipments (requested or shipped)."""
+    return {
+        content: int(count)
+        for content, count in session.execute(
+            select(Kit.content, func.count())
+            .select_from(ShipmentKit)
+            .join(Shipment, Shipment.id == ShipmentKit.shipment_id)
+            .join(Kit, Kit.kit_number == ShipmentKit.kit_number)
+            .where(Shipment.site_id == site_id, Shipment.status.in_(("requested", "shipped")))
+            .group_by(Kit.content)
+        ).all()
+    }
+
+
+@dataclass(frozen=True)
+class SitePosition:
+    """Everything the resupply decides on for one site, per content."""
+
+    levels: Levels
+    floor: int
+    positions: dict[str, Position]
+
+
+def site_position(
+    session: Session,
+    study: StudyDefinition,
+    site: Site,
+    today: date,
+    extra_need: int = 0,
+    cover_days: int | None = None,
+) -> SitePosition:
+    """The site's position per content; `extra_need` vials of every content are added (a visit
+    just refused: the same for every content, so an urgent shipment does not follow the arm)."""
+    levels = site_levels(session, study, site)
+    enrolment, floor = site_enrolment(session, study, site)
+    subjects = on_treatment(session, site.id)
+    visits = study.schedule.visits()
+    lead = levels.lead_days
+    cover = levels.cover_days if cover_days is None else cover_days
+    need_lead = site_need(subjects, enrolment, visits, study.contents, today, lead)
+    need_cover = site_need(subjects, enrolment, visits, study.contents, today, lead + cover)
+    # stock that will still be dispensable when a shipment ordered today arrives, counted as far
+    # as its tiers can be used in the shares the site needs the contents
+    arrival = today + timedelta(days=lead)
+    shelf = tally(available_kits(session, site.id), arrival, study.supply.do_not_dispense_days)
+    shares = need_shares({c: need_cover[c] + extra_need for c in study.contents})
+    stock = usable_stock(shelf, study.contents, shares)
+    moving = in_transit(session, site.id)
+    positions = {
+        c: Position(
+            stock.get(c, 0),
+            moving.get(c, 0),
+            need_lead[c] + extra_need,
+            need_cover[c] + extra_need,
+        )
+        for c in study.contents
+    }
+    return SitePosition(levels, floor, positions)
 
 
 def _in_open_shipment() -> Exists:
@@ -140,13 +215,21 @@ def _in_open_shipment() -> Exists:
     )
 
 
-def depot_stock(session: Session, depot_id: str, content: str) -> list[KitCandidate]:
-    """Kits of one content at the depot and not yet picked for a shipment."""
+def depot_shelf(kits: list[KitCandidate], today: date, window_days: int) -> DepotShelf:
+    """Kits per content and expiry date that may be shipped today (do-not-ship window)."""
+    shelf: dict[str, Counter[date]] = defaultdict(Counter)
+    for kit in kits:
+        if usable_on(kit, today, window_days):
+            shelf[kit.content][kit.expiry_date] += 1
+    return shelf
+
+
+def depot_stock(session: Session, depot_id: str) -> list[KitCandidate]:
+    """Kits at the depot not yet picked for a shipment, of every content."""
     rows = session.execute(
         select(Kit.kit_number, Kit.content, Kit.expiry_date).where(
             Kit.depot_id == depot_id,
             Kit.status == KitStatus.AT_DEPOT.value,
-            Kit.content == content,
             ~_in_open_shipment(),
         )
     ).all()
@@ -163,23 +246,25 @@ def request_shipment(
     today: date,
     rng: random.Random,
 ) -> Shipment | None:
-    """Pick kits (first expiry first among those shippable today) into a new shipment.
-    Short depot stock ships what there is; the shortfall is audited. None if nothing to ship."""
+    """Pick kits into a new shipment: every content at the same expiry dates, earliest first
+    among kits shippable today (app/domain/resupply.py). Short depot stock ships what there is;
+    the shortfall is audited. None if nothing can be shipped."""
     if site.depot_id is None:
         raise ServiceError(409, "no_depot", f"Site {site.id} has no supplying depot.")
     lock_depot(session, site.depot_id)
-    picked: list[str] = []
-    short: dict[str, int] = {}
-    for content, quantity in sorted(quantities.items()):
-        window = study.supply.do_not_ship_days
-        shippable = [
-            k for k in depot_stock(session, site.depot_id, content) if usable_on(k, today, window)
-        ]
-        take = min(quantity, len(shippable))
-        chosen = select_kits(shippable, content, take, today, window, rng) or []
-        picked += [k.kit_number for k in chosen]
-        if take < quantity:
-            short[content] = quantity - take
+    window = study.supply.do_not_ship_days
+    shippable = [k for k in depot_stock(session, site.depot_id) if usable_on(k, today, window)]
+    pools: dict[tuple[str, date], list[str]] = defaultdict(list)
+    for kit in sorted(shippable, key=lambda k: k.kit_number):
+        pools[(kit.content, kit.expiry_date)].append(kit.kit_number)
+    shelf = depot_shelf(shippable, today, window)
+    picked_dates, short = pick_depot_dates(shelf, quantities, study.contents)
+    picked = [
+        number
+        for content, dates in picked_dates.items()
+        for expiry, count in sorted(dates.items())
+        for number in rng.sample(pools[(content, expiry)], count)
+    ]
     if short:
         audit.record(
             session,
@@ -225,29 +310,18 @@ def check_site(
     site: Site,
     today: date,
     kind: str = "resupply",
-    extra_need: dict[str, int] | None = None,
+    extra_need: int = 0,
 ) -> Shipment | None:
-    """When any content is below its trigger, request one shipment holding every content in
-    the same number (the largest shortfall), so that a shipment reveals nothing."""
+    """Expire what may no longer be dispensed, then request the shipment the policy asks for
+    (app/domain/resupply.py), if any. `extra_need`: vials of every content a refused visit
+    needs on top of the forecast."""
     if not site.active or site.depot_id is None:
         return None
     expire_site_kits(session, actor, site.id, today, study.supply.do_not_dispense_days)
-    quantities: dict[str, int] = {}
-    stocks = site_stock(session, study, site.id, today)
-    own_levels = site_levels(session, study, site.id)
-    for content in study.contents:
-        stock = stocks[content]
-        need = (extra_need or {}).get(content, 0)
-        stock = Stock(stock.available, stock.in_transit, stock.predicted_need + need)
-        trigger, target = own_levels[content]
-        quantity = resupply_quantity(stock, trigger, target)
-        if quantity:
-            quantities[content] = quantity
+    position = site_position(session, study, site, today, extra_need)
+    quantities = order_quantities(position.positions, position.levels, position.floor)
     if not quantities:
         return None
-    # Every content in equal numbers: a shipment of one content would let a blinded user who
-    # sees which kits arrive together and which subject gets which kit group subjects by arm.
-    quantities = dict.fromkeys(study.contents, max(quantities.values()))
     shipment = request_shipment(
         session, study, actor, site, quantities, kind, today, random.Random()
     )
@@ -277,7 +351,7 @@ def request_manual(
     site = lock_site(session, site_id)
     quantities = dict.fromkeys(study.contents, kits_per_content)
     shipment = request_shipment(
-        session, study, actor, site, quantities, "manual", today, random.SystemRandom()
+        session, study, actor, site, quantities, "manual", today, random.Random()
     )
     if shipment is None:
         raise ServiceError(409, "depot_empty", "The depot has no shippable kits for this site.")

@@ -1,160 +1,156 @@
-"""Resupply rules: how many kits to ship, which visits count as need, the visit schedule."""
+"""Resupply rules: when a shipment is due, how many kits of each content, which depot dates."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date, timedelta
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.domain.resupply import Stock, next_visit, predicted_need, resupply_quantity
-from app.domain.study import Schedule, load_study
+from app.domain.resupply import (
+    Levels,
+    Position,
+    depot_shippable,
+    order_quantities,
+    pick_depot_dates,
+    safety_levels,
+    shipment_due,
+    split,
+)
+from app.domain.study import load_study
 
 STUDY = load_study()
-SCHEDULE = STUDY.schedule
-TODAY = date(2031, 3, 15)
+CONTENTS = STUDY.contents
 PROPERTY = settings(max_examples=200, deadline=None)
+DAY = date(2031, 3, 15)
 
-stocks = st.builds(
-    Stock,
-    available=st.integers(0, 50),
-    in_transit=st.integers(0, 50),
-    predicted_need=st.integers(0, 50),
+positions = st.builds(
+    lambda stock, transit, lead, more: Position(stock, transit, lead, lead + more),
+    st.integers(0, 60),
+    st.integers(0, 30),
+    st.integers(0, 20),
+    st.integers(0, 40),
 )
+"""Need over the cover includes the need within the lead time."""
 
 
 @st.composite
-def levels(draw: st.DrawFn) -> tuple[int, int]:
-    trigger = draw(st.integers(0, 30))
-    return trigger, draw(st.integers(trigger + 1, trigger + 30))
-
-
-# --- resupply_quantity --------------------------------------------------------------------
+def site_levels(draw: st.DrawFn) -> Levels:
+    trigger = draw(st.integers(0, 10))
+    return Levels(trigger, draw(st.integers(trigger, 30)), draw(st.integers(0, 14)), 42)
 
 
 @PROPERTY
-@given(stocks)
-def test_effective_stock(stock: Stock) -> None:
-    assert stock.effective == stock.available + stock.in_transit - stock.predicted_need
+@given(st.integers(0, 200), st.lists(st.floats(0.01, 1), min_size=1, max_size=4))
+def test_split_adds_up_exactly(total: int, weights: list[float]) -> None:
+    shares = {f"C{i}": w / sum(weights) for i, w in enumerate(weights)}
+    parts = split(total, shares)
+    assert sum(parts.values()) == total
+    for content, share in shares.items():
+        assert abs(parts[content] - total * share) < 1
 
 
 @PROPERTY
-@given(stocks, levels())
-def test_quantity(stock: Stock, trigger_target: tuple[int, int]) -> None:
-    trigger, target = trigger_target
-    quantity = resupply_quantity(stock, trigger, target)
-    if stock.effective >= trigger:
-        assert quantity == 0
-    else:
-        assert quantity == target - stock.effective
-        assert quantity > 0
-        assert stock.effective + quantity == target
-
-
-@PROPERTY
-@given(levels())
-def test_quantity_at_the_trigger_edge(trigger_target: tuple[int, int]) -> None:
-    trigger, target = trigger_target
-    assert resupply_quantity(Stock(trigger, 0, 0), trigger, target) == 0
-    if trigger > 0:
-        assert resupply_quantity(Stock(trigger - 1, 0, 0), trigger, target) == target - trigger + 1
-
-
-def test_study_levels_example() -> None:
-    trigger, target = STUDY.supply.resupply_trigger, STUDY.supply.resupply_target
-    assert (trigger, target) == (2, 6)
-    assert resupply_quantity(Stock(2, 0, 0), trigger, target) == 0
-    assert resupply_quantity(Stock(1, 0, 0), trigger, target) == 5
-    assert resupply_quantity(Stock(1, 1, 0), trigger, target) == 0
-    assert resupply_quantity(Stock(3, 0, 2), trigger, target) == 5
-    assert resupply_quantity(Stock(0, 0, 3), trigger, target) == 9
-
-
-# --- predicted_need -----------------------------------------------------------------------
-
-dues = st.lists(st.tuples(st.integers(-60, 60), st.integers(1, 4)), max_size=20)
-
-
-@PROPERTY
-@given(dues, st.integers(0, 30))
-def test_predicted_need_counts_due_by_the_horizon(
-    raw: list[tuple[int, int]], lead_days: int
+@given(positions, positions, site_levels(), st.integers(0, 4))
+def test_order_brings_every_content_to_its_target(
+    a: Position, b: Position, levels: Levels, floor: int
 ) -> None:
-    due = [(TODAY + timedelta(days=offset), vials) for offset, vials in raw]
-    expected = sum(vials for offset, vials in raw if offset <= lead_days)
-    assert predicted_need(due, TODAY, lead_days) == expected
+    state = dict(zip(CONTENTS, (a, b), strict=True))
+    quantities = order_quantities(state, levels, floor)
+    assert bool(quantities) == shipment_due(state, levels, floor)
+    if not quantities:
+        return
+    safety = safety_levels(state, levels, floor)
+    assert set(quantities) == set(CONTENTS)
+    for content, p in state.items():
+        assert quantities[content] >= 1, "never a shipment without one of the contents"
+        after = p.stock + p.in_transit + quantities[content]
+        assert after - p.need_lead >= safety[content], "the shipment clears the safety level"
+        assert after >= p.need_cover + safety[content]
 
 
-def test_predicted_need_edges() -> None:
-    lead = 7
-    overdue = (TODAY - timedelta(days=20), 2)
-    today_due = (TODAY, 1)
-    on_horizon = (TODAY + timedelta(days=lead), 3)
-    after_horizon = (TODAY + timedelta(days=lead + 1), 5)
-    assert predicted_need([overdue], TODAY, lead) == 2
-    assert predicted_need([today_due], TODAY, lead) == 1
-    assert predicted_need([on_horizon], TODAY, lead) == 3
-    assert predicted_need([after_horizon], TODAY, lead) == 0
-    assert predicted_need([overdue, today_due, on_horizon, after_horizon], TODAY, lead) == 6
-    assert predicted_need([], TODAY, lead) == 0
-    assert predicted_need(iter([overdue, after_horizon]), TODAY, lead) == 2
-
-
-# --- next_visit ---------------------------------------------------------------------------
-
-IMC002_VISITS = ["D1", *(f"W{w}" for w in range(4, 49, 4))]
-
-
-def test_imc002_schedule_has_13_visits() -> None:
-    visits = SCHEDULE.visits()
-    assert [v.code for v in visits] == IMC002_VISITS
-    assert len(visits) == 13
-    assert [v.index for v in visits] == list(range(13))
-    assert [v.day_offset for v in visits] == [28 * i for i in range(13)]
-
-
-def test_next_visit_walks_the_whole_schedule() -> None:
-    day_one = date(2031, 1, 6)
-    walked = []
-    last = -1
-    while (upcoming := next_visit(SCHEDULE, day_one, last)) is not None:
-        visit, due = upcoming
-        assert visit.index == last + 1
-        assert due == day_one + timedelta(days=visit.day_offset)
-        walked.append((visit.code, due))
-        last = visit.index
-    assert [code for code, _ in walked] == IMC002_VISITS
-    assert walked[0] == ("D1", day_one)
-    assert walked[1] == ("W4", day_one + timedelta(weeks=4))
-    assert walked[-1] == ("W48", day_one + timedelta(weeks=48))
-    assert last == 12
-
-
-@pytest.mark.parametrize("last_index", [12, 13, 50])
-def test_no_visit_after_w48(last_index: int) -> None:
-    assert next_visit(SCHEDULE, date(2031, 1, 6), last_index) is None
-
-
-@pytest.mark.parametrize(
-    ("last_index", "code", "weeks"), [(-1, "D1", 0), (0, "W4", 4), (5, "W24", 24), (11, "W48", 48)]
+@PROPERTY
+@given(
+    st.lists(st.integers(0, 6), min_size=2, max_size=2),
+    st.integers(0, 40),
+    st.integers(0, 10),
+    site_levels(),
 )
-def test_next_visit_examples(last_index: int, code: str, weeks: int) -> None:
-    day_one = date(2031, 12, 20)
-    visit, due = next_visit(SCHEDULE, day_one, last_index)  # type: ignore[misc]
-    assert visit.code == code
-    assert due == day_one + timedelta(weeks=weeks)
+def test_shipment_size_does_not_follow_the_arms(
+    visits: list[int], stock_each: int, transit: int, levels: Levels
+) -> None:
+    """Two sites alike but for which arm their subjects are on: the same total is ordered
+    whenever no content is over its target (the clipping the simulator measures)."""
+    need_a, need_b = (v * 2 for v in visits)
+    one = {
+        CONTENTS[0]: Position(stock_each, transit, need_a // 2, need_a),
+        CONTENTS[1]: Position(stock_each, transit, need_b // 2, need_b),
+    }
+    swapped = {
+        CONTENTS[0]: Position(stock_each, transit, need_b // 2, need_b),
+        CONTENTS[1]: Position(stock_each, transit, need_a // 2, need_a),
+    }
+    first, second = order_quantities(one, levels, 0), order_quantities(swapped, levels, 0)
+    assert bool(first) == bool(second)
+    if first and min(first.values()) > 1 and min(second.values()) > 1:
+        assert sum(first.values()) == sum(second.values())
 
 
-@settings(max_examples=50, deadline=None)
-@given(st.integers(1, 8).flatmap(lambda i: st.tuples(st.just(i), st.integers(0, 6))))
-def test_next_visit_on_other_schedules(interval_and_count: tuple[int, int]) -> None:
-    interval, count = interval_and_count
-    schedule = Schedule(visit_interval_weeks=interval, last_week=interval * count)
-    day_one = date(2030, 5, 1)
-    codes = []
-    last = -1
-    while (upcoming := next_visit(schedule, day_one, last)) is not None:
-        codes.append(upcoming[0].code)
-        last = upcoming[0].index
-    assert codes == ["D1", *(f"W{interval * k}" for k in range(1, count + 1))]
+def test_order_examples() -> None:
+    levels = Levels(trigger=2, target=6, lead_days=7, cover_days=42)
+    idle = {c: Position(20, 0, 2, 8) for c in CONTENTS}
+    assert order_quantities(idle, levels, floor=2) == {}
+    # one content short: every content comes, in the shares of the need (3:1 here)
+    short = {CONTENTS[0]: Position(3, 0, 3, 12), CONTENTS[1]: Position(3, 0, 1, 4)}
+    quantities = order_quantities(short, levels, floor=2)
+    # buffers: 12 kits split 3:1 -> 9 and 3, floor 2 -> safety 3 and 2 (trigger 4 split 3:1)
+    assert quantities == {CONTENTS[0]: 12 + 9 - 3, CONTENTS[1]: 4 + 3 - 3}
+
+
+def test_floor_is_a_heaviest_visit_of_each_content() -> None:
+    levels = Levels(trigger=0, target=0, lead_days=7, cover_days=0)
+    holding = {c: Position(3, 0, 0, 0) for c in CONTENTS}
+    assert not shipment_due(holding, levels, floor=3)
+    assert shipment_due(holding, levels, floor=4)
+
+
+dates = st.sampled_from([DAY + timedelta(days=30 * i) for i in range(5)])
+depots = st.dictionaries(
+    st.sampled_from(CONTENTS), st.dictionaries(dates, st.integers(0, 20), max_size=5)
+)
+
+
+@PROPERTY
+@given(depots, st.integers(0, 30), st.integers(0, 30))
+def test_depot_picks_dates_that_hold_every_content(
+    depot: dict[str, dict[date, int]], qa: int, qb: int
+) -> None:
+    quantities = dict(zip(CONTENTS, (qa, qb), strict=True))
+    picked, short = pick_depot_dates(depot, quantities, CONTENTS)
+    matched = {
+        d
+        for d in {x for row in depot.values() for x in row}
+        if all(depot.get(c, {}).get(d, 0) > 0 for c in CONTENTS)
+    }
+    for content in CONTENTS:
+        taken = picked[content]
+        assert set(taken) <= matched
+        for day, n in taken.items():
+            assert 0 < n <= depot[content][day]
+        assert sum(taken.values()) + short.get(content, 0) == quantities[content]
+        assert sum(taken.values()) <= depot_shippable(depot, CONTENTS)[content]
+        # earliest first: no matched date earlier than a picked one still has stock to give
+        if short.get(content, 0) == 0 and taken:
+            latest = max(taken)
+            for day in matched:
+                if day < latest:
+                    assert taken[day] == depot[content][day]
+
+
+def test_depot_skips_a_date_one_content_lacks() -> None:
+    early, late = DAY, DAY + timedelta(days=90)
+    depot = {CONTENTS[0]: {early: 5, late: 5}, CONTENTS[1]: {late: 5}}
+    picked, short = pick_depot_dates(depot, dict.fromkeys(CONTENTS, 3), CONTENTS)
+    assert picked == {c: Counter({late: 3}) for c in CONTENTS}
+    assert short == {}

@@ -1,0 +1,154 @@
+"""Demand forecast per site and content: what the resupply, the live forecast page and the
+simulator all count as need. One copy of the rules, fed by the database or by a simulated trial.
+
+Need over a horizon comes from two sources:
+- the randomized subjects still on treatment: every visit of theirs due by the horizon (overdue
+  ones too), at the vials of their last dose (the dose changes only with a 10 % weight change);
+- the subjects still to come at the site: its recruitment rate over the horizon, capped by the
+  places left in the open stage, split by the stage's allocation ratio. A subject arriving during
+  the horizon needs its day-1 vials and any later visit that still falls inside the horizon.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from app.domain.study import Visit
+
+
+@dataclass(frozen=True)
+class OnTreatment:
+    """A randomized subject who will come back: content, day 1, next visit, vials per visit."""
+
+    content: str
+    day_one: date
+    next_index: int
+    vials: int
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    """Subjects still to come at one site."""
+
+    subjects_per_week: float
+    places_left: int
+    ratio: Mapping[str, int]
+    vials_per_subject: int
+
+
+NO_ENROLMENT = Enrolment(0.0, 0, {}, 0)
+
+
+def pending_visits(subject: OnTreatment, visits: Sequence[Visit]) -> Iterator[tuple[date, int]]:
+    """Due date and vials of each visit the subject still has to come for."""
+    for visit in visits[subject.next_index :]:
+        yield subject.day_one + timedelta(days=visit.day_offset), subject.vials
+
+
+class DueCalendar:
+    """Vials of pending visits per content by due day; the need by a day is every pending visit
+    due on or before it, overdue ones included. A Fenwick tree per content, so that the
+    simulator, which keeps one calendar per site for a whole trial, asks in O(log days)."""
+
+    def __init__(self, contents: Sequence[str], start: date, days: int) -> None:
+        self._start = start
+        self._size = max(days, 1) + 1
+        self._trees = {c: [0] * (self._size + 1) for c in contents}
+
+    def _index(self, day: date) -> int:
+        return min(max((day - self._start).days, 0), self._size - 1) + 1
+
+    def add(self, content: str, due: date, vials: int) -> None:
+        """Add (or with negative vials, remove) a pending visit."""
+        if (due - self._start).days >= self._size:
+            return  # beyond the calendar: never inside a horizon it is asked about
+        tree, i = self._trees[content], self._index(due)
+        while i <= self._size:
+            tree[i] += vials
+            i += i & -i
+
+    def need(self, content: str, until: date) -> int:
+        """Vials of the content's pending visits due on or before `until`."""
+        if until < self._start:
+            return 0
+        tree, i, total = self._trees[content], self._index(until), 0
+        while i > 0:
+            total += tree[i]
+            i -= i & -i
+        return total
+
+    def next_due_after(self, content: str, day: date, beyond: int = 0) -> date | None:
+        """The first day after `day` by which the content's need has grown by more than
+        `beyond` vials (with 0: the next day a pending visit falls due), or None."""
+        tree = self._trees[content]
+        seen = self.need(content, day) + beyond
+        # Fenwick descent: the largest index whose prefix sum is still `seen`
+        index, remaining, step = 0, seen, 1 << self._size.bit_length()
+        while step:
+            nxt = index + step
+            if nxt <= self._size and tree[nxt] <= remaining:
+                index, remaining = nxt, remaining - tree[nxt]
+            step >>= 1
+        if index >= self._size:
+            return None
+        return self._start + timedelta(days=index)
+
+
+def subject_need(
+    subjects: Iterable[OnTreatment], visits: Sequence[Visit], today: date, horizon_days: int
+) -> dict[str, int]:
+    """Vials per content of visits due on or before today + horizon (overdue visits count)."""
+    last_day = today + timedelta(days=horizon_days)
+    need: dict[str, int] = {}
+    for subject in subjects:
+        for due, vials in pending_visits(subject, visits):
+            if due > last_day:
+                break
+            need[subject.content] = need.get(subject.content, 0) + vials
+    return need
+
+
+def enrolment_need(
+    enrolment: Enrolment, visits: Sequence[Visit], horizon_days: int
+) -> dict[str, float]:
+    """Expected vials per content for subjects arriving evenly over the horizon."""
+    if horizon_days <= 0 or enrolment.places_left <= 0 or enrolment.subjects_per_week <= 0:
+        return {}
+    arriving = min(enrolment.subjects_per_week * horizon_days / 7, float(enrolment.places_left))
+    visits_each = _visits_inside(tuple(v.day_offset for v in visits), horizon_days)
+    total = sum(enrolment.ratio.values())
+    return {
+        content: arriving * share / total * visits_each * enrolment.vials_per_subject
+        for content, share in enrolment.ratio.items()
+    }
+
+
+@functools.cache
+def _visits_inside(offsets: tuple[int, ...], horizon_days: int) -> float:
+    """Expected visits inside the horizon of a subject arriving at a uniform time in it: visit v
+    falls inside with probability 1 - offset_v / horizon."""
+    return sum(max(0.0, 1 - offset / horizon_days) for offset in offsets)
+
+
+def site_need(
+    subjects: Sequence[OnTreatment],
+    enrolment: Enrolment,
+    visits: Sequence[Visit],
+    contents: Sequence[str],
+    today: date,
+    horizon_days: int,
+) -> dict[str, int]:
+    """Whole vials per content needed by the site within the horizon (expected need rounded up)."""
+    own = subject_need(subjects, visits, today, horizon_days)
+    return combine(own, enrolment_need(enrolment, visits, horizon_days), contents)
+
+
+def combine(
+    own: Mapping[str, int], coming: Mapping[str, float], contents: Sequence[str]
+) -> dict[str, int]:
+    """Need of the subjects on treatment plus the expected need of those to come, rounded up."""
+    return {c: own.get(c, 0) + math.ceil(coming.get(c, 0.0) - 1e-9) for c in contents}

@@ -1,0 +1,140 @@
+"""The state one simulated trial keeps: stock at sites and depots, subjects, what blinded roles saw.
+
+Stock is kept as counts per content and expiry date (and, at sites, per shipment of origin, which
+a blinded pharmacist can see on the receipt), not as kit numbers: kit numbers are random and
+carry nothing, so counts are all the rules and the adversary need.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from app.domain.common_expiry import Tier
+
+N_FEATURES = 9
+"""Per subject: see `SubjectSeen.features`."""
+
+
+@dataclass
+class SubjectSeen:
+    """What blinded roles saw of one subject, summed over its visits."""
+
+    refused_shown: int = 0
+    """Refusals while the site showed at least as many dispensable kits as the visit needed."""
+    served_while_refused: int = 0
+    """Visits served on a day another subject of the site was refused."""
+    later_expiry: int = 0
+    """Kits handed out that expire later than the earliest dispensable kit on the shelf."""
+    expiry_gap_days: int = 0
+    newest_shipment: int = 0
+    """Kits from the shipment the site received last."""
+    kits: int = 0
+    shipment_after_days: int = 60
+    """Days from randomization to the site's next shipment request (60: none within 60)."""
+    shipment_after_size: int = 0
+
+    def features(self, vials: int) -> list[float]:
+        kits = max(self.kits, 1)
+        return [
+            float(self.refused_shown > 0),
+            float(self.refused_shown),
+            float(self.served_while_refused),
+            self.later_expiry / kits,
+            self.expiry_gap_days / kits / 30,
+            self.newest_shipment / kits,
+            self.shipment_after_days / 60,
+            self.shipment_after_size / 20,
+            float(vials),
+        ]
+
+
+@dataclass
+class Subject:
+    site: int
+    stage: str
+    level: Decimal
+    arm: str
+    day_one: int
+    vials: int
+    weight: float
+    weight_used: float
+    stop_index: int
+    """The visit before which the subject stops treatment (past the last visit: never)."""
+    next_index: int = 1
+    seen: SubjectSeen = field(default_factory=SubjectSeen)
+
+
+@dataclass
+class Shelf:
+    """Available kits of a site or depot: per content, count per tier (expiry date, shipment
+    that brought the kits; 0 at a depot)."""
+
+    counts: dict[str, Counter[Tier]]
+
+    @classmethod
+    def empty(cls, contents: tuple[str, ...]) -> Shelf:
+        return cls({c: Counter() for c in contents})
+
+    def add(self, content: str, tier: Tier, count: int) -> None:
+        self.counts[content][tier] += count
+
+    def take(self, content: str, tier: Tier, count: int = 1) -> None:
+        row = self.counts[content]
+        row[tier] -= count
+        if not row[tier]:
+            del row[tier]
+
+    def expire(self, cutoff: date) -> dict[str, int]:
+        """Remove every kit expiring on or before `cutoff`; how many per content."""
+        gone: dict[str, int] = {}
+        for content, row in self.counts.items():
+            for tier in [t for t in row if t[0] <= cutoff]:
+                gone[content] = gone.get(content, 0) + row.pop(tier)
+        return gone
+
+    def earliest(self) -> date | None:
+        dates = [t[0] for row in self.counts.values() for t in row]
+        return min(dates) if dates else None
+
+    def by_date(self, after: date) -> dict[str, dict[date, int]]:
+        """Kits expiring later than `after`, per content and expiry date."""
+        out: dict[str, dict[date, int]] = {}
+        for content, row in self.counts.items():
+            dates: dict[date, int] = {}
+            for (expiry, _), n in row.items():
+                if expiry > after:
+                    dates[expiry] = dates.get(expiry, 0) + n
+            out[content] = dates
+        return out
+
+
+@dataclass
+class Shipment:
+    id: int
+    site: int
+    arrival_day: int
+    kits: dict[str, Counter[date]]
+
+    @property
+    def size(self) -> int:
+        return sum(sum(row.values()) for row in self.kits.values())
+
+
+@dataclass
+class Tally:
+    """Counts per content that the trial's figures are made of."""
+
+    shipped: Counter[str] = field(default_factory=Counter)
+    dispensed: Counter[str] = field(default_factory=Counter)
+    expired_at_sites: Counter[str] = field(default_factory=Counter)
+    left_at_sites: Counter[str] = field(default_factory=Counter)
+    visits_due: int = 0
+    visits_missed: int = 0
+    randomization_refusals: int = 0
+    visit_refusals: int = 0
+    subjects_lost: int = 0
+    """Eligible subjects not randomized within the grace days because the site lacked kits."""
+    shipments: int = 0

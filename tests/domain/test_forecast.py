@@ -1,0 +1,93 @@
+"""The forecast: pending visits of subjects on treatment, and subjects still to come."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.domain.forecast import (
+    DueCalendar,
+    Enrolment,
+    OnTreatment,
+    enrolment_need,
+    pending_visits,
+    site_need,
+    subject_need,
+)
+from app.domain.study import load_study
+
+STUDY = load_study()
+VISITS = STUDY.schedule.visits()
+CONTENTS = STUDY.contents
+TODAY = date(2031, 3, 15)
+PROPERTY = settings(max_examples=150, deadline=None)
+
+subjects = st.lists(
+    st.builds(
+        OnTreatment,
+        content=st.sampled_from(CONTENTS),
+        day_one=st.integers(-400, 30).map(lambda d: TODAY + timedelta(days=d)),
+        next_index=st.integers(1, 13),
+        vials=st.integers(1, 4),
+    ),
+    max_size=25,
+)
+
+
+@PROPERTY
+@given(subjects, st.integers(0, 120))
+def test_calendar_and_direct_count_agree(on: list[OnTreatment], horizon: int) -> None:
+    """The simulator's calendar and the service's direct count are one rule."""
+    calendar = DueCalendar(CONTENTS, TODAY - timedelta(days=500), 1500)
+    for subject in on:
+        for due, vials in pending_visits(subject, VISITS):
+            calendar.add(subject.content, due, vials)
+    direct = subject_need(on, VISITS, TODAY, horizon)
+    for content in CONTENTS:
+        assert calendar.need(content, TODAY + timedelta(days=horizon)) == direct.get(content, 0)
+
+
+@PROPERTY
+@given(subjects, st.integers(0, 60), st.integers(0, 6))
+def test_next_due_after_is_the_day_the_need_grows(
+    on: list[OnTreatment], offset: int, beyond: int
+) -> None:
+    calendar = DueCalendar(CONTENTS, TODAY - timedelta(days=500), 1500)
+    for subject in on:
+        for due, vials in pending_visits(subject, VISITS):
+            calendar.add(subject.content, due, vials)
+    day = TODAY + timedelta(days=offset)
+    for content in CONTENTS:
+        now = calendar.need(content, day)
+        nxt = calendar.next_due_after(content, day, beyond)
+        if nxt is None:
+            assert calendar.need(content, day + timedelta(days=999)) <= now + beyond
+            continue
+        assert nxt > day
+        assert calendar.need(content, nxt) > now + beyond
+        assert calendar.need(content, nxt - timedelta(days=1)) <= now + beyond
+
+
+def test_overdue_visits_count_and_later_ones_wait() -> None:
+    subject = OnTreatment(CONTENTS[0], TODAY - timedelta(days=30), 1, 2)  # W4 two days overdue
+    assert subject_need([subject], VISITS, TODAY, 0) == {CONTENTS[0]: 2}
+    assert subject_need([subject], VISITS, TODAY, 25) == {CONTENTS[0]: 2}
+    assert subject_need([subject], VISITS, TODAY, 26) == {CONTENTS[0]: 4}  # W8 on day 26
+    finished = OnTreatment(CONTENTS[0], TODAY - timedelta(days=400), 13, 2)
+    assert subject_need([finished], VISITS, TODAY, 365) == {}
+
+
+def test_subjects_to_come_split_by_the_ratio_and_capped_by_the_places() -> None:
+    enrolment = Enrolment(
+        subjects_per_week=1.0, places_left=8, ratio={"A": 3, "B": 1}, vials_per_subject=2
+    )
+    need = enrolment_need(enrolment, VISITS, 28)
+    # 4 subjects arriving over 4 weeks, each its day-1 visit (W4 falls inside only at day 0)
+    assert need == pytest.approx({"A": 3 * 2.0, "B": 1 * 2.0})
+    capped = enrolment_need(Enrolment(10.0, 2, {"A": 1, "B": 1}, 1), VISITS, 28)
+    assert capped == pytest.approx({"A": 1.0, "B": 1.0})
+    assert enrolment_need(Enrolment(1.0, 0, {"A": 1}, 1), VISITS, 28) == {}
+    assert site_need([], enrolment, VISITS, ("A", "B"), TODAY, 28) == {"A": 6, "B": 2}

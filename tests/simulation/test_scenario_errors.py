@@ -1,0 +1,65 @@
+"""Bad scenarios are refused before any trial runs, naming the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import app.simulation as simulation_package
+from app.cli import app
+from app.domain.study import load_study
+from app.simulation.scenario import ScenarioError, load_scenario
+
+STUDY = load_study()
+SCENARIOS = Path(simulation_package.__file__).parent / "scenarios"
+
+
+def bundled_scenario(name: str) -> Path:
+    return SCENARIOS / name
+
+
+DEMO = bundled_scenario("imc002-demo.toml").read_text("utf-8")
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "scenario.toml"
+    path.write_text(text, "utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        (("grace_days = 3", "grace_days = 3\nsurprise = 1"), "surprise"),
+        (("screen_fail_rate = 0.25", "screen_fail_rate = -0.1"), "screen_fail_rate"),
+        (("subjects_per_week = 1.0", "subjects_per_week = -2"), "subjects_per_week"),
+        (("discontinuation_per_year = 0.15", "discontinuation_per_year = -1"), "discontinuation"),
+        (("lead_days = 3", "lead_days = 90"), "lead_days"),
+        (("kits_per_content = 500 }", "kits_per_content = 3 }"), "levels cannot be met"),
+        (("expiry_day = 730,", "expiry_day = 50,"), "could ever be shipped"),
+        (('depot = "DEPOT-EU"', 'depot = "NOWHERE"'), "unknown depot"),
+        (("[weight]", "[weight]\nmedian_kg = 70"), "median_kg"),
+    ],
+)
+def test_refused_naming_the_key(tmp_path: Path, change: tuple[str, str], named: str) -> None:
+    old, new = change
+    assert old in DEMO
+    path = _write(tmp_path, DEMO.replace(old, new, 1))
+    with pytest.raises(ScenarioError, match=named):
+        load_scenario(path, STUDY)
+    result = CliRunner().invoke(app, ["simulate", "--scenario", str(path), "--trials", "1"])
+    assert result.exit_code == 2
+    assert named in result.output
+    assert "Simulating" not in result.output
+
+
+def test_not_toml(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match="not valid TOML"):
+        load_scenario(_write(tmp_path, "name = [unclosed"), STUDY)
+
+
+def test_the_bundled_scenarios_load() -> None:
+    for name in ("imc002-demo.toml", "imc002-20-sites.toml"):
+        assert load_scenario(bundled_scenario(name), STUDY).sites
