@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api import admin, auth, confirmations, exports, reports, subjects, supply
+from app.api import admin, auth, confirmations, exports, forecast, reports, subjects, supply
 
 API_PREFIX = "/api/v1"
 API_ROUTERS: tuple[APIRouter, ...] = tuple(
-    module.router for module in (auth, subjects, supply, admin, reports, confirmations, exports)
+    module.router
+    for module in (auth, subjects, supply, forecast, admin, reports, confirmations, exports)
 )

@@ -3,20 +3,19 @@ is not declared here can never reach a client, which backs the blinding rules.""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from app.domain.dates import latest_today
 from app.domain.eligibility import EligibilityAnswers, Exclusions
-
-LATEST_TIMEZONE = timedelta(hours=14)
 
 
 def not_in_future(value: date) -> date:
     """A date may be today anywhere on earth (UTC+14), never later."""
-    if value > (datetime.now(UTC) + LATEST_TIMEZONE).date():
+    if value > latest_today(datetime.now(UTC)):
         raise ValueError("the date is in the future")
     return value
 
@@ -257,6 +256,9 @@ class ShipmentOut(BaseModel):
     requested_at: str
     shipped_at: str | None
     received_at: str | None
+    received_on: str | None = Field(
+        description="The day the kits arrived (received_at is when the receipt was recorded)"
+    )
     temperature_excursion: bool
     kit_count: int
     kits: list[ShipmentKitOut]
@@ -272,6 +274,33 @@ class ReceiveIn(Strict):
     damaged: list[str] = Field(default_factory=list, max_length=1000)
     missing: list[str] = Field(default_factory=list, max_length=1000)
     temperature_excursion: bool = False
+    received_on: date | None = Field(
+        default=None,
+        description="The day the kits arrived (default today, UTC): not in the future, not "
+        "before the day the shipment was shipped",
+    )
+
+
+class ExpiryStockOut(BaseModel):
+    expiry_date: str
+    total: int
+    reserved: int
+    by_status: dict[str, int]
+
+
+class DepotStockOut(BaseModel):
+    """Kits at a depot: totals by status and by expiry date, never by content or lot."""
+
+    depot_id: str
+    name: str
+    country: str
+    as_of: str
+    do_not_ship_days: int
+    total: int
+    shippable: int
+    reserved: int
+    by_status: dict[str, int]
+    by_expiry: list[ExpiryStockOut]
 
 
 class KitStatusIn(Strict):

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 
 from app.api.deps import DB, RowId, StudyDep, require
 from app.api.schemas import (
+    DepotStockOut,
     InventoryOut,
     KitOut,
     KitStatusIn,
@@ -20,7 +21,7 @@ from app.api.schemas import (
 )
 from app.domain.kits import KitStatus
 from app.domain.roles import Role
-from app.services import inventory, shipments, sites
+from app.services import depots, inventory, shipments, sites
 from app.services.actor import Actor
 from app.services.kits import blinded_kit, get_kit
 from app.services.resupply import request_manual
@@ -30,6 +31,7 @@ router = APIRouter(tags=["supply"])
 
 Pharmacy = Annotated[Actor, Depends(require(Role.PHARMACIST, Role.SUPPLY_MANAGER))]
 Supply = Annotated[Actor, Depends(require(Role.SUPPLY_MANAGER))]
+DepotReaders = Annotated[Actor, Depends(require(Role.SUPPLY_MANAGER, Role.UNBLINDED_MONITOR))]
 
 
 @router.get("/sites/{site_id}/inventory", response_model=InventoryOut)
@@ -91,6 +93,7 @@ def receive(shipment_id: RowId, body: ReceiveIn, actor: Pharmacy, db: DB, study:
             body.damaged,
             body.missing,
             body.temperature_excursion,
+            received_on=body.received_on,
         )
 
 
@@ -118,3 +121,10 @@ def kit_status(kit_number: str, body: KitStatusIn, actor: Pharmacy, db: DB, stud
         return inventory.change_status(
             session, study, actor, kit_number, KitStatus(body.status), body.reason, utcnow().date()
         )
+
+
+@router.get("/depots/{depot_id}/stock", response_model=DepotStockOut)
+def depot_stock(depot_id: str, actor: DepotReaders, db: DB, study: StudyDep) -> Any:
+    """Kits at the depot by status and by expiry date: totals only, never per content."""
+    with db.read() as session:
+        return depots.depot_stock(session, study, depot_id, utcnow().date())

@@ -60,16 +60,17 @@ class Position:
     """Vials needed within the lead time plus the cover."""
 
 
-def need_shares(need: Mapping[str, int]) -> dict[str, float]:
-    """Each content's share of a need (equal shares when nothing is needed)."""
-    total = sum(need.values())
-    if total <= 0:
-        return {c: 1 / len(need) for c in need}
-    return {c: n / total for c, n in need.items()}
+def need_shares(need: Mapping[str, int], floor: int) -> dict[str, float]:
+    """The shares in which a site will use the contents: each content's need over the cover,
+    plus one heaviest visit (`floor`, at least one vial) that the site must hold of every
+    content whatever its subjects need, so that no content's share is ever zero."""
+    padded = {c: n + max(floor, 1) for c, n in need.items()}
+    total = sum(padded.values())
+    return {c: n / total for c, n in padded.items()}
 
 
-def _shares(positions: Mapping[str, Position]) -> dict[str, float]:
-    return need_shares({c: p.need_cover for c, p in positions.items()})
+def _shares(positions: Mapping[str, Position], floor: int) -> dict[str, float]:
+    return need_shares({c: p.need_cover for c, p in positions.items()}, floor)
 
 
 def split(total: int, shares: Mapping[str, float]) -> dict[str, int]:
@@ -86,38 +87,54 @@ def split(total: int, shares: Mapping[str, float]) -> dict[str, int]:
 def safety_levels(positions: Mapping[str, Position], levels: Levels, floor: int) -> dict[str, int]:
     """Safety kits per content: the site's trigger kits in all, split in the shares of need,
     and never less than one heaviest-weight visit (`floor`) of each content."""
-    parts = split(levels.trigger * len(positions), _shares(positions))
+    parts = split(levels.trigger * len(positions), _shares(positions, floor))
     return {c: max(floor, parts[c]) for c in positions}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the resupply decides for a site now."""
+
+    quantities: dict[str, int]
+    """Kits per content to ship now; empty when no shipment is due."""
+    slack: dict[str, int]
+    """Per content, how far the position minus the lead-time need stays above safety."""
+
+
+def plan(positions: Mapping[str, Position], levels: Levels, floor: int) -> Plan:
+    """Whether a shipment is due (any content whose position minus its lead-time need falls
+    below its safety level) and, if so, the kits per content.
+
+    Every content comes up to its need over the cover plus its share of the site's buffer
+    (target kits per content, times the contents, split in the shares of need): stock and
+    shipments hold the contents in the shares the site uses them, so that a tier's contents run
+    out at about the same time and few kits are stranded. Every content gets at least one kit
+    (never a one-content shipment). `floor` is the vials of one heaviest-weight visit, the least
+    a site must hold of each content."""
+    safety = safety_levels(positions, levels, floor)
+    slack = {c: p.stock + p.in_transit - p.need_lead - safety[c] for c, p in positions.items()}
+    if min(slack.values(), default=0) >= 0:
+        return Plan({}, slack)
+    buffers = split(levels.target * len(positions), _shares(positions, floor))
+    quantities = {
+        c: max(
+            1, max(p.need_cover, p.need_lead) + max(buffers[c], safety[c]) - p.stock - p.in_transit
+        )
+        for c, p in positions.items()
+    }
+    return Plan(quantities, slack)
 
 
 def shipment_due(positions: Mapping[str, Position], levels: Levels, floor: int) -> bool:
     """Any content whose position minus its lead-time need falls below its safety level."""
-    safety = safety_levels(positions, levels, floor)
-    return any(p.stock + p.in_transit - p.need_lead < safety[c] for c, p in positions.items())
+    return bool(plan(positions, levels, floor).quantities)
 
 
 def order_quantities(
     positions: Mapping[str, Position], levels: Levels, floor: int
 ) -> dict[str, int]:
-    """Kits per content for a shipment requested now, or {} when none is due.
-
-    Every content comes up to its need over the cover plus its share of the site's buffer
-    (target kits per content, times the contents, split in the shares of need): stock and
-    shipments then hold the contents in the shares the site uses them, so the share of its kits
-    a subject of either arm draws from the newest shipment (kits are drawn at random within a
-    date) does not depend on the arm. Every content gets at least one kit (never a one-content
-    shipment). `floor` is the vials of one heaviest-weight visit, the least a site must hold of
-    each content."""
-    if not shipment_due(positions, levels, floor):
-        return {}
-    safety = safety_levels(positions, levels, floor)
-    buffers = split(levels.target * len(positions), _shares(positions))
-    return {
-        content: max(
-            1, p.need_cover + max(buffers[content], safety[content]) - p.stock - p.in_transit
-        )
-        for content, p in positions.items()
-    }
+    """Kits per content for a shipment requested now, or {} when none is due (see `plan`)."""
+    return plan(positions, levels, floor).quantities
 
 
 DepotShelf = Mapping[str, Mapping[date, int]]

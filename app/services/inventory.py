@@ -45,6 +45,45 @@ def site_inventory(
     }
 
 
+def quarantined(session: Session, actor: Actor) -> dict[str, Any]:
+    """What waits for the supply manager's decision: quarantined shipments and every
+    quarantined kit (at a site or a depot), with the quarantined shipment it arrived in."""
+    held = (
+        select(ShipmentKit.kit_number, Shipment.id.label("shipment_id"))
+        .join(Shipment, Shipment.id == ShipmentKit.shipment_id)
+        .where(Shipment.status == "quarantined")
+        .subquery()
+    )
+    rows = session.execute(
+        select(Kit, held.c.shipment_id)
+        .outerjoin(held, held.c.kit_number == Kit.kit_number)
+        .where(Kit.status == KitStatus.QUARANTINED.value)
+        .order_by(Kit.site_id, Kit.depot_id, Kit.kit_number)
+    ).all()
+    shipments = session.execute(
+        select(Shipment).where(Shipment.status == "quarantined").order_by(Shipment.id)
+    ).scalars()
+    still_held = Counter(shipment_id for _, shipment_id in rows if shipment_id is not None)
+    return {
+        "shipments": [
+            {
+                "shipment_id": s.id,
+                "site_id": s.site_id,
+                "depot_id": s.depot_id,
+                "received_on": s.received_on.isoformat() if s.received_on else None,
+                "quarantined_kits": still_held[s.id],
+            }
+            for s in shipments
+            if actor.sees_site(s.site_id)
+        ],
+        "kits": [
+            {**blinded_kit(kit), "shipment_id": shipment_id}
+            for kit, shipment_id in rows
+            if kit.site_id is None or actor.sees_site(kit.site_id)
+        ],
+    }
+
+
 def all_kits(session: Session, site_id: str | None, status: str | None) -> list[dict[str, Any]]:
     query = select(Kit).order_by(Kit.kit_number)
     if site_id:

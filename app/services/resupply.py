@@ -192,7 +192,7 @@ def site_position(
     # as its tiers can be used in the shares the site needs the contents
     arrival = today + timedelta(days=lead)
     shelf = tally(available_kits(session, site.id), arrival, study.supply.do_not_dispense_days)
-    shares = need_shares({c: need_cover[c] + extra_need for c in study.contents})
+    shares = need_shares({c: need_cover[c] + extra_need for c in study.contents}, floor)
     stock = usable_stock(shelf, study.contents, shares)
     moving = in_transit(session, site.id)
     positions = {

@@ -9,11 +9,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db.models import Kit, Shipment, ShipmentKit
+from app.domain.dates import latest_today
 from app.domain.kits import KitCandidate, KitStatus, usable_on
 from app.domain.study import StudyDefinition
 from app.services import audit
 from app.services.actor import Actor
-from app.services.errors import ServiceError, not_found
+from app.services.errors import ServiceError, not_found, validation_error
 from app.services.kits import blinded_kit, move
 from app.services.locks import lock_site
 from app.services.resupply import check_site
@@ -42,14 +43,18 @@ def _shipment_in_state(
     if lock_site_first:
         lock_site(session, get_shipment(session, actor, shipment_id).site_id)
     shipment = get_shipment(session, actor, shipment_id, lock=True)
+    _require_state(shipment, status, action)
+    return shipment
+
+
+def _require_state(shipment: Shipment, status: str, action: str) -> None:
     if shipment.status != status:
         raise ServiceError(
             409,
             "invalid_shipment_state",
-            f"Shipment {shipment_id} is {shipment.status}; only a {status} shipment can be "
+            f"Shipment {shipment.id} is {shipment.status}; only a {status} shipment can be "
             f"{action}.",
         )
-    return shipment
 
 
 def shipment_kits(session: Session, shipment: Shipment) -> list[tuple[Kit, str | None]]:
@@ -105,6 +110,67 @@ def cancel(session: Session, actor: Actor, shipment_id: int, reason: str) -> dic
     return shipment_view(session, shipment)
 
 
+def _check_receipt(
+    shipment: Shipment,
+    kits: list[tuple[Kit, str | None]],
+    damaged: list[str],
+    missing: list[str],
+    received_on: date | None,
+) -> date:
+    """Refuse a kit not in the shipment, a kit both damaged and missing, and a receipt date
+    after today (anywhere on earth) or before the (UTC) day the shipment was shipped; returns
+    the receipt date (today, UTC, when none is given)."""
+    numbers = {kit.kit_number for kit, _ in kits}
+    unknown = sorted((set(damaged) | set(missing)) - numbers)
+    both = sorted(set(damaged) & set(missing))
+    if unknown or both:
+        problems = [f"kit {n} is not in shipment {shipment.id}" for n in unknown]
+        problems += [f"kit {n} cannot be both damaged and missing" for n in both]
+        raise ServiceError(
+            422,
+            "validation_error",
+            "; ".join(problems) + ".",
+            errors=[{"field": "kits", "message": p} for p in problems],
+        )
+    now = utcnow()
+    day = received_on or now.date()
+    if day > latest_today(now):
+        raise validation_error("received_on", f"The receipt date {day} is in the future.")
+    shipped = shipment.shipped_at.date() if shipment.shipped_at else None
+    if shipped is not None and day < shipped:
+        raise validation_error(
+            "received_on",
+            f"The receipt date {day} is before the shipment was shipped ({shipped}).",
+        )
+    return day
+
+
+def review_receipt(
+    session: Session,
+    actor: Actor,
+    shipment_id: int,
+    damaged: list[str],
+    missing: list[str],
+    temperature_excursion: bool,
+    received_on: date | None = None,
+) -> dict[str, Any]:
+    """What `receive` would record, checked by the same rules and changing nothing (the review
+    step of the receipt page): kits received, damaged and missing, excursion, receipt date."""
+    shipment = get_shipment(session, actor, shipment_id)
+    _require_state(shipment, "shipped", "received")
+    kits = shipment_kits(session, shipment)
+    day = _check_receipt(shipment, kits, damaged, missing, received_on)
+    exceptions = set(damaged) | set(missing)
+    return {
+        "shipment": shipment_view(session, shipment),
+        "received": [kit.kit_number for kit, _ in kits if kit.kit_number not in exceptions],
+        "damaged": sorted(set(damaged)),
+        "missing": sorted(set(missing)),
+        "temperature_excursion": temperature_excursion,
+        "received_on": day.isoformat(),
+    }
+
+
 def receive(
     session: Session,
     study: StudyDefinition,
@@ -113,25 +179,18 @@ def receive(
     damaged: list[str],
     missing: list[str],
     temperature_excursion: bool,
+    *,
+    received_on: date | None = None,
 ) -> dict[str, Any]:
     """Receipt at the site: each kit received, damaged or missing; an excursion quarantines
-    the whole shipment until the supply manager releases or rejects it."""
+    the whole shipment until the supply manager releases or rejects it. `received_on` dates
+    the receipt (default today, UTC): never in the future, never before the shipping day;
+    `received_at` stays the time it was recorded."""
     shipment = _shipment_in_state(
         session, actor, shipment_id, "shipped", "received", lock_site_first=True
     )
     kits = shipment_kits(session, shipment)
-    numbers = {kit.kit_number for kit, _ in kits}
-    unknown = sorted((set(damaged) | set(missing)) - numbers)
-    both = sorted(set(damaged) & set(missing))
-    if unknown or both:
-        problems = [f"kit {n} is not in shipment {shipment_id}" for n in unknown]
-        problems += [f"kit {n} cannot be both damaged and missing" for n in both]
-        raise ServiceError(
-            422,
-            "validation_error",
-            "; ".join(problems) + ".",
-            errors=[{"field": "kits", "message": p} for p in problems],
-        )
+    day = _check_receipt(shipment, kits, damaged, missing, received_on)
     for kit, _ in kits:
         if kit.kit_number in missing:
             outcome, target = "missing", KitStatus.LOST
@@ -147,6 +206,7 @@ def receive(
     before = {"status": shipment.status}
     shipment.status = "quarantined" if temperature_excursion else "received"
     shipment.received_at, shipment.received_by = utcnow(), actor.username
+    shipment.received_on = day
     shipment.temperature_excursion = temperature_excursion
     audit.record(
         session,
@@ -157,6 +217,7 @@ def receive(
         before,
         {
             "status": shipment.status,
+            "received_on": day.isoformat(),
             "temperature_excursion": temperature_excursion,
             "damaged": sorted(damaged),
             "missing": sorted(missing),
@@ -209,16 +270,21 @@ def shipment_view(session: Session, shipment: Shipment) -> dict[str, Any]:
         "requested_at": iso_utc(shipment.requested_at),
         "shipped_at": iso_utc(shipment.shipped_at) if shipment.shipped_at else None,
         "received_at": iso_utc(shipment.received_at) if shipment.received_at else None,
+        "received_on": shipment.received_on.isoformat() if shipment.received_on else None,
         "temperature_excursion": shipment.temperature_excursion,
         "kit_count": len(kits),
         "kits": [{**blinded_kit(kit), "outcome": outcome} for kit, outcome in kits],
     }
 
 
-def list_shipments(session: Session, actor: Actor, site_id: str | None) -> list[dict[str, Any]]:
+def list_shipments(
+    session: Session, actor: Actor, site_id: str | None, status: str | None = None
+) -> list[dict[str, Any]]:
     query = select(Shipment).order_by(Shipment.id)
     if site_id:
         query = query.where(Shipment.site_id == site_id)
+    if status:
+        query = query.where(Shipment.status == status)
     return [
         shipment_view(session, s)
         for s in session.execute(query).scalars()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.db.models import Depot, Site, SupplyLevel
@@ -107,3 +107,24 @@ def set_levels(
         {"trigger": trigger, "target": target},
     )
     return {"site_id": site_id, "trigger": trigger, "target": target}
+
+
+def levels_view(session: Session, study: StudyDefinition, actor: Actor) -> list[dict[str, Any]]:
+    """Each visible site with its trigger and target: its own (`set_levels` gives every content
+    the same), else the study's. Never one per content."""
+    own = {
+        site_id: (int(trigger), int(target))
+        for site_id, trigger, target in session.execute(
+            select(
+                SupplyLevel.site_id, func.max(SupplyLevel.trigger), func.max(SupplyLevel.target)
+            ).group_by(SupplyLevel.site_id)
+        ).all()
+    }
+    default = (study.supply.resupply_trigger, study.supply.resupply_target)
+    views = []
+    for site in list_sites(session, actor):
+        trigger, target = own.get(site["site_id"], default)
+        views.append(
+            {**site, "trigger": trigger, "target": target, "own_levels": site["site_id"] in own}
+        )
+    return views

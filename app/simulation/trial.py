@@ -24,9 +24,8 @@ from app.domain.resupply import (
     Levels,
     Position,
     need_shares,
-    order_quantities,
     pick_depot_dates,
-    safety_levels,
+    plan,
 )
 from app.domain.study import PHASE_IB, ListScope, StudyDefinition
 from app.simulation.naive import naive_dates, naive_quantities
@@ -460,7 +459,7 @@ class Trial:
         need_lead, need_cover = needs
         if self.blind:
             arrival = today + timedelta(days=lead + self.dnd)
-            shares = need_shares(need_cover)
+            shares = need_shares(need_cover, floor)
             stock = usable_stock(site.shelf.counts, self.contents, shares, arrival)
         else:
             usable = site.shelf.by_date(today + timedelta(days=self.dnd))
@@ -470,14 +469,14 @@ class Trial:
             for c in self.contents
         }
         if self.blind:
-            quantities = order_quantities(positions, levels, floor)
+            decided = plan(positions, levels, floor)
+            quantities, slack = decided.quantities, decided.slack
         else:
-            quantities = naive_quantities(positions, levels)
+            quantities, slack = naive_quantities(positions, levels), {}
         if quantities:
             self._ship(day, index, site, quantities)
             return {}
-        safety = safety_levels(positions, levels, floor)
-        return {c: p.stock + p.in_transit - p.need_lead - safety[c] for c, p in positions.items()}
+        return slack
 
     def _ship(self, day: int, index: int, site: SiteState, quantities: dict[str, int]) -> None:
         depot = self.depots[site.depot]

@@ -14,11 +14,29 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.db.engine import TextWithNul
 from app.services.errors import ServiceError
-from app.web import pages_admin, pages_monitor, pages_pharmacy, pages_reports, pages_site
+from app.web import (
+    pages_admin,
+    pages_forecast,
+    pages_monitor,
+    pages_pharmacy,
+    pages_reports,
+    pages_simulation,
+    pages_site,
+    pages_supply,
+)
 from app.web.common import STATIC_DIR, LoginRequired, PageRefused, error_page, mark_page
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(mark_page)])
-for _module in (pages_site, pages_pharmacy, pages_monitor, pages_admin, pages_reports):
+for _module in (
+    pages_site,
+    pages_pharmacy,
+    pages_supply,
+    pages_forecast,
+    pages_simulation,
+    pages_monitor,
+    pages_admin,
+    pages_reports,
+):
     router.include_router(_module.router)
 
 __all__ = ["install", "router"]

@@ -50,6 +50,7 @@ HTMX_VERSION = "2.0.11"
 SITE_STAFF = frozenset(SITE_ROLES)
 RANDOMIZERS = frozenset({Role.SITE_COORDINATOR, Role.INVESTIGATOR})
 PHARMACY = frozenset({Role.PHARMACIST, Role.SUPPLY_MANAGER})
+SUPPLY = frozenset({Role.SUPPLY_MANAGER})
 MONITOR = frozenset({Role.UNBLINDED_MONITOR})
 SPONSOR = frozenset({Role.SPONSOR_ADMIN})
 CONFIRMATION_READERS = SITE_STAFF | MONITOR
@@ -67,6 +68,9 @@ NAV: list[NavItem] = [
     NavItem("Subjects", "/subjects", SITE_STAFF, "Register, randomize and dose subjects."),
     NavItem("Confirmations", "/confirmations", CONFIRMATION_READERS, "Printable confirmations."),
     NavItem("Pharmacy", "/pharmacy", PHARMACY, "Site inventory and shipments."),
+    NavItem("Supply", "/supply", SUPPLY, "Shipments, quarantine, supply levels, depot stock."),
+    NavItem("Forecast", "/supply/forecast", PHARMACY | MONITOR | SPONSOR, "Need per site."),
+    NavItem("Simulation", "/supply/simulation", SUPPLY | MONITOR, "Simulated trials."),
     NavItem("Allocations", "/monitor/allocations", MONITOR, "Unblinded allocations."),
     NavItem("Unblindings", "/monitor/unblindings", MONITOR, "Emergency unblinding log."),
     NavItem("Audit trail", "/monitor/audit", MONITOR, "The audit trail and its verification."),

@@ -7,9 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
+from starlette.datastructures import FormData
 
 from app.api.deps import DB, MAX_ID, RowId, SettingsDep, StudyDep
-from app.api.schemas import ReplaceIn
+from app.api.schemas import ReceiveIn, ReplaceIn
 from app.domain.kits import KitStatus
 from app.domain.roles import Role
 from app.services import idempotency, inventory, shipments, sites
@@ -21,6 +22,7 @@ from app.services.transaction import utcnow, writing
 from app.web.common import (
     Form,
     FormErrors,
+    blank_to_none,
     checkbox,
     errors_from_service,
     errors_from_validation,
@@ -86,22 +88,13 @@ def _receipt_page(
         outcomes=OUTCOMES,
         prefix=OUTCOME_PREFIX,
         errors=errors or FormErrors(),
-        values=values or {},
+        values={"received_on": utcnow().date().isoformat(), **(values or {})},
     )
 
 
-@router.get("/pharmacy/shipments/{shipment_id}/receive", response_class=HTMLResponse)
-def receipt_form(request: Request, shipment_id: RowId, actor: Pharmacy, db: DB) -> Response:
-    """The receipt form of a shipped shipment; afterwards, what was received."""
-    return _receipt_page(request, db, actor, shipment_id)
-
-
-@router.post("/pharmacy/shipments/{shipment_id}/receive", response_class=HTMLResponse)
-def receive(
-    request: Request, shipment_id: RowId, actor: Pharmacy, form: Form, db: DB, study: StudyDep
-) -> Response:
-    """Each kit received, damaged or missing (radio per kit); a temperature excursion
-    quarantines every received kit. The same use case as POST /api/v1/shipments/{id}/receive."""
+def _parse_receipt(form: FormData) -> tuple[dict[str, str], FormErrors, ReceiveIn | None]:
+    """The form as the API's body: a radio `outcome.<kit>` per kit (only damaged and missing
+    count), the excursion checkbox and the receipt date (empty: today)."""
     values = form_values(form)
     errors = FormErrors()
     chosen: dict[str, list[str]] = {"damaged": [], "missing": []}
@@ -112,7 +105,74 @@ def receive(
             errors.add(name, "choose received, damaged or missing")
         elif value != "received":
             chosen[value].append(name.removeprefix(OUTCOME_PREFIX))
-    if errors:
+    body = {
+        **chosen,
+        "temperature_excursion": checkbox(form, "temperature_excursion"),
+        "received_on": blank_to_none(values.get("received_on")),
+    }
+    try:
+        parsed = ReceiveIn.model_validate(body)
+    except ValidationError as exc:
+        for name, message in errors_from_validation(exc).fields.items():
+            errors.add(name, message)
+        return values, errors, None
+    return values, errors, None if errors else parsed
+
+
+@router.get("/pharmacy/shipments/{shipment_id}/receive", response_class=HTMLResponse)
+def receipt_form(request: Request, shipment_id: RowId, actor: Pharmacy, db: DB) -> Response:
+    """The receipt form of a shipped shipment; afterwards, what was received."""
+    return _receipt_page(request, db, actor, shipment_id)
+
+
+@router.post("/pharmacy/shipments/{shipment_id}/receive/review", response_class=HTMLResponse)
+def receipt_review(
+    request: Request, shipment_id: RowId, actor: Pharmacy, form: Form, db: DB
+) -> Response:
+    """What the receipt will record, checked by the service's rules and changing nothing;
+    "Confirm receipt" records it, "Change" goes back to the form as entered."""
+    values, errors, body = _parse_receipt(form)
+    if form.get("action") == "edit":
+        return _receipt_page(request, db, actor, shipment_id, values=values)
+    if body is None:
+        return _receipt_page(request, db, actor, shipment_id, 422, errors, values)
+    try:
+        with db.read() as session:
+            review = shipments.review_receipt(
+                session,
+                actor,
+                shipment_id,
+                body.damaged,
+                body.missing,
+                body.temperature_excursion,
+                body.received_on,
+            )
+    except ServiceError as exc:
+        if exc.status == 404:
+            raise
+        errors = errors_from_service(exc)
+        return _receipt_page(request, db, actor, shipment_id, exc.status, errors, values)
+    outcomes = {f"{OUTCOME_PREFIX}{n}": "damaged" for n in review["damaged"]}
+    outcomes |= {f"{OUTCOME_PREFIX}{n}": "missing" for n in review["missing"]}
+    return render(
+        request,
+        "pharmacy/receive_review.html",
+        title=f"Review the receipt of shipment {shipment_id}",
+        review=review,
+        shipment=review["shipment"],
+        outcomes=outcomes,
+    )
+
+
+@router.post("/pharmacy/shipments/{shipment_id}/receive", response_class=HTMLResponse)
+def receive(
+    request: Request, shipment_id: RowId, actor: Pharmacy, form: Form, db: DB, study: StudyDep
+) -> Response:
+    """Record the receipt: each kit received unless marked damaged or missing; a temperature
+    excursion quarantines every received kit; dated `received_on` (default today). The same
+    use case as POST /api/v1/shipments/{id}/receive."""
+    values, errors, body = _parse_receipt(form)
+    if body is None:
         return _receipt_page(request, db, actor, shipment_id, 422, errors, values)
     try:
         with writing(db) as session:
@@ -121,9 +181,10 @@ def receive(
                 study,
                 actor,
                 shipment_id,
-                chosen["damaged"],
-                chosen["missing"],
-                checkbox(form, "temperature_excursion"),
+                body.damaged,
+                body.missing,
+                body.temperature_excursion,
+                received_on=body.received_on,
             )
     except ServiceError as exc:
         if exc.status == 404:

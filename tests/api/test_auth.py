@@ -112,6 +112,7 @@ PATH_VALUES = {
     "subject_id": 1,
     "code": "C2",
     "site_id": "DE01",
+    "depot_id": "DEPOT-EU",
     "shipment_id": 1,
     "kit_number": "ABCDEFGH",
     "confirmation_id": 1,

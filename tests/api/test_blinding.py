@@ -329,6 +329,15 @@ def _shipment_action(action: str, body: dict[str, Any] | None = None) -> Builder
     return build
 
 
+def _depot_stock(
+    client: TestClient, study: Study, user: str, hdrs: dict[str, str]
+) -> list[Request]:
+    return [
+        (f"depot stock {depot}", "GET", f"{API}/depots/{depot}/stock", {})
+        for depot in (DEPOT, "XX99")
+    ]
+
+
 def _kit_views(client: TestClient, study: Study, user: str, hdrs: dict[str, str]) -> list[Request]:
     kits = {
         **{f"kit {content} {n}": n for content, ns in study.kits.items() for n in ns},
@@ -453,6 +462,10 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("GET", f"{API}/sites/{{site_id}}/inventory"): _inventory,
     ("PUT", f"{API}/sites/{{site_id}}/supply-levels"): _levels,
     ("GET", f"{API}/shipments"): _get(f"{API}/shipments", {"site_id": "DE01"}, {"site_id": "US01"}),
+    ("GET", f"{API}/supply/forecast"): _get(
+        f"{API}/supply/forecast", {"weeks": 52}, {"weeks": 0}, {"site_id": "US01"}
+    ),
+    ("GET", f"{API}/supply/forecast.csv"): _get(f"{API}/supply/forecast.csv", {"weeks": 52}),
     ("POST", f"{API}/shipments"): _request_shipment,
     ("GET", f"{API}/shipments/{{shipment_id}}"): _shipment_views,
     ("POST", f"{API}/shipments/{{shipment_id}}/ship"): _shipment_action("ship"),
@@ -460,6 +473,7 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("POST", f"{API}/shipments/{{shipment_id}}/receive"): _shipment_action("receive", {}),
     ("POST", f"{API}/shipments/{{shipment_id}}/release"): _shipment_action("release", REASON),
     ("POST", f"{API}/shipments/{{shipment_id}}/reject"): _shipment_action("reject", REASON),
+    ("GET", f"{API}/depots/{{depot_id}}/stock"): _depot_stock,
     ("GET", f"{API}/kits/{{kit_number}}"): _kit_views,
     ("POST", f"{API}/kits/{{kit_number}}/status"): _kit_status,
     ("GET", f"{ADMIN}/allocations"): _get(f"{ADMIN}/allocations"),
@@ -531,6 +545,8 @@ ALLOWED: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", f"{API}/sites/{{site_id}}/inventory"): PHARMACY,
     ("PUT", f"{API}/sites/{{site_id}}/supply-levels"): SUPPLY,
     ("GET", f"{API}/shipments"): PHARMACY,
+    ("GET", f"{API}/supply/forecast"): PHARMACY | SPONSOR | MONITOR,
+    ("GET", f"{API}/supply/forecast.csv"): PHARMACY | SPONSOR | MONITOR,
     ("POST", f"{API}/shipments"): SUPPLY,
     ("GET", f"{API}/shipments/{{shipment_id}}"): PHARMACY,
     ("POST", f"{API}/shipments/{{shipment_id}}/ship"): SUPPLY,
@@ -538,6 +554,7 @@ ALLOWED: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", f"{API}/shipments/{{shipment_id}}/receive"): PHARMACY,
     ("POST", f"{API}/shipments/{{shipment_id}}/release"): SUPPLY,
     ("POST", f"{API}/shipments/{{shipment_id}}/reject"): SUPPLY,
+    ("GET", f"{API}/depots/{{depot_id}}/stock"): SUPPLY | MONITOR,
     ("GET", f"{API}/kits/{{kit_number}}"): PHARMACY,
     ("POST", f"{API}/kits/{{kit_number}}/status"): PHARMACY,
     ("GET", f"{ADMIN}/allocations"): MONITOR,
@@ -672,6 +689,8 @@ def _assert_reached(study: Study, user: str, seen: dict[str, httpx.Response]) ->
             ("import kits", 201),
             ("import kits again", 201),
             ("inventory US01", 200),
+            ("depot stock DEPOT-EU", 200),
+            ("depot stock XX99", 404),
         ):
             assert seen[label].status_code == status, (label, seen[label].text)
         assert seen["import kits again"].json()["already_imported"] is True

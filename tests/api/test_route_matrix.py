@@ -29,6 +29,7 @@ PATH_VALUES = {
     "kit_number": "AAAAAAAA",
     "shipment_id": "1",
     "site_id": "DE01",
+    "depot_id": "DEPOT-EU",
     "code": "C2",
     "confirmation_id": "1",
     "dataset": "dm",

@@ -1,5 +1,6 @@
 """The pharmacist's pages in the browser, on both engines: receive a shipment kit by kit
-(damaged, missing), see the site's inventory, replace a damaged kit of a subject."""
+(damaged, missing) through the review step, see the site's inventory, replace a damaged kit of
+a subject."""
 
 from __future__ import annotations
 
@@ -59,7 +60,10 @@ def receive_with_damaged_and_missing(page: Page, screenshot: Shot) -> tuple[str,
     page.locator("fieldset", has_text=damaged).get_by_label("Damaged").check()
     page.locator("fieldset", has_text=missing).get_by_label("Missing").check()
     screenshot(page, "pharmacy-receive-form")
-    submit(page, re.compile(r"record receipt", re.I))
+    submit(page, re.compile(r"review receipt", re.I))
+    expect(page.locator('[data-field="damaged"]')).to_have_text(damaged)
+    expect(page.locator('[data-field="missing"]')).to_have_text(missing)
+    submit(page, re.compile(r"confirm receipt", re.I))
 
     expect(page.locator('[data-field="status"]').first).to_contain_text("received")
     expect(page.get_by_role("row", name=re.compile(damaged))).to_contain_text("damaged")

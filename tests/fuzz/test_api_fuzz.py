@@ -235,7 +235,14 @@ def known_path_values(operation: Any, seeded: dict[str, str]) -> dict[str, str] 
     names = re.findall(r"\{(\w+)\}", operation.path)
     if not names:
         return None
-    values = {**seeded, "site_id": "DE01", "code": "C2", "dataset": "dm", "confirmation_id": "1"}
+    values = {
+        **seeded,
+        "site_id": "DE01",
+        "depot_id": "DEPOT-EU",
+        "code": "C2",
+        "dataset": "dm",
+        "confirmation_id": "1",
+    }
     return {name: values[name] for name in names}
 
 

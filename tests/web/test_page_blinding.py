@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -157,6 +158,7 @@ def _nothing(client: TestClient, study: Study, user: str) -> list[PageRequest]:
 
 PHARMACY = frozenset({Role.PHARMACIST, Role.SUPPLY_MANAGER})
 PHARMACIST = frozenset({Role.PHARMACIST})
+SUPPLY = frozenset({Role.SUPPLY_MANAGER})
 MONITOR = frozenset({Role.UNBLINDED_MONITOR})
 SPONSOR = frozenset({Role.SPONSOR_ADMIN})
 
@@ -173,6 +175,18 @@ def _receive(client: TestClient, study: Study, user: str) -> list[PageRequest]:
         ("receive unknown kit", "POST", url, {"outcome.ZZZZZZZZ": "missing"}),
         ("receive", "POST", url, {"temperature_excursion": ""}),
         ("receive again", "POST", url, {}),
+    ]
+
+
+def _receipt_review(client: TestClient, study: Study, user: str) -> list[PageRequest]:
+    """The review records nothing: the shipment is still received by `_receive` after it."""
+    purpose = {"supply": "receive supply", "pharmacist": "receive pharmacist"}.get(user, "ship")
+    url = f"/pharmacy/shipments/{study.shipments[purpose]}/receive/review"
+    future = (today() + timedelta(days=2)).isoformat()
+    return [
+        ("receipt review", "POST", url, {"received_on": today().isoformat()}),
+        ("receipt review future", "POST", url, {"received_on": future}),
+        ("receipt review edit", "POST", url, {"action": "edit"}),
     ]
 
 
@@ -193,6 +207,69 @@ def _replace(client: TestClient, study: Study, user: str) -> list[PageRequest]:
             (f"replace {arm} again", "POST", url, data),
         ]
     return requests
+
+
+def _supply_shipment_pages(client: TestClient, study: Study, user: str) -> list[PageRequest]:
+    ids = [*study.shipments.values(), 999_999]
+    return [(f"supply shipment {i}", "GET", f"/supply/shipments/{i}", {}) for i in ids]
+
+
+def _supply_request(client: TestClient, study: Study, user: str) -> list[PageRequest]:
+    data = {"site_id": "DE01", "kits_per_content": "1", "reason": "walk: manual shipment"}
+    return [
+        ("supply request", "POST", "/supply/shipments", data),
+        ("supply request invalid", "POST", "/supply/shipments", {**data, "kits_per_content": "0"}),
+    ]
+
+
+def _supply_ship(client: TestClient, study: Study, user: str) -> list[PageRequest]:
+    url = f"/supply/shipments/{study.shipments['ship']}/ship"
+    return [("supply ship", "POST", url, {}), ("supply ship again", "POST", url, {})]
+
+
+def _supply_cancel(client: TestClient, study: Study, user: str) -> list[PageRequest]:
+    url = f"/supply/shipments/{study.shipments['cancel']}/cancel"
+    return [
+        ("supply cancel invalid", "POST", url, {"reason": "x"}),
+        ("supply cancel", "POST", url, {"reason": "walk: not needed"}),
+    ]
+
+
+def _supply_kit_decisions(client: TestClient, study: Study, user: str) -> list[PageRequest]:
+    """One quarantined kit of each content (the excursion shipments' kits), released: the two
+    answers must read the same."""
+    quarantined = client.get(
+        "/api/v1/admin/kits",
+        params={"status": "quarantined"},
+        headers=login(client, "monitor"),
+    ).json()
+    requests: list[PageRequest] = []
+    for content in ("IMC002", "PLACEBO"):
+        number = min(k["kit_number"] for k in quarantined if k["content"] == content)
+        data = {f"kit-{number}.decision": "release", f"kit-{number}.reason": "walk"}
+        url = f"/supply/quarantine/kits/{number}"
+        requests.append((f"supply kit decision {content}", "POST", url, data))
+    return requests
+
+
+def _supply_shipment_decisions(client: TestClient, study: Study, user: str) -> list[PageRequest]:
+    requests: list[PageRequest] = []
+    for decision in ("release", "reject"):
+        shipment_id = study.shipments[decision]
+        prefix = f"shipment-{shipment_id}."
+        data = {f"{prefix}decision": decision, f"{prefix}reason": "walk: decided"}
+        url = f"/supply/quarantine/shipments/{shipment_id}"
+        requests.append((f"supply {decision} invalid", "POST", url, {f"{prefix}reason": "walk"}))
+        requests.append((f"supply {decision}", "POST", url, data))
+    return requests
+
+
+def _supply_levels(client: TestClient, study: Study, user: str) -> list[PageRequest]:
+    url = "/supply/levels/DE01"
+    return [
+        ("supply levels", "POST", url, {"DE01.trigger": "10", "DE01.target": "40"}),
+        ("supply levels invalid", "POST", url, {"DE01.trigger": "5", "DE01.target": "5"}),
+    ]
 
 
 def _activate(client: TestClient, study: Study, user: str) -> list[PageRequest]:
@@ -240,9 +317,26 @@ PAGES: dict[tuple[str, str], tuple[PageBuilder, frozenset[Role]]] = {
     ("GET", "/pharmacy"): (_get("/pharmacy", "?site_id=DE02", "?site_id=US01"), PHARMACY),
     ("GET", "/pharmacy/shipments"): (_get("/pharmacy/shipments"), PHARMACY),
     ("GET", "/pharmacy/shipments/{shipment_id}/receive"): (_receipt_pages, PHARMACY),
+    ("POST", "/pharmacy/shipments/{shipment_id}/receive/review"): (_receipt_review, PHARMACY),
     ("POST", "/pharmacy/shipments/{shipment_id}/receive"): (_receive, PHARMACY),
     ("GET", "/subjects/{subject_id}/kits/{kit_number}/replace"): (_replace_pages, PHARMACIST),
     ("POST", "/subjects/{subject_id}/kits/{kit_number}/replace"): (_replace, PHARMACIST),
+    ("GET", "/supply"): (_get("/supply"), SUPPLY),
+    ("GET", "/supply/shipments"): (
+        _get("/supply/shipments", "?site_id=DE01", "?status=quarantined"),
+        SUPPLY,
+    ),
+    ("GET", "/supply/shipments/new"): (_get("/supply/shipments/new"), SUPPLY),
+    ("POST", "/supply/shipments"): (_supply_request, SUPPLY),
+    ("GET", "/supply/shipments/{shipment_id}"): (_supply_shipment_pages, SUPPLY),
+    ("POST", "/supply/shipments/{shipment_id}/ship"): (_supply_ship, SUPPLY),
+    ("POST", "/supply/shipments/{shipment_id}/cancel"): (_supply_cancel, SUPPLY),
+    ("GET", "/supply/quarantine"): (_get("/supply/quarantine"), SUPPLY),
+    ("POST", "/supply/quarantine/kits/{kit_number}"): (_supply_kit_decisions, SUPPLY),
+    ("POST", "/supply/quarantine/shipments/{shipment_id}"): (_supply_shipment_decisions, SUPPLY),
+    ("GET", "/supply/levels"): (_get("/supply/levels"), SUPPLY),
+    ("POST", "/supply/levels/{site_id}"): (_supply_levels, SUPPLY),
+    ("GET", "/supply/depots"): (_get("/supply/depots"), SUPPLY),
     ("GET", "/monitor/allocations"): (_get("/monitor/allocations"), MONITOR),
     ("GET", "/monitor/unblindings"): (_get("/monitor/unblindings"), MONITOR),
     ("GET", "/monitor/audit"): (_get("/monitor/audit", "?after_seq=100"), MONITOR),
@@ -261,6 +355,37 @@ PAGES: dict[tuple[str, str], tuple[PageBuilder, frozenset[Role]]] = {
     ("GET", "/reports/unblindings"): (_get("/reports/unblindings"), MONITOR | SPONSOR),
     ("GET", "/reports/unblindings.csv"): (_get("/reports/unblindings.csv"), MONITOR | SPONSOR),
 }
+# the live forecast (app/web/pages_forecast.py): totals over contents for every blinded role
+FORECAST_READERS = PHARMACY | MONITOR | SPONSOR
+PAGES[("GET", "/supply/forecast")] = (
+    _get("/supply/forecast", "?weeks=1", "?weeks=52", "?weeks=0", "?weeks=x"),
+    FORECAST_READERS,
+)
+PAGES[("GET", "/supply/forecast.csv")] = (
+    _get("/supply/forecast.csv", "?weeks=52", "?weeks=53"),
+    FORECAST_READERS,
+)
+# the simulation (app/web/pages_simulation.py) reads no trial data: simulated trials name their
+# contents, which tells nothing of the real trial's arms, so the walk does not look for arms there
+SIMULATION_READERS = SUPPLY | SPONSOR | MONITOR
+SIMULATION_RUN = {"scenario": "imc002-demo", "trials": "1", "seed": "1"}
+SIMULATED = ("/supply/simulation",)
+
+
+def _simulate(client: TestClient, study: Study, user: str) -> list[PageRequest]:
+    return [
+        ("simulate", "POST", "/supply/simulation", SIMULATION_RUN),
+        ("simulate invalid", "POST", "/supply/simulation", {**SIMULATION_RUN, "trials": "0"}),
+    ]
+
+
+PAGES[("GET", "/supply/simulation")] = (_get("/supply/simulation"), SIMULATION_READERS)
+PAGES[("POST", "/supply/simulation")] = (_simulate, SIMULATION_READERS)
+for _suffix in (".json", ".csv"):
+    PAGES[("GET", f"/supply/simulation{_suffix}")] = (
+        _get(f"/supply/simulation{_suffix}", "?trials=1&seed=1", "?trials=0&seed=1"),
+        SIMULATION_READERS,
+    )
 PUBLIC = {("GET", "/login"), ("POST", "/login")}
 
 
@@ -317,7 +442,8 @@ def _walk(client: TestClient, study: Study, user: str, subtests: Any) -> dict[st
             seen[label] = response
             context = f"{user}: {verb} {url} ({label}) -> {response.status_code}"
             with subtests.test(msg=context):
-                assert_blinded(response, context)
+                if not url.startswith(SIMULATED):
+                    assert_blinded(response, context)
                 # every form a page shows can be submitted: its CSRF token is filled in
                 assert 'name="csrf_token" value=""' not in response.text, context
                 assert response.status_code < 500, response.text
@@ -375,6 +501,33 @@ def test_blinded_page_walk(client: TestClient, study: Study, user: str, subtests
         assert seen["receive"].status_code == 200 and "Record receipt" not in seen["receive"].text
         assert seen["receive unknown kit"].status_code == 422
         assert seen["receive again"].status_code == 409
+        review = seen["receipt review"]
+        assert review.status_code == 200 and "Confirm receipt" in review.text, review.text
+        assert seen["receipt review future"].status_code == 422
+        assert seen["receipt review edit"].status_code == 200
+    if role == Role.SUPPLY_MANAGER:
+        _assert_supply_walk(study, seen)
+
+
+def _assert_supply_walk(study: Study, seen: dict[str, httpx.Response]) -> None:
+    """The supply manager's forms did their work (so the walk saw their answers)."""
+    shipped = seen["supply ship"]
+    assert shipped.url.path == f"/supply/shipments/{study.shipments['ship']}", shipped.text
+    assert 'data-field="status">shipped' in shipped.text
+    assert seen["supply ship again"].status_code == 409
+    assert seen["supply request"].url.path.startswith("/supply/shipments/")
+    assert 'data-field="status">requested' in seen["supply request"].text
+    for label in ("supply request invalid", "supply cancel invalid", "supply levels invalid"):
+        assert seen[label].status_code == 422, label
+    assert 'data-field="status">cancelled' in seen["supply cancel"].text
+    assert seen["supply levels"].url.path == "/supply/levels"
+    for decision in ("release", "reject"):
+        assert seen[f"supply {decision} invalid"].status_code == 422
+        assert seen[f"supply {decision}"].url.path == "/supply/quarantine", decision
+    # releasing a kit of either content reads the same
+    answers = [seen[f"supply kit decision {c}"] for c in ("IMC002", "PLACEBO")]
+    assert [a.url.path for a in answers] == ["/supply/quarantine"] * 2
+    assert answers[0].status_code == answers[1].status_code == 200
 
 
 def test_the_detector_finds_the_arm_on_the_monitors_confirmations(

@@ -1,0 +1,427 @@
+"""Supply manager pages (blinded): shipments (request, ship, cancel), quarantine decisions,
+supply levels per site and depot stock. Each form runs the use case of the API route it mirrors
+(app/api/supply.py), validated by the same request schema."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from app.api.deps import DB, RowId, StudyDep
+from app.api.schemas import ReasonIn, ShipmentRequestIn, SupplyLevelsIn
+from app.domain.kits import KitStatus
+from app.domain.roles import Role
+from app.services import depots, inventory, shipments, sites
+from app.services.actor import Actor
+from app.services.errors import ServiceError
+from app.services.kits import get_kit
+from app.services.resupply import request_manual
+from app.services.transaction import utcnow, writing
+from app.web.common import (
+    Form,
+    FormErrors,
+    errors_from_service,
+    errors_from_validation,
+    form_values,
+    page_actor,
+    render,
+    see_other,
+)
+
+router = APIRouter()
+
+Supply = Annotated[Actor, Depends(page_actor(Role.SUPPLY_MANAGER))]
+SiteId = Annotated[str, Path(max_length=12)]
+KitNumber = Annotated[str, Path(max_length=16)]
+SHIPMENT_STATUSES = ("requested", "shipped", "received", "quarantined", "rejected", "cancelled")
+StatusFilter = Annotated[str, Query(pattern="^(" + "|".join(SHIPMENT_STATUSES) + ")?$")]
+SiteFilter = Annotated[str, Query(max_length=12)]
+DECISIONS = [("release", "Release"), ("reject", "Reject (damaged)")]
+FORECAST_URL = "/supply/forecast"
+"""The forecast page (its own module); the supply home links to it."""
+DONE = {
+    "requested": "The shipment is requested: its kits are picked at the depot.",
+    "shipped": "The shipment is shipped: its kits are in transit to the site.",
+    "cancelled": "The shipment is cancelled: its kits stay at the depot.",
+    "released": "Released: the kits are back in stock.",
+    "rejected": "Rejected: the kits are recorded as damaged.",
+    "levels": "The supply levels are saved; the next resupply check of the site uses them.",
+}
+"""Messages after a successful POST, chosen by the `done` query parameter (never echoed)."""
+
+
+def _submit(
+    db: DB, parse: Callable[[], Any], work: Callable[[Session, Any], object], prefix: str = ""
+) -> tuple[int, FormErrors] | None:
+    """Validate the form with the API's schema and run the use case in one transaction: None
+    when done, else the status and the errors (fields named with `prefix`, as in the form).
+    A 404 ends the request with the error page."""
+    try:
+        body = parse()
+    except ValidationError as exc:
+        status, errors = 422, errors_from_validation(exc)
+    else:
+        try:
+            with writing(db) as session:
+                work(session, body)
+            return None
+        except ServiceError as exc:
+            if exc.status == 404:
+                raise
+            status, errors = exc.status, errors_from_service(exc)
+    errors.fields = {f"{prefix}{k}": v for k, v in errors.fields.items()}
+    return status, errors
+
+
+def _notice(done: str) -> str:
+    return DONE.get(done, "")
+
+
+# --- home ---------------------------------------------------------------------------------------
+
+
+@router.get("/supply", response_class=HTMLResponse)
+def supply_home(request: Request, actor: Supply, db: DB) -> Response:
+    """What waits for the supply manager, the supply pages, and the place of the forecast."""
+    with db.read() as session:
+        waiting = {
+            status: len(shipments.list_shipments(session, actor, None, status))
+            for status in ("requested", "shipped", "quarantined")
+        }
+        held = inventory.quarantined(session, actor)
+    return render(
+        request,
+        "supply/home.html",
+        title="Supply",
+        waiting=waiting,
+        quarantined_kits=len(held["kits"]),
+        forecast_url=FORECAST_URL,
+    )
+
+
+# --- shipments ----------------------------------------------------------------------------------
+
+
+@router.get("/supply/shipments", response_class=HTMLResponse)
+def shipment_list(
+    request: Request,
+    actor: Supply,
+    db: DB,
+    site_id: SiteFilter = "",
+    status: StatusFilter = "",
+) -> Response:
+    """Every shipment, filtered by site and status."""
+    with db.read() as session:
+        rows = shipments.list_shipments(session, actor, site_id or None, status or None)
+        choices = [s["site_id"] for s in sites.list_sites(session, actor)]
+    return render(
+        request,
+        "supply/shipments.html",
+        title="Shipments",
+        shipments=rows,
+        sites=choices,
+        statuses=SHIPMENT_STATUSES,
+        site_id=site_id,
+        status=status,
+    )
+
+
+def _request_page(
+    request: Request,
+    db: DB,
+    actor: Actor,
+    status_code: int = 200,
+    errors: FormErrors | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
+    with db.read() as session:
+        choices = [s["site_id"] for s in sites.list_sites(session, actor)]
+    return render(
+        request,
+        "supply/request.html",
+        status_code=status_code,
+        title="Request a shipment",
+        site_options=[(s, s) for s in choices],
+        errors=errors or FormErrors(),
+        values=values or {},
+    )
+
+
+@router.get("/supply/shipments/new", response_class=HTMLResponse)
+def request_form(request: Request, actor: Supply, db: DB) -> Response:
+    """The form to request a manual shipment for a site."""
+    return _request_page(request, db, actor)
+
+
+@router.post("/supply/shipments", response_class=HTMLResponse)
+def request_shipment(
+    request: Request, actor: Supply, form: Form, db: DB, study: StudyDep
+) -> Response:
+    """A manual shipment: the same number of kits of each content, so it reveals nothing."""
+    values = form_values(form)
+    created: list[int] = []
+
+    def work(session: Session, body: ShipmentRequestIn) -> None:
+        shipment = request_manual(
+            session, study, actor, body.site_id, body.kits_per_content, body.reason, utcnow().date()
+        )
+        created.append(shipment.id)
+
+    try:
+        refused = _submit(
+            db,
+            lambda: ShipmentRequestIn.model_validate(
+                {k: values.get(k, "") for k in ("site_id", "kits_per_content", "reason")}
+            ),
+            work,
+        )
+    except ServiceError as exc:  # 404: the site chosen does not exist
+        refused = exc.status, FormErrors({"site_id": exc.detail}, [exc.detail])
+    if refused:
+        return _request_page(request, db, actor, *refused, values)
+    return see_other(f"/supply/shipments/{created[0]}?done=requested")
+
+
+def _shipment_page(
+    request: Request,
+    db: DB,
+    actor: Actor,
+    shipment_id: int,
+    status_code: int = 200,
+    errors: FormErrors | None = None,
+    values: dict[str, str] | None = None,
+    done: str = "",
+) -> Response:
+    with db.read() as session:
+        shipment = shipments.shipment_view(
+            session, shipments.get_shipment(session, actor, shipment_id)
+        )
+    return render(
+        request,
+        "supply/shipment.html",
+        status_code=status_code,
+        title=f"Shipment {shipment_id}",
+        shipment=shipment,
+        errors=errors or FormErrors(),
+        values=values or {},
+        notice=_notice(done),
+    )
+
+
+@router.get("/supply/shipments/{shipment_id}", response_class=HTMLResponse)
+def shipment_page(
+    request: Request, shipment_id: RowId, actor: Supply, db: DB, done: str = ""
+) -> Response:
+    """One shipment with its kits (number, expiry, status); ship or cancel it while requested."""
+    return _shipment_page(request, db, actor, shipment_id, done=done)
+
+
+@router.post("/supply/shipments/{shipment_id}/ship", response_class=HTMLResponse)
+def ship(request: Request, shipment_id: RowId, actor: Supply, db: DB, study: StudyDep) -> Response:
+    """The depot sends the requested shipment: its kits go in transit to the site."""
+    refused = _submit(
+        db,
+        lambda: None,
+        lambda s, _: shipments.ship(s, study, actor, shipment_id, utcnow().date()),
+    )
+    if refused:
+        return _shipment_page(request, db, actor, shipment_id, *refused)
+    return see_other(f"/supply/shipments/{shipment_id}?done=shipped")
+
+
+@router.post("/supply/shipments/{shipment_id}/cancel", response_class=HTMLResponse)
+def cancel(request: Request, shipment_id: RowId, actor: Supply, form: Form, db: DB) -> Response:
+    """A requested shipment is not sent: its kits stay at the depot."""
+    values = form_values(form)
+    refused = _submit(
+        db,
+        lambda: ReasonIn(reason=values.get("reason", "")),
+        lambda s, body: shipments.cancel(s, actor, shipment_id, body.reason),
+    )
+    if refused:
+        return _shipment_page(request, db, actor, shipment_id, *refused, values)
+    return see_other(f"/supply/shipments/{shipment_id}?done=cancelled")
+
+
+# --- quarantine ---------------------------------------------------------------------------------
+
+
+def _quarantine_page(
+    request: Request,
+    db: DB,
+    actor: Actor,
+    status_code: int = 200,
+    errors: FormErrors | None = None,
+    values: dict[str, str] | None = None,
+    done: str = "",
+) -> Response:
+    with db.read() as session:
+        held = inventory.quarantined(session, actor)
+    return render(
+        request,
+        "supply/quarantine.html",
+        status_code=status_code,
+        title="Quarantine",
+        held=held,
+        decisions=DECISIONS,
+        errors=errors or FormErrors(),
+        values=values or {},
+        notice=_notice(done),
+    )
+
+
+@router.get("/supply/quarantine", response_class=HTMLResponse)
+def quarantine(request: Request, actor: Supply, db: DB, done: str = "") -> Response:
+    """Quarantined shipments and kits, each with its decision: release or reject."""
+    return _quarantine_page(request, db, actor, done=done)
+
+
+def _decision(values: dict[str, str], prefix: str) -> Literal["release", "reject"]:
+    decision = values.get(f"{prefix}decision", "")
+    if decision not in ("release", "reject"):
+        raise ValueError(decision)
+    return "release" if decision == "release" else "reject"
+
+
+def _decided(
+    request: Request,
+    db: DB,
+    actor: Actor,
+    values: dict[str, str],
+    prefix: str,
+    work: Callable[[Session, ReasonIn, bool], object],
+) -> Response:
+    try:
+        release = _decision(values, prefix) == "release"
+    except ValueError:
+        errors = FormErrors()
+        errors.add(f"{prefix}decision", "choose release or reject")
+        return _quarantine_page(request, db, actor, 422, errors, values)
+    refused = _submit(
+        db,
+        lambda: ReasonIn(reason=values.get(f"{prefix}reason", "")),
+        lambda s, body: work(s, body, release),
+        prefix,
+    )
+    if refused:
+        return _quarantine_page(request, db, actor, *refused, values)
+    return see_other(f"/supply/quarantine?done={'released' if release else 'rejected'}")
+
+
+@router.post("/supply/quarantine/shipments/{shipment_id}", response_class=HTMLResponse)
+def decide_shipment(
+    request: Request, shipment_id: RowId, actor: Supply, form: Form, db: DB, study: StudyDep
+) -> Response:
+    """Release (kits available) or reject (kits damaged) a quarantined shipment, with a reason:
+    POST /api/v1/shipments/{id}/release or /reject."""
+    return _decided(
+        request,
+        db,
+        actor,
+        form_values(form),
+        f"shipment-{shipment_id}.",
+        lambda s, body, release: shipments.resolve_quarantine(
+            s, study, actor, shipment_id, release, body.reason
+        ),
+    )
+
+
+@router.post("/supply/quarantine/kits/{kit_number}", response_class=HTMLResponse)
+def decide_kit(
+    request: Request, kit_number: KitNumber, actor: Supply, form: Form, db: DB, study: StudyDep
+) -> Response:
+    """Release one quarantined kit (back to available at a site, to the depot's stock at a
+    depot) or reject it as damaged: POST /api/v1/kits/{kit}/status."""
+
+    def work(session: Session, body: ReasonIn, release: bool) -> object:
+        kit = get_kit(session, kit_number, actor)
+        if kit.status != KitStatus.QUARANTINED.value:  # e.g. decided already in another tab
+            raise ServiceError(
+                409,
+                "not_quarantined",
+                f"Kit {kit_number} is {kit.status.replace('_', ' ')}, no longer quarantined; "
+                "nothing was changed.",
+            )
+        home = KitStatus.AVAILABLE if kit.site_id is not None else KitStatus.AT_DEPOT
+        target = home if release else KitStatus.DAMAGED
+        return inventory.change_status(
+            session, study, actor, kit_number, target, body.reason, utcnow().date()
+        )
+
+    return _decided(request, db, actor, form_values(form), f"kit-{kit_number}.", work)
+
+
+# --- supply levels ------------------------------------------------------------------------------
+
+
+def _levels_page(
+    request: Request,
+    db: DB,
+    actor: Actor,
+    study: StudyDep,
+    status_code: int = 200,
+    errors: FormErrors | None = None,
+    values: dict[str, str] | None = None,
+    done: str = "",
+) -> Response:
+    with db.read() as session:
+        rows = sites.levels_view(session, study, actor)
+    shown = {f"{r['site_id']}.{k}": str(r[k]) for r in rows for k in ("trigger", "target")}
+    return render(
+        request,
+        "supply/levels.html",
+        status_code=status_code,
+        title="Supply levels",
+        sites=rows,
+        default=(study.supply.resupply_trigger, study.supply.resupply_target),
+        errors=errors or FormErrors(),
+        values={**shown, **(values or {})},
+        notice=_notice(done),
+    )
+
+
+@router.get("/supply/levels", response_class=HTMLResponse)
+def levels(request: Request, actor: Supply, db: DB, study: StudyDep, done: str = "") -> Response:
+    """Each site's resupply trigger and target (the same for every content)."""
+    return _levels_page(request, db, actor, study, done=done)
+
+
+@router.post("/supply/levels/{site_id}", response_class=HTMLResponse)
+def set_levels(
+    request: Request, site_id: SiteId, actor: Supply, form: Form, db: DB, study: StudyDep
+) -> Response:
+    """PUT /api/v1/sites/{id}/supply-levels: the same schema and use case."""
+    values = form_values(form)
+    prefix = f"{site_id}."
+    refused = _submit(
+        db,
+        lambda: SupplyLevelsIn.model_validate(
+            {k: values.get(f"{prefix}{k}", "") for k in ("trigger", "target")}
+        ),
+        lambda s, body: sites.set_levels(s, study, actor, site_id, body.trigger, body.target),
+        prefix,
+    )
+    if refused:
+        return _levels_page(request, db, actor, study, *refused, values)
+    return see_other(f"/supply/levels?done=levels#site-{site_id}")
+
+
+# --- depot stock --------------------------------------------------------------------------------
+
+
+@router.get("/supply/depots", response_class=HTMLResponse)
+def depot_stock(request: Request, actor: Supply, db: DB, study: StudyDep) -> Response:
+    """Each depot's kits by status and by expiry date: totals only, never per content or lot
+    (GET /api/v1/depots/{id}/stock)."""
+    today = utcnow().date()
+    with db.read() as session:
+        stock = [
+            depots.depot_stock(session, study, d["depot_id"], today)
+            for d in depots.list_depots(session)
+        ]
+    return render(request, "supply/depots.html", title="Depot stock", depots=stock)
