@@ -29,6 +29,7 @@ test: lint
 BENCH_ARGS ?= --faults
 benchmark: setup
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.simulation
 
 clean:
 	rm -rf $(VENV) irt-demo.db* .pytest_cache .mypy_cache .ruff_cache .hypothesis

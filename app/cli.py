@@ -529,7 +529,7 @@ def outbox_drain(database_url: DatabaseUrl = None) -> None:
         raise typer.Exit(1)
 
 
-# --- stages, shipments and reports (issue 6, item 3) ------------------------------------------
+# --- stages, shipments and reports ------------------------------------------
 
 cohorts_app = _group("cohorts", "Phase Ib cohorts: open and close (sponsor decisions).")
 phase2_app = _group("phase2-dose", "The phase II dose, recorded once (sponsor decision).")
@@ -786,7 +786,7 @@ def report_unblindings(
     _write(reports.unblindings_csv(rows, with_treatment), out)
 
 
-# --- data exports (issue 6, item 4; docs/exports.md) ------------------------------------------
+# --- data exports (docs/exports.md) ------------------------------------------
 
 export_app = _group("export", "Data exports: allocations, lists, SDTM, ODM, FHIR.")
 Output = Annotated[Path, typer.Option("--output", "--out", help="File to write.")]

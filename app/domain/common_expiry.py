@@ -51,13 +51,14 @@ def common_tiers(shelf: Shelf, contents: Sequence[str], vials: int) -> list[Tier
     when it gives more than one kit); None when some content cannot supply them."""
     if vials < 0:
         raise ValueError("vials must not be negative")
-    rows = [shelf.get(c, {}) for c in contents]
+    rows: list[Mapping[Tier, int]] = [shelf.get(c, {}) for c in contents]
     chosen: list[Tier] = []
-    # a tier every content holds is among the first content's tiers
-    for tier in sorted(rows[0]) if rows else ():
+    # a tier every content holds is among the tiers of the content with the fewest
+    fewest: Mapping[Tier, int] = min(rows, key=len) if rows else {}
+    for tier in sorted(fewest):
         if len(chosen) == vials:
             break
-        offered = min(row.get(tier, 0) for row in rows)
+        offered = min([row.get(tier, 0) for row in rows])
         if offered > 0:
             chosen.extend([tier] * min(offered, vials - len(chosen)))
     return chosen if len(chosen) == vials else None

@@ -59,23 +59,23 @@ class DueCalendar:
         self._size = max(days, 1) + 1
         self._trees = {c: [0] * (self._size + 1) for c in contents}
 
-    def _index(self, day: date) -> int:
-        return min(max((day - self._start).days, 0), self._size - 1) + 1
-
     def add(self, content: str, due: date, vials: int) -> None:
         """Add (or with negative vials, remove) a pending visit."""
-        if (due - self._start).days >= self._size:
+        offset = (due - self._start).days
+        size = self._size
+        if offset >= size:
             return  # beyond the calendar: never inside a horizon it is asked about
-        tree, i = self._trees[content], self._index(due)
-        while i <= self._size:
+        tree, i = self._trees[content], max(offset, 0) + 1
+        while i <= size:
             tree[i] += vials
             i += i & -i
 
     def need(self, content: str, until: date) -> int:
         """Vials of the content's pending visits due on or before `until`."""
-        if until < self._start:
+        offset = (until - self._start).days
+        if offset < 0:
             return 0
-        tree, i, total = self._trees[content], self._index(until), 0
+        tree, i, total = self._trees[content], min(offset, self._size - 1) + 1, 0
         while i > 0:
             total += tree[i]
             i -= i & -i

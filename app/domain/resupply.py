@@ -74,14 +74,10 @@ def _shares(positions: Mapping[str, Position], floor: int) -> dict[str, float]:
 
 
 def split(total: int, shares: Mapping[str, float]) -> dict[str, int]:
-    """`total` kits split in the given shares, rounded so that they add up to `total` exactly
-    (largest remainder; ties in content order): a total that does not follow the arms stays so."""
-    exact = {c: total * share for c, share in shares.items()}
-    whole = {c: math.floor(x) for c, x in exact.items()}
-    left = total - sum(whole.values())
-    for content in sorted(exact, key=lambda c: (whole[c] - exact[c], c))[:left]:
-        whole[content] += 1
-    return whole
+    """`total` kits split in the given shares, each part rounded half up on its own: swapping
+    two contents' shares swaps their parts, so a split never favours a content by its name (the
+    parts may add up to one more or less than `total`)."""
+    return {c: math.floor(total * share + 0.5) for c, share in shares.items()}
 
 
 def safety_levels(positions: Mapping[str, Position], levels: Levels, floor: int) -> dict[str, int]:

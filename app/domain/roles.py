@@ -1,4 +1,4 @@
-"""The roles of DESIGN.md section 3 and who is blinded."""
+"""The roles, what each may do, and who is blinded."""
 
 from __future__ import annotations
 

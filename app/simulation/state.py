@@ -73,31 +73,44 @@ class Shelf:
     that brought the kits; 0 at a depot)."""
 
     counts: dict[str, Counter[Tier]]
+    stranded: dict[str, Counter[Tier]] = field(default_factory=dict)
+    """Kits of tiers another content has run out of: never handed out again (the common-tier
+    rule offers a tier only while every content holds it), kept apart so that the rule does
+    not walk past them at every visit; they still expire and count as left at the end."""
 
     @classmethod
     def empty(cls, contents: tuple[str, ...]) -> Shelf:
-        return cls({c: Counter() for c in contents})
+        return cls({c: Counter() for c in contents}, {c: Counter() for c in contents})
 
     def add(self, content: str, tier: Tier, count: int) -> None:
         self.counts[content][tier] += count
 
-    def take(self, content: str, tier: Tier, count: int = 1) -> None:
+    def take(self, content: str, tier: Tier, count: int = 1, strand: bool = False) -> None:
         row = self.counts[content]
         row[tier] -= count
-        if not row[tier]:
-            del row[tier]
+        if row[tier]:
+            return
+        del row[tier]
+        if strand:
+            for other, kits in self.counts.items():
+                if tier in kits:
+                    self.stranded[other][tier] += kits.pop(tier)
 
     def expire(self, cutoff: date) -> dict[str, int]:
         """Remove every kit expiring on or before `cutoff`; how many per content."""
         gone: dict[str, int] = {}
-        for content, row in self.counts.items():
-            for tier in [t for t in row if t[0] <= cutoff]:
-                gone[content] = gone.get(content, 0) + row.pop(tier)
+        for rows in (self.counts, self.stranded):
+            for content, row in rows.items():
+                for tier in [t for t in row if t[0] <= cutoff]:
+                    gone[content] = gone.get(content, 0) + row.pop(tier)
         return gone
 
     def earliest(self) -> date | None:
-        dates = [t[0] for row in self.counts.values() for t in row]
+        dates = [t[0] for rows in (self.counts, self.stranded) for r in rows.values() for t in r]
         return min(dates) if dates else None
+
+    def left(self, content: str) -> int:
+        return sum(self.counts[content].values()) + sum(self.stranded[content].values())
 
     def by_date(self, after: date) -> dict[str, dict[date, int]]:
         """Kits expiring later than `after`, per content and expiry date."""

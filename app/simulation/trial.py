@@ -54,6 +54,14 @@ class SiteState:
     """Subjects randomized since the site's last shipment request."""
     dirty: bool = True
     """Something the resupply decides on changed today."""
+    earliest: date | None = None
+    """The earliest expiry date on the shelf at the start of the day."""
+    shares: dict[str, float] = field(default_factory=dict)
+    """The shares of need at the last check."""
+    slack: dict[str, int] = field(default_factory=dict)
+    """Per content, the position above safety at the last check (empty: a shipment was due)."""
+    spent: dict[str, int] = field(default_factory=dict)
+    """How much of that slack the dispensings since could have used at most."""
     next_check: int = 0
     """The next day on which time alone (a visit entering the lead time, a kit ageing out)
     can change the decision: checking only then and after events decides as a daily check."""
@@ -86,7 +94,8 @@ class Trial:
         self.dnd = study.supply.do_not_dispense_days
         self.dns = study.supply.do_not_ship_days
         horizon = scenario.days + self.visits[-1].day_offset + 60
-        self.dates = [START + timedelta(days=d) for d in range(horizon + 1)]
+        self.dates = [START + timedelta(days=d) for d in range(horizon + 400)]
+        """Day number -> date, far enough past the last visit for every horizon asked."""
         depots = {d.code: i for i, d in enumerate(scenario.depots)}
         self.depots = [Shelf.empty(self.contents) for _ in scenario.depots]
         self.sites = [
@@ -120,6 +129,7 @@ class Trial:
         self.refusal_weeks: list[set[int]] = [set() for _ in self.sites]
         self._doses: dict[tuple[str, Decimal], int] = {}
         self._enrolments: dict[tuple[str, int, int], tuple[Enrolment, int]] = {}
+        self._coming_cache: dict[tuple[int, int], dict[str, float]] = {}
         self.site_levels = [
             Levels(levels.trigger, levels.target, s.lead_days, levels.cover_days)
             for s in self.sites
@@ -173,17 +183,18 @@ class Trial:
             if day > last_day and not self.due:
                 break
             day += 1
-            if day >= len(self.dates) - 1:
+            if day >= len(self.dates) - 400:
                 break
         for site in self.sites:  # on the shelf, or still on the way, when the trial ends
-            for content, row in site.shelf.counts.items():
-                self.tally.left_at_sites[content] += sum(row.values()) + site.in_transit[content]
+            for content in self.contents:
+                self.tally.left_at_sites[content] += (
+                    site.shelf.left(content) + site.in_transit[content]
+                )
         return TrialRecord(
             self.tally, self.subjects, self.stock_by_week, self.refusal_weeks, day + 1
         )
 
     def _start_of_day(self, day: int) -> None:
-        today = self.dates[day]
         for depot, scenario in zip(self.depots, self.scenario.depots, strict=True):
             for lot in scenario.lots:
                 if lot.release_day == day:
@@ -201,16 +212,18 @@ class Trial:
             site.dirty = True
         if arriving:
             self.shipments = [s for s in self.shipments if s.arrival_day != day]
-        cutoff = today + timedelta(days=self.dnd)
+        cutoff = self.dates[day + self.dnd]
         for site in self.sites:
             first = site.shelf.earliest()
             if first is not None and first <= cutoff:
                 for content, n in site.shelf.expire(cutoff).items():
                     self.tally.expired_at_sites[content] += n
                 site.dirty = True
+                first = site.shelf.earliest()
+            site.earliest = first
         if day % 7 == 0:
             self.stock_by_week.append(
-                [{c: sum(s.shelf.counts[c].values()) for c in self.contents} for s in self.sites]
+                [{c: s.shelf.left(c) for c in self.contents} for s in self.sites]
             )
 
     def _recruit(self, day: int) -> None:
@@ -324,7 +337,7 @@ class Trial:
             site.refused_vials = max(site.refused_vials, subject.vials)
             site.dirty = True
             self.refusal_weeks[subject.site].add(day // 7)
-            shown = sum(sum(r.values()) for r in site.shelf.counts.values())
+            shown = sum(site.shelf.left(c) for c in self.contents)
             if shown >= subject.vials:
                 subject.seen.refused_shown += 1
             site.refused_today.append(subject_id)
@@ -350,6 +363,8 @@ class Trial:
         subject.weight *= 1 + self.rng.gauss(0, change)
         low, high = float(self.study.weight.min_kg), float(self.study.weight.max_kg)
         subject.weight = min(max(subject.weight, low), high)
+        if abs(subject.weight - subject.weight_used) < 0.09 * subject.weight_used:
+            return  # well inside the 10 % rule: the dose keeps its weight (a shortcut only)
         used = weight_for_dose(
             Decimal(f"{subject.weight:.1f}"), Decimal(f"{subject.weight_used:.1f}")
         )
@@ -369,9 +384,9 @@ class Trial:
         self, day: int, site: SiteState, subject_id: int, arm: str, tiers: list[Tier]
     ) -> None:
         seen = self.subjects[subject_id].seen
-        earliest = site.shelf.earliest()
+        earliest = site.earliest  # of the day's shelf: what the pharmacist saw that morning
         for expiry, shipment in tiers:
-            site.shelf.take(arm, (expiry, shipment))
+            site.shelf.take(arm, (expiry, shipment), strand=self.blind)
             seen.kits += 1
             if earliest is not None and expiry > earliest:
                 seen.later_expiry += 1
@@ -380,7 +395,18 @@ class Trial:
                 seen.newest_shipment += 1
             self.tally.dispensed[arm] += 1
         site.served_today.append(subject_id)
-        site.dirty = True
+        self._spend(site, arm, len(tiers), len(set(tiers)))
+
+    def _spend(self, site: SiteState, content: str, kits: int, tiers: int) -> None:
+        """A dispensing can lower a content's usable stock by at most its kits in the shares of
+        the last check (a tier is used until its scarcest content runs out), plus one per tier
+        touched: while that stays within the slack, the check's answer cannot change."""
+        if not site.shares:
+            site.dirty = True
+            return
+        own = max(site.shares.get(content, 0.0), 1e-9)
+        for other, share in site.shares.items():
+            site.spent[other] = site.spent.get(other, 0) + math.ceil(kits * share / own) + tiers
 
     # --- resupply ---------------------------------------------------------------------------
 
@@ -392,10 +418,12 @@ class Trial:
                 for subject_id in site.served_today:
                     self.subjects[subject_id].seen.served_while_refused += 1
             due = site.dirty or opening or day >= site.next_check
+            due = due or any(n > site.slack.get(c, -1) for c, n in site.spent.items())
             if day >= site.activation_day and due:
-                slack = self._check(day, index, site, scope)
+                site.slack = self._check(day, index, site, scope)
+                site.spent = {}
                 site.dirty = False
-                site.next_check = self._next_check(day, site, slack)
+                site.next_check = self._next_check(day, site, site.slack)
             site.refused_today.clear()
             site.served_today.clear()
             site.refused_vials = 0
@@ -403,15 +431,14 @@ class Trial:
     def _next_check(self, day: int, site: SiteState, slack: dict[str, int]) -> int:
         """The first day on which time alone can change the decision: a content's need within
         the lead time outgrows its slack, or a kit ages past the arrival cutoff."""
-        today = self.dates[day]
         lead = site.lead_days
         days = [len(self.dates)]
         for content in self.contents:
-            until = today + timedelta(days=lead)
+            until = self.dates[day + lead]
             nxt = site.calendar.next_due_after(content, until, max(slack.get(content, 0), 0))
             if nxt is not None:
                 days.append((nxt - START).days - lead)
-        cutoff = today + timedelta(days=lead + self.dnd)
+        cutoff = self.dates[day + lead + self.dnd]
         later = [t[0] for row in site.shelf.counts.values() for t in row if t[0] > cutoff]
         if later:
             days.append((min(later) - START).days - lead - self.dnd)
@@ -441,6 +468,15 @@ class Trial:
         self._enrolments[key] = found
         return found
 
+    def _coming(self, enrolment: Enrolment, horizon: int) -> dict[str, float]:
+        """`enrolment_need`, kept while the enrolment and horizon are the same (enrolments are
+        kept in `_enrolments`, so an id stands for one)."""
+        key = (id(enrolment), horizon)
+        found = self._coming_cache.get(key)
+        if found is None:
+            found = self._coming_cache[key] = enrolment_need(enrolment, self.visits, horizon)
+        return found
+
     def _check(
         self, day: int, index: int, site: SiteState, scope: ListScope | None
     ) -> dict[str, int]:
@@ -452,14 +488,14 @@ class Trial:
         lead = levels.lead_days
         needs = []
         for horizon in (lead, lead + levels.cover_days):
-            until = today + timedelta(days=horizon)
+            until = self.dates[day + horizon]
             own = {c: site.calendar.need(c, until) for c in self.contents}
-            coming = enrolment_need(enrolment, self.visits, horizon)
+            coming = self._coming(enrolment, horizon)
             needs.append({c: n + extra for c, n in combine(own, coming, self.contents).items()})
         need_lead, need_cover = needs
         if self.blind:
-            arrival = today + timedelta(days=lead + self.dnd)
-            shares = need_shares(need_cover, floor)
+            arrival = self.dates[day + lead + self.dnd]
+            shares = site.shares = need_shares(need_cover, floor)
             stock = usable_stock(site.shelf.counts, self.contents, shares, arrival)
         else:
             usable = site.shelf.by_date(today + timedelta(days=self.dnd))

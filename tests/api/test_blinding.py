@@ -520,7 +520,7 @@ BUILDERS: dict[tuple[str, str], Builder] = {
 }
 UNAUTHENTICATED = {("POST", f"{API}/auth/token")}
 
-# who may call what: DESIGN.md sections 3 and 5 (and, where the design is silent, the code),
+# who may call what: the roles and API contract (and, where the design is silent, the code),
 # written out so that the walk checks the roles as well as the blinding
 EVERYONE = frozenset(Role)
 SITE_STAFF = frozenset({Role.SITE_COORDINATOR, Role.INVESTIGATOR, Role.PHARMACIST})

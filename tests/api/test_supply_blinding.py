@@ -217,7 +217,7 @@ def _walk(world: World, user: str) -> list[Request]:
 
 
 def _may(user: str, label: str) -> bool:
-    """Whether DESIGN.md sections 3 and 5 let the user's role make this request at all."""
+    """Whether the roles and API contract let the user's role make this request at all."""
     rules: list[tuple[tuple[str, ...], frozenset[Role]]] = [
         (("inventory", "shipment", "kit ", "receive", "destroy", "quarantine"), PHARMACY),
         (("subject", "dispense"), SITE_ROLES),
