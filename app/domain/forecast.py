@@ -32,11 +32,12 @@ class OnTreatment:
 
 @dataclass(frozen=True)
 class Enrolment:
-    """Subjects still to come at one site."""
+    """Subjects still to come at one site: their rate while a stage is open, the places left in
+    the open stage, the shares of the contents they will take, the vials of a typical visit."""
 
     subjects_per_week: float
     places_left: int
-    ratio: Mapping[str, int]
+    ratio: Mapping[str, float]
     vials_per_subject: int
 
 
@@ -96,6 +97,24 @@ class DueCalendar:
         if index >= self._size:
             return None
         return self._start + timedelta(days=index)
+
+
+def places_shares(stages: Iterable[tuple[int, Mapping[str, int]]]) -> dict[str, float]:
+    """The shares of the contents over every place still open in the study: each stage's places
+    split by its own ratio (`stages` holds each stage's places left and ratio).
+
+    Subjects still to come are forecast in these shares rather than in the open stage's alone:
+    stock laid in during the 3:1 phase Ib at a site would otherwise still be heavy in IMC-002
+    when the 1:1 phase II starts there, the placebo kits of its tiers would run out first, and
+    what happens next at the site (a shipment, a refusal) would follow the arm of the subject who
+    took the last one."""
+    shares: dict[str, float] = {}
+    for places, ratio in stages:
+        total = sum(ratio.values())
+        for content, part in ratio.items():
+            shares[content] = shares.get(content, 0.0) + max(places, 0) * part / total
+    whole = sum(shares.values())
+    return {c: n / whole for c, n in shares.items()} if whole > 0 else shares
 
 
 def subject_need(

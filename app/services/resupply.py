@@ -29,7 +29,7 @@ from app.db.models import (
 )
 from app.domain.common_expiry import tally, usable_stock
 from app.domain.dosing import calculate_dose, heaviest_visit_vials
-from app.domain.forecast import NO_ENROLMENT, Enrolment, OnTreatment, site_need
+from app.domain.forecast import NO_ENROLMENT, Enrolment, OnTreatment, places_shares, site_need
 from app.domain.kits import KitCandidate, KitStatus, usable_on
 from app.domain.resupply import (
     DepotShelf,
@@ -39,7 +39,7 @@ from app.domain.resupply import (
     order_quantities,
     pick_depot_dates,
 )
-from app.domain.stages import StageRuleError, route
+from app.domain.stages import CohortStatus, StageRuleError, route
 from app.domain.study import PHASE_IB, StudyDefinition
 from app.services import audit
 from app.services.actor import Actor
@@ -95,11 +95,30 @@ def site_enrolment(session: Session, study: StudyDefinition, site: Site) -> tupl
     rate = site.subjects_per_week
     if rate is None:
         rate = study.supply.subjects_per_site_per_week
-    allocation = study.phase_ib if target.stage == PHASE_IB else study.phase_ii
     level = target.dose_level_mg_per_kg
     typical = calculate_dose(study.supply.forecast_weight_kg, level, study.drug, study.weight)
-    enrolment = Enrolment(float(rate), max(places, 0), dict(allocation.ratio), typical.vials)
+    shares = places_shares(_places_left(session, study))
+    enrolment = Enrolment(float(rate), max(places, 0), shares, typical.vials)
     return enrolment, heaviest_visit_vials(level, study.drug, study.weight)
+
+
+def _places_left(session: Session, study: StudyDefinition) -> list[tuple[int, dict[str, int]]]:
+    """Each stage's places still open (none in a closed cohort) with its ratio."""
+    statuses = cohort_statuses(session)
+    used = dict(
+        session.execute(
+            select(Randomization.scope, func.count()).group_by(Randomization.scope)
+        ).all()
+    )
+    return [
+        (
+            0
+            if statuses.get(scope.code) == CohortStatus.CLOSED
+            else scope.cap - int(used.get(scope.code, 0)),
+            dict(scope.allocation.ratio),
+        )
+        for scope in study.scopes()
+    ]
 
 
 def on_treatment(session: Session, site_id: str) -> list[OnTreatment]:

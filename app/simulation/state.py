@@ -13,6 +13,7 @@ from datetime import date
 from decimal import Decimal
 
 from app.domain.common_expiry import Tier
+from app.domain.forecast import DueCalendar
 
 N_FEATURES = 9
 """Per subject: see `SubjectSeen.features`."""
@@ -151,3 +152,47 @@ class Tally:
     subjects_lost: int = 0
     """Eligible subjects not randomized within the grace days because the site lacked kits."""
     shipments: int = 0
+
+
+@dataclass
+class SiteState:
+    code: str
+    depot: int
+    lead_days: int
+    rate_per_day: float
+    activation_day: int
+    shelf: Shelf
+    calendar: DueCalendar
+    in_transit: Counter[str] = field(default_factory=Counter)
+    last_received: int = -1
+    refused_today: list[int] = field(default_factory=list)
+    served_today: list[int] = field(default_factory=list)
+    refused_vials: int = 0
+    waiting_shipment: list[int] = field(default_factory=list)
+    """Subjects randomized since the site's last shipment request."""
+    dirty: bool = True
+    """Something the resupply decides on changed today."""
+    earliest: date | None = None
+    """The earliest expiry date on the shelf at the start of the day."""
+    shares: dict[str, float] = field(default_factory=dict)
+    """The shares of need at the last check."""
+    slack: dict[str, int] = field(default_factory=dict)
+    """Per content, the position above safety at the last check (empty: a shipment was due)."""
+    spent: dict[str, int] = field(default_factory=dict)
+    """How much of that slack the dispensings since could have used at most."""
+    next_check: int = 0
+    """The next day on which time alone (a visit entering the lead time, a kit ageing out)
+    can change the decision: checking only then and after events decides as a daily check."""
+
+
+@dataclass
+class TrialRecord:
+    """What one trial gives the figures: tallies, subjects with what was seen, stock over time."""
+
+    tally: Tally
+    subjects: list[Subject]
+    stock_by_week: list[list[dict[str, int]]]
+    """Per week, per site, the dispensable stock per content at the week's start."""
+    refusal_weeks: list[set[int]]
+    """Per site, the weeks in which a visit or randomization was refused."""
+    days: int

@@ -11,13 +11,19 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
-from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
 from app.domain.common_expiry import Tier, common_tiers, usable_stock
 from app.domain.dosing import calculate_dose, heaviest_visit_vials, weight_for_dose
-from app.domain.forecast import DueCalendar, Enrolment, OnTreatment, combine, enrolment_need
+from app.domain.forecast import (
+    DueCalendar,
+    Enrolment,
+    OnTreatment,
+    combine,
+    enrolment_need,
+    places_shares,
+)
 from app.domain.forecast import pending_visits as pending
 from app.domain.randomization_list import generate_list
 from app.domain.resupply import (
@@ -28,56 +34,13 @@ from app.domain.resupply import (
     plan,
 )
 from app.domain.study import PHASE_IB, ListScope, StudyDefinition
+from app.simulation import draws
 from app.simulation.naive import naive_dates, naive_quantities
 from app.simulation.scenario import Scenario
-from app.simulation.state import Shelf, Shipment, Subject, Tally
+from app.simulation.state import Shelf, Shipment, SiteState, Subject, Tally, TrialRecord
 
 START = date(2030, 1, 7)
 """Day 0 of every simulated trial (a Monday); only differences of dates matter."""
-
-
-@dataclass
-class SiteState:
-    code: str
-    depot: int
-    lead_days: int
-    rate_per_day: float
-    activation_day: int
-    shelf: Shelf
-    calendar: DueCalendar
-    in_transit: Counter[str] = field(default_factory=Counter)
-    last_received: int = -1
-    refused_today: list[int] = field(default_factory=list)
-    served_today: list[int] = field(default_factory=list)
-    refused_vials: int = 0
-    waiting_shipment: list[int] = field(default_factory=list)
-    """Subjects randomized since the site's last shipment request."""
-    dirty: bool = True
-    """Something the resupply decides on changed today."""
-    earliest: date | None = None
-    """The earliest expiry date on the shelf at the start of the day."""
-    shares: dict[str, float] = field(default_factory=dict)
-    """The shares of need at the last check."""
-    slack: dict[str, int] = field(default_factory=dict)
-    """Per content, the position above safety at the last check (empty: a shipment was due)."""
-    spent: dict[str, int] = field(default_factory=dict)
-    """How much of that slack the dispensings since could have used at most."""
-    next_check: int = 0
-    """The next day on which time alone (a visit entering the lead time, a kit ageing out)
-    can change the decision: checking only then and after events decides as a daily check."""
-
-
-@dataclass
-class TrialRecord:
-    """What one trial gives the figures: tallies, subjects with what was seen, stock over time."""
-
-    tally: Tally
-    subjects: list[Subject]
-    stock_by_week: list[list[dict[str, int]]]
-    """Per week, per site, the dispensable stock per content at the week's start."""
-    refusal_weeks: list[set[int]]
-    """Per site, the weeks in which a visit or randomization was refused."""
-    days: int
 
 
 class Trial:
@@ -163,11 +126,6 @@ class Trial:
             self._doses[key] = dose.vials
         return self._doses[key]
 
-    def _draw_weight(self) -> float:
-        w = self.scenario.weight
-        low, high = float(self.study.weight.min_kg), float(self.study.weight.max_kg)
-        return min(max(self.rng.gauss(w.mean_kg, w.sd_kg), low), high)
-
     # --- the day's work ---------------------------------------------------------------------
 
     def run(self) -> TrialRecord:
@@ -239,7 +197,7 @@ class Trial:
         for site_index, site in enumerate(self.sites):
             if scope is None or day < site.activation_day or site.rate_per_day <= 0:
                 continue
-            for _ in range(self._poisson(site.rate_per_day)):
+            for _ in range(draws.poisson(self.rng, site.rate_per_day)):
                 if self.rng.random() < self.scenario.screen_fail_rate:
                     continue
                 stratum = self.rng.choice(scope.strata)
@@ -248,19 +206,13 @@ class Trial:
                 if scope is None:
                     return
 
-    def _poisson(self, lam: float) -> int:
-        k, p, threshold = 0, self.rng.random(), math.exp(-lam)
-        while p > threshold:
-            k += 1
-            p *= self.rng.random()
-        return k
-
     def _randomize(
         self, day: int, site_index: int, scope: ListScope, stratum: str, last_try: int
     ) -> None:
         site = self.sites[site_index]
         level = self._dose_level(scope)
-        weight = self._draw_weight()
+        low, high = float(self.study.weight.min_kg), float(self.study.weight.max_kg)
+        weight = draws.weight(self.rng, self.scenario.weight, low, high)
         vials = self._vials(weight, level)
         arm = self.lists[scope.code][stratum][self.used[(scope.code, stratum)]]
         if self.blind:
@@ -281,7 +233,10 @@ class Trial:
             return
         self.used[(scope.code, stratum)] += 1
         visits = self.study.schedule.visits()
-        stop = self._stop_index()
+        interval = visits[1].day_offset if len(visits) > 1 else 28
+        stop = draws.stop_index(
+            self.rng, self.scenario.discontinuation_per_year, interval, len(visits)
+        )
         subject = Subject(site_index, scope.stage, level, arm, day, vials, weight, weight, stop)
         self.subjects.append(subject)
         subject_id = len(self.subjects) - 1
@@ -304,17 +259,6 @@ class Trial:
             self.stage_opens = day + self.scenario.cohort_review_days
             for other in self.sites:
                 other.dirty = True
-
-    def _stop_index(self) -> int:
-        rate = self.scenario.discontinuation_per_year
-        if rate <= 0:
-            return len(self.visits)
-        interval = self.visits[1].day_offset if len(self.visits) > 1 else 28
-        p_stop = 1 - math.exp(-rate * interval / 365)
-        index = 1
-        while index < len(self.visits) and self.rng.random() >= p_stop:
-            index += 1
-        return index
 
     def _visit(self, day: int, subject_id: int, index: int) -> None:
         subject = self.subjects[subject_id]
@@ -460,9 +404,12 @@ class Trial:
             level = self._dose_level(scope)
             typical = self._vials(float(self.study.supply.forecast_weight_kg), level)
             places = scope.cap - self.in_scope
-            ratio = dict(scope.allocation.ratio)
+            later = self.scopes[self.stage_index + 1 :]
+            shares = places_shares(
+                [(places, scope.allocation.ratio), *((s.cap, s.allocation.ratio) for s in later)]
+            )
             found = (
-                Enrolment(site.rate_per_day * 7, places, ratio, typical),
+                Enrolment(site.rate_per_day * 7, places, shares, typical),
                 heaviest_visit_vials(level, self.study.drug, self.study.weight),
             )
         self._enrolments[key] = found

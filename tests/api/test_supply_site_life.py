@@ -231,10 +231,11 @@ def test_a_site_life_from_activation_to_a_balanced_reconciliation(
     )
     depot_kits = monitor_kits(client, status="at_depot")
     picked = Counter(depot_kits[k["kit_number"]]["content"] for k in initial["kits"])
-    # every content comes, sized by the forecast of the open cohort C1 (3:1) plus the buffer:
-    # more IMC-002 than placebo, and in all at least the target of every content
+    # every content comes, sized by the forecast of the subjects to come (in the shares of all
+    # places left in the study, 115 : 103) plus the buffer: at least as much IMC-002 as placebo,
+    # and in all at least the target of every content
     assert set(picked) == set(CONTENTS) and min(picked.values()) >= 1, picked
-    assert picked["IMC002"] > picked["PLACEBO"], picked
+    assert picked["IMC002"] >= picked["PLACEBO"], picked
     assert sum(picked.values()) >= LEVELS["target"] * len(CONTENTS), picked
     again = client.post(f"{ADMIN}/sites/{SITE}/activate", json={"reason": "twice"}, headers=sponsor)
     assert_problem(again, 409, "site_already_active")

@@ -14,6 +14,7 @@ from app.domain.forecast import (
     OnTreatment,
     enrolment_need,
     pending_visits,
+    places_shares,
     site_need,
     subject_need,
 )
@@ -91,3 +92,28 @@ def test_subjects_to_come_split_by_the_ratio_and_capped_by_the_places() -> None:
     assert capped == pytest.approx({"A": 1.0, "B": 1.0})
     assert enrolment_need(Enrolment(1.0, 0, {"A": 1}, 1), VISITS, 28) == {}
     assert site_need([], enrolment, VISITS, ("A", "B"), TODAY, 28) == {"A": 6, "B": 2}
+
+
+@PROPERTY
+@given(
+    st.lists(st.tuples(st.integers(0, 200), st.sampled_from([(3, 1), (1, 1), (2, 1)])), max_size=5)
+)
+def test_places_shares_weigh_each_stage_by_its_places(
+    stages: list[tuple[int, tuple[int, int]]],
+) -> None:
+    rows = [(places, {"A": a, "B": b}) for places, (a, b) in stages]
+    shares = places_shares(rows)
+    total = sum(places for places, _ in rows)
+    if total == 0:
+        assert all(v == 0 for v in shares.values())
+        return
+    assert sum(shares.values()) == pytest.approx(1.0)
+    expected_a = sum(places * r["A"] / (r["A"] + r["B"]) for places, r in rows) / total
+    assert shares["A"] == pytest.approx(expected_a)
+
+
+def test_imc002_places_lean_only_slightly_to_the_active_arm() -> None:
+    """Three 3:1 cohorts of 8 and a 1:1 phase II of 194: 115 : 103."""
+    rows = [(s.cap, dict(s.allocation.ratio)) for s in STUDY.scopes()]
+    shares = places_shares(rows)
+    assert shares[STUDY.active_arm.code] == pytest.approx(115 / 218)

@@ -1,4 +1,4 @@
-"""The shipped IMC-002 definition matches the study's documented parameters; broken definitions are refused."""
+"""The shipped IMC-002 definition matches its documented parameters; broken ones are refused."""
 
 from __future__ import annotations
 
