@@ -83,8 +83,12 @@ class Shelf:
     def empty(cls, contents: tuple[str, ...]) -> Shelf:
         return cls({c: Counter() for c in contents}, {c: Counter() for c in contents})
 
+    _first: date | None = None
+    _stale: bool = True
+
     def add(self, content: str, tier: Tier, count: int) -> None:
         self.counts[content][tier] += count
+        self._stale = True
 
     def take(self, content: str, tier: Tier, count: int = 1, strand: bool = False) -> None:
         row = self.counts[content]
@@ -92,6 +96,7 @@ class Shelf:
         if row[tier]:
             return
         del row[tier]
+        self._stale = True
         if strand:
             for other, kits in self.counts.items():
                 if tier in kits:
@@ -100,6 +105,7 @@ class Shelf:
     def expire(self, cutoff: date) -> dict[str, int]:
         """Remove every kit expiring on or before `cutoff`; how many per content."""
         gone: dict[str, int] = {}
+        self._stale = True
         for rows in (self.counts, self.stranded):
             for content, row in rows.items():
                 for tier in [t for t in row if t[0] <= cutoff]:
@@ -107,8 +113,13 @@ class Shelf:
         return gone
 
     def earliest(self) -> date | None:
-        dates = [t[0] for rows in (self.counts, self.stranded) for r in rows.values() for t in r]
-        return min(dates) if dates else None
+        """The earliest expiry date on the shelf (kept until the shelf changes)."""
+        if self._stale:
+            dates = [
+                t[0] for rows in (self.counts, self.stranded) for r in rows.values() for t in r
+            ]
+            self._first, self._stale = (min(dates) if dates else None), False
+        return self._first
 
     def left(self, content: str) -> int:
         return sum(self.counts[content].values()) + sum(self.stranded[content].values())

@@ -358,6 +358,9 @@ class Trial:
         scope = self._open_scope(day)
         opening = day == self.stage_opens
         for index, site in enumerate(self.sites):
+            happened = site.dirty or opening or site.spent or site.served_today
+            if not (happened or site.refused_today) and day < site.next_check:
+                continue  # nothing happened here today, and time alone changes nothing yet
             if site.refused_today:
                 for subject_id in site.served_today:
                     self.subjects[subject_id].seen.served_while_refused += 1
