@@ -107,6 +107,12 @@ class Scenario(_Model):
 def check_against_study(scenario: Scenario, study: StudyDefinition) -> list[str]:
     """What the scenario asks that the study cannot do; empty when it can be simulated."""
     problems = []
+    doses = [c.dose_mg_per_kg for c in study.phase_ib.cohorts]
+    if scenario.phase2_dose_mg_per_kg not in doses:
+        problems.append(
+            f"phase2_dose_mg_per_kg: {scenario.phase2_dose_mg_per_kg} is not one of the phase Ib "
+            f"dose levels ({', '.join(str(d) for d in doses)})"
+        )
     levels = scenario.levels
     cover = (levels.cover_weeks if levels else study.supply.cover_weeks) * 7
     for site in scenario.sites:

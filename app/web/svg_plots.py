@@ -173,7 +173,7 @@ def small_multiples(
     pid = escape(plot_id)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-        f'width="{width}" height="{height}" style="max-width: 100%; height: auto" role="img" '
+        f'width="{width}" height="{height}" class="plot" role="img" '
         f'class="plot" id="{pid}" '
         f'aria-labelledby="{pid}-title {pid}-desc">',
         f'<title id="{pid}-title">{escape(title)}</title>',

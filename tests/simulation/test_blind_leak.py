@@ -13,7 +13,7 @@ import app.simulation as simulation_package
 from app.domain.study import load_study
 from app.simulation.adversary import Accuracy, StageLeak
 from app.simulation.runner import Summary, simulate
-from app.simulation.scenario import load_scenario
+from app.simulation.scenario import SupplyLevels, load_scenario
 
 STUDY = load_study()
 SCENARIOS = Path(simulation_package.__file__).parent / "scenarios"
@@ -27,9 +27,11 @@ P_ANY_MISSED_BOUND = 0.05
 _runs: dict[tuple[str, str], Summary] = {}
 
 
-def _run(name: str, policy: str) -> Summary:
+def _run(name: str, policy: str, levels: SupplyLevels | None = None) -> Summary:
     if (name, policy) not in _runs:
         scenario = load_scenario(SCENARIOS / name, STUDY).model_copy(update={"policy": policy})
+        if levels is not None:
+            scenario = scenario.model_copy(update={"levels": levels})
         _runs[(name, policy)] = simulate(STUDY, scenario, TRIALS, seed=1)
     return _runs[(name, policy)]
 
@@ -60,8 +62,10 @@ def test_the_levels_keep_doses_from_being_missed(name: str) -> None:
 
 
 def test_the_adversary_finds_the_arms_when_the_blind_leaks() -> None:
-    """The control: first expiry first per content, refusals per content and equal shipments
-    leak, and the same adversary, scored the same way, reads the arms above the bound."""
-    summary = _run("imc002-demo.toml", "per_content")
+    """The control: the service's former policy (first expiry first per content, refusals per
+    content, shipments of equal numbers, trigger 2 and target 6 with no cover beyond the lead
+    time) leaks, and the same adversary, scored the same way, reads the arms above the bound."""
+    former = SupplyLevels(trigger=2, target=6, cover_weeks=0)
+    summary = _run("imc002-demo.toml", "per_content", former)
     for stage, leak in summary.leak.items():
         assert leak.best.value > _bound(leak, leak.best) + 0.02, (stage, leak.best)

@@ -41,6 +41,7 @@ def _write(tmp_path: Path, text: str) -> Path:
         (("expiry_day = 730,", "expiry_day = 50,"), "could ever be shipped"),
         (('depot = "DEPOT-EU"', 'depot = "NOWHERE"'), "unknown depot"),
         (("[weight]", "[weight]\nmedian_kg = 70"), "median_kg"),
+        (('phase2_dose_mg_per_kg = "1.2"', 'phase2_dose_mg_per_kg = "9.9"'), "dose levels"),
     ],
 )
 def test_refused_naming_the_key(tmp_path: Path, change: tuple[str, str], named: str) -> None:
