@@ -76,18 +76,20 @@ def drop_database(url: str) -> None:
 
 
 def kit_levels(
-    randomizations: int, sites: int, kits_per_subject: float = 2.2
+    randomizations: int, sites: int, kits_per_subject: float = 4.0
 ) -> tuple[int, int, int]:
     """(trigger, target, kits per content): each site starts with `kits_per_subject` kits of
     each content per subject of its share (day 1 and week 4 take 2 to 4 vials of the subject's
-    content; 2.2 covers arms drawn near 1:1, 4.0 covers any draw)."""
+    content; 4.0 covers any draw of the arms, and the kits a shipment split over two expiry dates
+    strands when one content of a date runs out first), plus its forecast; the depot holds
+    enough for every site's initial shipment."""
     per_site = math.ceil(randomizations / sites)
     target = math.ceil(per_site * kits_per_subject) + 10
-    return 2, target, sites * target + 100
+    return 2, target, sites * (target + 30) + 100
 
 
 def set_up(
-    engine: str, workdir: Path, randomizations: int, sites: int, kits_per_subject: float = 2.2
+    engine: str, workdir: Path, randomizations: int, sites: int, kits_per_subject: float = 4.0
 ) -> BenchDatabase:
     """Create, migrate and load: demo set-up of the bench study, phase II open at 1.2 mg/kg,
     one coordinator and one pharmacist per site."""

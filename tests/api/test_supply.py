@@ -48,13 +48,13 @@ def test_a_randomization_without_kits_is_refused_and_later_takes_the_same_slot(
     users = Users(client)
     coordinator, pharmacist, supply = users["coordinator"], users["pharmacist"], users["supply"]
     stock = monitor_kits(client, site_id="DE01", status="available")
-    assert Counter(k["content"] for k in stock.values()) == dict.fromkeys(CONTENTS, 40)
+    assert set(Counter(k["content"] for k in stock.values())) == set(CONTENTS)
     for number in stock:
         assert ok(set_kit_status(client, pharmacist, number, "quarantined"))["status"] == (
             "quarantined"
         )
     inventory = ok(client.get(f"{API}/sites/DE01/inventory", headers=pharmacist))
-    assert inventory["dispensable"] == 0 and inventory["by_status"] == {"quarantined": 80}
+    assert inventory["dispensable"] == 0 and inventory["by_status"] == {"quarantined": len(stock)}
     # falling below the trigger requested resupplies; the supply manager cancels them, so that
     # nothing is on its way when the subject comes
     pending = [s for s in shipments(client, supply, "DE01") if s["status"] == "requested"]

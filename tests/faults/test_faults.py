@@ -43,7 +43,7 @@ def _require_postgres() -> None:
 def bench(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     if request.param == "postgresql":
         _require_postgres()
-    database = set_up(request.param, tmp_path, N, SITES, kits_per_subject=4.0)
+    database = set_up(request.param, tmp_path, N, SITES, kits_per_subject=6.0)
     yield database
     drop_database(database.url)
 
@@ -74,7 +74,7 @@ def test_postgres_restarted_mid_load(tmp_path: Path) -> None:
         if os.environ.get("CI") == "true":
             pytest.fail("CI=true: this test needs pg_ctlcluster and root")
         pytest.skip("needs pg_ctlcluster and root")
-    bench = set_up("postgresql", tmp_path, N, SITES, kits_per_subject=4.0)
+    bench = set_up("postgresql", tmp_path, N, SITES, kits_per_subject=6.0)
     try:
         with running_server(bench.url, workers=2, log=tmp_path / "server.log", **LEASE) as srv:
             plan = {
@@ -90,7 +90,7 @@ def test_postgres_restarted_mid_load(tmp_path: Path) -> None:
 
 
 def test_sqlite_writer_killed_mid_transaction(tmp_path: Path) -> None:
-    bench = set_up("sqlite", tmp_path, N, SITES, kits_per_subject=4.0)
+    bench = set_up("sqlite", tmp_path, N, SITES, kits_per_subject=6.0)
     site = bench.sites[0]
 
     async def kill_writer() -> None:
