@@ -13,8 +13,9 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
+DEMO_ARGS ?=
 demo: setup
-	$(BIN)/irt demo
+	$(BIN)/irt demo $(DEMO_ARGS)
 
 lint: setup
 	$(BIN)/ruff check app tests migrations benchmarks
