@@ -244,6 +244,7 @@ def test_a_site_life_from_activation_to_a_balanced_reconciliation(
     levels: dict[int, str] = {}
     visits_done: list[tuple[int, str, dict[str, Any]]] = []
     replaced: tuple[str, str] | None = None
+    refused_visits = 0
     for visit_date, index, visit in _timeline():
         site.deliver()
         if visit == "D1":
@@ -264,17 +265,26 @@ def test_a_site_life_from_activation_to_a_balanced_reconciliation(
             assert body["cohort"] == ("C1" if index < C1_SIZE else "C2"), body
             dose = body["dose"]
         else:
-            body = ok(
-                dispense(
-                    client,
-                    users["pharmacist" if index % 2 else "coordinator"],
-                    subjects[index],
-                    visit,
-                    visit_date,
-                    _weight(index, visit),
-                ),
-                201,
-            )
+            attempt = [
+                client,
+                users["pharmacist" if index % 2 else "coordinator"],
+                subjects[index],
+                visit,
+                visit_date,
+                _weight(index, visit),
+            ]
+            answer = dispense(*attempt)  # type: ignore[arg-type]
+            for _ in range(3):
+                if answer.status_code != 409 or answer.json()["code"] != "no_kits_available":
+                    break
+                # kits stranded in a tier one content has run out of are not handed out; the
+                # refusal requested kits: the site receives them (quarantine decided) and tries
+                # again, as the message tells it
+                refused_visits += 1
+                site.deliver()
+                site.resolve_held()
+                answer = dispense(*attempt)  # type: ignore[arg-type]
+            body = ok(answer, 201)
             assert (body["visit"], body["visit_date"]) == (visit, visit_date.isoformat())
             dose = body["dose"]
         weight = _dose_weight(index, visit)
@@ -302,6 +312,9 @@ def test_a_site_life_from_activation_to_a_balanced_reconciliation(
     site.deliver()
     site.resolve_held()
 
+    # every subject got all 13 visits (a refused one on the retry after the delivery the refusal
+    # requested: rare, the forecast keeps the site stocked); W48 of the last one is today
+    assert refused_visits <= 6, refused_visits
     # every subject got all 13 visits; W48 of the last one is today
     assert len(visits_done) == SUBJECTS * len(VISITS)
     assert visits_done[-1][1] == "W48"
