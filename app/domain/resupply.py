@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from fractions import Fraction
 
 
 @dataclass(frozen=True)
@@ -142,23 +143,34 @@ def pick_depot_dates(
 ) -> tuple[dict[str, Counter[date]], dict[str, int]]:
     """Kits per content and expiry date for a shipment, and the shortfall per content.
 
-    `depot` holds only kits shippable today. Dates are taken earliest first, and only dates at
-    which the depot still holds every content: kits of both contents then reach the site with the
-    same expiry dates, which the common-expiry dispensing rule needs to hand them out."""
-    remaining = {c: quantities.get(c, 0) for c in contents}
+    `depot` holds only kits shippable today. Dates are taken earliest first, only dates at which
+    the depot holds every content, and each date gives every content the same fraction
+    of its quantity (to within one kit): a date one content is short of gives the others no more
+    than their share. A date's kits of the contents then reach the site in the shares the site
+    uses them, as the common-expiry dispensing rule needs; taking each content's earliest kits on
+    its own would send, say, 27 IMC-002 and 79 placebo kits of one date and 66 and 1 of the
+    next, and strand most of them."""
+    wanted = {c: quantities.get(c, 0) for c in contents if quantities.get(c, 0) > 0}
     picked: dict[str, Counter[date]] = {c: Counter() for c in contents}
+    done = Fraction(0)  # the fraction of every quantity picked so far
     for day in sorted({d for c in contents for d in depot.get(c, {})}):
-        if not any(remaining.values()):
+        if done == 1 or not wanted:
             break
         held = {c: depot.get(c, {}).get(day, 0) for c in contents}
         if min(held.values()) <= 0:
             continue
-        for content in contents:
-            take = min(remaining[content], held[content])
+        step = min([1 - done, *(Fraction(held[c], q) for c, q in wanted.items())])
+        for content, q in wanted.items():
+            take = _half_up((done + step) * q) - _half_up(done * q)
             if take:
                 picked[content][day] += take
-                remaining[content] -= take
-    return picked, {c: n for c, n in remaining.items() if n}
+        done += step
+    short = {c: q - _half_up(done * q) for c, q in wanted.items()}
+    return picked, {c: n for c, n in short.items() if n}
+
+
+def _half_up(x: Fraction) -> int:
+    return math.floor(x + Fraction(1, 2))
 
 
 def depot_shippable(depot: DepotShelf, contents: Sequence[str]) -> dict[str, int]:

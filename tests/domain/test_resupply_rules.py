@@ -130,6 +130,7 @@ def test_depot_picks_dates_that_hold_every_content(
     depot: dict[str, dict[date, int]], qa: int, qb: int
 ) -> None:
     quantities = dict(zip(CONTENTS, (qa, qb), strict=True))
+    wanted = [c for c in CONTENTS if quantities[c]]
     picked, short = pick_depot_dates(depot, quantities, CONTENTS)
     matched = {
         d
@@ -143,12 +144,29 @@ def test_depot_picks_dates_that_hold_every_content(
             assert 0 < n <= depot[content][day]
         assert sum(taken.values()) + short.get(content, 0) == quantities[content]
         assert sum(taken.values()) <= depot_shippable(depot, CONTENTS)[content]
-        # earliest first: no matched date earlier than a picked one still has stock to give
-        if short.get(content, 0) == 0 and taken:
-            latest = max(taken)
-            for day in matched:
-                if day < latest:
-                    assert taken[day] == depot[content][day]
+    days = sorted({d for c in CONTENTS for d in picked[c]})
+    for day in days:
+        # up to every date, each content has had the same fraction of its quantity (within
+        # half a kit each): a date's kits arrive in the shares of the shipment
+        done = [sum(n for d, n in picked[c].items() if d <= day) / quantities[c] for c in wanted]
+        assert max(done) - min(done) <= sum(1 / (2 * quantities[c]) for c in wanted) + 1e-9
+    # earliest first: a date earlier than the last picked, or any date when the depot falls
+    # short, gives up everything one of the contents holds there
+    for day in sorted(matched):
+        if (days and day < days[-1]) or short:
+            assert any(picked[c][day] == depot[c][day] for c in wanted)
+
+
+def test_depot_ships_a_date_in_the_shares_of_the_shipment() -> None:
+    """The depot's stock of a date is lopsided (IMC-002 runs faster at 3:1): the earliest date
+    gives both contents the same fraction of their quantities, not all it holds of one."""
+    early, late = DAY, DAY + timedelta(days=180)
+    active, placebo = CONTENTS
+    depot = {active: {early: 27, late: 500}, placebo: {early: 500, late: 1}}
+    picked, short = pick_depot_dates(depot, {active: 93, placebo: 80}, CONTENTS)
+    assert picked[active] == Counter({early: 27, late: 1})
+    assert picked[placebo] == Counter({early: 23, late: 1})
+    assert short == {active: 65, placebo: 56}
 
 
 def test_depot_skips_a_date_one_content_lacks() -> None:
