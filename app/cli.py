@@ -18,6 +18,7 @@ from app.cli_simulation import simulate_command
 from app.db.engine import Database
 from app.db.migrate import NotMigratedError, ensure_migrated, upgrade
 from app.db.models import Study
+from app.domain.errors import DomainError
 from app.domain.roles import Role
 from app.domain.study import PHASE_II_SCOPE, StudyDefinition, StudyDefinitionError, load_study
 from app.services import accounts, setup, sites
@@ -25,7 +26,6 @@ from app.services import kits as kit_service
 from app.services import lists as list_service
 from app.services.actor import SYSTEM
 from app.services.demo import DEFAULT_PASSWORD, DEMO_KITS_PER_CONTENT, demo_kit_list, set_up_demo
-from app.services.errors import ServiceError
 from app.services.study_state import load_definition
 from app.services.transaction import utcnow, writing
 from app.settings import get_settings
@@ -89,7 +89,7 @@ def _transact(database_url: str | None, work: Callable[[Session], T]) -> T:
     try:
         with writing(db) as session:
             return work(session)
-    except ServiceError as exc:
+    except DomainError as exc:
         for problem in exc.extra.get("problems", []):
             typer.echo(f"  {problem}", err=True)
         _fail(exc.detail)
@@ -316,7 +316,7 @@ def lists_export(
             text = list_service.export_text(
                 session, load_definition(session), file_format.value, scope
             )
-    except ServiceError as exc:
+    except DomainError as exc:
         _fail(exc.detail)
     out.write_text(text, "utf-8")
     typer.echo(f"Wrote {out}.")

@@ -30,6 +30,7 @@ from app.cli import (
 )
 from app.db.models import AuditEntry
 from app.domain.audit_chain import verify_chain
+from app.domain.errors import DomainError
 from app.domain.roles import Role
 from app.services import audit, outbox, reports, sites, stages
 from app.services import exports as export_service
@@ -37,7 +38,6 @@ from app.services import lists as list_service
 from app.services import shipments as shipment_service
 from app.services import unblinded as unblinded_service
 from app.services.actor import SYSTEM
-from app.services.errors import ServiceError
 from app.services.locks import lock_site
 from app.services.resupply import check_site, request_manual
 from app.services.study_state import load_definition
@@ -282,7 +282,7 @@ def report_inventory(
             report = reports.inventory(
                 session, load_definition(session), SYSTEM, utcnow().date(), site
             )
-    except ServiceError as exc:
+    except DomainError as exc:
         _fail(exc.detail)
     _write(reports.inventory_csv(report), out)
 
@@ -324,7 +324,7 @@ def _export_file(
         try:
             with db.read() as session:
                 body = build(session)
-        except ServiceError as exc:
+        except DomainError as exc:
             _fail(exc.detail)
         progress.update(1)
         if isinstance(body, str):

@@ -9,10 +9,10 @@ from typing import Annotated, TypeVar
 
 import typer
 
+from app.domain.errors import DomainError
 from app.domain.resupply import Levels
 from app.domain.study import StudyDefinition, load_study
 from app.services import simulation
-from app.services.errors import ServiceError
 from app.services.simulation import Scenario, Summary
 
 T = TypeVar("T")
@@ -22,7 +22,7 @@ def _refused(work: Callable[[], T]) -> T:
     """The use case's answer; a refusal is printed (the message names the bad key) -> exit 2."""
     try:
         return work()
-    except ServiceError as exc:
+    except DomainError as exc:
         typer.secho(exc.detail, fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
 

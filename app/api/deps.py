@@ -9,11 +9,11 @@ from fastapi import Depends, Header, Path, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from app.db.engine import Database
+from app.domain.errors import NotPermitted
 from app.domain.roles import Role
 from app.domain.study import StudyDefinition
 from app.services.actor import Actor
 from app.services.auth import actor_from_token, unauthorized
-from app.services.errors import ServiceError
 from app.settings import Settings
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
@@ -54,7 +54,7 @@ def require(*roles: Role) -> Callable[[Actor], Actor]:
 
     def check(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
         if actor.role not in allowed:
-            raise ServiceError(403, "forbidden", f"Your role ({actor.role}) may not do this.")
+            raise NotPermitted("forbidden", f"Your role ({actor.role}) may not do this.")
         return actor
 
     check.allowed_roles = allowed  # type: ignore[attr-defined]

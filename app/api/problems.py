@@ -12,10 +12,40 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.db.engine import TextWithNul
-from app.services.errors import ServiceError
+from app.domain.errors import (
+    Conflict,
+    DomainError,
+    InvalidInput,
+    MalformedRequest,
+    NotAuthenticated,
+    NotFound,
+    NotPermitted,
+    TooManyAttempts,
+    Unavailable,
+)
 
 MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger("irt.api")
+
+
+STATUS: dict[type[DomainError], int] = {
+    MalformedRequest: 400,
+    NotAuthenticated: 401,
+    NotPermitted: 403,
+    NotFound: 404,
+    Conflict: 409,
+    InvalidInput: 422,
+    TooManyAttempts: 429,
+    Unavailable: 503,
+}
+"""The one place where a kind of refusal becomes an HTTP status (API and pages alike)."""
+
+
+def status_of(error: DomainError) -> int:
+    for kind in type(error).__mro__:
+        if kind in STATUS:
+            return STATUS[kind]
+    return 409
 
 
 def problem(
@@ -53,9 +83,9 @@ def _message(error: dict[str, Any]) -> str:
 
 
 def install(app: FastAPI) -> None:
-    @app.exception_handler(ServiceError)
-    async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
-        return problem(exc.status, exc.code, exc.detail, request.url.path, **exc.extra)
+    @app.exception_handler(DomainError)
+    async def _service_error(request: Request, exc: DomainError) -> JSONResponse:
+        return problem(status_of(exc), exc.code, exc.detail, request.url.path, **exc.extra)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

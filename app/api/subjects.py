@@ -23,6 +23,7 @@ from app.api.schemas import (
     UnblindResultOut,
 )
 from app.db.engine import Database
+from app.domain.errors import MalformedRequest
 from app.domain.kits import KitStatus
 from app.domain.roles import Role
 from app.domain.study import StudyDefinition
@@ -30,7 +31,6 @@ from app.services import idempotency, subjects, unblinding
 from app.services.actor import Actor
 from app.services.dispensing import dispense as dispense_visit
 from app.services.dispensing import replace_kit, urgent_resupply_on_shortage
-from app.services.errors import ServiceError
 from app.services.randomization import randomize as randomize_subject
 from app.services.transaction import utcnow, writing
 from app.settings import Settings
@@ -67,8 +67,7 @@ def _allocate(
     """An allocating POST: Idempotency-Key required, at most once per key, and an urgent
     resupply when the site has no kits for it."""
     if key is None:
-        raise ServiceError(
-            400,
+        raise MalformedRequest(
             "idempotency_key_required",
             f"{what} needs an Idempotency-Key header (any unique text, reused on retry).",
         )

@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from app.db.models import User
+from app.domain.errors import Conflict
 from app.services import audit
 from app.services.actor import Actor
-from app.services.errors import ServiceError
 from app.services.locks import lock_row
 from app.services.passwords import hash_password
 
@@ -19,7 +19,7 @@ def _user(session: Session, username: str) -> User:
 def disable(session: Session, actor: Actor, username: str, reason: str) -> None:
     user = _user(session, username)
     if not user.active:
-        raise ServiceError(409, "already_disabled", f"User {username} is disabled already.")
+        raise Conflict("already_disabled", f"User {username} is disabled already.")
     user.active = False
     user.token_version += 1
     audit.record(

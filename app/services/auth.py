@@ -12,10 +12,10 @@ from sqlalchemy.orm import Session
 
 from app.db.engine import Database
 from app.db.models import LoginFailure, User, UserSite
+from app.domain.errors import DomainError, NotAuthenticated, TooManyAttempts
 from app.domain.roles import Role
 from app.services import audit
 from app.services.actor import Actor
-from app.services.errors import ServiceError
 from app.services.passwords import verify_password
 from app.services.transaction import utcnow, writing
 from app.settings import Settings
@@ -23,8 +23,8 @@ from app.settings import Settings
 ALGORITHM = "HS256"
 
 
-def unauthorized(detail: str) -> ServiceError:
-    return ServiceError(401, "unauthorized", detail)
+def unauthorized(detail: str) -> DomainError:
+    return NotAuthenticated("unauthorized", detail)
 
 
 @dataclass(frozen=True)
@@ -69,8 +69,7 @@ def login(db: Database, settings: Settings, username: str, password: str) -> Use
             {"failures_in_window": recent + 1},
         )
     if throttled:
-        raise ServiceError(
-            429,
+        raise TooManyAttempts(
             "too_many_attempts",
             f"Too many failed logins for this user. Wait "
             f"{settings.login_failure_window_seconds // 60} minutes, or ask an administrator.",

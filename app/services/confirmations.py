@@ -16,11 +16,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db.models import Confirmation, Randomization, Site, Slot, Subject, User
+from app.domain.errors import not_found
 from app.domain.roles import SITE_ROLES, Role
 from app.domain.study import PHASE_IB, StudyDefinition
 from app.services import audit, outbox
 from app.services.actor import Actor
-from app.services.errors import not_found
 from app.services.transaction import utcnow
 from app.services.views import iso_utc
 

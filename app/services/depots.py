@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.db.models import Depot, Kit, Shipment, ShipmentKit
+from app.domain.errors import not_found
 from app.domain.kits import KitStatus
 from app.domain.study import StudyDefinition
-from app.services.errors import not_found
 
 
 def list_depots(session: Session) -> list[dict[str, Any]]:

@@ -16,11 +16,11 @@ from app.db.engine import Database
 from app.db.models import DispensedKit, Dispensing, Kit, Randomization, Shipment, Slot, Subject
 from app.domain.common_expiry import choose_kits
 from app.domain.dosing import WeightOutOfRange, calculate_dose, check_weight, weight_for_dose
+from app.domain.errors import Conflict, not_found, validation_error
 from app.domain.kits import KitStatus
 from app.domain.study import StudyDefinition, Visit
 from app.services import audit, confirmations
 from app.services.actor import SYSTEM, Actor
-from app.services.errors import ServiceError, not_found, validation_error
 from app.services.kits import move
 from app.services.locks import lock_site
 from app.services.resupply import available_kits, check_site
@@ -31,14 +31,13 @@ from app.services.views import dispensing_view
 _rng = random.SystemRandom()
 
 
-class NoKitsAvailable(ServiceError):
+class NoKitsAvailable(Conflict):
     """The site cannot serve this visit from the expiry dates every content shares; the refusal
     and its message are the same whichever the subject's arm. An urgent resupply follows the
     rollback."""
 
     def __init__(self, site_id: str, needed: int) -> None:
         super().__init__(
-            409,
             "no_kits_available",
             f"Site {site_id} has not enough usable kits for this visit; nothing was allocated. "
             "The supply manager has been alerted and kits are requested for the site. Try again "
@@ -114,20 +113,19 @@ def dispense_visit(
         .first()
     )
     if previous is not None and previous.visit == visit.code:
-        raise ServiceError(
-            409, "already_dispensed", f"Visit {visit.code} was already dispensed for this subject."
+        raise Conflict(
+            "already_dispensed", f"Visit {visit.code} was already dispensed for this subject."
         )
     if session.execute(
         select(Dispensing.id).where(
             Dispensing.subject_id == subject.id, Dispensing.visit == visit.code
         )
     ).first():
-        raise ServiceError(
-            409, "already_dispensed", f"Visit {visit.code} was already dispensed for this subject."
+        raise Conflict(
+            "already_dispensed", f"Visit {visit.code} was already dispensed for this subject."
         )
     if previous is not None and visit.index < previous.visit_index:
-        raise ServiceError(
-            409,
+        raise Conflict(
             "visit_out_of_order",
             f"Visit {visit.code} comes before the last dispensed visit "
             f"{previous.visit}; visits are dispensed in schedule order.",
@@ -218,7 +216,7 @@ def subject_content(session: Session, subject_id: int) -> tuple[Randomization, s
         .where(Randomization.subject_id == subject_id)
     ).first()
     if row is None:
-        raise ServiceError(409, "not_randomized", "This subject is not randomized yet.")
+        raise Conflict("not_randomized", "This subject is not randomized yet.")
     return row[0], row[1]
 
 
@@ -251,8 +249,7 @@ def dispense(
     subject = get_visible_subject(session, actor, subject_id)
     randomization, content = subject_content(session, subject.id)
     if subject.status != "randomized":
-        raise ServiceError(
-            409,
+        raise Conflict(
             "subject_not_on_treatment",
             f"This subject is {subject.status}; no kits are dispensed.",
         )
@@ -286,8 +283,7 @@ def replace_kit(
         raise not_found(f"Kit {kit_number} dispensed to subject {subject_id}")
     dispensed, dispensing = given
     if dispensed.replaced_at is not None:
-        raise ServiceError(
-            409,
+        raise Conflict(
             "already_replaced",
             f"Kit {kit_number} was already replaced by {dispensed.replaced_by_kit}.",
         )

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db.models import DispensedKit, Dispensing, Kit, Randomization, Site, Slot, Subject
+from app.domain.errors import validation_error
 from app.domain.exports import fhir, odm, sdtm
 from app.domain.exports.records import (
     ExportData,
@@ -23,7 +24,6 @@ from app.domain.exports.records import (
     VisitRecord,
 )
 from app.domain.study import StudyDefinition
-from app.services.errors import validation_error
 from app.services.study_state import current_study
 
 ExportFormat = Literal["sdtm", "odm", "fhir"]

@@ -23,12 +23,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db.models import Depot, Site
+from app.domain.errors import not_found, validation_error
 from app.domain.forecast import site_need
 from app.domain.resupply import depot_shippable, order_quantities, shipment_due
 from app.domain.roles import SITE_ROLES, Role
 from app.domain.study import StudyDefinition
 from app.services.actor import Actor
-from app.services.errors import not_found, validation_error
 from app.services.resupply import (
     depot_shelf,
     depot_stock,

@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 
 from app.db.engine import Database
 from app.db.models import IdempotencyKey
+from app.domain.errors import Conflict, InvalidInput, MalformedRequest
 from app.services.actor import Actor
-from app.services.errors import ServiceError
 from app.services.transaction import utcnow, writing
 
 MAX_KEY_LENGTH = 200
@@ -50,8 +50,7 @@ def claim(
 ) -> Claim | Replay:
     """Claim the key for this request, or return the stored response to replay."""
     if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
-        raise ServiceError(
-            400,
+        raise MalformedRequest(
             "validation_error",
             f"The Idempotency-Key header must be 1 to {MAX_KEY_LENGTH} printable characters.",
         )
@@ -90,8 +89,7 @@ def _claim_once(
             session.flush()
             return Claim(actor.username, key)
         if row.endpoint != endpoint or row.request_sha256 != fingerprint:
-            raise ServiceError(
-                422,
+            raise InvalidInput(
                 "idempotency_conflict",
                 "This Idempotency-Key was already used for a different request. "
                 "Use a new key for a new request.",
@@ -100,8 +98,7 @@ def _claim_once(
             assert row.response_status is not None and row.response_body is not None
             return Replay(row.response_status, json.loads(row.response_body))
         if row.lease_until > now:
-            raise ServiceError(
-                409,
+            raise Conflict(
                 "idempotency_in_flight",
                 "The same request is still being processed. Wait a moment and retry "
                 "with the same Idempotency-Key.",

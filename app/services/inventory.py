@@ -10,10 +10,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.db.models import Kit, Shipment, ShipmentKit, Site
+from app.domain.errors import not_found
 from app.domain.kits import KitStatus
 from app.domain.study import StudyDefinition
 from app.services.actor import Actor
-from app.services.errors import not_found
 from app.services.kits import blinded_kit, get_kit, move, unblinded_kit
 from app.services.locks import lock_site
 from app.services.resupply import check_site

@@ -10,13 +10,13 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from app.db.models import Depot, Kit, KitImport
+from app.domain.errors import Conflict, InvalidInput, not_found
 from app.domain.kits import KitListError, KitStatus, KitTransitionError, check_transition
 from app.domain.kits import parse_kit_list as parse
 from app.domain.roles import SITE_ROLES
 from app.domain.study import StudyDefinition
 from app.services import audit
 from app.services.actor import Actor
-from app.services.errors import ServiceError, not_found
 from app.services.transaction import utcnow
 from app.services.views import iso_utc
 
@@ -26,8 +26,7 @@ def decode_upload(raw: bytes) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ServiceError(
-            422,
+        raise InvalidInput(
             "invalid_kit_list",
             "The kit list was refused; nothing was imported.",
             problems=[f"the file is not UTF-8 text (byte {exc.start})"],
@@ -54,8 +53,7 @@ def import_kit_list(
     try:
         records = parse(text, study.contents, depots, today)
     except KitListError as exc:
-        raise ServiceError(
-            422,
+        raise InvalidInput(
             "invalid_kit_list",
             "The kit list was refused; nothing was imported.",
             problems=exc.problems,
@@ -71,8 +69,7 @@ def import_kit_list(
             .all()
         )
     if clashes:
-        raise ServiceError(
-            422,
+        raise InvalidInput(
             "invalid_kit_list",
             "The kit list was refused; nothing was imported.",
             problems=[f"kit number {n} exists already" for n in sorted(clashes)],
@@ -142,8 +139,7 @@ def move(
     try:
         check_transition(kit.kit_number, current, target, by, at_site=kit.site_id is not None)
     except KitTransitionError as exc:
-        raise ServiceError(
-            409,
+        raise Conflict(
             "invalid_kit_transition",
             str(exc),
             from_status=str(exc.current),

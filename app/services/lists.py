@@ -13,10 +13,10 @@ from app.db.models import AuditEntry, RandomizationList
 from app.db.models import Slot as SlotRow
 from app.domain import list_formats as lf
 from app.domain import randomization_list as rl
+from app.domain.errors import Conflict, InvalidInput, not_found, validation_error
 from app.domain.study import PHASE_II_SCOPE, StudyDefinition
 from app.services import audit
 from app.services.actor import Actor
-from app.services.errors import ServiceError, not_found, validation_error
 from app.services.transaction import utcnow
 from app.services.views import iso_utc
 
@@ -44,8 +44,7 @@ def import_csv(
     try:
         lists = lf.parse(text, study, file_format, scope)
     except rl.ListImportError as exc:
-        raise ServiceError(
-            422,
+        raise InvalidInput(
             "invalid_list",
             "The list file was refused; nothing was imported.",
             problems=exc.problems,
@@ -67,8 +66,7 @@ def _store(
     if session.execute(
         select(RandomizationList.id).where(RandomizationList.scope == scope)
     ).first():
-        raise ServiceError(
-            409,
+        raise Conflict(
             "list_exists",
             f"A randomization list for {scope} exists already; lists are never replaced.",
         )

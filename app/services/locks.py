@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.db.models import Depot, Site
-from app.services.errors import not_found
+from app.domain.errors import not_found
 
 Row = TypeVar("Row")
 

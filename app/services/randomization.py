@@ -16,13 +16,13 @@ from app.db.models import RandomizationList, Site
 from app.db.models import Slot as SlotRow
 from app.domain.dosing import calculate_dose, heaviest_visit_vials
 from app.domain.eligibility import EligibilityAnswers, check_eligibility
+from app.domain.errors import Conflict, InvalidInput, validation_error
 from app.domain.stages import StageRuleError, Target, check_caps, route
 from app.domain.stratification import stratum_of
 from app.domain.study import NO_STRATUM, PHASE_IB, StudyDefinition
 from app.services import audit, confirmations
 from app.services.actor import Actor
 from app.services.dispensing import dispense_visit, refuse_weight_out_of_range
-from app.services.errors import ServiceError, validation_error
 from app.services.locks import lock_stratum
 from app.services.study_state import (
     cohort_statuses,
@@ -54,19 +54,17 @@ def randomize(
     subject = get_visible_subject(session, actor, subject_id, lock=True)
     site = session.get(Site, subject.site_id)
     if site is None or not site.active:
-        raise ServiceError(
-            409,
+        raise Conflict(
             "site_not_active",
             f"Site {subject.site_id} is not active: no subject can be randomized there yet.",
         )
     if session.execute(
         select(RandomizationRow.id).where(RandomizationRow.subject_id == subject.id)
     ).first():
-        raise ServiceError(409, "already_randomized", "This subject is already randomized.")
+        raise Conflict("already_randomized", "This subject is already randomized.")
     failed = check_eligibility(study.eligibility, answers)
     if failed:
-        raise ServiceError(
-            422,
+        raise InvalidInput(
             "ineligible",
             "The subject is not eligible: " + "; ".join(f.message for f in failed) + ".",
             failed_criteria=[asdict(f) for f in failed],
@@ -74,7 +72,7 @@ def randomize(
     try:
         target = route(study, cohort_statuses(session), study_row.phase2_dose_mg_per_kg)
     except StageRuleError as exc:
-        raise ServiceError(409, exc.code, str(exc)) from None
+        raise Conflict(exc.code, str(exc)) from None
     # a full stage is refused before any kit is looked at (no urgent resupply for it); the
     # exact check is repeated at the end, under the audit chain's lock
     _check_caps(session, study, target)
@@ -140,7 +138,7 @@ def _check_caps(session: Session, study: StudyDefinition, target: Target) -> int
     try:
         check_caps(study, target, in_scope=in_scope, in_stage=in_stage, in_total=in_total)
     except StageRuleError as exc:
-        raise ServiceError(409, exc.code, str(exc)) from None
+        raise Conflict(exc.code, str(exc)) from None
     return in_total
 
 
@@ -157,8 +155,7 @@ def _next_slot(session: Session, scope: str, stratum: str) -> SlotRow:
         )
     ).scalar_one_or_none()
     if slot is None:
-        raise ServiceError(
-            409,
+        raise Conflict(
             "list_exhausted",
             f"The randomization list for {scope} / {stratum} has no slot left (or none was "
             "loaded). Contact the sponsor.",

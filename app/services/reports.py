@@ -18,11 +18,11 @@ from sqlalchemy.orm import Session
 
 from app.db.models import Depot, Kit, Randomization, Site, Subject
 from app.domain import reports as rules
+from app.domain.errors import not_found
 from app.domain.kits import KitStatus
 from app.domain.roles import SITE_ROLES
 from app.domain.study import PHASE_II_SCOPE, StudyDefinition
 from app.services.actor import Actor
-from app.services.errors import not_found
 from app.services.stages import phase2_view
 from app.services.study_state import cohort_statuses
 from app.services.unblinding import unblinding_log

@@ -29,6 +29,7 @@ from app.db.models import (
 )
 from app.domain.common_expiry import tally, usable_stock
 from app.domain.dosing import calculate_dose, heaviest_visit_vials
+from app.domain.errors import Conflict
 from app.domain.forecast import NO_ENROLMENT, Enrolment, OnTreatment, places_shares, site_need
 from app.domain.kits import KitCandidate, KitStatus, usable_on
 from app.domain.resupply import (
@@ -43,7 +44,6 @@ from app.domain.stages import CohortStatus, StageRuleError, route
 from app.domain.study import PHASE_IB, StudyDefinition
 from app.services import audit
 from app.services.actor import Actor
-from app.services.errors import ServiceError
 from app.services.kits import move
 from app.services.locks import lock_depot, lock_site
 from app.services.study_state import cohort_statuses, randomized_counts
@@ -269,7 +269,7 @@ def request_shipment(
     among kits shippable today (app/domain/resupply.py). Short depot stock ships what there is;
     the shortfall is audited. None if nothing can be shipped."""
     if site.depot_id is None:
-        raise ServiceError(409, "no_depot", f"Site {site.id} has no supplying depot.")
+        raise Conflict("no_depot", f"Site {site.id} has no supplying depot.")
     lock_depot(session, site.depot_id)
     window = study.supply.do_not_ship_days
     shippable = [k for k in depot_stock(session, site.depot_id) if usable_on(k, today, window)]
@@ -373,7 +373,7 @@ def request_manual(
         session, study, actor, site, quantities, "manual", today, random.Random()
     )
     if shipment is None:
-        raise ServiceError(409, "depot_empty", "The depot has no shippable kits for this site.")
+        raise Conflict("depot_empty", "The depot has no shippable kits for this site.")
     audit.record(
         session,
         actor,

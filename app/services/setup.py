@@ -9,11 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db.models import Cohort, Site, Study, User, UserSite
+from app.domain.errors import Conflict, NotFound
 from app.domain.roles import Role
 from app.domain.study import StudyDefinition
 from app.services import audit
 from app.services.actor import Actor
-from app.services.errors import ServiceError
 from app.services.passwords import hash_password
 from app.services.transaction import utcnow
 
@@ -21,7 +21,7 @@ from app.services.transaction import utcnow
 def load_study(session: Session, study: StudyDefinition, actor: Actor) -> None:
     """Store the definition snapshot and the phase Ib cohorts (all planned)."""
     if session.execute(select(Study.id)).first():
-        raise ServiceError(409, "study_exists", "A study is already loaded in this database.")
+        raise Conflict("study_exists", "A study is already loaded in this database.")
     definition = study.model_dump(mode="json")
     session.add(
         Study(
@@ -62,7 +62,7 @@ def add_site(
 ) -> None:
     """A new site, inactive until the sponsor activates it (which ships its first kits)."""
     if session.get(Site, site_id) is not None:
-        raise ServiceError(409, "site_exists", f"Site {site_id} exists already.")
+        raise Conflict("site_exists", f"Site {site_id} exists already.")
     session.add(
         Site(
             id=site_id,
@@ -94,11 +94,11 @@ def add_user(
     email: str | None = None,
 ) -> None:
     if session.execute(select(User.id).where(User.username == username)).first():
-        raise ServiceError(409, "user_exists", f"User {username} exists already.")
+        raise Conflict("user_exists", f"User {username} exists already.")
     sites = sorted(set(site_ids))
     for site_id in sites:
         if session.get(Site, site_id) is None:
-            raise ServiceError(404, "not_found", f"Site {site_id} was not found.")
+            raise NotFound("not_found", f"Site {site_id} was not found.")
     user = User(
         username=username,
         password_hash=hash_password(password),

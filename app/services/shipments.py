@@ -10,11 +10,11 @@ from sqlalchemy.orm import Session
 
 from app.db.models import Kit, Shipment, ShipmentKit
 from app.domain.dates import latest_today
+from app.domain.errors import Conflict, InvalidInput, not_found, validation_error
 from app.domain.kits import KitCandidate, KitStatus, usable_on
 from app.domain.study import StudyDefinition
 from app.services import audit
 from app.services.actor import Actor
-from app.services.errors import ServiceError, not_found, validation_error
 from app.services.kits import blinded_kit, move
 from app.services.locks import lock_site
 from app.services.resupply import check_site
@@ -49,8 +49,7 @@ def _shipment_in_state(
 
 def _require_state(shipment: Shipment, status: str, action: str) -> None:
     if shipment.status != status:
-        raise ServiceError(
-            409,
+        raise Conflict(
             "invalid_shipment_state",
             f"Shipment {shipment.id} is {shipment.status}; only a {status} shipment can be "
             f"{action}.",
@@ -78,8 +77,7 @@ def ship(
             today,
             study.supply.do_not_ship_days,
         ):
-            raise ServiceError(
-                409,
+            raise Conflict(
                 "kit_too_close_to_expiry",
                 f"Kit {kit.kit_number} may no longer be shipped (do-not-ship "
                 "window); cancel this shipment and request a new one.",
@@ -126,8 +124,7 @@ def _check_receipt(
     if unknown or both:
         problems = [f"kit {n} is not in shipment {shipment.id}" for n in unknown]
         problems += [f"kit {n} cannot be both damaged and missing" for n in both]
-        raise ServiceError(
-            422,
+        raise InvalidInput(
             "validation_error",
             "; ".join(problems) + ".",
             errors=[{"field": "kits", "message": p} for p in problems],

@@ -18,9 +18,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from app.domain.errors import validation_error
 from app.domain.resupply import Levels
 from app.domain.study import StudyDefinition
-from app.services.errors import validation_error
 from app.simulation import recommend as _recommend
 from app.simulation import report
 from app.simulation.recommend import Recommendation

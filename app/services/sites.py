@@ -9,10 +9,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.db.models import Depot, Site, SupplyLevel
+from app.domain.errors import Conflict, InvalidInput, not_found
 from app.domain.study import StudyDefinition
 from app.services import audit
 from app.services.actor import Actor
-from app.services.errors import ServiceError, not_found
 from app.services.locks import lock_site
 from app.services.resupply import check_site
 from app.services.transaction import utcnow
@@ -20,7 +20,7 @@ from app.services.transaction import utcnow
 
 def add_depot(session: Session, actor: Actor, depot_id: str, name: str, country: str) -> None:
     if session.get(Depot, depot_id) is not None:
-        raise ServiceError(409, "depot_exists", f"Depot {depot_id} exists already.")
+        raise Conflict("depot_exists", f"Depot {depot_id} exists already.")
     session.add(Depot(id=depot_id, name=name, country=country, created_at=utcnow()))
     audit.record(
         session, actor, "depot.create", "depot", depot_id, None, {"name": name, "country": country}
@@ -57,14 +57,13 @@ def activate(
     """Open a site for enrolment; its initial shipment (to the target levels) is requested."""
     site = lock_site(session, site_id)
     if site.active:
-        raise ServiceError(409, "site_already_active", f"Site {site_id} is active already.")
+        raise Conflict("site_already_active", f"Site {site_id} is active already.")
     if depot_id is not None:
         if session.get(Depot, depot_id) is None:
             raise not_found(f"Depot {depot_id}")
         site.depot_id = depot_id
     if site.depot_id is None:
-        raise ServiceError(
-            422,
+        raise InvalidInput(
             "validation_error",
             "Name the depot that supplies this site.",
             errors=[{"field": "depot_id", "message": "a depot is required"}],
@@ -82,8 +81,7 @@ def set_levels(
 ) -> dict[str, Any]:
     """A site's own trigger and target, the same for every content (so they reveal nothing)."""
     if target <= trigger:
-        raise ServiceError(
-            422,
+        raise InvalidInput(
             "validation_error",
             "The target must be above the trigger.",
             errors=[{"field": "target", "message": "must be above trigger"}],

@@ -10,10 +10,10 @@ from sqlalchemy.orm import Session
 
 from app.db.models import Cohort, Study
 from app.domain import stages as rules
+from app.domain.errors import Conflict, NotFound
 from app.domain.study import StudyDefinition
 from app.services import audit
 from app.services.actor import Actor
-from app.services.errors import ServiceError
 from app.services.study_state import (
     cohort_statuses,
     count_randomized,
@@ -53,8 +53,8 @@ def change_cohort(
         else:
             rules.check_close(code, statuses)
     except rules.StageRuleError as exc:
-        status = 404 if exc.code == "not_found" else 409
-        raise ServiceError(status, exc.code, str(exc)) from None
+        kind = NotFound if exc.code == "not_found" else Conflict
+        raise kind(exc.code, str(exc)) from None
     cohort = session.get(Cohort, code)
     assert cohort is not None
     before = cohort_view(session, cohort)
@@ -89,7 +89,7 @@ def select_phase2_dose(
             study, dose, cohort_statuses(session), study_row.phase2_dose_mg_per_kg
         )
     except rules.StageRuleError as exc:
-        raise ServiceError(409, exc.code, str(exc)) from None
+        raise Conflict(exc.code, str(exc)) from None
     before = phase2_view(session, study_row)
     study_row.phase2_dose_mg_per_kg = dose
     study_row.phase2_dose_selected_at = utcnow()

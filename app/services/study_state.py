@@ -8,16 +8,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.db.models import Cohort, Randomization, Study
+from app.domain.errors import Unavailable
 from app.domain.stages import CohortStatus
 from app.domain.study import StudyDefinition, parse_study
-from app.services.errors import ServiceError
 
 
 def lock_study(session: Session) -> Study:
     """Lock the study row for a stage change: waits for every randomization in progress."""
     study = session.execute(select(Study).with_for_update()).scalar_one_or_none()
     if study is None:
-        raise ServiceError(503, "study_not_loaded", "No study is loaded in this database.")
+        raise Unavailable("study_not_loaded", "No study is loaded in this database.")
     return study
 
 
@@ -26,14 +26,14 @@ def share_study(session: Session) -> Study:
     change (`lock_study`) waits for those in progress and they wait for it."""
     study = session.execute(select(Study).with_for_update(read=True)).scalar_one_or_none()
     if study is None:
-        raise ServiceError(503, "study_not_loaded", "No study is loaded in this database.")
+        raise Unavailable("study_not_loaded", "No study is loaded in this database.")
     return study
 
 
 def current_study(session: Session) -> Study:
     study = session.execute(select(Study)).scalar_one_or_none()
     if study is None:
-        raise ServiceError(503, "study_not_loaded", "No study is loaded in this database.")
+        raise Unavailable("study_not_loaded", "No study is loaded in this database.")
     return study
 
 
@@ -41,7 +41,7 @@ def load_definition(session: Session) -> StudyDefinition:
     """The definition snapshot stored when the study was loaded."""
     definition_json = session.execute(select(Study.definition_json)).scalar_one_or_none()
     if definition_json is None:
-        raise ServiceError(503, "study_not_loaded", "No study is loaded in this database.")
+        raise Unavailable("study_not_loaded", "No study is loaded in this database.")
     return parse_study(json.loads(definition_json))
 
 

@@ -8,9 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db.models import DispensedKit, Dispensing, Randomization, Site, Subject
+from app.domain.errors import Conflict, NotPermitted, not_found
 from app.services import audit
 from app.services.actor import Actor
-from app.services.errors import ServiceError, not_found
 from app.services.transaction import utcnow
 from app.services.views import dispensing_view, subject_view
 
@@ -35,13 +35,12 @@ def register(
     year_of_birth: int,
 ) -> dict[str, Any]:
     if not actor.sees_site(site_id):
-        raise ServiceError(403, "not_your_site", f"You are not assigned to site {site_id}.")
+        raise NotPermitted("not_your_site", f"You are not assigned to site {site_id}.")
     site = session.get(Site, site_id)
     if site is None:
         raise not_found(f"Site {site_id}")
     if not site.active:
-        raise ServiceError(
-            409,
+        raise Conflict(
             "site_not_active",
             f"Site {site_id} is not active yet: subjects cannot be registered.",
         )
@@ -51,8 +50,7 @@ def register(
         )
     ).first()
     if duplicate:
-        raise ServiceError(
-            409,
+        raise Conflict(
             "duplicate_subject",
             f"Screening number {screening_number} is already registered at site {site_id}.",
         )

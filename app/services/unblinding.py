@@ -8,10 +8,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db.models import Randomization, Slot, Subject, Unblinding
+from app.domain.errors import Conflict
 from app.domain.study import StudyDefinition
 from app.services import audit, confirmations, outbox
 from app.services.actor import Actor
-from app.services.errors import ServiceError
 from app.services.locks import lock_site
 from app.services.subjects import get_visible_subject
 from app.services.transaction import utcnow
@@ -40,14 +40,12 @@ def unblind(
         .where(Randomization.subject_id == subject.id)
     ).first()
     if row is None:
-        raise ServiceError(
-            409,
+        raise Conflict(
             "not_randomized",
             "This subject is not randomized: there is no treatment to reveal.",
         )
     if subject.unblinded_at is not None:
-        raise ServiceError(
-            409,
+        raise Conflict(
             "already_unblinded",
             f"This subject was already unblinded at {iso_utc(subject.unblinded_at)}.",
         )

@@ -12,8 +12,9 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.api.problems import status_of
 from app.db.engine import TextWithNul
-from app.services.errors import ServiceError
+from app.domain.errors import DomainError, NotFound
 from app.web import (
     pages_admin,
     pages_forecast,
@@ -71,9 +72,9 @@ def install(app: FastAPI) -> None:
             if not _is_page(request):
                 response: Response = await original(request, exc)
                 return response
-            if isinstance(exc, ServiceError):
-                title = "Not found" if exc.status == 404 else "Not possible"
-                return error_page(request, exc.status, title, exc.detail)
+            if isinstance(exc, DomainError):
+                title = "Not found" if isinstance(exc, NotFound) else "Not possible"
+                return error_page(request, status_of(exc), title, exc.detail)
             if isinstance(exc, StarletteHTTPException):
                 title = "Not found" if exc.status_code == 404 else "Not possible"
                 return error_page(request, exc.status_code, title, str(exc.detail))
@@ -86,6 +87,6 @@ def install(app: FastAPI) -> None:
 
     app.add_exception_handler(LoginRequired, login_required)
     app.add_exception_handler(PageRefused, refused)
-    for kind in (ServiceError, StarletteHTTPException, RequestValidationError, TextWithNul):
+    for kind in (DomainError, StarletteHTTPException, RequestValidationError, TextWithNul):
         if kind in api_handlers:
             app.add_exception_handler(kind, html_or_api(kind))

@@ -23,13 +23,13 @@ from starlette.datastructures import FormData
 from app.api.deps import DB, SettingsDep
 from app.api.problems import _field, _message
 from app.db.engine import Database
+from app.domain.errors import DomainError
 from app.domain.roles import SITE_ROLES, Role
 from app.domain.study import StudyDefinition
 from app.services import idempotency
 from app.services.actor import Actor
 from app.services.auth import actor_from_token
 from app.services.dispensing import urgent_resupply_on_shortage
-from app.services.errors import ServiceError
 from app.settings import Settings
 
 HERE = Path(__file__).parent
@@ -182,7 +182,7 @@ def page_actor(*roles: Role) -> Callable[..., Awaitable[Actor]]:
         try:
             with db.read() as session:
                 actor = actor_from_token(session, token, settings.secret_key)
-        except ServiceError:
+        except DomainError:
             raise LoginRequired(_here(request) if request.method == "GET" else "/") from None
         request.state.actor = actor
         request.state.session_token = token
@@ -299,7 +299,7 @@ def errors_from_validation(
 
 
 def errors_from_service(
-    exc: ServiceError, renames: Mapping[str, str] | None = None, strip: Iterable[str] = ()
+    exc: DomainError, renames: Mapping[str, str] | None = None, strip: Iterable[str] = ()
 ) -> FormErrors:
     """A refusal by a use case: its field errors next to their fields, the message on top."""
     errors = FormErrors()
@@ -362,7 +362,7 @@ def allocate(
                     lambda session: (201, work(session)),
                 )
             return body
-        except ServiceError as exc:
+        except DomainError as exc:
             if exc.code != "idempotency_in_flight" or time.monotonic() > deadline:
                 raise
             time.sleep(0.2)

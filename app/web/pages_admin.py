@@ -11,11 +11,12 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from app.api.deps import DB, StudyDep
+from app.api.problems import status_of
 from app.api.schemas import Phase2DoseIn, ReasonIn, SiteActivateIn
+from app.domain.errors import DomainError, NotFound
 from app.domain.roles import Role
 from app.services import sites, stages
 from app.services.actor import Actor
-from app.services.errors import ServiceError
 from app.services.transaction import utcnow, writing
 from app.web.common import (
     Form,
@@ -53,10 +54,10 @@ def _submit(
             with writing(db) as session:
                 work(session, body)
             return None
-        except ServiceError as exc:
-            if exc.status == 404:
+        except DomainError as exc:
+            if isinstance(exc, NotFound):
                 raise
-            status, errors = exc.status, errors_from_service(exc)
+            status, errors = status_of(exc), errors_from_service(exc)
     errors.fields = {f"{field_prefix}{k}": v for k, v in errors.fields.items()}
     return status, errors
 

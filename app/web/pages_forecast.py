@@ -11,10 +11,10 @@ from fastapi.responses import HTMLResponse, Response
 
 from app.api.admin import _csv
 from app.api.deps import DB, StudyDep
+from app.domain.errors import DomainError
 from app.domain.roles import Role
 from app.services import forecast
 from app.services.actor import Actor
-from app.services.errors import ServiceError
 from app.services.transaction import utcnow
 from app.web.common import FormErrors, errors_from_service, page_actor, render
 
@@ -64,7 +64,7 @@ def forecast_page(
                     today=utcnow().date(),
                     weeks=int(text),
                 )
-        except ServiceError as exc:
+        except DomainError as exc:
             if exc.code != "validation_error":
                 raise
             errors = errors_from_service(exc)

@@ -10,13 +10,14 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from app.api.deps import DB, MAX_ID, RowId, SettingsDep, StudyDep
+from app.api.problems import status_of
 from app.api.schemas import ReceiveIn, ReplaceIn
+from app.domain.errors import DomainError, NotFound
 from app.domain.kits import KitStatus
 from app.domain.roles import Role
 from app.services import idempotency, inventory, shipments, sites
 from app.services.actor import Actor
 from app.services.dispensing import replace_kit, urgent_resupply_on_shortage
-from app.services.errors import ServiceError
 from app.services.subjects import get_visible_subject
 from app.services.transaction import utcnow, writing
 from app.web.common import (
@@ -147,11 +148,11 @@ def receipt_review(
                 body.temperature_excursion,
                 body.received_on,
             )
-    except ServiceError as exc:
-        if exc.status == 404:
+    except DomainError as exc:
+        if isinstance(exc, NotFound):
             raise
         errors = errors_from_service(exc)
-        return _receipt_page(request, db, actor, shipment_id, exc.status, errors, values)
+        return _receipt_page(request, db, actor, shipment_id, status_of(exc), errors, values)
     outcomes = {f"{OUTCOME_PREFIX}{n}": "damaged" for n in review["damaged"]}
     outcomes |= {f"{OUTCOME_PREFIX}{n}": "missing" for n in review["missing"]}
     return render(
@@ -186,11 +187,11 @@ def receive(
                 body.temperature_excursion,
                 received_on=body.received_on,
             )
-    except ServiceError as exc:
-        if exc.status == 404:
+    except DomainError as exc:
+        if isinstance(exc, NotFound):
             raise
         return _receipt_page(
-            request, db, actor, shipment_id, exc.status, errors_from_service(exc), values
+            request, db, actor, shipment_id, status_of(exc), errors_from_service(exc), values
         )
     return see_other(f"/pharmacy/shipments/{shipment_id}/receive")
 
@@ -283,11 +284,13 @@ def replace(
                 settings.idempotency_lease_seconds,
                 work,
             )
-    except ServiceError as exc:
-        if exc.status == 404:
+    except DomainError as exc:
+        if isinstance(exc, NotFound):
             raise
         errors = errors_from_service(exc)
-        return _replace_page(request, db, actor, subject_id, kit_number, exc.status, errors, values)
+        return _replace_page(
+            request, db, actor, subject_id, kit_number, status_of(exc), errors, values
+        )
     confirmation_id = result.get("confirmation_id")
     if isinstance(confirmation_id, int) and 0 < confirmation_id <= MAX_ID:
         return see_other(f"/confirmations/{confirmation_id}")

@@ -20,11 +20,11 @@ from starlette.datastructures import UploadFile
 
 from app.api.admin import _csv
 from app.api.deps import StudyDep
+from app.domain.errors import DomainError, validation_error
 from app.domain.roles import Role
 from app.domain.study import StudyDefinition
 from app.services import simulation
 from app.services.actor import Actor
-from app.services.errors import ServiceError, validation_error
 from app.web.common import (
     Form,
     FormErrors,
@@ -190,7 +190,7 @@ def _uploaded(form: Form, errors: FormErrors) -> str | None:
         return None
 
 
-def _refusal(errors: FormErrors, exc: ServiceError) -> None:
+def _refusal(errors: FormErrors, exc: DomainError) -> None:
     if exc.code != "validation_error":
         raise exc
     for name, message in errors_from_service(exc, RENAMES).fields.items():
@@ -212,7 +212,7 @@ def simulation_run(request: Request, actor: Planners, form: Form, study: StudyDe
     if not uploaded or text is not None:
         try:
             scenario = simulation.load(study=study, name=name, text=text)
-        except ServiceError as exc:
+        except DomainError as exc:
             _refusal(errors, exc)
     if errors or scenario is None or trials is None or seed is None:
         return _page(request, 422, errors, values)

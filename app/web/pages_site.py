@@ -8,9 +8,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from app.api.deps import DB, SettingsDep
+from app.api.problems import status_of
+from app.domain.errors import DomainError
 from app.services.actor import Actor
 from app.services.auth import issue_token, login
-from app.services.errors import ServiceError
 from app.web import pages_confirmations, pages_subjects
 from app.web.common import (
     LOGIN_CSRF_COOKIE,
@@ -75,8 +76,10 @@ def login_submit(request: Request, form: Form, db: DB, settings: SettingsDep) ->
     next_url = safe_next(str(form.get("next") or "/"))
     try:
         user = login(db, settings, username, password)
-    except ServiceError as exc:
-        return _login_page(request, settings.secret_key, next_url, exc.status, username, exc.detail)
+    except DomainError as exc:
+        return _login_page(
+            request, settings.secret_key, next_url, status_of(exc), username, exc.detail
+        )
     response = see_other(next_url)
     token = issue_token(user, settings.secret_key, settings.token_ttl_seconds)
     set_cookie(request, response, SESSION_COOKIE, token, max_age=settings.token_ttl_seconds)

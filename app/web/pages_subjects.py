@@ -12,13 +12,14 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from app.api.deps import DB, RowId, SettingsDep, StudyDep
+from app.api.problems import status_of
 from app.api.schemas import DispenseIn, RandomizeIn, SubjectCreate, UnblindIn
 from app.domain.eligibility import EXCLUSION_MESSAGES, check_eligibility
+from app.domain.errors import DomainError
 from app.domain.roles import Role
 from app.services import confirmations, idempotency, subjects, unblinding
 from app.services.actor import Actor
 from app.services.dispensing import dispense as dispense_visit
-from app.services.errors import ServiceError
 from app.services.randomization import randomize as randomize_subject
 from app.services.transaction import writing
 from app.services.unblinding import REASON_CATEGORIES
@@ -165,13 +166,13 @@ def register_submit(
             settings.idempotency_lease_seconds,
             lambda session: (201, subjects.register(session, actor, **body.model_dump())),
         )
-    except ServiceError as exc:
+    except DomainError as exc:
         errors = errors_from_service(exc)
         if exc.code == "duplicate_subject":
             errors.fields["screening_number"] = exc.detail
         elif exc.code in ("not_your_site", "site_not_active"):
             errors.fields["site_id"] = exc.detail
-        return _register_page(request, actor, values, errors, exc.status)
+        return _register_page(request, actor, values, errors, status_of(exc))
     return see_other(f"/subjects/{created['subject_id']}")
 
 
@@ -213,7 +214,7 @@ def _randomize_body(form: FormData) -> dict[str, Any]:
     )
 
 
-def _randomize_errors(exc: ServiceError) -> FormErrors:
+def _randomize_errors(exc: DomainError) -> FormErrors:
     errors = errors_from_service(exc, strip=("eligibility.",))
     for failed in exc.extra.get("failed_criteria") or []:
         name = CRITERION_FIELDS.get(failed["criterion"], failed["criterion"])
@@ -324,9 +325,9 @@ def randomize_submit(
                 body.eligibility.to_domain(),
             ),
         )
-    except ServiceError as exc:
+    except DomainError as exc:
         return _randomize_page(
-            request, subject, form_values(form), _randomize_errors(exc), exc.status
+            request, subject, form_values(form), _randomize_errors(exc), status_of(exc)
         )
     return see_other(f"/confirmations/{result['confirmation_id']}")
 
@@ -412,11 +413,11 @@ def dispense_submit(
                 session, study, actor, subject_id, body.visit, body.visit_date, body.weight_kg
             ),
         )
-    except ServiceError as exc:
+    except DomainError as exc:
         errors = errors_from_service(exc)
         if exc.code in ("already_dispensed", "visit_out_of_order"):
             errors.fields["visit"] = exc.detail
-        return _dispense_page(request, study, subject, values, errors, exc.status)
+        return _dispense_page(request, study, subject, values, errors, status_of(exc))
     return see_other(f"/confirmations/{result['confirmation_id']}")
 
 
@@ -480,13 +481,13 @@ def unblind_submit(
             result = unblinding.unblind(
                 session, study, actor, subject_id, body.reason_category, body.reason
             )
-    except ServiceError as exc:
+    except DomainError as exc:
         earlier = (
             _own_unblinding(db, actor, subject_id) if exc.code == "already_unblinded" else None
         )
         if earlier is not None:  # a double submit: show the first one's confirmation
             return see_other(f"/confirmations/{earlier}")
-        return _unblind_page(request, subject, values, errors_from_service(exc), exc.status)
+        return _unblind_page(request, subject, values, errors_from_service(exc), status_of(exc))
     return see_other(f"/confirmations/{result['confirmation_id']}")
 
 

@@ -13,12 +13,13 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from app.api.deps import DB, RowId, StudyDep
+from app.api.problems import status_of
 from app.api.schemas import ReasonIn, ShipmentRequestIn, SupplyLevelsIn
+from app.domain.errors import Conflict, DomainError, NotFound
 from app.domain.kits import KitStatus
 from app.domain.roles import Role
 from app.services import depots, inventory, shipments, sites
 from app.services.actor import Actor
-from app.services.errors import ServiceError
 from app.services.kits import get_kit
 from app.services.resupply import request_manual
 from app.services.transaction import utcnow, writing
@@ -70,10 +71,10 @@ def _submit(
             with writing(db) as session:
                 work(session, body)
             return None
-        except ServiceError as exc:
-            if exc.status == 404:
+        except DomainError as exc:
+            if isinstance(exc, NotFound):
                 raise
-            status, errors = exc.status, errors_from_service(exc)
+            status, errors = status_of(exc), errors_from_service(exc)
     errors.fields = {f"{prefix}{k}": v for k, v in errors.fields.items()}
     return status, errors
 
@@ -180,8 +181,8 @@ def request_shipment(
             ),
             work,
         )
-    except ServiceError as exc:  # 404: the site chosen does not exist
-        refused = exc.status, FormErrors({"site_id": exc.detail}, [exc.detail])
+    except DomainError as exc:  # 404: the site chosen does not exist
+        refused = status_of(exc), FormErrors({"site_id": exc.detail}, [exc.detail])
     if refused:
         return _request_page(request, db, actor, *refused, values)
     return see_other(f"/supply/shipments/{created[0]}?done=requested")
@@ -341,8 +342,7 @@ def decide_kit(
     def work(session: Session, body: ReasonIn, release: bool) -> object:
         kit = get_kit(session, kit_number, actor)
         if kit.status != KitStatus.QUARANTINED.value:  # e.g. decided already in another tab
-            raise ServiceError(
-                409,
+            raise Conflict(
                 "not_quarantined",
                 f"Kit {kit_number} is {kit.status.replace('_', ' ')}, no longer quarantined; "
                 "nothing was changed.",

@@ -52,6 +52,7 @@ from app.db.models import (
     UserSite,
 )
 from app.domain.eligibility import EligibilityAnswers, Exclusions
+from app.domain.errors import DomainError
 from app.domain.kits import KitStatus
 from app.domain.roles import Role
 from app.domain.study import StudyDefinition, load_study
@@ -59,7 +60,6 @@ from app.services import audit, dispensing, inventory, shipments, stages, subjec
 from app.services.actor import Actor
 from app.services.demo import set_up_demo
 from app.services.dispensing import replace_kit, urgent_resupply_on_shortage
-from app.services.errors import ServiceError
 from app.services.randomization import randomize
 from app.services.transaction import utcnow, writing
 from tests.conftest import DEMO_PASSWORD, DEMO_SEED, _pg_admin, _pg_url
@@ -128,7 +128,7 @@ class Trial(RuleBasedStateMachine):
         try:
             with urgent_resupply_on_shortage(self.db, self.study), writing(self.db) as session:
                 result = work(session)
-        except ServiceError as refusal:
+        except DomainError as refusal:
             assert refusal.code in allowed, f"{what}: unexpected {refusal.code}: {refusal.detail}"
             self.outcomes[f"{what}:{refusal.code}"] += 1
             return None

@@ -15,12 +15,12 @@ from sqlalchemy import select, update
 
 from app.db.engine import Database
 from app.db.models import Kit, Shipment, ShipmentKit, Site
+from app.domain.errors import DomainError, NotFound
 from app.domain.kits import KitStatus
 from app.domain.roles import Role
 from app.domain.study import StudyDefinition, load_study
 from app.services import sites, unblinded
 from app.services.actor import SYSTEM, Actor
-from app.services.errors import ServiceError
 from app.services.forecast import (
     BlindedForecast,
     Forecast,
@@ -289,9 +289,9 @@ def test_site_roles_see_their_own_sites_and_no_depot(demo_db: Database) -> None:
     one = run(demo_db, PHARMACIST, 8, site_id="DE02")
     assert [s.site_id for s in one.sites] == ["DE02"] and one.depots == ()
     for actor, site_id in ((PHARMACIST, "US01"), (SUPPLY, "XX99"), (MONITOR, "XX99")):
-        with pytest.raises(ServiceError) as refused:
+        with pytest.raises(DomainError) as refused:
             run(demo_db, actor, 8, site_id=site_id)
-        assert refused.value.status == 404 and refused.value.code == "not_found"
+        assert isinstance(refused.value, NotFound) and refused.value.code == "not_found"
 
 
 def test_inactive_sites_are_left_out(demo_db: Database) -> None:
@@ -305,7 +305,7 @@ def test_inactive_sites_are_left_out(demo_db: Database) -> None:
 def test_weeks_out_of_range_are_refused(demo_db: Database) -> None:
     for weeks in (0, -1, 53, 1000):
         for actor in (MONITOR, SUPPLY):
-            with pytest.raises(ServiceError) as refused:
+            with pytest.raises(DomainError) as refused:
                 run(demo_db, actor, weeks)
             error = refused.value
             assert (error.status, error.code) == (422, "validation_error")

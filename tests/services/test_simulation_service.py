@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from app.domain.errors import DomainError, InvalidInput
 from app.domain.study import load_study
 from app.services import simulation
-from app.services.errors import ServiceError
 
 STUDY = load_study()
 SCENARIOS = Path(simulation.__file__).parent.parent / "simulation" / "scenarios"
@@ -24,10 +24,10 @@ TRIALS = 3
 
 def refusal(field: str, **kwargs: Any) -> str:
     """The message of the 422 refusal of `load(**kwargs)`, which must name `field`."""
-    with pytest.raises(ServiceError) as caught:
+    with pytest.raises(DomainError) as caught:
         simulation.load(study=STUDY, **kwargs)
     exc = caught.value
-    assert (exc.status, exc.code) == (422, "validation_error"), exc.detail
+    assert (type(exc), exc.code) == (InvalidInput, "validation_error"), exc.detail
     assert exc.extra["errors"] == [{"field": field, "message": exc.detail}]
     return exc.detail
 
@@ -100,9 +100,9 @@ def test_only_bundled_names_and_one_source_are_accepted() -> None:
 )
 def test_runs_out_of_range_are_refused(trials: int, seed: int, field: str) -> None:
     scenario = simulation.load(study=STUDY, name=simulation.DEFAULT_SCENARIO)
-    with pytest.raises(ServiceError) as caught:
+    with pytest.raises(DomainError) as caught:
         simulation.run(study=STUDY, scenario=scenario, trials=trials, seed=seed, max_trials=200)
-    assert caught.value.status == 422
+    assert isinstance(caught.value, InvalidInput)
     assert caught.value.extra["errors"][0]["field"] == field
 
 
