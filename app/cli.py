@@ -179,7 +179,7 @@ def demo(
         _fail("A study is loaded in that database already; the demo needs an empty one.")
     if not loaded:
         study = load_study()
-        users = set_up_demo(db, study, password)
+        users = set_up_demo(db, study=study, password=password)
         typer.echo(f"Demo study {study.code} ready in {url}")
         typer.echo(
             f"Users (password from --password / IRT_DEMO_PASSWORD, default {DEFAULT_PASSWORD!r}):"
@@ -206,7 +206,7 @@ def study_load(
 ) -> None:
     """Load the study definition (once per database)."""
     study = _study_file(file)
-    _transact(database_url, lambda s: setup.load_study(s, study, SYSTEM))
+    _transact(database_url, lambda s: setup.load_study(s, study=study, actor=SYSTEM))
     typer.echo(f"Study {study.code} loaded (definition {study.fingerprint()}).")
 
 
@@ -230,7 +230,7 @@ def lists_generate(
     with typer.progressbar(length=1, label="Generating lists") as progress:
         scopes = _transact(
             database_url,
-            lambda s: list_service.generate(s, load_definition(s), SYSTEM, secret),
+            lambda s: list_service.generate(s, study=load_definition(s), actor=SYSTEM, seed=secret),
         )
         progress.update(1)
     typer.echo(f"Generated lists for {', '.join(scopes)}; see `irt lists show-commitment`.")
@@ -267,7 +267,12 @@ def lists_import(
     scopes = _transact(
         database_url,
         lambda s: list_service.import_csv(
-            s, load_definition(s), SYSTEM, text, file_format.value, scope or PHASE_II_SCOPE
+            s,
+            study=load_definition(s),
+            actor=SYSTEM,
+            text=text,
+            file_format=file_format.value,
+            scope=scope or PHASE_II_SCOPE,
         ),
     )
     typer.echo(f"Imported lists for {', '.join(scopes)}.")
@@ -314,7 +319,7 @@ def lists_export(
     try:
         with db.read() as session:
             text = list_service.export_text(
-                session, load_definition(session), file_format.value, scope
+                session, study=load_definition(session), file_format=file_format.value, scope=scope
             )
     except DomainError as exc:
         _fail(exc.detail)
@@ -331,7 +336,10 @@ def depots_add(
     depot_id: str, name: str, country: Country, database_url: DatabaseUrl = None
 ) -> None:
     """Add a depot."""
-    _transact(database_url, lambda s: sites.add_depot(s, SYSTEM, depot_id, name, country))
+    _transact(
+        database_url,
+        lambda s: sites.add_depot(s, actor=SYSTEM, depot_id=depot_id, name=name, country=country),
+    )
     typer.echo(f"Depot {depot_id} added.")
 
 
@@ -344,7 +352,12 @@ def sites_add(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Add a site (inactive until `irt sites activate`)."""
-    _transact(database_url, lambda s: setup.add_site(s, SYSTEM, site_id, name, country, depot))
+    _transact(
+        database_url,
+        lambda s: setup.add_site(
+            s, actor=SYSTEM, site_id=site_id, name=name, country=country, depot_id=depot
+        ),
+    )
     typer.echo(f"Site {site_id} added (inactive).")
 
 
@@ -356,7 +369,13 @@ def sites_activate(
     result = _transact(
         database_url,
         lambda s: sites.activate(
-            s, load_definition(s), SYSTEM, site_id, depot, reason, utcnow().date()
+            s,
+            study=load_definition(s),
+            actor=SYSTEM,
+            site_id=site_id,
+            depot_id=depot,
+            reason=reason,
+            today=utcnow().date(),
         ),
     )
     shipment_id = result["initial_shipment_id"]
@@ -387,7 +406,15 @@ def users_create(
     _check_password(password)
     _transact(
         database_url,
-        lambda s: setup.add_user(s, SYSTEM, username, password, role, site or (), email),
+        lambda s: setup.add_user(
+            s,
+            actor=SYSTEM,
+            username=username,
+            password=password,
+            role=role,
+            site_ids=site or (),
+            email=email,
+        ),
     )
     typer.echo(f"User {username} ({role}) created.")
 
@@ -395,7 +422,9 @@ def users_create(
 @users_app.command("disable")
 def users_disable(username: str, reason: Reason, database_url: DatabaseUrl = None) -> None:
     """Disable an account: its tokens stop working at once."""
-    _transact(database_url, lambda s: accounts.disable(s, SYSTEM, username, reason))
+    _transact(
+        database_url, lambda s: accounts.disable(s, actor=SYSTEM, username=username, reason=reason)
+    )
     typer.echo(f"User {username} disabled.")
 
 
@@ -409,7 +438,10 @@ def users_reset_password(
     """Set a new password (at least 10 characters); every token issued before stops working."""
     _check_password(password)
     _transact(
-        database_url, lambda s: accounts.reset_password(s, SYSTEM, username, password, reason)
+        database_url,
+        lambda s: accounts.reset_password(
+            s, actor=SYSTEM, username=username, password=password, reason=reason
+        ),
     )
     typer.echo(f"Password of {username} reset.")
 
@@ -426,7 +458,9 @@ def kits_generate(
     """Write a kit list: random non-sequential kit numbers, several lots and expiry dates."""
     study = _study_file(study_file)
     with typer.progressbar(length=2, label="Writing kit list") as progress:
-        text = demo_kit_list(study, utcnow().date(), per_content, secrets.SystemRandom())
+        text = demo_kit_list(
+            study=study, today=utcnow().date(), per_content=per_content, rng=secrets.SystemRandom()
+        )
         if depot:
             text = text.replace(f",{study.demo_depots[0].code}\n", f",{depot}\n")
         progress.update(1)
@@ -444,7 +478,9 @@ def kits_import(
     text = file.read_text("utf-8")
     result = _transact(
         database_url,
-        lambda s: kit_service.import_kit_list(s, load_definition(s), SYSTEM, text, utcnow().date()),
+        lambda s: kit_service.import_kit_list(
+            s, study=load_definition(s), actor=SYSTEM, text=text, today=utcnow().date()
+        ),
     )
     if result["already_imported"]:
         typer.echo(

@@ -93,7 +93,9 @@ def cohorts_list(database_url: DatabaseUrl = None) -> None:
 def _change_cohort(code: str, action: str, reason: str, database_url: str | None) -> None:
     row = _transact(
         database_url,
-        lambda s: stages.change_cohort(s, load_definition(s), SYSTEM, code, action, reason),
+        lambda s: stages.change_cohort(
+            s, study=load_definition(s), actor=SYSTEM, code=code, action=action, reason=reason
+        ),
     )
     typer.echo(_cohort_line(row))
 
@@ -139,7 +141,9 @@ def phase2_select(
         _fail(f"Not a number: {dose!r}.")
     row = _transact(
         database_url,
-        lambda s: stages.select_phase2_dose(s, load_definition(s), SYSTEM, level, reason),
+        lambda s: stages.select_phase2_dose(
+            s, study=load_definition(s), actor=SYSTEM, dose=level, reason=reason
+        ),
     )
     typer.echo(_phase2_line(row))
 
@@ -161,7 +165,7 @@ SUPPLY_SYSTEM = replace(SYSTEM, role=Role.SUPPLY_MANAGER)
 def shipments_list(site: SiteOption = None, database_url: DatabaseUrl = None) -> None:
     """Every shipment (or one site's) with its status and kit count."""
     with _database(database_url).read() as session:
-        for row in shipment_service.list_shipments(session, SUPPLY_SYSTEM, site):
+        for row in shipment_service.list_shipments(session, actor=SUPPLY_SYSTEM, site_id=site):
             typer.echo(_shipment_line(row))
 
 
@@ -177,12 +181,12 @@ def shipments_request(
     def work(session: Session) -> dict[str, object]:
         shipment = request_manual(
             session,
-            load_definition(session),
-            SUPPLY_SYSTEM,
-            site_id,
-            kits_per_content,
-            reason,
-            utcnow().date(),
+            study=load_definition(session),
+            actor=SUPPLY_SYSTEM,
+            site_id=site_id,
+            kits_per_content=kits_per_content,
+            reason=reason,
+            today=utcnow().date(),
         )
         return shipment_service.shipment_view(session, shipment)
 
@@ -195,7 +199,11 @@ def shipments_ship(shipment_id: ShipmentId, database_url: DatabaseUrl = None) ->
     row = _transact(
         database_url,
         lambda s: shipment_service.ship(
-            s, load_definition(s), SUPPLY_SYSTEM, shipment_id, utcnow().date()
+            s,
+            study=load_definition(s),
+            actor=SUPPLY_SYSTEM,
+            shipment_id=shipment_id,
+            today=utcnow().date(),
         ),
     )
     typer.echo(_shipment_line(row))
@@ -207,7 +215,10 @@ def shipments_cancel(
 ) -> None:
     """Cancel a shipment that has not been sent."""
     row = _transact(
-        database_url, lambda s: shipment_service.cancel(s, SUPPLY_SYSTEM, shipment_id, reason)
+        database_url,
+        lambda s: shipment_service.cancel(
+            s, actor=SUPPLY_SYSTEM, shipment_id=shipment_id, reason=reason
+        ),
     )
     typer.echo(_shipment_line(row))
 
@@ -227,12 +238,12 @@ def shipments_receive(
         database_url,
         lambda s: shipment_service.receive(
             s,
-            load_definition(s),
-            SUPPLY_SYSTEM,
-            shipment_id,
-            damaged or [],
-            missing or [],
-            temperature_excursion,
+            study=load_definition(s),
+            actor=SUPPLY_SYSTEM,
+            shipment_id=shipment_id,
+            damaged=damaged or [],
+            missing=missing or [],
+            temperature_excursion=temperature_excursion,
         ),
     )
     typer.echo(_shipment_line(row))
@@ -242,7 +253,12 @@ def _resolve(shipment_id: int, release: bool, reason: str, database_url: str | N
     row = _transact(
         database_url,
         lambda s: shipment_service.resolve_quarantine(
-            s, load_definition(s), SUPPLY_SYSTEM, shipment_id, release, reason
+            s,
+            study=load_definition(s),
+            actor=SUPPLY_SYSTEM,
+            shipment_id=shipment_id,
+            release=release,
+            reason=reason,
         ),
     )
     typer.echo(_shipment_line(row))
@@ -268,7 +284,7 @@ def shipments_reject(
 def report_enrolment(out: Out = None, database_url: DatabaseUrl = None) -> None:
     """Subjects per stage against caps, per stratum and per site (never per arm)."""
     with _database(database_url).read() as session:
-        report = reports.enrolment(session, load_definition(session), SYSTEM)
+        report = reports.enrolment(session, study=load_definition(session), actor=SYSTEM)
     _write(reports.enrolment_csv(report), out)
 
 
@@ -280,7 +296,11 @@ def report_inventory(
     try:
         with _database(database_url).read() as session:
             report = reports.inventory(
-                session, load_definition(session), SYSTEM, utcnow().date(), site
+                session,
+                study=load_definition(session),
+                actor=SYSTEM,
+                today=utcnow().date(),
+                site_id=site,
             )
     except DomainError as exc:
         _fail(exc.detail)
@@ -297,7 +317,9 @@ def report_unblindings(
 ) -> None:
     """Every emergency unblinding: who, when, why; the treatment only with --with-treatment."""
     with _database(database_url).read() as session:
-        rows = reports.unblindings(session, load_definition(session), SYSTEM, with_treatment)
+        rows = reports.unblindings(
+            session, study=load_definition(session), actor=SYSTEM, with_treatment=with_treatment
+        )
     _write(reports.unblindings_csv(rows, with_treatment), out)
 
 
@@ -360,7 +382,9 @@ def export_list(
         database_url,
         output,
         "Exporting list",
-        lambda s: list_service.export_text(s, load_definition(s), file_format.value, scope),
+        lambda s: list_service.export_text(
+            s, study=load_definition(s), file_format=file_format.value, scope=scope
+        ),
     )
 
 
@@ -372,7 +396,9 @@ def _export(
         url,
         output,
         label,
-        lambda s: export_service.export_bytes(s, load_definition(s), kind, blinded, utcnow()),
+        lambda s: export_service.export_bytes(
+            s, study=load_definition(s), kind=kind, blinded=blinded, now=utcnow()
+        ),
     )
 
 
@@ -407,7 +433,11 @@ def supply_check(database_url: DatabaseUrl = None) -> None:
     for site_id in site_ids:
         with writing(db) as session:
             shipment = check_site(
-                session, study, SYSTEM, lock_site(session, site_id), utcnow().date()
+                session,
+                study=study,
+                actor=SYSTEM,
+                site=lock_site(session, site_id),
+                today=utcnow().date(),
             )
         typer.echo(f"{site_id}: " + (f"shipment {shipment.id} requested" if shipment else "ok"))
 
@@ -457,7 +487,7 @@ def outbox_drain(database_url: DatabaseUrl = None) -> None:
         send = outbox.sender_for(get_settings())
     except RuntimeError as exc:
         _fail(str(exc))
-    sent, failed = outbox.drain(db, send)
+    sent, failed = outbox.drain(db, send=send)
     typer.echo(f"{sent} sent, {failed} failed (kept for the next drain).")
     if failed:
         raise typer.Exit(1)

@@ -101,8 +101,8 @@ def set_up(
         trigger, target, per_content = kit_levels(randomizations, sites, kits_per_subject)
         set_up_demo(
             db,
-            study,
-            PASSWORD,
+            study=study,
+            password=PASSWORD,
             seed=SEED,
             kits_per_content=per_content,
             site_levels=(trigger, target),
@@ -114,14 +114,19 @@ def set_up(
             for site in bench.sites:
                 setup.add_user(
                     session,
-                    SYSTEM,
-                    bench.coordinator(site),
-                    PASSWORD,
-                    Role.SITE_COORDINATOR,
-                    [site],
+                    actor=SYSTEM,
+                    username=bench.coordinator(site),
+                    password=PASSWORD,
+                    role=Role.SITE_COORDINATOR,
+                    site_ids=[site],
                 )
                 setup.add_user(
-                    session, SYSTEM, bench.pharmacist(site), PASSWORD, Role.PHARMACIST, [site]
+                    session,
+                    actor=SYSTEM,
+                    username=bench.pharmacist(site),
+                    password=PASSWORD,
+                    role=Role.PHARMACIST,
+                    site_ids=[site],
                 )
         return bench
     finally:
@@ -132,8 +137,19 @@ def open_phase_ii(db: Database, study: StudyDefinition) -> None:
     """Close C1, open and close C2, select C2's dose for phase II (sponsor decisions)."""
     with writing(db) as session:
         for code, action in (("C1", "close"), ("C2", "open"), ("C2", "close")):
-            stages.change_cohort(session, study, SYSTEM, code, action, "benchmark set-up")
+            stages.change_cohort(
+                session,
+                study=study,
+                actor=SYSTEM,
+                code=code,
+                action=action,
+                reason="benchmark set-up",
+            )
     with writing(db) as session:
         stages.select_phase2_dose(
-            session, study, SYSTEM, study.cohort("C2").dose_mg_per_kg, "benchmark set-up"
+            session,
+            study=study,
+            actor=SYSTEM,
+            dose=study.cohort("C2").dose_mg_per_kg,
+            reason="benchmark set-up",
         )

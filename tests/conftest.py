@@ -111,8 +111,8 @@ def demo_db(db: Database) -> Database:
     initial shipment received (40 kits of each content)."""
     set_up_demo(
         db,
-        load_study(),
-        DEMO_PASSWORD,
+        study=load_study(),
+        password=DEMO_PASSWORD,
         seed=DEMO_SEED,
         kits_per_content=DEMO_KITS,
         site_levels=DEMO_LEVELS,

@@ -25,10 +25,26 @@ def test_follow_ups_run_after_the_commit_in_their_own_transaction(db: Database) 
     def follow_up(database: Database) -> None:
         seen.append(_actions(database))  # the event is committed: a new reader sees it
         with writing(database) as session:
-            audit.record(session, SYSTEM, "test.follow_up", "test", 1, None, None)
+            audit.record(
+                session,
+                actor=SYSTEM,
+                action="test.follow_up",
+                entity="test",
+                entity_id=1,
+                before=None,
+                after=None,
+            )
 
     with writing(db) as session:
-        audit.record(session, SYSTEM, "test.event", "test", 1, None, None)
+        audit.record(
+            session,
+            actor=SYSTEM,
+            action="test.event",
+            entity="test",
+            entity_id=1,
+            before=None,
+            after=None,
+        )
         after_commit(session, follow_up)
         assert seen == []
     assert seen == [["test.event"]]
@@ -42,7 +58,15 @@ def test_a_failing_follow_up_is_logged_and_the_event_stands(
         raise RuntimeError("resupply check failed")
 
     with caplog.at_level(logging.ERROR), writing(db) as session:
-        audit.record(session, SYSTEM, "test.event", "test", 1, None, None)
+        audit.record(
+            session,
+            actor=SYSTEM,
+            action="test.event",
+            entity="test",
+            entity_id=1,
+            before=None,
+            after=None,
+        )
         after_commit(session, broken)
     assert _actions(db) == ["test.event"]
     assert "follow-up after commit failed" in caplog.text
@@ -51,7 +75,15 @@ def test_a_failing_follow_up_is_logged_and_the_event_stands(
 def test_a_rolled_back_transaction_runs_no_follow_up(db: Database) -> None:
     ran: list[bool] = []
     with pytest.raises(ValueError), writing(db) as session:
-        audit.record(session, SYSTEM, "test.event", "test", 1, None, None)
+        audit.record(
+            session,
+            actor=SYSTEM,
+            action="test.event",
+            entity="test",
+            entity_id=1,
+            before=None,
+            after=None,
+        )
         after_commit(session, lambda database: ran.append(True))
         raise ValueError("refused")
     assert ran == []

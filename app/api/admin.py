@@ -86,7 +86,7 @@ def export_list(
     """The stored list: canonical CSV (every scope, or `scope`) or REDCap's allocation table of
     `scope` (default P2). See docs/randomization.md."""
     with db.read() as session:
-        text = lists.export_text(session, study, list_format, scope)
+        text = lists.export_text(session, study=study, file_format=list_format, scope=scope)
     return _csv(text, f"list-{list_format}{'-' + scope if scope else ''}.csv")
 
 
@@ -104,7 +104,7 @@ def audit_log(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Any:
     with db.read() as session:
-        return audit.entries_after(session, after_seq, limit)
+        return audit.entries_after(session, after_seq=after_seq, limit=limit)
 
 
 @router.get("/audit/verify", response_model=AuditVerifyOut)
@@ -122,13 +122,17 @@ def cohorts(actor: Sponsor, db: DB) -> Any:
 @router.post("/cohorts/{code}/open", response_model=CohortOut)
 def open_cohort(code: str, body: ReasonIn, actor: Sponsor, db: DB, study: StudyDep) -> Any:
     with writing(db) as session:
-        return stages.change_cohort(session, study, actor, code, "open", body.reason)
+        return stages.change_cohort(
+            session, study=study, actor=actor, code=code, action="open", reason=body.reason
+        )
 
 
 @router.post("/cohorts/{code}/close", response_model=CohortOut)
 def close_cohort(code: str, body: ReasonIn, actor: Sponsor, db: DB, study: StudyDep) -> Any:
     with writing(db) as session:
-        return stages.change_cohort(session, study, actor, code, "close", body.reason)
+        return stages.change_cohort(
+            session, study=study, actor=actor, code=code, action="close", reason=body.reason
+        )
 
 
 @router.get("/phase2-dose", response_model=Phase2Out)
@@ -140,7 +144,9 @@ def phase2_dose(actor: Sponsor, db: DB) -> Any:
 @router.post("/phase2-dose", response_model=Phase2Out)
 def select_phase2_dose(body: Phase2DoseIn, actor: Sponsor, db: DB, study: StudyDep) -> Any:
     with writing(db) as session:
-        return stages.select_phase2_dose(session, study, actor, body.dose_mg_per_kg, body.reason)
+        return stages.select_phase2_dose(
+            session, study=study, actor=actor, dose=body.dose_mg_per_kg, reason=body.reason
+        )
 
 
 Importer = Annotated[Actor, Depends(require(Role.UNBLINDED_MONITOR, Role.SUPPLY_MANAGER))]
@@ -165,13 +171,15 @@ async def import_kits(request: Request, actor: Importer, db: DB, study: StudyDep
 
 def _import_kits(text: str, actor: Actor, db: Database, study: StudyDefinition) -> Any:
     with writing(db) as session:
-        return kits.import_kit_list(session, study, actor, text, utcnow().date())
+        return kits.import_kit_list(
+            session, study=study, actor=actor, text=text, today=utcnow().date()
+        )
 
 
 @router.get("/kits", response_model=list[UnblindedKitOut])
 def all_kits(actor: Monitor, db: DB, site_id: str | None = None, status: str | None = None) -> Any:
     with db.read() as session:
-        return inventory.all_kits(session, site_id, status)
+        return inventory.all_kits(session, site_id=site_id, status=status)
 
 
 @router.get("/reconciliation", response_model=list[ReconciliationOut])
@@ -192,7 +200,13 @@ def activate_site(
 ) -> Any:
     with writing(db) as session:
         return sites.activate(
-            session, study, actor, site_id, body.depot_id, body.reason, utcnow().date()
+            session,
+            study=study,
+            actor=actor,
+            site_id=site_id,
+            depot_id=body.depot_id,
+            reason=body.reason,
+            today=utcnow().date(),
         )
 
 

@@ -19,9 +19,11 @@ router = APIRouter(tags=["auth"])
 def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()], db: DB, settings: SettingsDep
 ) -> Token:
-    user = login(db, settings, form.username, form.password)
+    user = login(db, settings=settings, username=form.username, password=form.password)
     return Token(
-        access_token=issue_token(user, settings.secret_key, settings.token_ttl_seconds),
+        access_token=issue_token(
+            user=user, secret=settings.secret_key, ttl_seconds=settings.token_ttl_seconds
+        ),
         expires_in=settings.token_ttl_seconds,
     )
 

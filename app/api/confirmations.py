@@ -29,11 +29,15 @@ def list_confirmations(
 ) -> Any:
     """The newest confirmations of the user's sites first (at most 500)."""
     with db.read() as session:
-        rows = confirmations.list_visible(session, actor, site_id, subject_id)
+        rows = confirmations.list_visible(
+            session, actor=actor, site_id=site_id, subject_id=subject_id
+        )
         return [confirmations.view(row) for row in rows]
 
 
 @router.get("/{confirmation_id}", response_model=ConfirmationOut)
 def get_confirmation(confirmation_id: RowId, actor: SiteStaff, db: DB) -> Any:
     with db.read() as session:
-        return confirmations.view(confirmations.get_visible(session, actor, confirmation_id))
+        return confirmations.view(
+            confirmations.get_visible(session, actor=actor, confirmation_id=confirmation_id)
+        )

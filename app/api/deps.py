@@ -45,7 +45,7 @@ def current_actor(
     if not token:
         raise unauthorized("Log in first: this request needs a bearer token.")
     with db.read() as session:
-        return actor_from_token(session, token, settings.secret_key)
+        return actor_from_token(session, token=token, secret=settings.secret_key)
 
 
 def require(*roles: Role) -> Callable[[Actor], Actor]:

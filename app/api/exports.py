@@ -51,14 +51,16 @@ def _download(body: str | bytes, media: str, filename: str) -> Response:
 
 def _whole(db: DB, study: StudyDep, kind: exports.ExportFormat, blinded: bool) -> Response:
     with db.read() as session:
-        body = exports.export_bytes(session, study, kind, blinded, utcnow())
+        body = exports.export_bytes(session, study=study, kind=kind, blinded=blinded, now=utcnow())
     name = f"{study.code}-{'blinded-' if blinded else ''}{SUFFIX[kind]}"
     return _download(body, MEDIA[kind], name)
 
 
 def _dataset(db: DB, study: StudyDep, dataset: str, blinded: bool) -> Response:
     with db.read() as session:
-        text = exports.sdtm_dataset(session, study, dataset, blinded, utcnow())
+        text = exports.sdtm_dataset(
+            session, study=study, name=dataset, blinded=blinded, now=utcnow()
+        )
     name = f"{study.code}-{'blinded-' if blinded else ''}{dataset}.csv"
     return _download(text, MEDIA["csv"], name)
 

@@ -93,7 +93,7 @@ class UnblindingReportOut(BaseModel):
 @router.get("/enrolment", response_model=EnrolmentOut)
 def enrolment(actor: Anyone, db: DB, study: StudyDep) -> Any:
     with db.read() as session:
-        return reports.enrolment(session, study, actor)
+        return reports.enrolment(session, study=study, actor=actor)
 
 
 @router.get("/enrolment.csv", response_class=Response, responses=CSV_RESPONSE)
@@ -101,21 +101,26 @@ def enrolment_csv(actor: Anyone, db: DB, study: StudyDep) -> Response:
     """Rows per stage, stratum, site, and site and scope (column `level`)."""
     with db.read() as session:
         return _csv(
-            reports.enrolment_csv(reports.enrolment(session, study, actor)), "enrolment.csv"
+            reports.enrolment_csv(reports.enrolment(session, study=study, actor=actor)),
+            "enrolment.csv",
         )
 
 
 @router.get("/inventory", response_model=InventoryReportOut)
 def inventory(actor: Pharmacy, db: DB, study: StudyDep, site_id: SiteFilter = None) -> Any:
     with db.read() as session:
-        return reports.inventory(session, study, actor, utcnow().date(), site_id)
+        return reports.inventory(
+            session, study=study, actor=actor, today=utcnow().date(), site_id=site_id
+        )
 
 
 @router.get("/inventory.csv", response_class=Response, responses=CSV_RESPONSE)
 def inventory_csv(actor: Pharmacy, db: DB, study: StudyDep, site_id: SiteFilter = None) -> Response:
     """One row per site (and depot): kits per status, stock per expiry window."""
     with db.read() as session:
-        report = reports.inventory(session, study, actor, utcnow().date(), site_id)
+        report = reports.inventory(
+            session, study=study, actor=actor, today=utcnow().date(), site_id=site_id
+        )
     return _csv(reports.inventory_csv(report), "inventory.csv")
 
 
@@ -128,12 +133,16 @@ def _unblinded(actor: Actor) -> bool:
 )
 def unblindings(actor: Oversight, db: DB, study: StudyDep) -> Any:
     with db.read() as session:
-        return reports.unblindings(session, study, actor, _unblinded(actor))
+        return reports.unblindings(
+            session, study=study, actor=actor, with_treatment=_unblinded(actor)
+        )
 
 
 @router.get("/unblindings.csv", response_class=Response, responses=CSV_RESPONSE)
 def unblindings_csv(actor: Oversight, db: DB, study: StudyDep) -> Response:
     """The treatment column only in the unblinded monitor's file."""
     with db.read() as session:
-        rows = reports.unblindings(session, study, actor, _unblinded(actor))
+        rows = reports.unblindings(
+            session, study=study, actor=actor, with_treatment=_unblinded(actor)
+        )
     return _csv(reports.unblindings_csv(rows, _unblinded(actor)), "unblindings.csv")

@@ -76,12 +76,12 @@ def _allocate(
             response,
             idempotency.run(
                 db,
-                actor,
-                key,
-                endpoint,
-                body.model_dump(mode="json"),
-                settings.idempotency_lease_seconds,
-                lambda session: (201, work(session)),
+                actor=actor,
+                key=key,
+                endpoint=endpoint,
+                payload=body.model_dump(mode="json"),
+                lease_seconds=settings.idempotency_lease_seconds,
+                work=lambda session: (201, work(session)),
             ),
         )
 
@@ -99,12 +99,15 @@ def register(
         response,
         idempotency.run(
             db,
-            actor,
-            idempotency_key,
-            "POST /subjects",
-            body.model_dump(mode="json"),
-            settings.idempotency_lease_seconds,
-            lambda session: (201, subjects.register(session, actor, **body.model_dump())),
+            actor=actor,
+            key=idempotency_key,
+            endpoint="POST /subjects",
+            payload=body.model_dump(mode="json"),
+            lease_seconds=settings.idempotency_lease_seconds,
+            work=lambda session: (
+                201,
+                subjects.register(session, actor=actor, **body.model_dump()),
+            ),
         ),
     )
 
@@ -112,13 +115,13 @@ def register(
 @router.get("", response_model=list[SubjectOut])
 def list_subjects(actor: SiteStaff, db: DB, site_id: str | None = None) -> Any:
     with db.read() as session:
-        return subjects.list_visible(session, actor, site_id)
+        return subjects.list_visible(session, actor=actor, site_id=site_id)
 
 
 @router.get("/{subject_id}", response_model=SubjectOut)
 def get_subject(subject_id: RowId, actor: SiteStaff, db: DB) -> Any:
     with db.read() as session:
-        return subjects.subject_detail(session, actor, subject_id)
+        return subjects.subject_detail(session, actor=actor, subject_id=subject_id)
 
 
 @router.post("/{subject_id}/randomize", status_code=201, response_model=RandomizeOut)
@@ -144,12 +147,12 @@ def randomize(
         body,
         lambda session: randomize_subject(
             session,
-            study,
-            actor,
-            subject_id,
-            body.visit_date,
-            body.weight_kg,
-            body.eligibility.to_domain(),
+            study=study,
+            actor=actor,
+            subject_id=subject_id,
+            visit_date=body.visit_date,
+            weight_kg=body.weight_kg,
+            answers=body.eligibility.to_domain(),
         ),
     )
 
@@ -176,7 +179,13 @@ def dispense(
         f"POST /subjects/{subject_id}/dispense",
         body,
         lambda session: dispense_visit(
-            session, study, actor, subject_id, body.visit, body.visit_date, body.weight_kg
+            session,
+            study=study,
+            actor=actor,
+            subject_id=subject_id,
+            visit_code=body.visit,
+            visit_date=body.visit_date,
+            weight_kg=body.weight_kg,
         ),
     )
 
@@ -207,13 +216,13 @@ def replace(
         body,
         lambda session: replace_kit(
             session,
-            study,
-            actor,
-            subject_id,
-            kit_number,
-            KitStatus(body.status),
-            body.reason,
-            utcnow().date(),
+            study=study,
+            actor=actor,
+            subject_id=subject_id,
+            kit_number=kit_number,
+            status=KitStatus(body.status),
+            reason=body.reason,
+            today=utcnow().date(),
         ),
     )
 
@@ -229,5 +238,10 @@ def unblind(
     sponsor and the site are notified (without the treatment)."""
     with writing(db) as session:
         return unblinding.unblind(
-            session, study, actor, subject_id, body.reason_category, body.reason
+            session,
+            study=study,
+            actor=actor,
+            subject_id=subject_id,
+            reason_category=body.reason_category,
+            reason=body.reason,
         )

@@ -37,7 +37,9 @@ DepotReaders = Annotated[Actor, Depends(require(Role.SUPPLY_MANAGER, Role.UNBLIN
 @router.get("/sites/{site_id}/inventory", response_model=InventoryOut)
 def site_inventory(site_id: str, actor: Pharmacy, db: DB, study: StudyDep) -> Any:
     with db.read() as session:
-        return inventory.site_inventory(session, study, actor, site_id, utcnow().date())
+        return inventory.site_inventory(
+            session, study=study, actor=actor, site_id=site_id, today=utcnow().date()
+        )
 
 
 @router.put("/sites/{site_id}/supply-levels", response_model=SupplyLevelsOut)
@@ -45,13 +47,20 @@ def supply_levels(
     site_id: str, body: SupplyLevelsIn, actor: Supply, db: DB, study: StudyDep
 ) -> Any:
     with writing(db) as session:
-        return sites.set_levels(session, study, actor, site_id, body.trigger, body.target)
+        return sites.set_levels(
+            session,
+            study=study,
+            actor=actor,
+            site_id=site_id,
+            trigger=body.trigger,
+            target=body.target,
+        )
 
 
 @router.get("/shipments", response_model=list[ShipmentOut])
 def list_shipments(actor: Pharmacy, db: DB, site_id: str | None = None) -> Any:
     with db.read() as session:
-        return shipments.list_shipments(session, actor, site_id)
+        return shipments.list_shipments(session, actor=actor, site_id=site_id)
 
 
 @router.post("/shipments", status_code=201, response_model=ShipmentOut)
@@ -59,7 +68,13 @@ def request(body: ShipmentRequestIn, actor: Supply, db: DB, study: StudyDep) -> 
     """A manual shipment: the same number of kits of each content (so it reveals nothing)."""
     with writing(db) as session:
         shipment = request_manual(
-            session, study, actor, body.site_id, body.kits_per_content, body.reason, utcnow().date()
+            session,
+            study=study,
+            actor=actor,
+            site_id=body.site_id,
+            kits_per_content=body.kits_per_content,
+            reason=body.reason,
+            today=utcnow().date(),
         )
         return shipments.shipment_view(session, shipment)
 
@@ -67,19 +82,23 @@ def request(body: ShipmentRequestIn, actor: Supply, db: DB, study: StudyDep) -> 
 @router.get("/shipments/{shipment_id}", response_model=ShipmentOut)
 def get_shipment(shipment_id: RowId, actor: Pharmacy, db: DB) -> Any:
     with db.read() as session:
-        return shipments.shipment_view(session, shipments.get_shipment(session, actor, shipment_id))
+        return shipments.shipment_view(
+            session, shipments.get_shipment(session, actor=actor, shipment_id=shipment_id)
+        )
 
 
 @router.post("/shipments/{shipment_id}/ship", response_model=ShipmentOut)
 def ship(shipment_id: RowId, actor: Supply, db: DB, study: StudyDep) -> Any:
     with writing(db) as session:
-        return shipments.ship(session, study, actor, shipment_id, utcnow().date())
+        return shipments.ship(
+            session, study=study, actor=actor, shipment_id=shipment_id, today=utcnow().date()
+        )
 
 
 @router.post("/shipments/{shipment_id}/cancel", response_model=ShipmentOut)
 def cancel(shipment_id: RowId, body: ReasonIn, actor: Supply, db: DB) -> Any:
     with writing(db) as session:
-        return shipments.cancel(session, actor, shipment_id, body.reason)
+        return shipments.cancel(session, actor=actor, shipment_id=shipment_id, reason=body.reason)
 
 
 @router.post("/shipments/{shipment_id}/receive", response_model=ShipmentOut)
@@ -87,12 +106,12 @@ def receive(shipment_id: RowId, body: ReceiveIn, actor: Pharmacy, db: DB, study:
     with writing(db) as session:
         return shipments.receive(
             session,
-            study,
-            actor,
-            shipment_id,
-            body.damaged,
-            body.missing,
-            body.temperature_excursion,
+            study=study,
+            actor=actor,
+            shipment_id=shipment_id,
+            damaged=body.damaged,
+            missing=body.missing,
+            temperature_excursion=body.temperature_excursion,
             received_on=body.received_on,
         )
 
@@ -100,26 +119,46 @@ def receive(shipment_id: RowId, body: ReceiveIn, actor: Pharmacy, db: DB, study:
 @router.post("/shipments/{shipment_id}/release", response_model=ShipmentOut)
 def release(shipment_id: RowId, body: ReasonIn, actor: Supply, db: DB, study: StudyDep) -> Any:
     with writing(db) as session:
-        return shipments.resolve_quarantine(session, study, actor, shipment_id, True, body.reason)
+        return shipments.resolve_quarantine(
+            session,
+            study=study,
+            actor=actor,
+            shipment_id=shipment_id,
+            release=True,
+            reason=body.reason,
+        )
 
 
 @router.post("/shipments/{shipment_id}/reject", response_model=ShipmentOut)
 def reject(shipment_id: RowId, body: ReasonIn, actor: Supply, db: DB, study: StudyDep) -> Any:
     with writing(db) as session:
-        return shipments.resolve_quarantine(session, study, actor, shipment_id, False, body.reason)
+        return shipments.resolve_quarantine(
+            session,
+            study=study,
+            actor=actor,
+            shipment_id=shipment_id,
+            release=False,
+            reason=body.reason,
+        )
 
 
 @router.get("/kits/{kit_number}", response_model=KitOut)
 def get_kit_status(kit_number: str, actor: Pharmacy, db: DB) -> Any:
     with db.read() as session:
-        return blinded_kit(get_kit(session, kit_number, actor))
+        return blinded_kit(get_kit(session, kit_number=kit_number, actor=actor))
 
 
 @router.post("/kits/{kit_number}/status", response_model=KitOut)
 def kit_status(kit_number: str, body: KitStatusIn, actor: Pharmacy, db: DB, study: StudyDep) -> Any:
     with writing(db) as session:
         return inventory.change_status(
-            session, study, actor, kit_number, KitStatus(body.status), body.reason, utcnow().date()
+            session,
+            study=study,
+            actor=actor,
+            kit_number=kit_number,
+            target=KitStatus(body.status),
+            reason=body.reason,
+            today=utcnow().date(),
         )
 
 
@@ -127,4 +166,4 @@ def kit_status(kit_number: str, body: KitStatusIn, actor: Pharmacy, db: DB, stud
 def depot_stock(depot_id: str, actor: DepotReaders, db: DB, study: StudyDep) -> Any:
     """Kits at the depot by status and by expiry date: totals only, never per content."""
     with db.read() as session:
-        return depots.depot_stock(session, study, depot_id, utcnow().date())
+        return depots.depot_stock(session, study=study, depot_id=depot_id, today=utcnow().date())

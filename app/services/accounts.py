@@ -13,10 +13,10 @@ from app.services.passwords import hash_password
 
 
 def _user(session: Session, username: str) -> User:
-    return lock_row(session, User, User.username, username, "User")
+    return lock_row(session, model=User, key_column=User.username, key=username, what="User")
 
 
-def disable(session: Session, actor: Actor, username: str, reason: str) -> None:
+def disable(session: Session, *, actor: Actor, username: str, reason: str) -> None:
     user = _user(session, username)
     if not user.active:
         raise Conflict("already_disabled", f"User {username} is disabled already.")
@@ -24,29 +24,29 @@ def disable(session: Session, actor: Actor, username: str, reason: str) -> None:
     user.token_version += 1
     audit.record(
         session,
-        actor,
-        "user.disable",
-        "user",
-        username,
-        {"active": True},
-        {"active": False},
-        reason,
+        actor=actor,
+        action="user.disable",
+        entity="user",
+        entity_id=username,
+        before={"active": True},
+        after={"active": False},
+        reason=reason,
     )
 
 
 def reset_password(
-    session: Session, actor: Actor, username: str, password: str, reason: str
+    session: Session, *, actor: Actor, username: str, password: str, reason: str
 ) -> None:
     user = _user(session, username)
     user.password_hash = hash_password(password)
     user.token_version += 1
     audit.record(
         session,
-        actor,
-        "user.reset_password",
-        "user",
-        username,
-        None,
-        {"token_version": user.token_version},
-        reason,
+        actor=actor,
+        action="user.reset_password",
+        entity="user",
+        entity_id=username,
+        before=None,
+        after={"token_version": user.token_version},
+        reason=reason,
     )

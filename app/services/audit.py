@@ -32,6 +32,7 @@ class Who(Protocol):
 
 def record(
     session: Session,
+    *,
     actor: Who,
     action: str,
     entity: str,
@@ -118,7 +119,7 @@ def verify(session: Session) -> ChainReport:
 
 
 def entries_after(
-    session: Session, after_seq: int, limit: int | None = None
+    session: Session, *, after_seq: int, limit: int | None = None
 ) -> list[dict[str, Any]]:
     """Entries with seq > after_seq, in chain order."""
     query = select(AuditEntry).where(AuditEntry.seq > after_seq).order_by(AuditEntry.seq)

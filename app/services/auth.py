@@ -35,7 +35,7 @@ class LoginAttempt:
     audit_role: str = "anonymous"
 
 
-def login(db: Database, settings: Settings, username: str, password: str) -> User:
+def login(db: Database, *, settings: Settings, username: str, password: str) -> User:
     """Check the password; throttle repeated failures per user name (429); audit each failure."""
     since = utcnow() - timedelta(seconds=settings.login_failure_window_seconds)
     with db.read() as session:
@@ -61,12 +61,12 @@ def login(db: Database, settings: Settings, username: str, password: str) -> Use
         action = "auth.login_throttled" if throttled else "auth.login_failed"
         audit.record(
             session,
-            LoginAttempt(name),
-            action,
-            "user",
-            name,
-            None,
-            {"failures_in_window": recent + 1},
+            actor=LoginAttempt(name),
+            action=action,
+            entity="user",
+            entity_id=name,
+            before=None,
+            after={"failures_in_window": recent + 1},
         )
     if throttled:
         raise TooManyAttempts(
@@ -77,7 +77,7 @@ def login(db: Database, settings: Settings, username: str, password: str) -> Use
     raise unauthorized("The user name or password is wrong, or the account is disabled.")
 
 
-def issue_token(user: User, secret: str, ttl_seconds: int) -> str:
+def issue_token(*, user: User, secret: str, ttl_seconds: int) -> str:
     now = utcnow()
     claims = {
         "sub": user.username,
@@ -89,7 +89,7 @@ def issue_token(user: User, secret: str, ttl_seconds: int) -> str:
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
-def actor_from_token(session: Session, token: str, secret: str) -> Actor:
+def actor_from_token(session: Session, *, token: str, secret: str) -> Actor:
     try:
         claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp"]})
     except jwt.ExpiredSignatureError:

@@ -35,6 +35,7 @@ TITLES: dict[str, str] = {
 
 def record(
     session: Session,
+    *,
     study: StudyDefinition,
     actor: Actor,
     kind: Kind,
@@ -70,7 +71,7 @@ def record(
         "performed_at": iso_utc(now),
         "performed_by": actor.username,
         "performed_by_role": actor.audit_role,
-        **_event_fields(kind, randomization, result),
+        **_event_fields(kind=kind, randomization=randomization, result=result),
     }
     confirmation = Confirmation(
         kind=kind,
@@ -88,14 +89,16 @@ def record(
     view = {"confirmation_id": confirmation.id, **body}
     recipients = outbox.site_users(session, subject.site_id)
     line = f"{TITLES[kind]}: subject {subject.screening_number} at site {subject.site_id}"
-    outbox.enqueue(session, f"confirmation.{kind}", recipients, line, view)
+    outbox.enqueue(
+        session, kind=f"confirmation.{kind}", recipients=recipients, subject_line=line, body=view
+    )
     if kind == "unblinding":
         outbox.enqueue(
             session,
-            "confirmation.unblinded_notice",
-            [_address(session, actor.username)],
-            f"Unblinded confirmation {confirmation.id} is ready for you",
-            {
+            kind="confirmation.unblinded_notice",
+            recipients=[_address(session, actor.username)],
+            subject_line=f"Unblinded confirmation {confirmation.id} is ready for you",
+            body={
                 "confirmation_id": confirmation.id,
                 "subject_id": subject.id,
                 "site_id": subject.site_id,
@@ -105,12 +108,12 @@ def record(
         )
     audit.record(
         session,
-        actor,
-        "confirmation.create",
-        "confirmation",
-        confirmation.id,
-        None,
-        {**view, "recipients": sorted(set(recipients))},
+        actor=actor,
+        action="confirmation.create",
+        entity="confirmation",
+        entity_id=confirmation.id,
+        before=None,
+        after={**view, "recipients": sorted(set(recipients))},
     )
     return {**result, "confirmation_id": confirmation.id}
 
@@ -122,7 +125,7 @@ def _mode(randomization: Randomization) -> str:
 
 
 def _event_fields(
-    kind: Kind, randomization: Randomization, result: dict[str, Any]
+    *, kind: Kind, randomization: Randomization, result: dict[str, Any]
 ) -> dict[str, Any]:
     """What the event adds: visit, dose and kits; the replaced kit; the unblinding category."""
     fields: dict[str, Any] = {
@@ -183,7 +186,7 @@ def view(confirmation: Confirmation, with_treatment: bool = False) -> dict[str, 
     return result
 
 
-def get_visible(session: Session, actor: Actor, confirmation_id: int) -> Confirmation:
+def get_visible(session: Session, *, actor: Actor, confirmation_id: int) -> Confirmation:
     """The confirmation, or 404 when it does not exist or is of a site the user cannot see."""
     confirmation = session.get(Confirmation, confirmation_id)
     if confirmation is None or not actor.sees_site(confirmation.site_id):
@@ -193,6 +196,7 @@ def get_visible(session: Session, actor: Actor, confirmation_id: int) -> Confirm
 
 def list_visible(
     session: Session,
+    *,
     actor: Actor,
     site_id: str | None = None,
     subject_id: int | None = None,

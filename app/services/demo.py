@@ -49,7 +49,11 @@ def demo_users(study: StudyDefinition) -> list[DemoUser]:
 
 
 def demo_kit_list(
-    study: StudyDefinition, today: date, per_content: int, rng: random.Random | secrets.SystemRandom
+    *,
+    study: StudyDefinition,
+    today: date,
+    per_content: int,
+    rng: random.Random | secrets.SystemRandom,
 ) -> str:
     depot = study.demo_depots[0].code
     expiries = [today + timedelta(days=d) for d in DEMO_EXPIRY_OFFSETS_DAYS]
@@ -58,6 +62,7 @@ def demo_kit_list(
 
 def set_up_demo(
     db: Database,
+    *,
     study: StudyDefinition,
     password: str,
     seed: str | None = None,
@@ -72,47 +77,81 @@ def set_up_demo(
     today = utcnow().date()
     rng = random.Random(seed) if seed else secrets.SystemRandom()
     with writing(db) as session:
-        setup.load_study(session, study, SYSTEM)
+        setup.load_study(session, study=study, actor=SYSTEM)
         for depot in study.demo_depots:
-            sites.add_depot(session, SYSTEM, depot.code, depot.name, depot.country)
+            sites.add_depot(
+                session, actor=SYSTEM, depot_id=depot.code, name=depot.name, country=depot.country
+            )
         for site in study.demo_sites:
             setup.add_site(
-                session, SYSTEM, site.code, site.name, site.country, study.demo_depots[0].code
+                session,
+                actor=SYSTEM,
+                site_id=site.code,
+                name=site.name,
+                country=site.country,
+                depot_id=study.demo_depots[0].code,
             )
         for user in users:
-            setup.add_user(session, SYSTEM, user.username, password, user.role, user.site_ids)
-        lists.generate(session, study, SYSTEM, seed or secrets.token_hex(32))
+            setup.add_user(
+                session,
+                actor=SYSTEM,
+                username=user.username,
+                password=password,
+                role=user.role,
+                site_ids=user.site_ids,
+            )
+        lists.generate(session, study=study, actor=SYSTEM, seed=seed or secrets.token_hex(32))
         session.flush()
         kits.import_kit_list(
-            session, study, SYSTEM, demo_kit_list(study, today, kits_per_content, rng), today
+            session,
+            study=study,
+            actor=SYSTEM,
+            text=demo_kit_list(study=study, today=today, per_content=kits_per_content, rng=rng),
+            today=today,
         )
         session.flush()
         # the first cohort opens before the sites, so that their initial shipments are sized
         # by the forecast of the subjects it will bring (3:1)
         stages.change_cohort(
             session,
-            study,
-            SYSTEM,
-            study.phase_ib.cohorts[0].code,
-            "open",
-            "demo set-up: first phase Ib cohort opened",
+            study=study,
+            actor=SYSTEM,
+            code=study.phase_ib.cohorts[0].code,
+            action="open",
+            reason="demo set-up: first phase Ib cohort opened",
         )
         for site in study.demo_sites:
             if site_levels is not None:
-                sites.set_levels(session, study, SYSTEM, site.code, *site_levels)
+                trigger, target = site_levels
+                sites.set_levels(
+                    session,
+                    study=study,
+                    actor=SYSTEM,
+                    site_id=site.code,
+                    trigger=trigger,
+                    target=target,
+                )
             opened = sites.activate(
                 session,
-                study,
-                SYSTEM,
-                site.code,
-                None,
-                "demo set-up: site initiation visit done",
-                today,
+                study=study,
+                actor=SYSTEM,
+                site_id=site.code,
+                depot_id=None,
+                reason="demo set-up: site initiation visit done",
+                today=today,
             )
             shipment_id = opened["initial_shipment_id"]
             if shipment_id is None:
                 continue
-            shipments.ship(session, study, SYSTEM, shipment_id, today)
+            shipments.ship(session, study=study, actor=SYSTEM, shipment_id=shipment_id, today=today)
             if site.code != in_transit_site:
-                shipments.receive(session, study, SYSTEM, shipment_id, [], [], False)
+                shipments.receive(
+                    session,
+                    study=study,
+                    actor=SYSTEM,
+                    shipment_id=shipment_id,
+                    damaged=[],
+                    missing=[],
+                    temperature_excursion=False,
+                )
     return users

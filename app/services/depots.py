@@ -27,7 +27,7 @@ def list_depots(session: Session) -> list[dict[str, Any]]:
 
 
 def depot_stock(
-    session: Session, study: StudyDefinition, depot_id: str, today: date
+    session: Session, *, study: StudyDefinition, depot_id: str, today: date
 ) -> dict[str, Any]:
     """The kits at the depot (not yet sent to a site) by status and by expiry date; how many
     are picked for a requested shipment, and how many could still be shipped today (at the

@@ -48,7 +48,7 @@ class NoKitsAvailable(Conflict):
 
 
 def raise_urgent_resupply(
-    db: Database, study: StudyDefinition, refusal: NoKitsAvailable, today: date
+    db: Database, *, study: StudyDefinition, refusal: NoKitsAvailable, today: date
 ) -> Shipment | None:
     """After a no_kits_available rollback: request an urgent shipment in its own transaction,
     counting the refused visit's vials for every content alike (none when kits already on
@@ -56,12 +56,19 @@ def raise_urgent_resupply(
     with writing(db) as session:
         site = lock_site(session, refusal.site_id)
         return check_site(
-            session, study, SYSTEM, site, today, kind="urgent", extra_need=refusal.needed
+            session,
+            study=study,
+            actor=SYSTEM,
+            site=site,
+            today=today,
+            kind="urgent",
+            extra_need=refusal.needed,
         )
 
 
 def choose_visit_kits(
     session: Session,
+    *,
     study: StudyDefinition,
     site_id: str,
     content: str,
@@ -89,6 +96,7 @@ def choose_visit_kits(
 
 def dispense_visit(
     session: Session,
+    *,
     study: StudyDefinition,
     actor: Actor,
     subject: Subject,
@@ -97,7 +105,6 @@ def dispense_visit(
     visit: Visit,
     visit_date: date,
     measured_weight: Decimal,
-    *,
     must_hold: int = 0,
 ) -> dict[str, Any]:
     """Dose and kits for one visit, in the caller's transaction (the site row gets locked).
@@ -142,11 +149,11 @@ def dispense_visit(
     # recorded later than it took place)
     numbers = choose_visit_kits(
         session,
-        study,
-        site.id,
-        content,
-        dose.vials,
-        max(visit_date, utcnow().date()),
+        study=study,
+        site_id=site.id,
+        content=content,
+        vials=dose.vials,
+        day=max(visit_date, utcnow().date()),
         must_hold=must_hold,
     )
     now = utcnow()
@@ -171,11 +178,11 @@ def dispense_visit(
         assert kit is not None
         move(
             session,
-            actor,
-            kit,
-            KitStatus.DISPENSED,
-            "system",
-            None,
+            actor=actor,
+            kit=kit,
+            target=KitStatus.DISPENSED,
+            by="system",
+            reason=None,
             subject_id=subject.id,
             visit=visit.code,
         )
@@ -184,19 +191,21 @@ def dispense_visit(
     view = dispensing_view(dispensing, numbers)
     audit.record(
         session,
-        actor,
-        "subject.dispense",
-        "subject",
-        subject.id,
-        None,
-        {**view, "weight_measured_kg": str(measured_weight)},
+        actor=actor,
+        action="subject.dispense",
+        entity="subject",
+        entity_id=subject.id,
+        before=None,
+        after={**view, "weight_measured_kg": str(measured_weight)},
     )
-    after_commit(session, _resupply_follow_up(study, actor, site.id, now.date()))
+    after_commit(
+        session, _resupply_follow_up(study=study, actor=actor, site_id=site.id, today=now.date())
+    )
     return view
 
 
 def _resupply_follow_up(
-    study: StudyDefinition, actor: Actor, site_id: str, today: date
+    *, study: StudyDefinition, actor: Actor, site_id: str, today: date
 ) -> Callable[[Database], None]:
     """The site's resupply check, run after the dispensing commits: it holds the site's lock
     for nine queries, which a randomization or dosing visit need not wait for. If it does not
@@ -204,7 +213,9 @@ def _resupply_follow_up(
 
     def check(db: Database) -> None:
         with writing(db) as session:
-            check_site(session, study, actor, lock_site(session, site_id), today)
+            check_site(
+                session, study=study, actor=actor, site=lock_site(session, site_id), today=today
+            )
 
     return check
 
@@ -230,6 +241,7 @@ def refuse_weight_out_of_range(study: StudyDefinition, weight_kg: Decimal) -> No
 
 def dispense(
     session: Session,
+    *,
     study: StudyDefinition,
     actor: Actor,
     subject_id: int,
@@ -246,7 +258,7 @@ def dispense(
         raise validation_error(
             "visit", f"Unknown visit {visit_code!r}; visits are {codes}."
         ) from None
-    subject = get_visible_subject(session, actor, subject_id)
+    subject = get_visible_subject(session, actor=actor, subject_id=subject_id)
     randomization, content = subject_content(session, subject.id)
     if subject.status != "randomized":
         raise Conflict(
@@ -256,13 +268,24 @@ def dispense(
     if visit_date < randomization.visit_date:
         raise validation_error("visit_date", "The visit date is before the randomization visit.")
     view = dispense_visit(
-        session, study, actor, subject, randomization, content, visit, visit_date, weight_kg
+        session,
+        study=study,
+        actor=actor,
+        subject=subject,
+        randomization=randomization,
+        content=content,
+        visit=visit,
+        visit_date=visit_date,
+        measured_weight=weight_kg,
     )
-    return confirmations.record(session, study, actor, "dispensing", subject.id, view)
+    return confirmations.record(
+        session, study=study, actor=actor, kind="dispensing", subject_id=subject.id, result=view
+    )
 
 
 def replace_kit(
     session: Session,
+    *,
     study: StudyDefinition,
     actor: Actor,
     subject_id: int,
@@ -272,7 +295,7 @@ def replace_kit(
     today: date,
 ) -> dict[str, Any]:
     """Mark a dispensed kit damaged or lost and give a kit of the same content, in one step."""
-    subject = get_visible_subject(session, actor, subject_id)
+    subject = get_visible_subject(session, actor=actor, subject_id=subject_id)
     site = lock_site(session, subject.site_id)
     given = session.execute(
         select(DispensedKit, Dispensing)
@@ -290,28 +313,33 @@ def replace_kit(
     old = session.get(Kit, kit_number)
     assert old is not None
     (number,) = choose_visit_kits(
-        session, study, site.id, old.content, 1, max(today, dispensing.visit_date)
+        session,
+        study=study,
+        site_id=site.id,
+        content=old.content,
+        vials=1,
+        day=max(today, dispensing.visit_date),
     )
     new = session.get(Kit, number)
     assert new is not None
     move(
         session,
-        actor,
-        old,
-        status,
-        "system",
-        reason,
+        actor=actor,
+        kit=old,
+        target=status,
+        by="system",
+        reason=reason,
         subject_id=subject.id,
         visit=dispensing.visit,
         replaced_by=new.kit_number,
     )
     move(
         session,
-        actor,
-        new,
-        KitStatus.DISPENSED,
-        "system",
-        reason,
+        actor=actor,
+        kit=new,
+        target=KitStatus.DISPENSED,
+        by="system",
+        reason=reason,
         subject_id=subject.id,
         visit=dispensing.visit,
         replaces=old.kit_number,
@@ -324,16 +352,18 @@ def replace_kit(
     result = {"visit": dispensing.visit, "replaced_kit": old.kit_number, "kit": new.kit_number}
     audit.record(
         session,
-        actor,
-        "subject.replace_kit",
-        "subject",
-        subject.id,
-        None,
-        {**result, "status": status.value},
-        reason,
+        actor=actor,
+        action="subject.replace_kit",
+        entity="subject",
+        entity_id=subject.id,
+        before=None,
+        after={**result, "status": status.value},
+        reason=reason,
     )
-    check_site(session, study, actor, site, today)
-    return confirmations.record(session, study, actor, "replacement", subject.id, result)
+    check_site(session, study=study, actor=actor, site=site, today=today)
+    return confirmations.record(
+        session, study=study, actor=actor, kind="replacement", subject_id=subject.id, result=result
+    )
 
 
 @contextmanager
@@ -344,5 +374,5 @@ def urgent_resupply_on_shortage(db: Database, study: StudyDefinition) -> Iterato
     except NoKitsAvailable as refusal:
         # one message whether a shipment was requested now or kits are already on their way:
         # which of the two happens depends on the stock per content
-        raise_urgent_resupply(db, study, refusal, utcnow().date())
+        raise_urgent_resupply(db, study=study, refusal=refusal, today=utcnow().date())
         raise

@@ -29,7 +29,9 @@ from app.services.study_state import current_study
 ExportFormat = Literal["sdtm", "odm", "fhir"]
 
 
-def snapshot(session: Session, study: StudyDefinition, blinded: bool, now: datetime) -> ExportData:
+def snapshot(
+    session: Session, *, study: StudyDefinition, blinded: bool, now: datetime
+) -> ExportData:
     """Every site and subject with its randomization and the kits in use at each visit."""
     sites = tuple(
         SiteRecord(s.id, s.name, s.country)
@@ -85,20 +87,20 @@ def snapshot(session: Session, study: StudyDefinition, blinded: bool, now: datet
 
 
 def sdtm_dataset(
-    session: Session, study: StudyDefinition, name: str, blinded: bool, now: datetime
+    session: Session, *, study: StudyDefinition, name: str, blinded: bool, now: datetime
 ) -> str:
     """One SDTM-style dataset (dm, ds, ex; ta unblinded only) or `define`, as CSV."""
     allowed = (*sdtm.dataset_names(blinded), "define")
     if name not in allowed:
         raise validation_error("dataset", f"unknown dataset {name!r}: use one of {allowed}")
-    return sdtm.dataset_csv(snapshot(session, study, blinded, now), name)
+    return sdtm.dataset_csv(snapshot(session, study=study, blinded=blinded, now=now), name)
 
 
 def export_bytes(
-    session: Session, study: StudyDefinition, kind: ExportFormat, blinded: bool, now: datetime
+    session: Session, *, study: StudyDefinition, kind: ExportFormat, blinded: bool, now: datetime
 ) -> bytes:
     """A whole export: the SDTM zip, the ODM XML or the FHIR bundle JSON."""
-    data = snapshot(session, study, blinded, now)
+    data = snapshot(session, study=study, blinded=blinded, now=now)
     if kind == "sdtm":
         return sdtm.sdtm_zip(data)
     if kind == "odm":

@@ -213,12 +213,15 @@ def site_forecast(
     for the unblinded monitor, totals over contents for everyone else. Site roles get their own
     active sites and no depot (a depot's shortfall adds up other sites'). With `site_id`, that
     active site only (404 unless the actor sees it), without depots."""
-    forecast = _forecast(session, study, actor, today, check_weeks(weeks), site_id)
+    forecast = _forecast(
+        session, study=study, actor=actor, today=today, weeks=check_weeks(weeks), site_id=site_id
+    )
     return forecast if actor.role == Role.UNBLINDED_MONITOR else blind(forecast)
 
 
 def _forecast(
     session: Session,
+    *,
     study: StudyDefinition,
     actor: Actor,
     today: date,
@@ -233,21 +236,23 @@ def _forecast(
     ]
     if site_id is not None and not active:
         raise not_found(f"Active site {site_id}")
-    sites = tuple(_site(session, study, site, today, horizon) for site in active)
+    sites = tuple(
+        _site(session, study=study, site=site, today=today, horizon_days=horizon) for site in active
+    )
     depots: tuple[DepotForecast, ...] = ()
     if actor.role not in SITE_ROLES and site_id is None:
         depots = tuple(
-            _depot(session, study, depot, sites, today)
+            _depot(session, study=study, depot=depot, sites=sites, today=today)
             for depot in session.execute(select(Depot).order_by(Depot.id)).scalars()
         )
     return Forecast(today, weeks, horizon, sites, depots)
 
 
 def _site(
-    session: Session, study: StudyDefinition, site: Site, today: date, horizon_days: int
+    session: Session, *, study: StudyDefinition, site: Site, today: date, horizon_days: int
 ) -> SiteForecast:
-    position = site_position(session, study, site, today)
-    enrolment, _ = site_enrolment(session, study, site)
+    position = site_position(session, study=study, site=site, today=today)
+    enrolment, _ = site_enrolment(session, study=study, site=site)
     need = site_need(
         on_treatment(session, site.id),
         enrolment,
@@ -274,13 +279,18 @@ def _site(
 
 def _depot(
     session: Session,
+    *,
     study: StudyDefinition,
     depot: Depot,
     sites: Sequence[SiteForecast],
     today: date,
 ) -> DepotForecast:
     shippable = depot_shippable(
-        depot_shelf(depot_stock(session, depot.id), today, study.supply.do_not_ship_days),
+        depot_shelf(
+            kits=depot_stock(session, depot.id),
+            today=today,
+            window_days=study.supply.do_not_ship_days,
+        ),
         study.contents,
     )
     supplied = [s for s in sites if s.depot_id == depot.id]

@@ -46,7 +46,7 @@ def request_fingerprint(endpoint: str, body: object) -> str:
 
 
 def claim(
-    db: Database, actor: Actor, key: str, endpoint: str, fingerprint: str, lease_seconds: int
+    db: Database, *, actor: Actor, key: str, endpoint: str, fingerprint: str, lease_seconds: int
 ) -> Claim | Replay:
     """Claim the key for this request, or return the stored response to replay."""
     if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
@@ -56,7 +56,14 @@ def claim(
         )
     for attempt in range(2):
         try:
-            return _claim_once(db, actor, key, endpoint, fingerprint, lease_seconds)
+            return _claim_once(
+                db,
+                actor=actor,
+                key=key,
+                endpoint=endpoint,
+                fingerprint=fingerprint,
+                lease_seconds=lease_seconds,
+            )
         except IntegrityError:
             if attempt:  # a concurrent claim of the same key won the insert twice: give up
                 raise
@@ -64,7 +71,7 @@ def claim(
 
 
 def _claim_once(
-    db: Database, actor: Actor, key: str, endpoint: str, fingerprint: str, lease_seconds: int
+    db: Database, *, actor: Actor, key: str, endpoint: str, fingerprint: str, lease_seconds: int
 ) -> Claim | Replay:
     with db.write() as session:
         now = utcnow()
@@ -107,7 +114,7 @@ def _claim_once(
         return Claim(actor.username, key)
 
 
-def complete(session: Session, claim: Claim, status: int, body: dict[str, Any]) -> None:
+def complete(session: Session, *, claim: Claim, status: int, body: dict[str, Any]) -> None:
     """Store the response in the use case's own transaction."""
     row = session.execute(
         select(IdempotencyKey).where(
@@ -133,6 +140,7 @@ def release(db: Database, claim: Claim) -> None:
 
 def run(
     db: Database,
+    *,
     actor: Actor,
     key: str | None,
     endpoint: str,
@@ -145,13 +153,20 @@ def run(
         with writing(db) as session:
             status, body = work(session)
         return status, body, False
-    claimed = claim(db, actor, key, endpoint, request_fingerprint(endpoint, payload), lease_seconds)
+    claimed = claim(
+        db,
+        actor=actor,
+        key=key,
+        endpoint=endpoint,
+        fingerprint=request_fingerprint(endpoint, payload),
+        lease_seconds=lease_seconds,
+    )
     if isinstance(claimed, Replay):
         return claimed.status, claimed.body, True
     try:
         with writing(db) as session:
             status, body = work(session)
-            complete(session, claimed, status, body)
+            complete(session, claim=claimed, status=status, body=body)
     except BaseException:
         release(db, claimed)
         raise

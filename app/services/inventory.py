@@ -20,7 +20,7 @@ from app.services.resupply import check_site
 
 
 def site_inventory(
-    session: Session, study: StudyDefinition, actor: Actor, site_id: str, today: date
+    session: Session, *, study: StudyDefinition, actor: Actor, site_id: str, today: date
 ) -> dict[str, Any]:
     """Every kit at the site with its status and expiry; totals only, never per content."""
     if session.get(Site, site_id) is None or not actor.sees_site(site_id):
@@ -84,7 +84,7 @@ def quarantined(session: Session, actor: Actor) -> dict[str, Any]:
     }
 
 
-def all_kits(session: Session, site_id: str | None, status: str | None) -> list[dict[str, Any]]:
+def all_kits(session: Session, *, site_id: str | None, status: str | None) -> list[dict[str, Any]]:
     query = select(Kit).order_by(Kit.kit_number)
     if site_id:
         query = query.where(Kit.site_id == site_id)
@@ -138,6 +138,7 @@ def reconciliation(session: Session, study: StudyDefinition) -> list[dict[str, A
 
 def change_status(
     session: Session,
+    *,
     study: StudyDefinition,
     actor: Actor,
     kit_number: str,
@@ -146,10 +147,10 @@ def change_status(
     today: date,
 ) -> dict[str, Any]:
     """A hand-made status change (quarantine, release, damaged, lost, returned, destroyed)."""
-    kit = get_kit(session, kit_number, actor)
+    kit = get_kit(session, kit_number=kit_number, actor=actor)
     site = lock_site(session, kit.site_id) if kit.site_id else None
-    kit = get_kit(session, kit_number, actor)
-    move(session, actor, kit, target, str(actor.role), reason)
+    kit = get_kit(session, kit_number=kit_number, actor=actor)
+    move(session, actor=actor, kit=kit, target=target, by=str(actor.role), reason=reason)
     if site is not None:
-        check_site(session, study, actor, site, today)
+        check_site(session, study=study, actor=actor, site=site, today=today)
     return blinded_kit(kit)

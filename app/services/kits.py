@@ -34,7 +34,7 @@ def decode_upload(raw: bytes) -> str:
 
 
 def import_kit_list(
-    session: Session, study: StudyDefinition, actor: Actor, text: str, today: date
+    session: Session, *, study: StudyDefinition, actor: Actor, text: str, today: date
 ) -> dict[str, Any]:
     """Validate the whole file, then store every kit at its depot; the same file twice is a
     no-op (answered with the first import), a file repeating a stored kit number is refused."""
@@ -99,12 +99,12 @@ def import_kit_list(
     )
     audit.record(
         session,
-        actor,
-        "kits.import",
-        "kit_import",
-        batch.id,
-        None,
-        {"sha256": digest, "kits": len(records)},
+        actor=actor,
+        action="kits.import",
+        entity="kit_import",
+        entity_id=batch.id,
+        before=None,
+        after={"sha256": digest, "kits": len(records)},
     )
     return {
         "import_id": batch.id,
@@ -114,7 +114,7 @@ def import_kit_list(
     }
 
 
-def get_kit(session: Session, kit_number: str, actor: Actor) -> Kit:
+def get_kit(session: Session, *, kit_number: str, actor: Actor) -> Kit:
     """The kit, or 404 if it does not exist or is at a site the user cannot see."""
     kit = session.get(Kit, kit_number)
     visible = kit is not None and (
@@ -127,6 +127,7 @@ def get_kit(session: Session, kit_number: str, actor: Actor) -> Kit:
 
 def move(
     session: Session,
+    *,
     actor: Actor,
     kit: Kit,
     target: KitStatus,
@@ -149,13 +150,13 @@ def move(
     kit.updated_at = utcnow()
     audit.record(
         session,
-        actor,
-        f"kit.{target.value}",
-        "kit",
-        kit.kit_number,
-        {"status": current.value},
-        {"status": target.value, **context},
-        reason,
+        actor=actor,
+        action=f"kit.{target.value}",
+        entity="kit",
+        entity_id=kit.kit_number,
+        before={"status": current.value},
+        after={"status": target.value, **context},
+        reason=reason,
     )
 
 

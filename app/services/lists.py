@@ -21,16 +21,25 @@ from app.services.transaction import utcnow
 from app.services.views import iso_utc
 
 
-def generate(session: Session, study: StudyDefinition, actor: Actor, seed: str) -> list[str]:
+def generate(session: Session, *, study: StudyDefinition, actor: Actor, seed: str) -> list[str]:
     """Generate every scope's list from the secret seed; return the scopes created."""
     lists = rl.generate_all(seed, study)
     for scope, slots in lists.items():
-        _store(session, study, actor, scope, slots, source="generated", seed=seed)
+        _store(
+            session,
+            study=study,
+            actor=actor,
+            scope=scope,
+            slots=slots,
+            source="generated",
+            seed=seed,
+        )
     return list(lists)
 
 
 def import_csv(
     session: Session,
+    *,
     study: StudyDefinition,
     actor: Actor,
     text: str,
@@ -50,12 +59,21 @@ def import_csv(
             problems=exc.problems,
         ) from None
     for scope, slots in lists.items():
-        _store(session, study, actor, scope, slots, source="imported", seed=None)
+        _store(
+            session,
+            study=study,
+            actor=actor,
+            scope=scope,
+            slots=slots,
+            source="imported",
+            seed=None,
+        )
     return sorted(lists)
 
 
 def _store(
     session: Session,
+    *,
     study: StudyDefinition,
     actor: Actor,
     scope: str,
@@ -96,12 +114,12 @@ def _store(
     )
     audit.record(
         session,
-        actor,
-        f"list.{source}",
-        "randomization_list",
-        scope,
-        None,
-        {
+        actor=actor,
+        action=f"list.{source}",
+        entity="randomization_list",
+        entity_id=scope,
+        before=None,
+        after={
             "sha256": digest,
             "slots": len(slots),
             "source": source,
@@ -177,7 +195,7 @@ def commitments(session: Session) -> list[dict[str, Any]]:
 
 
 def export_text(
-    session: Session, study: StudyDefinition, file_format: str, scope: str | None
+    session: Session, *, study: StudyDefinition, file_format: str, scope: str | None
 ) -> str:
     """The stored list in a format: canonical (every scope, or one), or REDCap (one scope,
     default phase II)."""

@@ -16,7 +16,7 @@ from app.domain.errors import not_found
 Row = TypeVar("Row")
 
 
-def lock_row(session: Session, model: type[Row], key_column: Any, key: object, what: str) -> Row:
+def lock_row(session: Session, *, model: type[Row], key_column: Any, key: object, what: str) -> Row:
     """The row whose `key_column` equals `key`, locked until commit; 404 naming `what`."""
     row = session.execute(
         select(model).where(key_column == key).with_for_update()
@@ -27,18 +27,18 @@ def lock_row(session: Session, model: type[Row], key_column: Any, key: object, w
 
 
 def lock_site(session: Session, site_id: str) -> Site:
-    return lock_row(session, Site, Site.id, site_id, "Site")
+    return lock_row(session, model=Site, key_column=Site.id, key=site_id, what="Site")
 
 
 def lock_depot(session: Session, depot_id: str) -> Depot:
-    return lock_row(session, Depot, Depot.id, depot_id, "Depot")
+    return lock_row(session, model=Depot, key_column=Depot.id, key=depot_id, what="Depot")
 
 
 STRATUM_LOCK_SPACE = 0x1A7
 """The first key of the stratum advisory locks, so that no other use of advisory locks collides."""
 
 
-def lock_stratum(session: Session, scope: str, stratum: str) -> None:
+def lock_stratum(session: Session, *, scope: str, stratum: str) -> None:
     """Serialize the randomizations of one stratum until commit (its slots are used strictly in
     sequence); other strata go on in parallel. A hash collision between two strata only makes
     them wait for each other."""

@@ -24,7 +24,7 @@ SPONSOR = "sponsor"
 
 
 def enqueue(
-    session: Session, kind: str, recipients: list[str], subject_line: str, body: dict[str, Any]
+    session: Session, *, kind: str, recipients: list[str], subject_line: str, body: dict[str, Any]
 ) -> OutboxMessage:
     message = OutboxMessage(
         kind=kind,
@@ -96,7 +96,7 @@ def _addresses(recipients: list[str], settings: Settings) -> list[str]:
     return [settings.sponsor_email if r == SPONSOR else r for r in recipients if r]
 
 
-def drain(db: Database, send: Sender, limit: int = 100) -> tuple[int, int]:
+def drain(db: Database, *, send: Sender, limit: int = 100) -> tuple[int, int]:
     """Deliver unsent messages one by one; a failure stays unsent with its error, for a retry.
     Returns (sent, failed)."""
     with db.read() as session:
@@ -129,12 +129,12 @@ def drain(db: Database, send: Sender, limit: int = 100) -> tuple[int, int]:
                 sent += 1
             audit.record(
                 session,
-                SYSTEM,
-                "outbox.deliver",
-                "outbox_message",
-                message.id,
-                None,
-                {
+                actor=SYSTEM,
+                action="outbox.deliver",
+                entity="outbox_message",
+                entity_id=message.id,
+                before=None,
+                after={
                     "sent": message.sent_at is not None,
                     "attempts": message.attempts,
                     "error": message.last_error,

@@ -37,6 +37,7 @@ from app.services.views import randomization_view
 
 def randomize(
     session: Session,
+    *,
     study: StudyDefinition,
     actor: Actor,
     subject_id: int,
@@ -51,7 +52,7 @@ def randomize(
             "eligibility.screening_date", "The screening date must not be after the visit date."
         )
     study_row = share_study(session)
-    subject = get_visible_subject(session, actor, subject_id, lock=True)
+    subject = get_visible_subject(session, actor=actor, subject_id=subject_id, lock=True)
     site = session.get(Site, subject.site_id)
     if site is None or not site.active:
         raise Conflict(
@@ -75,10 +76,10 @@ def randomize(
         raise Conflict(exc.code, str(exc)) from None
     # a full stage is refused before any kit is looked at (no urgent resupply for it); the
     # exact check is repeated at the end, under the audit chain's lock
-    _check_caps(session, study, target)
+    _check_caps(session, study=study, target=target)
     stratum = NO_STRATUM if target.stage == PHASE_IB else stratum_of(study.phase_ii, answers)
-    lock_stratum(session, target.scope, stratum)
-    slot = _next_slot(session, target.scope, stratum)
+    lock_stratum(session, scope=target.scope, stratum=stratum)
+    slot = _next_slot(session, scope=target.scope, stratum=stratum)
     dose = calculate_dose(weight_kg, target.dose_level_mg_per_kg, study.drug, study.weight)
     row = RandomizationRow(
         subject_id=subject.id,
@@ -96,14 +97,14 @@ def randomize(
     )
     day_one = dispense_visit(
         session,
-        study,
-        actor,
-        subject,
-        row,
-        slot.arm,
-        study.schedule.visits()[0],
-        visit_date,
-        weight_kg,
+        study=study,
+        actor=actor,
+        subject=subject,
+        randomization=row,
+        content=slot.arm,
+        visit=study.schedule.visits()[0],
+        visit_date=visit_date,
+        measured_weight=weight_kg,
         # whether a site can randomize depends on neither the next slot's arm nor the weight:
         # it must hold one heaviest-weight visit of every content at common expiry dates
         must_hold=heaviest_visit_vials(target.dose_level_mg_per_kg, study.drug, study.weight),
@@ -112,7 +113,7 @@ def randomize(
     # to the commit this one holds the audit chain's lock, which every other randomization
     # takes at the same point, so the counts are exact and the numbers consecutive.
     audit.lock_head(session)
-    in_total = _check_caps(session, study, target)
+    in_total = _check_caps(session, study=study, target=target)
     row.randomization_number = f"{study.randomization_number_prefix}-{in_total + 1:04d}"
     row.randomized_at = utcnow()
     row.randomized_by = actor.username
@@ -122,19 +123,28 @@ def randomize(
     response = randomization_view(row, day_one["kits"])
     audit.record(
         session,
-        actor,
-        "subject.randomize",
-        "subject",
-        subject.id,
-        {"status": "registered"},
-        {**response, "slot_id": slot.id, "slot_sequence": slot.sequence},
+        actor=actor,
+        action="subject.randomize",
+        entity="subject",
+        entity_id=subject.id,
+        before={"status": "registered"},
+        after={**response, "slot_id": slot.id, "slot_sequence": slot.sequence},
     )
-    return confirmations.record(session, study, actor, "randomization", subject.id, response)
+    return confirmations.record(
+        session,
+        study=study,
+        actor=actor,
+        kind="randomization",
+        subject_id=subject.id,
+        result=response,
+    )
 
 
-def _check_caps(session: Session, study: StudyDefinition, target: Target) -> int:
+def _check_caps(session: Session, *, study: StudyDefinition, target: Target) -> int:
     """Refuse a randomization over the cohort's, stage's or study's cap; the study's count."""
-    in_scope, in_stage, in_total = randomized_counts(session, target.scope, target.stage)
+    in_scope, in_stage, in_total = randomized_counts(
+        session, scope=target.scope, stage=target.stage
+    )
     try:
         check_caps(study, target, in_scope=in_scope, in_stage=in_stage, in_total=in_total)
     except StageRuleError as exc:
@@ -142,7 +152,7 @@ def _check_caps(session: Session, study: StudyDefinition, target: Target) -> int
     return in_total
 
 
-def _next_slot(session: Session, scope: str, stratum: str) -> SlotRow:
+def _next_slot(session: Session, *, scope: str, stratum: str) -> SlotRow:
     """Slots are used strictly in sequence: the next one is count + 1 (the stratum is locked)."""
     used = count_randomized(session, scope=scope, stratum=stratum)
     slot = session.execute(

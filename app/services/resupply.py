@@ -51,7 +51,7 @@ from app.services.transaction import utcnow
 
 
 def expire_site_kits(
-    session: Session, actor: Actor, site_id: str, today: date, window_days: int
+    session: Session, *, actor: Actor, site_id: str, today: date, window_days: int
 ) -> None:
     """Available kits inside the do-not-dispense window leave the stock (status expired)."""
     cutoff = today + timedelta(days=window_days)
@@ -64,10 +64,17 @@ def expire_site_kits(
         )
         .order_by(Kit.kit_number)
     ).scalars():
-        move(session, actor, kit, KitStatus.EXPIRED, "system", "inside the do-not-dispense window")
+        move(
+            session,
+            actor=actor,
+            kit=kit,
+            target=KitStatus.EXPIRED,
+            by="system",
+            reason="inside the do-not-dispense window",
+        )
 
 
-def site_levels(session: Session, study: StudyDefinition, site: Site) -> Levels:
+def site_levels(session: Session, *, study: StudyDefinition, site: Site) -> Levels:
     """The site's levels: its own trigger and target (the same for every content), lead time
     and cover, else the study's."""
     own = session.execute(
@@ -79,7 +86,9 @@ def site_levels(session: Session, study: StudyDefinition, site: Site) -> Levels:
     return Levels(trigger, target, lead, cover * 7)
 
 
-def site_enrolment(session: Session, study: StudyDefinition, site: Site) -> tuple[Enrolment, int]:
+def site_enrolment(
+    session: Session, *, study: StudyDefinition, site: Site
+) -> tuple[Enrolment, int]:
     """Subjects still to come at the site in the open stage, and the vials of one visit at the
     heaviest weight (what the site must hold of every content to randomize)."""
     phase2_dose = session.execute(select(Study.phase2_dose_mg_per_kg)).scalar_one_or_none()
@@ -89,7 +98,9 @@ def site_enrolment(session: Session, study: StudyDefinition, site: Site) -> tupl
         levels = [c.dose_mg_per_kg for c in study.phase_ib.cohorts]
         highest = max([*levels, phase2_dose] if phase2_dose is not None else levels)
         return NO_ENROLMENT, heaviest_visit_vials(highest, study.drug, study.weight)
-    in_scope, in_stage, in_total = randomized_counts(session, target.scope, target.stage)
+    in_scope, in_stage, in_total = randomized_counts(
+        session, scope=target.scope, stage=target.stage
+    )
     stage_cap = target.cap if target.stage == PHASE_IB else study.phase_ii.cap
     places = min(target.cap - in_scope, stage_cap - in_stage, study.total_cap - in_total)
     rate = site.subjects_per_week
@@ -191,6 +202,7 @@ class SitePosition:
 
 def site_position(
     session: Session,
+    *,
     study: StudyDefinition,
     site: Site,
     today: date,
@@ -199,8 +211,8 @@ def site_position(
 ) -> SitePosition:
     """The site's position per content; `extra_need` vials of every content are added (a visit
     just refused: the same for every content, so an urgent shipment does not follow the arm)."""
-    levels = site_levels(session, study, site)
-    enrolment, floor = site_enrolment(session, study, site)
+    levels = site_levels(session, study=study, site=site)
+    enrolment, floor = site_enrolment(session, study=study, site=site)
     subjects = on_treatment(session, site.id)
     visits = study.schedule.visits()
     lead = levels.lead_days
@@ -234,7 +246,7 @@ def _in_open_shipment() -> Exists:
     )
 
 
-def depot_shelf(kits: list[KitCandidate], today: date, window_days: int) -> DepotShelf:
+def depot_shelf(*, kits: list[KitCandidate], today: date, window_days: int) -> DepotShelf:
     """Kits per content and expiry date that may be shipped today (do-not-ship window)."""
     shelf: dict[str, Counter[date]] = defaultdict(Counter)
     for kit in kits:
@@ -257,6 +269,7 @@ def depot_stock(session: Session, depot_id: str) -> list[KitCandidate]:
 
 def request_shipment(
     session: Session,
+    *,
     study: StudyDefinition,
     actor: Actor,
     site: Site,
@@ -276,7 +289,7 @@ def request_shipment(
     pools: dict[tuple[str, date], list[str]] = defaultdict(list)
     for kit in sorted(shippable, key=lambda k: k.kit_number):
         pools[(kit.content, kit.expiry_date)].append(kit.kit_number)
-    shelf = depot_shelf(shippable, today, window)
+    shelf = depot_shelf(kits=shippable, today=today, window_days=window)
     picked_dates, short = pick_depot_dates(shelf, quantities, study.contents)
     picked = [
         number
@@ -287,13 +300,13 @@ def request_shipment(
     if short:
         audit.record(
             session,
-            actor,
-            "depot.short",
-            "depot",
-            site.depot_id,
-            None,
-            {"site_id": site.id, "kind": kind, "kits_short": sum(short.values())},
-            "the depot lacks shippable kits",
+            actor=actor,
+            action="depot.short",
+            entity="depot",
+            entity_id=site.depot_id,
+            before=None,
+            after={"site_id": site.id, "kind": kind, "kits_short": sum(short.values())},
+            reason="the depot lacks shippable kits",
         )
     if not picked:
         return None
@@ -312,18 +325,19 @@ def request_shipment(
     session.flush()
     audit.record(
         session,
-        actor,
-        "shipment.request",
-        "shipment",
-        shipment.id,
-        None,
-        {"site_id": site.id, "depot_id": site.depot_id, "kind": kind, "kits": sorted(picked)},
+        actor=actor,
+        action="shipment.request",
+        entity="shipment",
+        entity_id=shipment.id,
+        before=None,
+        after={"site_id": site.id, "depot_id": site.depot_id, "kind": kind, "kits": sorted(picked)},
     )
     return shipment
 
 
 def check_site(
     session: Session,
+    *,
     study: StudyDefinition,
     actor: Actor,
     site: Site,
@@ -336,29 +350,43 @@ def check_site(
     needs on top of the forecast."""
     if not site.active or site.depot_id is None:
         return None
-    expire_site_kits(session, actor, site.id, today, study.supply.do_not_dispense_days)
-    position = site_position(session, study, site, today, extra_need)
+    expire_site_kits(
+        session,
+        actor=actor,
+        site_id=site.id,
+        today=today,
+        window_days=study.supply.do_not_dispense_days,
+    )
+    position = site_position(session, study=study, site=site, today=today, extra_need=extra_need)
     quantities = order_quantities(position.positions, position.levels, position.floor)
     if not quantities:
         return None
     shipment = request_shipment(
-        session, study, actor, site, quantities, kind, today, random.Random()
+        session,
+        study=study,
+        actor=actor,
+        site=site,
+        quantities=quantities,
+        kind=kind,
+        today=today,
+        rng=random.Random(),
     )
     if shipment is not None:
         audit.record(
             session,
-            actor,
-            "site.resupply",
-            "site",
-            site.id,
-            None,
-            {"shipment_id": shipment.id, "kind": kind},
+            actor=actor,
+            action="site.resupply",
+            entity="site",
+            entity_id=site.id,
+            before=None,
+            after={"shipment_id": shipment.id, "kind": kind},
         )
     return shipment
 
 
 def request_manual(
     session: Session,
+    *,
     study: StudyDefinition,
     actor: Actor,
     site_id: str,
@@ -370,18 +398,25 @@ def request_manual(
     site = lock_site(session, site_id)
     quantities = dict.fromkeys(study.contents, kits_per_content)
     shipment = request_shipment(
-        session, study, actor, site, quantities, "manual", today, random.Random()
+        session,
+        study=study,
+        actor=actor,
+        site=site,
+        quantities=quantities,
+        kind="manual",
+        today=today,
+        rng=random.Random(),
     )
     if shipment is None:
         raise Conflict("depot_empty", "The depot has no shippable kits for this site.")
     audit.record(
         session,
-        actor,
-        "shipment.manual",
-        "shipment",
-        shipment.id,
-        None,
-        {"site_id": site_id, "kits_per_content": kits_per_content},
-        reason,
+        actor=actor,
+        action="shipment.manual",
+        entity="shipment",
+        entity_id=shipment.id,
+        before=None,
+        after={"site_id": site_id, "kits_per_content": kits_per_content},
+        reason=reason,
     )
     return shipment

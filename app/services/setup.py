@@ -18,7 +18,7 @@ from app.services.passwords import hash_password
 from app.services.transaction import utcnow
 
 
-def load_study(session: Session, study: StudyDefinition, actor: Actor) -> None:
+def load_study(session: Session, *, study: StudyDefinition, actor: Actor) -> None:
     """Store the definition snapshot and the phase Ib cohorts (all planned)."""
     if session.execute(select(Study.id)).first():
         raise Conflict("study_exists", "A study is already loaded in this database.")
@@ -43,17 +43,18 @@ def load_study(session: Session, study: StudyDefinition, actor: Actor) -> None:
         )
     audit.record(
         session,
-        actor,
-        "study.load",
-        "study",
-        study.code,
-        None,
-        {"definition_sha256": study.fingerprint(), "definition": definition},
+        actor=actor,
+        action="study.load",
+        entity="study",
+        entity_id=study.code,
+        before=None,
+        after={"definition_sha256": study.fingerprint(), "definition": definition},
     )
 
 
 def add_site(
     session: Session,
+    *,
     actor: Actor,
     site_id: str,
     name: str,
@@ -75,17 +76,18 @@ def add_site(
     )
     audit.record(
         session,
-        actor,
-        "site.create",
-        "site",
-        site_id,
-        None,
-        {"name": name, "country": country, "active": False, "depot_id": depot_id},
+        actor=actor,
+        action="site.create",
+        entity="site",
+        entity_id=site_id,
+        before=None,
+        after={"name": name, "country": country, "active": False, "depot_id": depot_id},
     )
 
 
 def add_user(
     session: Session,
+    *,
     actor: Actor,
     username: str,
     password: str,
@@ -114,10 +116,10 @@ def add_user(
         session.add(UserSite(user_id=user.id, site_id=site_id))
     audit.record(
         session,
-        actor,
-        "user.create",
-        "user",
-        username,
-        None,
-        {"role": str(role), "site_ids": sites, "active": True, "email": email},
+        actor=actor,
+        action="user.create",
+        entity="user",
+        entity_id=username,
+        before=None,
+        after={"role": str(role), "site_ids": sites, "active": True, "email": email},
     )

@@ -22,7 +22,9 @@ from app.services.transaction import utcnow
 from app.services.views import iso_utc
 
 
-def get_shipment(session: Session, actor: Actor, shipment_id: int, lock: bool = False) -> Shipment:
+def get_shipment(
+    session: Session, *, actor: Actor, shipment_id: int, lock: bool = False
+) -> Shipment:
     query = select(Shipment).where(Shipment.id == shipment_id)
     shipment = session.execute(query.with_for_update() if lock else query).scalar_one_or_none()
     if shipment is None or not actor.sees_site(shipment.site_id):
@@ -32,6 +34,7 @@ def get_shipment(session: Session, actor: Actor, shipment_id: int, lock: bool = 
 
 def _shipment_in_state(
     session: Session,
+    *,
     actor: Actor,
     shipment_id: int,
     status: str,
@@ -41,13 +44,13 @@ def _shipment_in_state(
     """The shipment, locked, if it is in `status`; else 409 naming what it is. Changes to a
     site's stock lock the site row first (lock order: study, site, depot)."""
     if lock_site_first:
-        lock_site(session, get_shipment(session, actor, shipment_id).site_id)
-    shipment = get_shipment(session, actor, shipment_id, lock=True)
-    _require_state(shipment, status, action)
+        lock_site(session, get_shipment(session, actor=actor, shipment_id=shipment_id).site_id)
+    shipment = get_shipment(session, actor=actor, shipment_id=shipment_id, lock=True)
+    _require_state(shipment=shipment, status=status, action=action)
     return shipment
 
 
-def _require_state(shipment: Shipment, status: str, action: str) -> None:
+def _require_state(*, shipment: Shipment, status: str, action: str) -> None:
     if shipment.status != status:
         raise Conflict(
             "invalid_shipment_state",
@@ -67,10 +70,12 @@ def shipment_kits(session: Session, shipment: Shipment) -> list[tuple[Kit, str |
 
 
 def ship(
-    session: Session, study: StudyDefinition, actor: Actor, shipment_id: int, today: date
+    session: Session, *, study: StudyDefinition, actor: Actor, shipment_id: int, today: date
 ) -> dict[str, Any]:
     """The depot sends a requested shipment: its kits go in transit to the site."""
-    shipment = _shipment_in_state(session, actor, shipment_id, "requested", "shipped")
+    shipment = _shipment_in_state(
+        session, actor=actor, shipment_id=shipment_id, status="requested", action="shipped"
+    )
     for kit, _ in shipment_kits(session, shipment):
         if not usable_on(
             KitCandidate(kit.kit_number, kit.content, kit.expiry_date),
@@ -82,33 +87,50 @@ def ship(
                 f"Kit {kit.kit_number} may no longer be shipped (do-not-ship "
                 "window); cancel this shipment and request a new one.",
             )
-        move(session, actor, kit, KitStatus.IN_TRANSIT, "system", None, shipment_id=shipment.id)
+        move(
+            session,
+            actor=actor,
+            kit=kit,
+            target=KitStatus.IN_TRANSIT,
+            by="system",
+            reason=None,
+            shipment_id=shipment.id,
+        )
         kit.site_id = shipment.site_id
     before = {"status": shipment.status}
     shipment.status, shipment.shipped_at = "shipped", utcnow()
     audit.record(
-        session, actor, "shipment.ship", "shipment", shipment.id, before, {"status": "shipped"}
+        session,
+        actor=actor,
+        action="shipment.ship",
+        entity="shipment",
+        entity_id=shipment.id,
+        before=before,
+        after={"status": "shipped"},
     )
     return shipment_view(session, shipment)
 
 
-def cancel(session: Session, actor: Actor, shipment_id: int, reason: str) -> dict[str, Any]:
-    shipment = _shipment_in_state(session, actor, shipment_id, "requested", "cancelled")
+def cancel(session: Session, *, actor: Actor, shipment_id: int, reason: str) -> dict[str, Any]:
+    shipment = _shipment_in_state(
+        session, actor=actor, shipment_id=shipment_id, status="requested", action="cancelled"
+    )
     shipment.status = "cancelled"
     audit.record(
         session,
-        actor,
-        "shipment.cancel",
-        "shipment",
-        shipment.id,
-        {"status": "requested"},
-        {"status": "cancelled"},
-        reason,
+        actor=actor,
+        action="shipment.cancel",
+        entity="shipment",
+        entity_id=shipment.id,
+        before={"status": "requested"},
+        after={"status": "cancelled"},
+        reason=reason,
     )
     return shipment_view(session, shipment)
 
 
 def _check_receipt(
+    *,
     shipment: Shipment,
     kits: list[tuple[Kit, str | None]],
     damaged: list[str],
@@ -144,6 +166,7 @@ def _check_receipt(
 
 def review_receipt(
     session: Session,
+    *,
     actor: Actor,
     shipment_id: int,
     damaged: list[str],
@@ -153,10 +176,12 @@ def review_receipt(
 ) -> dict[str, Any]:
     """What `receive` would record, checked by the same rules and changing nothing (the review
     step of the receipt page): kits received, damaged and missing, excursion, receipt date."""
-    shipment = get_shipment(session, actor, shipment_id)
-    _require_state(shipment, "shipped", "received")
+    shipment = get_shipment(session, actor=actor, shipment_id=shipment_id)
+    _require_state(shipment=shipment, status="shipped", action="received")
     kits = shipment_kits(session, shipment)
-    day = _check_receipt(shipment, kits, damaged, missing, received_on)
+    day = _check_receipt(
+        shipment=shipment, kits=kits, damaged=damaged, missing=missing, received_on=received_on
+    )
     exceptions = set(damaged) | set(missing)
     return {
         "shipment": shipment_view(session, shipment),
@@ -170,13 +195,13 @@ def review_receipt(
 
 def receive(
     session: Session,
+    *,
     study: StudyDefinition,
     actor: Actor,
     shipment_id: int,
     damaged: list[str],
     missing: list[str],
     temperature_excursion: bool,
-    *,
     received_on: date | None = None,
 ) -> dict[str, Any]:
     """Receipt at the site: each kit received, damaged or missing; an excursion quarantines
@@ -184,10 +209,17 @@ def receive(
     the receipt (default today, UTC): never in the future, never before the shipping day;
     `received_at` stays the time it was recorded."""
     shipment = _shipment_in_state(
-        session, actor, shipment_id, "shipped", "received", lock_site_first=True
+        session,
+        actor=actor,
+        shipment_id=shipment_id,
+        status="shipped",
+        action="received",
+        lock_site_first=True,
     )
     kits = shipment_kits(session, shipment)
-    day = _check_receipt(shipment, kits, damaged, missing, received_on)
+    day = _check_receipt(
+        shipment=shipment, kits=kits, damaged=damaged, missing=missing, received_on=received_on
+    )
     for kit, _ in kits:
         if kit.kit_number in missing:
             outcome, target = "missing", KitStatus.LOST
@@ -196,7 +228,16 @@ def receive(
         else:
             outcome = "received"
             target = KitStatus.QUARANTINED if temperature_excursion else KitStatus.AVAILABLE
-        move(session, actor, kit, target, "system", None, shipment_id=shipment.id, outcome=outcome)
+        move(
+            session,
+            actor=actor,
+            kit=kit,
+            target=target,
+            by="system",
+            reason=None,
+            shipment_id=shipment.id,
+            outcome=outcome,
+        )
         link = session.get(ShipmentKit, (shipment.id, kit.kit_number))
         assert link is not None
         link.outcome = outcome
@@ -207,12 +248,12 @@ def receive(
     shipment.temperature_excursion = temperature_excursion
     audit.record(
         session,
-        actor,
-        "shipment.receive",
-        "shipment",
-        shipment.id,
-        before,
-        {
+        actor=actor,
+        action="shipment.receive",
+        entity="shipment",
+        entity_id=shipment.id,
+        before=before,
+        after={
             "status": shipment.status,
             "received_on": day.isoformat(),
             "temperature_excursion": temperature_excursion,
@@ -220,12 +261,13 @@ def receive(
             "missing": sorted(missing),
         },
     )
-    _resupply(session, study, actor, shipment.site_id)
+    _resupply(session, study=study, actor=actor, site_id=shipment.site_id)
     return shipment_view(session, shipment)
 
 
 def resolve_quarantine(
     session: Session,
+    *,
     study: StudyDefinition,
     actor: Actor,
     shipment_id: int,
@@ -234,24 +276,37 @@ def resolve_quarantine(
 ) -> dict[str, Any]:
     """Release (kits become available) or reject (kits damaged) a quarantined shipment."""
     shipment = _shipment_in_state(
-        session, actor, shipment_id, "quarantined", "released or rejected", lock_site_first=True
+        session,
+        actor=actor,
+        shipment_id=shipment_id,
+        status="quarantined",
+        action="released or rejected",
+        lock_site_first=True,
     )
     target = KitStatus.AVAILABLE if release else KitStatus.DAMAGED
     for kit, _ in shipment_kits(session, shipment):
         if kit.status == KitStatus.QUARANTINED.value:
-            move(session, actor, kit, target, str(actor.role), reason, shipment_id=shipment.id)
+            move(
+                session,
+                actor=actor,
+                kit=kit,
+                target=target,
+                by=str(actor.role),
+                reason=reason,
+                shipment_id=shipment.id,
+            )
     shipment.status = "received" if release else "rejected"
     audit.record(
         session,
-        actor,
-        "shipment.release" if release else "shipment.reject",
-        "shipment",
-        shipment.id,
-        {"status": "quarantined"},
-        {"status": shipment.status},
-        reason,
+        actor=actor,
+        action="shipment.release" if release else "shipment.reject",
+        entity="shipment",
+        entity_id=shipment.id,
+        before={"status": "quarantined"},
+        after={"status": shipment.status},
+        reason=reason,
     )
-    _resupply(session, study, actor, shipment.site_id)
+    _resupply(session, study=study, actor=actor, site_id=shipment.site_id)
     return shipment_view(session, shipment)
 
 
@@ -275,7 +330,7 @@ def shipment_view(session: Session, shipment: Shipment) -> dict[str, Any]:
 
 
 def list_shipments(
-    session: Session, actor: Actor, site_id: str | None, status: str | None = None
+    session: Session, *, actor: Actor, site_id: str | None, status: str | None = None
 ) -> list[dict[str, Any]]:
     query = select(Shipment).order_by(Shipment.id)
     if site_id:
@@ -289,5 +344,7 @@ def list_shipments(
     ]
 
 
-def _resupply(session: Session, study: StudyDefinition, actor: Actor, site_id: str) -> None:
-    check_site(session, study, actor, lock_site(session, site_id), utcnow().date())
+def _resupply(session: Session, *, study: StudyDefinition, actor: Actor, site_id: str) -> None:
+    check_site(
+        session, study=study, actor=actor, site=lock_site(session, site_id), today=utcnow().date()
+    )

@@ -18,12 +18,18 @@ from app.services.resupply import check_site
 from app.services.transaction import utcnow
 
 
-def add_depot(session: Session, actor: Actor, depot_id: str, name: str, country: str) -> None:
+def add_depot(session: Session, *, actor: Actor, depot_id: str, name: str, country: str) -> None:
     if session.get(Depot, depot_id) is not None:
         raise Conflict("depot_exists", f"Depot {depot_id} exists already.")
     session.add(Depot(id=depot_id, name=name, country=country, created_at=utcnow()))
     audit.record(
-        session, actor, "depot.create", "depot", depot_id, None, {"name": name, "country": country}
+        session,
+        actor=actor,
+        action="depot.create",
+        entity="depot",
+        entity_id=depot_id,
+        before=None,
+        after={"name": name, "country": country},
     )
 
 
@@ -47,6 +53,7 @@ def list_sites(session: Session, actor: Actor) -> list[dict[str, Any]]:
 
 def activate(
     session: Session,
+    *,
     study: StudyDefinition,
     actor: Actor,
     site_id: str,
@@ -70,14 +77,29 @@ def activate(
         )
     before = site_view(site)
     site.active = True
-    audit.record(session, actor, "site.activate", "site", site_id, before, site_view(site), reason)
+    audit.record(
+        session,
+        actor=actor,
+        action="site.activate",
+        entity="site",
+        entity_id=site_id,
+        before=before,
+        after=site_view(site),
+        reason=reason,
+    )
     session.flush()
-    shipment = check_site(session, study, actor, site, today, kind="initial")
+    shipment = check_site(session, study=study, actor=actor, site=site, today=today, kind="initial")
     return {**site_view(site), "initial_shipment_id": shipment.id if shipment else None}
 
 
 def set_levels(
-    session: Session, study: StudyDefinition, actor: Actor, site_id: str, trigger: int, target: int
+    session: Session,
+    *,
+    study: StudyDefinition,
+    actor: Actor,
+    site_id: str,
+    trigger: int,
+    target: int,
 ) -> dict[str, Any]:
     """A site's own trigger and target, the same for every content (so they reveal nothing)."""
     if target <= trigger:
@@ -97,17 +119,17 @@ def set_levels(
             level.trigger, level.target = trigger, target
     audit.record(
         session,
-        actor,
-        "site.supply_levels",
-        "site",
-        site_id,
-        None,
-        {"trigger": trigger, "target": target},
+        actor=actor,
+        action="site.supply_levels",
+        entity="site",
+        entity_id=site_id,
+        before=None,
+        after={"trigger": trigger, "target": target},
     )
     return {"site_id": site_id, "trigger": trigger, "target": target}
 
 
-def levels_view(session: Session, study: StudyDefinition, actor: Actor) -> list[dict[str, Any]]:
+def levels_view(session: Session, *, study: StudyDefinition, actor: Actor) -> list[dict[str, Any]]:
     """Each visible site with its trigger and target: its own (`set_levels` gives every content
     the same), else the study's. Never one per content."""
     own = {

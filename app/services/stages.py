@@ -42,7 +42,7 @@ def list_cohorts(session: Session) -> list[dict[str, Any]]:
 
 
 def change_cohort(
-    session: Session, study: StudyDefinition, actor: Actor, code: str, action: str, reason: str
+    session: Session, *, study: StudyDefinition, actor: Actor, code: str, action: str, reason: str
 ) -> dict[str, Any]:
     """`action` is "open" or "close"; audited with the reason."""
     study_row = lock_study(session)
@@ -64,7 +64,16 @@ def change_cohort(
         cohort.status, cohort.closed_at = rules.CohortStatus.CLOSED, utcnow()
     session.flush()
     after = cohort_view(session, cohort)
-    audit.record(session, actor, f"cohort.{action}", "cohort", code, before, after, reason)
+    audit.record(
+        session,
+        actor=actor,
+        action=f"cohort.{action}",
+        entity="cohort",
+        entity_id=code,
+        before=before,
+        after=after,
+        reason=reason,
+    )
     return after
 
 
@@ -81,7 +90,7 @@ def phase2_view(session: Session, study_row: Study | None = None) -> dict[str, A
 
 
 def select_phase2_dose(
-    session: Session, study: StudyDefinition, actor: Actor, dose: Decimal, reason: str
+    session: Session, *, study: StudyDefinition, actor: Actor, dose: Decimal, reason: str
 ) -> dict[str, Any]:
     study_row = lock_study(session)
     try:
@@ -96,6 +105,13 @@ def select_phase2_dose(
     session.flush()
     after = phase2_view(session, study_row)
     audit.record(
-        session, actor, "phase2.select_dose", "study", study_row.code, before, after, reason
+        session,
+        actor=actor,
+        action="phase2.select_dose",
+        entity="study",
+        entity_id=study_row.code,
+        before=before,
+        after=after,
+        reason=reason,
     )
     return after

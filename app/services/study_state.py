@@ -50,7 +50,7 @@ def cohort_statuses(session: Session) -> dict[str, CohortStatus]:
     return {code: CohortStatus(status) for code, status in rows}
 
 
-def randomized_counts(session: Session, scope: str, stage: str) -> tuple[int, int, int]:
+def randomized_counts(session: Session, *, scope: str, stage: str) -> tuple[int, int, int]:
     """Subjects randomized in the scope, in the stage and in all, in one query."""
     row = session.execute(
         select(

@@ -16,7 +16,7 @@ from app.services.views import dispensing_view, subject_view
 
 
 def get_visible_subject(
-    session: Session, actor: Actor, subject_id: int, lock: bool = False
+    session: Session, *, actor: Actor, subject_id: int, lock: bool = False
 ) -> Subject:
     """The subject, or 404 for one that does not exist or is at a site the user cannot see;
     with `lock`, its row stays locked until commit."""
@@ -28,6 +28,7 @@ def get_visible_subject(
 
 def register(
     session: Session,
+    *,
     actor: Actor,
     site_id: str,
     screening_number: str,
@@ -65,13 +66,21 @@ def register(
     )
     session.add(subject)
     session.flush()
-    view = subject_view(subject, None)
-    audit.record(session, actor, "subject.register", "subject", subject.id, None, view)
+    view = subject_view(subject=subject, randomization=None)
+    audit.record(
+        session,
+        actor=actor,
+        action="subject.register",
+        entity="subject",
+        entity_id=subject.id,
+        before=None,
+        after=view,
+    )
     return view
 
 
 def list_visible(
-    session: Session, actor: Actor, site_id: str | None = None
+    session: Session, *, actor: Actor, site_id: str | None = None
 ) -> list[dict[str, Any]]:
     query = select(Subject).order_by(Subject.id)
     if site_id is not None:
@@ -83,7 +92,12 @@ def list_visible(
             select(Randomization).where(Randomization.subject_id.in_([s.id for s in subjects]))
         ).scalars()
     }
-    return [subject_view(s, randomizations.get(s.id), visits_of(session, s.id)) for s in subjects]
+    return [
+        subject_view(
+            subject=s, randomization=randomizations.get(s.id), visits=visits_of(session, s.id)
+        )
+        for s in subjects
+    ]
 
 
 def randomization_of(session: Session, subject: Subject) -> Randomization | None:
@@ -92,9 +106,13 @@ def randomization_of(session: Session, subject: Subject) -> Randomization | None
     ).scalar_one_or_none()
 
 
-def subject_detail(session: Session, actor: Actor, subject_id: int) -> dict[str, Any]:
-    subject = get_visible_subject(session, actor, subject_id)
-    return subject_view(subject, randomization_of(session, subject), visits_of(session, subject.id))
+def subject_detail(session: Session, *, actor: Actor, subject_id: int) -> dict[str, Any]:
+    subject = get_visible_subject(session, actor=actor, subject_id=subject_id)
+    return subject_view(
+        subject=subject,
+        randomization=randomization_of(session, subject),
+        visits=visits_of(session, subject.id),
+    )
 
 
 def visits_of(session: Session, subject_id: int) -> list[dict[str, Any]]:

@@ -22,6 +22,7 @@ REASON_CATEGORIES = ("adverse_event", "overdose", "pregnancy", "other")
 
 def unblind(
     session: Session,
+    *,
     study: StudyDefinition,
     actor: Actor,
     subject_id: int,
@@ -29,7 +30,7 @@ def unblind(
     reason: str,
 ) -> dict[str, Any]:
     """Reveal one subject's treatment to the investigator; flag, outbox and audit together."""
-    subject = get_visible_subject(session, actor, subject_id)
+    subject = get_visible_subject(session, actor=actor, subject_id=subject_id)
     lock_site(session, subject.site_id)
     subject = session.execute(
         select(Subject).where(Subject.id == subject_id).with_for_update()
@@ -72,20 +73,20 @@ def unblind(
     }
     outbox.enqueue(
         session,
-        "emergency_unblinding",
-        recipients,
-        f"Emergency unblinding at site {subject.site_id}",
-        notice,
+        kind="emergency_unblinding",
+        recipients=recipients,
+        subject_line=f"Emergency unblinding at site {subject.site_id}",
+        body=notice,
     )
     audit.record(
         session,
-        actor,
-        "subject.unblind",
-        "subject",
-        subject.id,
-        {"unblinded": False},
-        {"unblinded": True, "reason_category": reason_category},
-        reason,
+        actor=actor,
+        action="subject.unblind",
+        entity="subject",
+        entity_id=subject.id,
+        before={"unblinded": False},
+        after={"unblinded": True, "reason_category": reason_category},
+        reason=reason,
     )
     session.flush()
     result = {
@@ -94,7 +95,9 @@ def unblind(
         "unblinded_at": iso_utc(now),
     }
     event = {**result, "reason_category": reason_category}
-    return confirmations.record(session, study, actor, "unblinding", subject.id, event)
+    return confirmations.record(
+        session, study=study, actor=actor, kind="unblinding", subject_id=subject.id, result=event
+    )
 
 
 def unblinding_log(session: Session, study: StudyDefinition) -> list[dict[str, Any]]:

@@ -42,6 +42,7 @@ def randomization_view(row: Randomization, kits: list[str]) -> dict[str, Any]:
 
 
 def subject_view(
+    *,
     subject: Subject,
     randomization: Randomization | None,
     visits: list[dict[str, Any]] | None = None,

@@ -181,7 +181,7 @@ def page_actor(*roles: Role) -> Callable[..., Awaitable[Actor]]:
             raise LoginRequired(_here(request) if request.method == "GET" else "/")
         try:
             with db.read() as session:
-                actor = actor_from_token(session, token, settings.secret_key)
+                actor = actor_from_token(session, token=token, secret=settings.secret_key)
         except DomainError:
             raise LoginRequired(_here(request) if request.method == "GET" else "/") from None
         request.state.actor = actor
@@ -354,12 +354,12 @@ def allocate(
             with urgent_resupply_on_shortage(db, study):
                 _, body, _ = idempotency.run(
                     db,
-                    actor,
-                    key,
-                    endpoint,
-                    payload,
-                    settings.idempotency_lease_seconds,
-                    lambda session: (201, work(session)),
+                    actor=actor,
+                    key=key,
+                    endpoint=endpoint,
+                    payload=payload,
+                    lease_seconds=settings.idempotency_lease_seconds,
+                    work=lambda session: (201, work(session)),
                 )
             return body
         except DomainError as exc:

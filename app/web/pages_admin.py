@@ -107,7 +107,13 @@ def activate(
             depot_id=blank_to_none(values.get(f"{prefix}depot_id")),
         ),
         lambda s, body: sites.activate(
-            s, study, actor, site_id, body.depot_id, body.reason, utcnow().date()
+            s,
+            study=study,
+            actor=actor,
+            site_id=site_id,
+            depot_id=body.depot_id,
+            reason=body.reason,
+            today=utcnow().date(),
         ),
         prefix,
     )
@@ -152,7 +158,9 @@ def _change(
     refused = _submit(
         db,
         lambda: ReasonIn(reason=values.get(f"{prefix}reason", "")),
-        lambda s, body: stages.change_cohort(s, study, actor, code, action, body.reason),
+        lambda s, body: stages.change_cohort(
+            s, study=study, actor=actor, code=code, action=action, reason=body.reason
+        ),
         prefix,
     )
     if refused:
@@ -219,7 +227,7 @@ def select_phase2(
             {"dose_mg_per_kg": values.get("dose_mg_per_kg", ""), "reason": values.get("reason")}
         ),
         lambda s, body: stages.select_phase2_dose(
-            s, study, actor, body.dose_mg_per_kg, body.reason
+            s, study=study, actor=actor, dose=body.dose_mg_per_kg, reason=body.reason
         ),
         "",
     )

@@ -21,14 +21,14 @@ Reader = Annotated[Actor, Depends(page_actor(*CONFIRMATION_READERS))]
 @router.get("/confirmations")
 def confirmation_list(request: Request, actor: Reader, db: DB) -> Response:
     with db.read() as session:
-        rows = [confirmations.view(row) for row in confirmations.list_visible(session, actor)]
+        rows = [confirmations.view(row) for row in confirmations.list_visible(session, actor=actor)]
     return render(request, "confirmations/list.html", title="Confirmations", rows=rows)
 
 
 @router.get("/confirmations/{confirmation_id}")
 def confirmation_page(request: Request, confirmation_id: RowId, actor: Reader, db: DB) -> Response:
     with db.read() as session:
-        row = confirmations.get_visible(session, actor, confirmation_id)
+        row = confirmations.get_visible(session, actor=actor, confirmation_id=confirmation_id)
         unblinded = confirmations.may_see_treatment(actor, row)
         confirmation = confirmations.view(row, with_treatment=unblinded)
     return render(

@@ -44,7 +44,9 @@ def _audit_page(
 ) -> Response:
     with db.read() as session:
         report = audit.verify(session) if verify else None
-        entries = [] if partial else audit.entries_after(session, after_seq, AUDIT_PAGE)
+        entries = (
+            [] if partial else audit.entries_after(session, after_seq=after_seq, limit=AUDIT_PAGE)
+        )
     template = "monitor/_verify.html" if partial else "monitor/audit.html"
     return render(
         request,

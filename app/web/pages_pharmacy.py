@@ -51,7 +51,9 @@ def pharmacy(
         choices = [s["site_id"] for s in sites.list_sites(session, actor)]
         chosen = site_id or (choices[0] if choices else None)
         stock = (
-            inventory.site_inventory(session, study, actor, chosen, utcnow().date())
+            inventory.site_inventory(
+                session, study=study, actor=actor, site_id=chosen, today=utcnow().date()
+            )
             if chosen
             else None
         )
@@ -63,7 +65,7 @@ def shipment_list(
     request: Request, actor: Pharmacy, db: DB, site_id: str | None = None
 ) -> Response:
     with db.read() as session:
-        rows = shipments.list_shipments(session, actor, site_id or None)
+        rows = shipments.list_shipments(session, actor=actor, site_id=site_id or None)
     return render(request, "pharmacy/shipments.html", title="Shipments", shipments=rows)
 
 
@@ -78,7 +80,7 @@ def _receipt_page(
 ) -> Response:
     with db.read() as session:
         shipment = shipments.shipment_view(
-            session, shipments.get_shipment(session, actor, shipment_id)
+            session, shipments.get_shipment(session, actor=actor, shipment_id=shipment_id)
         )
     return render(
         request,
@@ -141,12 +143,12 @@ def receipt_review(
         with db.read() as session:
             review = shipments.review_receipt(
                 session,
-                actor,
-                shipment_id,
-                body.damaged,
-                body.missing,
-                body.temperature_excursion,
-                body.received_on,
+                actor=actor,
+                shipment_id=shipment_id,
+                damaged=body.damaged,
+                missing=body.missing,
+                temperature_excursion=body.temperature_excursion,
+                received_on=body.received_on,
             )
     except DomainError as exc:
         if isinstance(exc, NotFound):
@@ -179,12 +181,12 @@ def receive(
         with writing(db) as session:
             shipments.receive(
                 session,
-                study,
-                actor,
-                shipment_id,
-                body.damaged,
-                body.missing,
-                body.temperature_excursion,
+                study=study,
+                actor=actor,
+                shipment_id=shipment_id,
+                damaged=body.damaged,
+                missing=body.missing,
+                temperature_excursion=body.temperature_excursion,
                 received_on=body.received_on,
             )
     except DomainError as exc:
@@ -212,7 +214,7 @@ def _replace_page(
     values: dict[str, str] | None = None,
 ) -> Response:
     with db.read() as session:
-        subject = get_visible_subject(session, actor, subject_id)
+        subject = get_visible_subject(session, actor=actor, subject_id=subject_id)
         screening_number, site_id = subject.screening_number, subject.site_id
     values = {"idempotency_key": new_idempotency_key(), **(values or {})}
     return render(
@@ -263,13 +265,13 @@ def replace(
     def work(session: Any) -> tuple[int, dict[str, Any]]:
         result = replace_kit(
             session,
-            study,
-            actor,
-            subject_id,
-            kit_number,
-            KitStatus(body.status),
-            body.reason,
-            utcnow().date(),
+            study=study,
+            actor=actor,
+            subject_id=subject_id,
+            kit_number=kit_number,
+            status=KitStatus(body.status),
+            reason=body.reason,
+            today=utcnow().date(),
         )
         return 201, result
 
@@ -277,12 +279,12 @@ def replace(
         with urgent_resupply_on_shortage(db, study):
             _, result, _ = idempotency.run(
                 db,
-                actor,
-                values.get("idempotency_key") or new_idempotency_key(),
-                endpoint,
-                body.model_dump(mode="json"),
-                settings.idempotency_lease_seconds,
-                work,
+                actor=actor,
+                key=values.get("idempotency_key") or new_idempotency_key(),
+                endpoint=endpoint,
+                payload=body.model_dump(mode="json"),
+                lease_seconds=settings.idempotency_lease_seconds,
+                work=work,
             )
     except DomainError as exc:
         if isinstance(exc, NotFound):

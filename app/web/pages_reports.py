@@ -37,7 +37,7 @@ def _links(actor: Actor) -> list[tuple[str, str]]:
 @router.get("/reports/enrolment", response_class=HTMLResponse)
 def enrolment(request: Request, actor: Anyone, db: DB, study: StudyDep) -> Response:
     with db.read() as session:
-        report = reports.enrolment(session, study, actor)
+        report = reports.enrolment(session, study=study, actor=actor)
     return render(
         request, "reports/enrolment.html", title="Enrolment", report=report, links=_links(actor)
     )
@@ -46,7 +46,7 @@ def enrolment(request: Request, actor: Anyone, db: DB, study: StudyDep) -> Respo
 @router.get("/reports/enrolment.csv")
 def enrolment_csv(actor: Anyone, db: DB, study: StudyDep) -> Response:
     with db.read() as session:
-        report = reports.enrolment(session, study, actor)
+        report = reports.enrolment(session, study=study, actor=actor)
     return _csv(reports.enrolment_csv(report), "enrolment.csv")
 
 
@@ -55,7 +55,9 @@ def inventory(
     request: Request, actor: Pharmacy, db: DB, study: StudyDep, site_id: SiteFilter = None
 ) -> Response:
     with db.read() as session:
-        report = reports.inventory(session, study, actor, utcnow().date(), site_id or None)
+        report = reports.inventory(
+            session, study=study, actor=actor, today=utcnow().date(), site_id=site_id or None
+        )
     return render(
         request,
         "reports/inventory.html",
@@ -69,7 +71,9 @@ def inventory(
 @router.get("/reports/inventory.csv")
 def inventory_csv(actor: Pharmacy, db: DB, study: StudyDep, site_id: SiteFilter = None) -> Response:
     with db.read() as session:
-        report = reports.inventory(session, study, actor, utcnow().date(), site_id or None)
+        report = reports.inventory(
+            session, study=study, actor=actor, today=utcnow().date(), site_id=site_id or None
+        )
     return _csv(reports.inventory_csv(report), "inventory.csv")
 
 
@@ -80,7 +84,9 @@ def _unblinded(actor: Actor) -> bool:
 @router.get("/reports/unblindings", response_class=HTMLResponse)
 def unblindings(request: Request, actor: Oversight, db: DB, study: StudyDep) -> Response:
     with db.read() as session:
-        rows = reports.unblindings(session, study, actor, _unblinded(actor))
+        rows = reports.unblindings(
+            session, study=study, actor=actor, with_treatment=_unblinded(actor)
+        )
     return render(
         request,
         "reports/unblindings.html",
@@ -94,5 +100,7 @@ def unblindings(request: Request, actor: Oversight, db: DB, study: StudyDep) -> 
 @router.get("/reports/unblindings.csv")
 def unblindings_csv(actor: Oversight, db: DB, study: StudyDep) -> Response:
     with db.read() as session:
-        rows = reports.unblindings(session, study, actor, _unblinded(actor))
+        rows = reports.unblindings(
+            session, study=study, actor=actor, with_treatment=_unblinded(actor)
+        )
     return _csv(reports.unblindings_csv(rows, _unblinded(actor)), "unblindings.csv")

@@ -75,13 +75,15 @@ def login_submit(request: Request, form: Form, db: DB, settings: SettingsDep) ->
     password = str(form.get("password") or "")
     next_url = safe_next(str(form.get("next") or "/"))
     try:
-        user = login(db, settings, username, password)
+        user = login(db, settings=settings, username=username, password=password)
     except DomainError as exc:
         return _login_page(
             request, settings.secret_key, next_url, status_of(exc), username, exc.detail
         )
     response = see_other(next_url)
-    token = issue_token(user, settings.secret_key, settings.token_ttl_seconds)
+    token = issue_token(
+        user=user, secret=settings.secret_key, ttl_seconds=settings.token_ttl_seconds
+    )
     set_cookie(request, response, SESSION_COOKIE, token, max_age=settings.token_ttl_seconds)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
     return response

@@ -93,7 +93,7 @@ def _present(values: dict[str, Any]) -> dict[str, Any]:
 
 def _subject(db: DB, actor: Actor, subject_id: int) -> dict[str, Any]:
     with db.read() as session:
-        return subjects.subject_detail(session, actor, subject_id)
+        return subjects.subject_detail(session, actor=actor, subject_id=subject_id)
 
 
 # --- list, register, detail -----------------------------------------------------------------
@@ -108,7 +108,7 @@ def subject_list(
 ) -> Response:
     site = blank_to_none(site_id)
     with db.read() as session:
-        rows = subjects.list_visible(session, actor, site)
+        rows = subjects.list_visible(session, actor=actor, site_id=site)
     return render(
         request,
         "subjects/list.html",
@@ -159,12 +159,15 @@ def register_submit(
     try:
         _, created, _ = idempotency.run(
             db,
-            actor,
-            _text(form, "idempotency_key"),
-            "POST /subjects",
-            body.model_dump(mode="json"),
-            settings.idempotency_lease_seconds,
-            lambda session: (201, subjects.register(session, actor, **body.model_dump())),
+            actor=actor,
+            key=_text(form, "idempotency_key"),
+            endpoint="POST /subjects",
+            payload=body.model_dump(mode="json"),
+            lease_seconds=settings.idempotency_lease_seconds,
+            work=lambda session: (
+                201,
+                subjects.register(session, actor=actor, **body.model_dump()),
+            ),
         )
     except DomainError as exc:
         errors = errors_from_service(exc)
@@ -179,8 +182,8 @@ def register_submit(
 @router.get("/subjects/{subject_id}")
 def subject_page(request: Request, subject_id: RowId, actor: SiteStaff, db: DB) -> Response:
     with db.read() as session:
-        subject = subjects.subject_detail(session, actor, subject_id)
-        rows = confirmations.list_visible(session, actor, subject_id=subject_id)
+        subject = subjects.subject_detail(session, actor=actor, subject_id=subject_id)
+        rows = confirmations.list_visible(session, actor=actor, subject_id=subject_id)
         confirmation_list = [confirmations.view(row) for row in rows]
     return render(
         request,
@@ -317,12 +320,12 @@ def randomize_submit(
             body.model_dump(mode="json"),
             lambda session: randomize_subject(
                 session,
-                study,
-                actor,
-                subject_id,
-                body.visit_date,
-                body.weight_kg,
-                body.eligibility.to_domain(),
+                study=study,
+                actor=actor,
+                subject_id=subject_id,
+                visit_date=body.visit_date,
+                weight_kg=body.weight_kg,
+                answers=body.eligibility.to_domain(),
             ),
         )
     except DomainError as exc:
@@ -410,7 +413,13 @@ def dispense_submit(
             f"POST /subjects/{subject_id}/dispense",
             body.model_dump(mode="json"),
             lambda session: dispense_visit(
-                session, study, actor, subject_id, body.visit, body.visit_date, body.weight_kg
+                session,
+                study=study,
+                actor=actor,
+                subject_id=subject_id,
+                visit_code=body.visit,
+                visit_date=body.visit_date,
+                weight_kg=body.weight_kg,
             ),
         )
     except DomainError as exc:
@@ -479,7 +488,12 @@ def unblind_submit(
     try:
         with writing(db) as session:
             result = unblinding.unblind(
-                session, study, actor, subject_id, body.reason_category, body.reason
+                session,
+                study=study,
+                actor=actor,
+                subject_id=subject_id,
+                reason_category=body.reason_category,
+                reason=body.reason,
             )
     except DomainError as exc:
         earlier = (
@@ -493,7 +507,7 @@ def unblind_submit(
 
 def _own_unblinding(db: DB, actor: Actor, subject_id: int) -> int | None:
     with db.read() as session:
-        for row in confirmations.list_visible(session, actor, subject_id=subject_id):
+        for row in confirmations.list_visible(session, actor=actor, subject_id=subject_id):
             if row.kind == "unblinding" and row.created_by == actor.username:
                 return row.id
     return None

@@ -91,7 +91,7 @@ def supply_home(request: Request, actor: Supply, db: DB) -> Response:
     """What waits for the supply manager, the supply pages, and the place of the forecast."""
     with db.read() as session:
         waiting = {
-            status: len(shipments.list_shipments(session, actor, None, status))
+            status: len(shipments.list_shipments(session, actor=actor, site_id=None, status=status))
             for status in ("requested", "shipped", "quarantined")
         }
         held = inventory.quarantined(session, actor)
@@ -118,7 +118,9 @@ def shipment_list(
 ) -> Response:
     """Every shipment, filtered by site and status."""
     with db.read() as session:
-        rows = shipments.list_shipments(session, actor, site_id or None, status or None)
+        rows = shipments.list_shipments(
+            session, actor=actor, site_id=site_id or None, status=status or None
+        )
         choices = [s["site_id"] for s in sites.list_sites(session, actor)]
     return render(
         request,
@@ -169,7 +171,13 @@ def request_shipment(
 
     def work(session: Session, body: ShipmentRequestIn) -> None:
         shipment = request_manual(
-            session, study, actor, body.site_id, body.kits_per_content, body.reason, utcnow().date()
+            session,
+            study=study,
+            actor=actor,
+            site_id=body.site_id,
+            kits_per_content=body.kits_per_content,
+            reason=body.reason,
+            today=utcnow().date(),
         )
         created.append(shipment.id)
 
@@ -200,7 +208,7 @@ def _shipment_page(
 ) -> Response:
     with db.read() as session:
         shipment = shipments.shipment_view(
-            session, shipments.get_shipment(session, actor, shipment_id)
+            session, shipments.get_shipment(session, actor=actor, shipment_id=shipment_id)
         )
     return render(
         request,
@@ -228,7 +236,9 @@ def ship(request: Request, shipment_id: RowId, actor: Supply, db: DB, study: Stu
     refused = _submit(
         db,
         lambda: None,
-        lambda s, _: shipments.ship(s, study, actor, shipment_id, utcnow().date()),
+        lambda s, _: shipments.ship(
+            s, study=study, actor=actor, shipment_id=shipment_id, today=utcnow().date()
+        ),
     )
     if refused:
         return _shipment_page(request, db, actor, shipment_id, *refused)
@@ -242,7 +252,9 @@ def cancel(request: Request, shipment_id: RowId, actor: Supply, form: Form, db: 
     refused = _submit(
         db,
         lambda: ReasonIn(reason=values.get("reason", "")),
-        lambda s, body: shipments.cancel(s, actor, shipment_id, body.reason),
+        lambda s, body: shipments.cancel(
+            s, actor=actor, shipment_id=shipment_id, reason=body.reason
+        ),
     )
     if refused:
         return _shipment_page(request, db, actor, shipment_id, *refused, values)
@@ -327,7 +339,12 @@ def decide_shipment(
         form_values(form),
         f"shipment-{shipment_id}.",
         lambda s, body, release: shipments.resolve_quarantine(
-            s, study, actor, shipment_id, release, body.reason
+            s,
+            study=study,
+            actor=actor,
+            shipment_id=shipment_id,
+            release=release,
+            reason=body.reason,
         ),
     )
 
@@ -340,7 +357,7 @@ def decide_kit(
     depot) or reject it as damaged: POST /api/v1/kits/{kit}/status."""
 
     def work(session: Session, body: ReasonIn, release: bool) -> object:
-        kit = get_kit(session, kit_number, actor)
+        kit = get_kit(session, kit_number=kit_number, actor=actor)
         if kit.status != KitStatus.QUARANTINED.value:  # e.g. decided already in another tab
             raise Conflict(
                 "not_quarantined",
@@ -350,7 +367,13 @@ def decide_kit(
         home = KitStatus.AVAILABLE if kit.site_id is not None else KitStatus.AT_DEPOT
         target = home if release else KitStatus.DAMAGED
         return inventory.change_status(
-            session, study, actor, kit_number, target, body.reason, utcnow().date()
+            session,
+            study=study,
+            actor=actor,
+            kit_number=kit_number,
+            target=target,
+            reason=body.reason,
+            today=utcnow().date(),
         )
 
     return _decided(request, db, actor, form_values(form), f"kit-{kit_number}.", work)
@@ -370,7 +393,7 @@ def _levels_page(
     done: str = "",
 ) -> Response:
     with db.read() as session:
-        rows = sites.levels_view(session, study, actor)
+        rows = sites.levels_view(session, study=study, actor=actor)
     shown = {f"{r['site_id']}.{k}": str(r[k]) for r in rows for k in ("trigger", "target")}
     return render(
         request,
@@ -403,7 +426,9 @@ def set_levels(
         lambda: SupplyLevelsIn.model_validate(
             {k: values.get(f"{prefix}{k}", "") for k in ("trigger", "target")}
         ),
-        lambda s, body: sites.set_levels(s, study, actor, site_id, body.trigger, body.target),
+        lambda s, body: sites.set_levels(
+            s, study=study, actor=actor, site_id=site_id, trigger=body.trigger, target=body.target
+        ),
         prefix,
     )
     if refused:
@@ -421,7 +446,7 @@ def depot_stock(request: Request, actor: Supply, db: DB, study: StudyDep) -> Res
     today = utcnow().date()
     with db.read() as session:
         stock = [
-            depots.depot_stock(session, study, d["depot_id"], today)
+            depots.depot_stock(session, study=study, depot_id=d["depot_id"], today=today)
             for d in depots.list_depots(session)
         ]
     return render(request, "supply/depots.html", title="Depot stock", depots=stock)

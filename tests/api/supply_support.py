@@ -76,7 +76,14 @@ def add_inactive_site(
 ) -> None:
     """A new, inactive site (created as the command line would) and access for some users."""
     with writing(db) as session:
-        setup.add_site(session, SYSTEM, site_id, f"Site {site_id}", country, depot)
+        setup.add_site(
+            session,
+            actor=SYSTEM,
+            site_id=site_id,
+            name=f"Site {site_id}",
+            country=country,
+            depot_id=depot,
+        )
         session.flush()
         for user_id in session.execute(
             select(User.id).where(User.username.in_(usernames))

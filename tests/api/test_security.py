@@ -56,8 +56,14 @@ def test_disabling_or_resetting_a_user_ends_their_tokens_at_once(
     coordinator, pharmacist = login(client, "coordinator"), login(client, "pharmacist")
     assert client.get("/api/v1/me", headers=coordinator).status_code == 200
     with writing(demo_db) as session:
-        accounts.disable(session, SYSTEM, "coordinator", "left the site")
-        accounts.reset_password(session, SYSTEM, "pharmacist", "new-password-123", "forgotten")
+        accounts.disable(session, actor=SYSTEM, username="coordinator", reason="left the site")
+        accounts.reset_password(
+            session,
+            actor=SYSTEM,
+            username="pharmacist",
+            password="new-password-123",
+            reason="forgotten",
+        )
     assert_problem(client.get("/api/v1/me", headers=coordinator), 401, "unauthorized")
     assert_problem(client.get("/api/v1/me", headers=pharmacist), 401, "unauthorized")
     assert_problem(_token(client, "coordinator"), 401, "unauthorized")
@@ -139,13 +145,13 @@ def test_outbox_drain_delivers_and_keeps_failures_for_a_retry(
     assert queued == 4
 
     _Hook.fail = True
-    assert outbox.drain(demo_db, send) == (0, queued)
+    assert outbox.drain(demo_db, send=send) == (0, queued)
     for waiting in client.get("/api/v1/admin/outbox", headers=monitor).json():
         assert waiting["sent_at"] is None and waiting["attempts"] == 1 and waiting["last_error"]
 
     _Hook.fail = False
-    assert outbox.drain(demo_db, send) == (queued, 0)
-    assert outbox.drain(demo_db, send) == (0, 0)
+    assert outbox.drain(demo_db, send=send) == (queued, 0)
+    assert outbox.drain(demo_db, send=send) == (0, 0)
     assert len(_Hook.received) == queued
     [delivered] = [m for m in _Hook.received if m["kind"] == "emergency_unblinding"]
     assert delivered["body"]["subject_id"] == subject

@@ -142,7 +142,12 @@ def test_the_tiers_a_visit_gets_do_not_follow_the_arm(client: TestClient) -> Non
 def study_levels_client(db: Database, db_url: str) -> Iterator[TestClient]:
     """The demo exactly as `irt demo` sets it up: the study's own supply levels."""
     set_up_demo(
-        db, load_study(), DEMO_PASSWORD, seed=DEMO_SEED, kits_per_content=300, in_transit_site=None
+        db,
+        study=load_study(),
+        password=DEMO_PASSWORD,
+        seed=DEMO_SEED,
+        kits_per_content=300,
+        in_transit_site=None,
     )
     app = create_app(Settings(database_url=db_url))
     with TestClient(app, raise_server_exceptions=False) as test_client:

@@ -35,8 +35,8 @@ def server(db: Database, db_url: str) -> Iterator[str]:
     """The demo study with DE02's initial shipment shipped but not yet received."""
     set_up_demo(
         db,
-        load_study(),
-        DEMO_PASSWORD,
+        study=load_study(),
+        password=DEMO_PASSWORD,
         seed=DEMO_SEED,
         kits_per_content=DEMO_KITS,
         site_levels=DEMO_LEVELS,

@@ -48,7 +48,7 @@ def test_200_concurrent_audited_writes_form_one_chain(demo_db: Database, db_url:
     assert Counter(r.status_code for r in responses) == {201: WRITES}
     with demo_db.read() as session:
         after = audit.verify(session)
-        entries = audit.entries_after(session, before.entries)
+        entries = audit.entries_after(session, after_seq=before.entries)
     assert after.ok, after
     assert after.entries == before.entries + WRITES
     assert [e["seq"] for e in entries] == list(range(before.entries + 1, after.entries + 1))

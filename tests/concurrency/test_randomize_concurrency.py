@@ -27,10 +27,16 @@ def open_phase_ii(db: Database) -> None:
     study = load_study()
     with writing(db) as session:
         for code, action in (("C1", "close"), ("C2", "open"), ("C2", "close")):
-            stages.change_cohort(session, study, SYSTEM, code, action, "test set-up")
+            stages.change_cohort(
+                session, study=study, actor=SYSTEM, code=code, action=action, reason="test set-up"
+            )
     with writing(db) as session:
         stages.select_phase2_dose(
-            session, study, SYSTEM, load_study().cohort("C2").dose_mg_per_kg, "test set-up"
+            session,
+            study=study,
+            actor=SYSTEM,
+            dose=load_study().cohort("C2").dose_mg_per_kg,
+            reason="test set-up",
         )
 
 

@@ -35,8 +35,8 @@ def _small_study_db(db: Database) -> None:
     small = study.model_copy(update={"phase_ii": phase_ii, "total_cap": cohorts_cap + PHASE_II_CAP})
     set_up_demo(
         db,
-        small,
-        DEMO_PASSWORD,
+        study=small,
+        password=DEMO_PASSWORD,
         seed=DEMO_SEED,
         kits_per_content=300,
         site_levels=DEMO_LEVELS,

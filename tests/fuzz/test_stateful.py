@@ -159,7 +159,14 @@ class Trial(RuleBasedStateMachine):
 
         def work(session: Session) -> Any:
             actor = actor_of(session, SITE_USERS[site])
-            return subjects.register(session, actor, site, number, sex, 1980)
+            return subjects.register(
+                session,
+                actor=actor,
+                site_id=site,
+                screening_number=number,
+                sex=sex,
+                year_of_birth=1980,
+            )
 
         assert self._do("register", work) is not None
 
@@ -196,12 +203,12 @@ class Trial(RuleBasedStateMachine):
             actor = actor_of(session, username)
             return randomize(
                 session,
-                self.study,
-                actor,
-                subject_id,
-                self.day_one,
-                Decimal(weight),
-                given,
+                study=self.study,
+                actor=actor,
+                subject_id=subject_id,
+                visit_date=self.day_one,
+                weight_kg=Decimal(weight),
+                answers=given,
             )
 
         allowed = ["already_randomized", "stage_full", "stage_closed", "no_kits_available"]
@@ -245,12 +252,12 @@ class Trial(RuleBasedStateMachine):
         def work(session: Session) -> Any:
             return dispensing.dispense(
                 session,
-                self.study,
-                actor_of(session, username),
-                subject_id,
-                visit.code,
-                self.day_one + timedelta(days=visit.day_offset),
-                weight,
+                study=self.study,
+                actor=actor_of(session, username),
+                subject_id=subject_id,
+                visit_code=visit.code,
+                visit_date=self.day_one + timedelta(days=visit.day_offset),
+                weight_kg=weight,
             )
 
         self._do("dispense", work, "no_kits_available")
@@ -272,13 +279,13 @@ class Trial(RuleBasedStateMachine):
         def work(session: Session) -> Any:
             return replace_kit(
                 session,
-                self.study,
-                actor_of(session, "pharmacist"),
-                subject_id,
-                kit_number,
-                status,
-                "vial broken on the ward",
-                self.today,
+                study=self.study,
+                actor=actor_of(session, "pharmacist"),
+                subject_id=subject_id,
+                kit_number=kit_number,
+                status=status,
+                reason="vial broken on the ward",
+                today=self.today,
             )
 
         self._do("replace", work, "no_kits_available")
@@ -303,7 +310,11 @@ class Trial(RuleBasedStateMachine):
             self._do(
                 "ship",
                 lambda s: shipments.ship(
-                    s, self.study, actor_of(s, "supply"), shipment_id, self.today
+                    s,
+                    study=self.study,
+                    actor=actor_of(s, "supply"),
+                    shipment_id=shipment_id,
+                    today=self.today,
                 ),
             )
         with self.db.read() as session:
@@ -316,12 +327,12 @@ class Trial(RuleBasedStateMachine):
             "receive",
             lambda s: shipments.receive(
                 s,
-                self.study,
-                actor_of(s, "supply"),
-                shipment_id,
-                numbers[:damaged],
-                numbers[damaged : damaged + missing],
-                excursion,
+                study=self.study,
+                actor=actor_of(s, "supply"),
+                shipment_id=shipment_id,
+                damaged=numbers[:damaged],
+                missing=numbers[damaged : damaged + missing],
+                temperature_excursion=excursion,
             ),
         )
 
@@ -336,7 +347,12 @@ class Trial(RuleBasedStateMachine):
         self._do(
             "resolve_shipment",
             lambda s: shipments.resolve_quarantine(
-                s, self.study, actor_of(s, "supply"), row[0], release, "temperature log reviewed"
+                s,
+                study=self.study,
+                actor=actor_of(s, "supply"),
+                shipment_id=row[0],
+                release=release,
+                reason="temperature log reviewed",
             ),
         )
 
@@ -354,12 +370,12 @@ class Trial(RuleBasedStateMachine):
             "quarantine",
             lambda s: inventory.change_status(
                 s,
-                self.study,
-                actor_of(s, "pharmacist" if index % 2 else "supply"),
-                row[0],
-                KitStatus.QUARANTINED,
-                "fridge alarm",
-                self.today,
+                study=self.study,
+                actor=actor_of(s, "pharmacist" if index % 2 else "supply"),
+                kit_number=row[0],
+                target=KitStatus.QUARANTINED,
+                reason="fridge alarm",
+                today=self.today,
             ),
             "not_found",  # the pharmacist does not see kits at US01
         )
@@ -378,12 +394,12 @@ class Trial(RuleBasedStateMachine):
             "release",
             lambda s: inventory.change_status(
                 s,
-                self.study,
-                actor_of(s, "supply"),
-                row[0],
-                KitStatus.AVAILABLE,
-                "temperature within range",
-                self.today,
+                study=self.study,
+                actor=actor_of(s, "supply"),
+                kit_number=row[0],
+                target=KitStatus.AVAILABLE,
+                reason="temperature within range",
+                today=self.today,
             ),
         )
 
@@ -397,11 +413,11 @@ class Trial(RuleBasedStateMachine):
         def work(session: Session) -> Any:
             return unblinding.unblind(
                 session,
-                self.study,
-                actor_of(session, "investigator"),
-                subject_id,
-                "adverse_event",
-                "anaphylaxis after the infusion",
+                study=self.study,
+                actor=actor_of(session, "investigator"),
+                subject_id=subject_id,
+                reason_category="adverse_event",
+                reason="anaphylaxis after the infusion",
             )
 
         allowed = ["not_randomized", "already_unblinded"]
@@ -422,16 +438,26 @@ class Trial(RuleBasedStateMachine):
         reason = "safety review done"
         if open_:
             work: Callable[[Session], Any] = lambda s: stages.change_cohort(  # noqa: E731
-                s, self.study, actor_of(s, "sponsor"), open_[0], "close", reason
+                s,
+                study=self.study,
+                actor=actor_of(s, "sponsor"),
+                code=open_[0],
+                action="close",
+                reason=reason,
             )
         elif planned and len(closed) < 2:
             work = lambda s: stages.change_cohort(  # noqa: E731
-                s, self.study, actor_of(s, "sponsor"), planned[0], "open", reason
+                s,
+                study=self.study,
+                actor=actor_of(s, "sponsor"),
+                code=planned[0],
+                action="open",
+                reason=reason,
             )
         else:
             dose = closed[0].dose_mg_per_kg
             work = lambda s: stages.select_phase2_dose(  # noqa: E731
-                s, self.study, actor_of(s, "sponsor"), dose, reason
+                s, study=self.study, actor=actor_of(s, "sponsor"), dose=dose, reason=reason
             )
         self._do("advance", work)
 
@@ -543,8 +569,8 @@ def demo_copies(db_url: str) -> Copies:
     template = Database(db_url)
     set_up_demo(
         template,
-        load_study(),
-        DEMO_PASSWORD,
+        study=load_study(),
+        password=DEMO_PASSWORD,
         seed=DEMO_SEED,
         kits_per_content=60,
         site_levels=(2, 5),

@@ -166,7 +166,7 @@ def _trial_in_both_arms(client: TestClient, db: Database) -> None:
     randomize_many(client, "DE01", 4, today() - timedelta(days=20))
     assert set(arms(db, STUDY).values()) == set(STUDY.contents)
     with writing(db) as session:
-        sites.set_levels(session, STUDY, SYSTEM, "DE02", 60, 90)
+        sites.set_levels(session, study=STUDY, actor=SYSTEM, site_id="DE02", trigger=60, target=90)
     supply = login(client, "supply")
     body = {"site_id": "US01", "kits_per_content": 2, "reason": "forecast test"}
     response = client.post("/api/v1/shipments", json=body, headers=supply)

@@ -208,7 +208,9 @@ def test_cohorts_and_phase2_dose(client: TestClient, demo_db: Database) -> None:
 
 def test_site_activation(client: TestClient, demo_db: Database) -> None:
     with writing(demo_db) as session:
-        setup.add_site(session, SYSTEM, "FR01", "Paris", "FR", "DEPOT-EU")
+        setup.add_site(
+            session, actor=SYSTEM, site_id="FR01", name="Paris", country="FR", depot_id="DEPOT-EU"
+        )
     token = web_login(client, "sponsor")
     page = _page(client, "/admin/sites")
     assert "Activate site FR01" in page and '<label for="FR01-reason">' in page
