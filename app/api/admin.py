@@ -166,10 +166,10 @@ Importer = Annotated[Actor, Depends(require(Role.UNBLINDED_MONITOR, Role.SUPPLY_
 async def import_kits(request: Request, actor: Importer, db: DB, study: StudyDep) -> Any:
     """The packager's kit list as text/csv. The answer holds totals only (never contents)."""
     text = kits.decode_upload(await request.body())
-    return await run_in_threadpool(_import_kits, text, actor, db, study)
+    return await run_in_threadpool(_import_kits, text, actor=actor, db=db, study=study)
 
 
-def _import_kits(text: str, actor: Actor, db: Database, study: StudyDefinition) -> Any:
+def _import_kits(text: str, *, actor: Actor, db: Database, study: StudyDefinition) -> Any:
     with writing(db) as session:
         return kits.import_kit_list(
             session, study=study, actor=actor, text=text, today=utcnow().date()

@@ -49,14 +49,14 @@ def _download(body: str | bytes, media: str, filename: str) -> Response:
     )
 
 
-def _whole(db: DB, study: StudyDep, kind: exports.ExportFormat, blinded: bool) -> Response:
+def _whole(db: DB, *, study: StudyDep, kind: exports.ExportFormat, blinded: bool) -> Response:
     with db.read() as session:
         body = exports.export_bytes(session, study=study, kind=kind, blinded=blinded, now=utcnow())
     name = f"{study.code}-{'blinded-' if blinded else ''}{SUFFIX[kind]}"
     return _download(body, MEDIA[kind], name)
 
 
-def _dataset(db: DB, study: StudyDep, dataset: str, blinded: bool) -> Response:
+def _dataset(db: DB, *, study: StudyDep, dataset: str, blinded: bool) -> Response:
     with db.read() as session:
         text = exports.sdtm_dataset(
             session, study=study, name=dataset, blinded=blinded, now=utcnow()
@@ -68,31 +68,31 @@ def _dataset(db: DB, study: StudyDep, dataset: str, blinded: bool) -> Response:
 @router.get("/sdtm.zip", response_class=Response, responses=_doc(MEDIA["sdtm"]))
 def sdtm_zip(actor: Monitor, db: DB, study: StudyDep) -> Response:
     """DM, DS, EX and TA as CSV with define.csv (variable descriptions), in one zip."""
-    return _whole(db, study, "sdtm", blinded=False)
+    return _whole(db, study=study, kind="sdtm", blinded=False)
 
 
 @router.get("/sdtm/{dataset}.csv", response_class=Response, responses=_doc(MEDIA["csv"]))
 def sdtm_dataset(dataset: Dataset, actor: Monitor, db: DB, study: StudyDep) -> Response:
     """One SDTM-style dataset, or `define` (the variable descriptions), as CSV."""
-    return _dataset(db, study, dataset, blinded=False)
+    return _dataset(db, study=study, dataset=dataset, blinded=False)
 
 
 @router.get("/odm.xml", response_class=Response, responses=_doc(MEDIA["odm"]))
 def odm_xml(actor: Monitor, db: DB, study: StudyDep) -> Response:
     """CDISC ODM 1.3.2: randomization number, date and arm of every subject."""
-    return _whole(db, study, "odm", blinded=False)
+    return _whole(db, study=study, kind="odm", blinded=False)
 
 
 @router.get("/fhir.json", response_class=Response, responses=_doc(MEDIA["fhir"]))
 def fhir_json(actor: Monitor, db: DB, study: StudyDep) -> Response:
     """FHIR R5 Bundle: the ResearchStudy with its arms and one ResearchSubject per subject."""
-    return _whole(db, study, "fhir", blinded=False)
+    return _whole(db, study=study, kind="fhir", blinded=False)
 
 
 @router.get("/blinded/sdtm.zip", response_class=Response, responses=_doc(MEDIA["sdtm"]))
 def blinded_sdtm_zip(actor: BlindedReader, db: DB, study: StudyDep) -> Response:
     """DM, DS and EX without arm, treatment or lot (no TA), with define.csv, in one zip."""
-    return _whole(db, study, "sdtm", blinded=True)
+    return _whole(db, study=study, kind="sdtm", blinded=True)
 
 
 @router.get("/blinded/sdtm/{dataset}.csv", response_class=Response, responses=_doc(MEDIA["csv"]))
@@ -100,16 +100,16 @@ def blinded_sdtm_dataset(
     dataset: BlindedDataset, actor: BlindedReader, db: DB, study: StudyDep
 ) -> Response:
     """One blinded SDTM-style dataset, or `define`, as CSV."""
-    return _dataset(db, study, dataset, blinded=True)
+    return _dataset(db, study=study, dataset=dataset, blinded=True)
 
 
 @router.get("/blinded/odm.xml", response_class=Response, responses=_doc(MEDIA["odm"]))
 def blinded_odm_xml(actor: BlindedReader, db: DB, study: StudyDep) -> Response:
     """CDISC ODM 1.3.2 with randomization number and date, without arm items."""
-    return _whole(db, study, "odm", blinded=True)
+    return _whole(db, study=study, kind="odm", blinded=True)
 
 
 @router.get("/blinded/fhir.json", response_class=Response, responses=_doc(MEDIA["fhir"]))
 def blinded_fhir_json(actor: BlindedReader, db: DB, study: StudyDep) -> Response:
     """FHIR R5 Bundle without comparison groups or assigned and actual groups."""
-    return _whole(db, study, "fhir", blinded=True)
+    return _whole(db, study=study, kind="fhir", blinded=True)

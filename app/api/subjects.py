@@ -54,6 +54,7 @@ def _respond(response: Response, result: tuple[int, dict[str, Any], bool]) -> An
 
 def _allocate(
     response: Response,
+    *,
     db: Database,
     study: StudyDefinition,
     settings: Settings,
@@ -137,15 +138,15 @@ def randomize(
 ) -> Any:
     return _allocate(
         response,
-        db,
-        study,
-        settings,
-        actor,
-        idempotency_key,
-        "Randomization",
-        f"POST /subjects/{subject_id}/randomize",
-        body,
-        lambda session: randomize_subject(
+        db=db,
+        study=study,
+        settings=settings,
+        actor=actor,
+        key=idempotency_key,
+        what="Randomization",
+        endpoint=f"POST /subjects/{subject_id}/randomize",
+        body=body,
+        work=lambda session: randomize_subject(
             session,
             study=study,
             actor=actor,
@@ -170,15 +171,15 @@ def dispense(
 ) -> Any:
     return _allocate(
         response,
-        db,
-        study,
-        settings,
-        actor,
-        idempotency_key,
-        "Dispensing",
-        f"POST /subjects/{subject_id}/dispense",
-        body,
-        lambda session: dispense_visit(
+        db=db,
+        study=study,
+        settings=settings,
+        actor=actor,
+        key=idempotency_key,
+        what="Dispensing",
+        endpoint=f"POST /subjects/{subject_id}/dispense",
+        body=body,
+        work=lambda session: dispense_visit(
             session,
             study=study,
             actor=actor,
@@ -206,15 +207,15 @@ def replace(
 ) -> Any:
     return _allocate(
         response,
-        db,
-        study,
-        settings,
-        actor,
-        idempotency_key,
-        "Kit replacement",
-        f"POST /subjects/{subject_id}/kits/{kit_number}/replace",
-        body,
-        lambda session: replace_kit(
+        db=db,
+        study=study,
+        settings=settings,
+        actor=actor,
+        key=idempotency_key,
+        what="Kit replacement",
+        endpoint=f"POST /subjects/{subject_id}/kits/{kit_number}/replace",
+        body=body,
+        work=lambda session: replace_kit(
             session,
             study=study,
             actor=actor,

@@ -66,6 +66,7 @@ def common_tiers(shelf: Shelf, contents: Sequence[str], vials: int) -> list[Tier
 
 def usable_stock(
     shelf: Shelf,
+    *,
     contents: Sequence[str],
     shares: Mapping[str, float],
     expiring_after: date | None = None,
@@ -90,6 +91,7 @@ def usable_stock(
 
 def choose_kits(
     kits: Iterable[KitCandidate],
+    *,
     contents: Sequence[str],
     content: str,
     vials: int,

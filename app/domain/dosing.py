@@ -33,7 +33,7 @@ def check_weight(weight_kg: Decimal, accepted: WeightRange) -> None:
 
 
 def calculate_dose(
-    weight_kg: Decimal, dose_level_mg_per_kg: Decimal, drug: Drug, accepted: WeightRange
+    weight_kg: Decimal, *, dose_level_mg_per_kg: Decimal, drug: Drug, accepted: WeightRange
 ) -> Dose:
     """dose_mg = weight x level (to 0.1 mg, half up); vials = ceil(dose / strength);
     infusion volume = dose / concentration (to 0.1 mL, half up). Exact decimal arithmetic."""
@@ -59,4 +59,6 @@ def weight_for_dose(measured_kg: Decimal, last_used_kg: Decimal | None) -> Decim
 def heaviest_visit_vials(dose_level_mg_per_kg: Decimal, drug: Drug, accepted: WeightRange) -> int:
     """Vials of one visit at the heaviest accepted weight: what a site must hold of every content
     before it randomizes, so that a refusal never depends on the arm of the next slot."""
-    return calculate_dose(accepted.max_kg, dose_level_mg_per_kg, drug, accepted).vials
+    return calculate_dose(
+        accepted.max_kg, dose_level_mg_per_kg=dose_level_mg_per_kg, drug=drug, accepted=accepted
+    ).vials

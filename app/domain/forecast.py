@@ -118,7 +118,7 @@ def places_shares(stages: Iterable[tuple[int, Mapping[str, int]]]) -> dict[str, 
 
 
 def subject_need(
-    subjects: Iterable[OnTreatment], visits: Sequence[Visit], today: date, horizon_days: int
+    subjects: Iterable[OnTreatment], *, visits: Sequence[Visit], today: date, horizon_days: int
 ) -> dict[str, int]:
     """Vials per content of visits due on or before today + horizon (overdue visits count)."""
     last_day = today + timedelta(days=horizon_days)
@@ -155,6 +155,7 @@ def _visits_inside(offsets: tuple[int, ...], horizon_days: int) -> float:
 
 def site_need(
     subjects: Sequence[OnTreatment],
+    *,
     enrolment: Enrolment,
     visits: Sequence[Visit],
     contents: Sequence[str],
@@ -162,7 +163,7 @@ def site_need(
     horizon_days: int,
 ) -> dict[str, int]:
     """Whole vials per content needed by the site within the horizon (expected need rounded up)."""
-    own = subject_need(subjects, visits, today, horizon_days)
+    own = subject_need(subjects, visits=visits, today=today, horizon_days=horizon_days)
     return combine(own, enrolment_need(enrolment, visits, horizon_days), contents)
 
 

@@ -76,7 +76,7 @@ class KitTransitionError(ValueError):
 
 
 def check_transition(
-    kit_number: str, current: KitStatus, target: KitStatus, by: str, at_site: bool | None = None
+    kit_number: str, *, current: KitStatus, target: KitStatus, by: str, at_site: bool | None = None
 ) -> None:
     """Raise KitTransitionError unless `by` (a role or "system") may move the kit. Where the
     kit is matters for a release: to `available` at a site, to `at_depot` at a depot."""
@@ -139,7 +139,7 @@ class KitListError(ValueError):
 
 
 def parse_kit_list(
-    text: str, contents: Sequence[str], depots: Iterable[str], today: date
+    text: str, *, contents: Sequence[str], depots: Iterable[str], today: date
 ) -> list[KitRecord]:
     """Validate a whole kit list; raise KitListError naming every bad row, or return the kits.
 
@@ -215,6 +215,7 @@ def kit_list_csv(records: Iterable[KitRecord]) -> str:
 
 def generate_kit_list(
     contents: Sequence[str],
+    *,
     per_content: int,
     expiry_dates: Sequence[date],
     depot: str,

@@ -113,9 +113,9 @@ def parse_redcap(text: str, study: StudyDefinition, scope_code: str) -> list[rl.
             bad.append(f"unknown {REDCAP_GROUP} {row.get(REDCAP_GROUP)!r} ({known})")
         stratum = _stratum(
             scope,
-            [(f, row.get(redcap_column(f), "")) for f in factors(study, scope)],
-            lambda f, v: {"0": f.levels()[0], "1": f.levels()[1]}.get(v),
-            bad,
+            values=[(f, row.get(redcap_column(f), "")) for f in factors(study, scope)],
+            level_of=lambda f, v: {"0": f.levels()[0], "1": f.levels()[1]}.get(v),
+            bad=bad,
         )
         numbers: tuple[str, str, str] | None = None
         if numbered:
@@ -146,7 +146,7 @@ def parse_redcap(text: str, study: StudyDefinition, scope_code: str) -> list[rl.
             sequence = counts[stratum]
             numbers = (str(sequence), str((sequence - 1) // sizes[0] + 1), str(sizes[0]))
         rows.append((scope.code, stratum, *numbers, arm))
-    return _validate(rows, problems, study, scope)
+    return _validate(rows, problems=problems, study=study, scope=scope)
 
 
 def parse_sealed_envelope(text: str, study: StudyDefinition, scope_code: str) -> list[rl.Slot]:
@@ -175,9 +175,9 @@ def parse_sealed_envelope(text: str, study: StudyDefinition, scope_code: str) ->
             bad.append(f"unknown Treatment {row.get('treatment')!r} ({known})")
         stratum = _stratum(
             scope,
-            [(f, row.get(f.code.lower(), "")) for f in factors(study, scope)],
-            _se_level,
-            bad,
+            values=[(f, row.get(f.code.lower(), "")) for f in factors(study, scope)],
+            level_of=_se_level,
+            bad=bad,
         )
         if bad:
             problems.append(f"row {row_no}: " + ", ".join(bad))
@@ -186,7 +186,7 @@ def parse_sealed_envelope(text: str, study: StudyDefinition, scope_code: str) ->
         assert stratum is not None and arm is not None
         numbers = (row.get("sequence", ""), row.get("block", ""), row.get("block size", ""))
         rows.append((scope.code, stratum, *numbers, arm))
-    return _validate(rows, problems, study, scope)
+    return _validate(rows, problems=problems, study=study, scope=scope)
 
 
 def _se_level(factor: StrataFactor, value: str) -> str | None:
@@ -200,6 +200,7 @@ def _se_level(factor: StrataFactor, value: str) -> str | None:
 
 def _stratum(
     scope: ListScope,
+    *,
     values: list[tuple[StrataFactor, str]],
     level_of: Callable[[StrataFactor, str], str | None],
     bad: list[str],
@@ -227,6 +228,7 @@ def _check_header(header: list[str], required: Iterable[str], optional: Iterable
 
 def _validate(
     rows: list[tuple[str, ...] | None],
+    *,
     problems: list[str],
     study: StudyDefinition,
     scope: ListScope,
@@ -249,7 +251,7 @@ def _validate(
 
 
 def parse(
-    text: str, study: StudyDefinition, file_format: str, scope: str
+    text: str, *, study: StudyDefinition, file_format: str, scope: str
 ) -> dict[str, list[rl.Slot]]:
     """Any supported format to slots per scope (the canonical CSV may hold several scopes)."""
     if file_format == "canonical":

@@ -99,11 +99,11 @@ def parse_csv(text: str, study: StudyDefinition) -> dict[str, list[Slot]]:
         raise ListImportError([f"header: expected columns {','.join(CSV_COLUMNS)}"])
     by_stratum: dict[tuple[str, str], list[tuple[int, Slot]]] = defaultdict(list)
     for row_no, row in enumerate(reader, start=2):
-        slot = _parse_row(row_no, row, scopes, arms, problems)
+        slot = _parse_row(row_no, row=row, scopes=scopes, arms=arms, problems=problems)
         if slot is not None:
             by_stratum[(slot.scope, slot.stratum)].append((row_no, slot))
     for (scope_code, stratum), rows in sorted(by_stratum.items()):
-        _check_stratum(scopes[scope_code], stratum, rows, problems)
+        _check_stratum(scopes[scope_code], stratum=stratum, rows=rows, problems=problems)
     present = {scope_code for scope_code, _ in by_stratum}
     for scope_code in sorted(present):
         for stratum in scopes[scope_code].strata:
@@ -121,6 +121,7 @@ def parse_csv(text: str, study: StudyDefinition) -> dict[str, list[Slot]]:
 
 def _parse_row(
     row_no: int,
+    *,
     row: dict[str, str],
     scopes: dict[str, ListScope],
     arms: set[str],
@@ -149,7 +150,7 @@ def _parse_row(
 
 
 def _check_stratum(
-    scope: ListScope, stratum: str, rows: list[tuple[int, Slot]], problems: list[str]
+    scope: ListScope, *, stratum: str, rows: list[tuple[int, Slot]], problems: list[str]
 ) -> None:
     where = f"scope {scope.code} stratum {stratum}"
     rows = sorted(rows, key=lambda r: r[1].sequence)
@@ -181,13 +182,14 @@ def _check_stratum(
     if order != list(range(1, len(order) + 1)):
         problems.append(f"{where}: blocks must be numbered 1, 2, 3, ... in sequence order")
     for block_no, members in blocks.items():
-        _check_block(scope, where, block_no, members, problems)
+        _check_block(scope, where=where, block_no=block_no, members=members, problems=problems)
     if len(rows) < scope.cap:
         problems.append(f"{where}: {len(rows)} slots, fewer than the cap {scope.cap}")
 
 
 def _check_block(
     scope: ListScope,
+    *,
     where: str,
     block_no: int,
     members: Sequence[tuple[int, Slot]],

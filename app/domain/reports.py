@@ -65,6 +65,7 @@ class EnrolmentReport:
 
 def enrolment(
     study: StudyDefinition,
+    *,
     subjects: Iterable[Enrolled],
     statuses: Mapping[str, str],
     site_ids: Sequence[str],
@@ -173,6 +174,7 @@ STOCK_STATUSES = frozenset({"available", "at_depot"})
 
 def expiry_outlook(
     kits: Iterable[StockKit],
+    *,
     locations: Sequence[tuple[str, str]],
     today: date,
     windows: Sequence[ExpiryWindow],

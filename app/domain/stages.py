@@ -54,7 +54,7 @@ class StageClosed(StageRuleError):
 
 
 def check_caps(
-    study: StudyDefinition, target: Target, in_scope: int, in_stage: int, in_total: int
+    study: StudyDefinition, *, target: Target, in_scope: int, in_stage: int, in_total: int
 ) -> None:
     """Refuse with stage_full when the cohort, the stage or the study is at its cap."""
     stage_cap = (
@@ -75,6 +75,7 @@ def check_caps(
 
 def check_open(
     study: StudyDefinition,
+    *,
     code: str,
     statuses: dict[str, CohortStatus],
     phase2_dose: Decimal | None,
@@ -113,6 +114,7 @@ def check_close(code: str, statuses: dict[str, CohortStatus]) -> None:
 
 def check_phase2_dose(
     study: StudyDefinition,
+    *,
     dose: Decimal,
     statuses: dict[str, CohortStatus],
     current: Decimal | None,

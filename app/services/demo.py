@@ -57,7 +57,11 @@ def demo_kit_list(
 ) -> str:
     depot = study.demo_depots[0].code
     expiries = [today + timedelta(days=d) for d in DEMO_EXPIRY_OFFSETS_DAYS]
-    return kit_list_csv(generate_kit_list(study.contents, per_content, expiries, depot, rng))
+    return kit_list_csv(
+        generate_kit_list(
+            study.contents, per_content=per_content, expiry_dates=expiries, depot=depot, rng=rng
+        )
+    )
 
 
 def set_up_demo(

@@ -81,12 +81,12 @@ def choose_visit_kits(
     hold `must_hold` vials of every content."""
     chosen = choose_kits(
         available_kits(session, site_id),
-        study.contents,
-        content,
-        vials,
-        day,
-        study.supply.do_not_dispense_days,
-        _rng,
+        contents=study.contents,
+        content=content,
+        vials=vials,
+        day=day,
+        window_days=study.supply.do_not_dispense_days,
+        rng=_rng,
         must_hold=must_hold,
     )
     if chosen is None:
@@ -144,7 +144,12 @@ def dispense_visit(
             f"visit ({previous.visit_date.isoformat()}).",
         )
     weight = weight_for_dose(measured_weight, previous.weight_kg if previous else None)
-    dose = calculate_dose(weight, randomization.dose_level_mg_per_kg, study.drug, study.weight)
+    dose = calculate_dose(
+        weight,
+        dose_level_mg_per_kg=randomization.dose_level_mg_per_kg,
+        drug=study.drug,
+        accepted=study.weight,
+    )
     # the window holds on the visit date and on the day the kit is handed out (a visit may be
     # recorded later than it took place)
     numbers = choose_visit_kits(

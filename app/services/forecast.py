@@ -255,11 +255,11 @@ def _site(
     enrolment, _ = site_enrolment(session, study=study, site=site)
     need = site_need(
         on_treatment(session, site.id),
-        enrolment,
-        study.schedule.visits(),
-        study.contents,
-        today,
-        horizon_days,
+        enrolment=enrolment,
+        visits=study.schedule.visits(),
+        contents=study.contents,
+        today=today,
+        horizon_days=horizon_days,
     )
     due = shipment_due(position.positions, position.levels, position.floor)
     order = order_quantities(position.positions, position.levels, position.floor)

@@ -51,7 +51,7 @@ def import_kit_list(
         }
     depots = session.execute(select(Depot.id)).scalars().all()
     try:
-        records = parse(text, study.contents, depots, today)
+        records = parse(text, contents=study.contents, depots=depots, today=today)
     except KitListError as exc:
         raise InvalidInput(
             "invalid_kit_list",
@@ -138,7 +138,9 @@ def move(
     """Change a kit's status if the state machine allows `by` to; audited."""
     current = KitStatus(kit.status)
     try:
-        check_transition(kit.kit_number, current, target, by, at_site=kit.site_id is not None)
+        check_transition(
+            kit.kit_number, current=current, target=target, by=by, at_site=kit.site_id is not None
+        )
     except KitTransitionError as exc:
         raise Conflict(
             "invalid_kit_transition",

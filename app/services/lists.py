@@ -51,7 +51,7 @@ def import_csv(
     `file_format` is one of `list_formats.FORMATS`; `scope` is the scope of a REDCap or Sealed
     Envelope file (a canonical file names its scopes on every row)."""
     try:
-        lists = lf.parse(text, study, file_format, scope)
+        lists = lf.parse(text, study=study, file_format=file_format, scope=scope)
     except rl.ListImportError as exc:
         raise InvalidInput(
             "invalid_list",

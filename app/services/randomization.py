@@ -80,7 +80,12 @@ def randomize(
     stratum = NO_STRATUM if target.stage == PHASE_IB else stratum_of(study.phase_ii, answers)
     lock_stratum(session, scope=target.scope, stratum=stratum)
     slot = _next_slot(session, scope=target.scope, stratum=stratum)
-    dose = calculate_dose(weight_kg, target.dose_level_mg_per_kg, study.drug, study.weight)
+    dose = calculate_dose(
+        weight_kg,
+        dose_level_mg_per_kg=target.dose_level_mg_per_kg,
+        drug=study.drug,
+        accepted=study.weight,
+    )
     row = RandomizationRow(
         subject_id=subject.id,
         slot_id=slot.id,
@@ -146,7 +151,7 @@ def _check_caps(session: Session, *, study: StudyDefinition, target: Target) -> 
         session, scope=target.scope, stage=target.stage
     )
     try:
-        check_caps(study, target, in_scope=in_scope, in_stage=in_stage, in_total=in_total)
+        check_caps(study, target=target, in_scope=in_scope, in_stage=in_stage, in_total=in_total)
     except StageRuleError as exc:
         raise Conflict(exc.code, str(exc)) from None
     return in_total

@@ -68,7 +68,9 @@ def enrolment(session: Session, *, study: StudyDefinition, actor: Actor) -> dict
     }
     statuses: dict[str, str] = {code: str(s) for code, s in cohort_statuses(session).items()}
     statuses[PHASE_II_SCOPE] = "open" if phase2_view(session)["dose_mg_per_kg"] else "planned"
-    report = rules.enrolment(study, subjects, statuses, site_ids, study_wide)
+    report = rules.enrolment(
+        study, subjects=subjects, statuses=statuses, site_ids=site_ids, study_wide=study_wide
+    )
     return {
         "site_ids": site_ids,
         "target": report.target,
@@ -136,7 +138,7 @@ def inventory(
     ]
     supply = study.supply
     windows = rules.expiry_windows(supply.do_not_dispense_days, supply.do_not_ship_days)
-    outlook = rules.expiry_outlook(kits, locations, today, windows)
+    outlook = rules.expiry_outlook(kits, locations=locations, today=today, windows=windows)
     return {
         "as_of": today.isoformat(),
         "do_not_dispense_days": supply.do_not_dispense_days,

@@ -107,7 +107,12 @@ def site_enrolment(
     if rate is None:
         rate = study.supply.subjects_per_site_per_week
     level = target.dose_level_mg_per_kg
-    typical = calculate_dose(study.supply.forecast_weight_kg, level, study.drug, study.weight)
+    typical = calculate_dose(
+        study.supply.forecast_weight_kg,
+        dose_level_mg_per_kg=level,
+        drug=study.drug,
+        accepted=study.weight,
+    )
     shares = places_shares(_places_left(session, study))
     enrolment = Enrolment(float(rate), max(places, 0), shares, typical.vials)
     return enrolment, heaviest_visit_vials(level, study.drug, study.weight)
@@ -217,14 +222,28 @@ def site_position(
     visits = study.schedule.visits()
     lead = levels.lead_days
     cover = levels.cover_days if cover_days is None else cover_days
-    need_lead = site_need(subjects, enrolment, visits, study.contents, today, lead)
-    need_cover = site_need(subjects, enrolment, visits, study.contents, today, lead + cover)
+    need_lead = site_need(
+        subjects,
+        enrolment=enrolment,
+        visits=visits,
+        contents=study.contents,
+        today=today,
+        horizon_days=lead,
+    )
+    need_cover = site_need(
+        subjects,
+        enrolment=enrolment,
+        visits=visits,
+        contents=study.contents,
+        today=today,
+        horizon_days=lead + cover,
+    )
     # stock that will still be dispensable when a shipment ordered today arrives, counted as far
     # as its tiers can be used in the shares the site needs the contents
     arrival = today + timedelta(days=lead)
     shelf = tally(available_kits(session, site.id), arrival, study.supply.do_not_dispense_days)
     shares = need_shares({c: need_cover[c] + extra_need for c in study.contents}, floor)
-    stock = usable_stock(shelf, study.contents, shares)
+    stock = usable_stock(shelf, contents=study.contents, shares=shares)
     moving = in_transit(session, site.id)
     positions = {
         c: Position(

@@ -172,7 +172,9 @@ def run(
     `workers` says otherwise) and sum them up; the same seed gives the same figures.
     `progress` is called with the number of trials done since its last call."""
     check_run(trials=trials, seed=seed, max_trials=max_trials)
-    return simulate(study, scenario, trials, seed=seed, workers=workers, progress=progress)
+    return simulate(
+        study, scenario=scenario, trials=trials, seed=seed, workers=workers, progress=progress
+    )
 
 
 def recommend_levels(
@@ -189,7 +191,14 @@ def recommend_levels(
     check_run(trials=trials, seed=seed)
     if not 0 < max_p_missed < 1:
         raise validation_error("max_p_missed", "The risk target must be between 0 and 1.")
-    return _recommend.recommend(study, scenario, max_p_missed, trials, seed=seed, progress=progress)
+    return _recommend.recommend(
+        study,
+        scenario=scenario,
+        max_p_any_missed=max_p_missed,
+        trials=trials,
+        seed=seed,
+        progress=progress,
+    )
 
 
 def as_json(summary: Summary) -> dict[str, Any]:

@@ -49,7 +49,9 @@ def change_cohort(
     statuses = cohort_statuses(session)
     try:
         if action == "open":
-            rules.check_open(study, code, statuses, study_row.phase2_dose_mg_per_kg)
+            rules.check_open(
+                study, code=code, statuses=statuses, phase2_dose=study_row.phase2_dose_mg_per_kg
+            )
         else:
             rules.check_close(code, statuses)
     except rules.StageRuleError as exc:
@@ -95,7 +97,10 @@ def select_phase2_dose(
     study_row = lock_study(session)
     try:
         rules.check_phase2_dose(
-            study, dose, cohort_statuses(session), study_row.phase2_dose_mg_per_kg
+            study,
+            dose=dose,
+            statuses=cohort_statuses(session),
+            current=study_row.phase2_dose_mg_per_kg,
         )
     except rules.StageRuleError as exc:
         raise Conflict(exc.code, str(exc)) from None

@@ -77,7 +77,7 @@ class Observations:
 
 
 def collect(
-    observations: dict[str, Observations], subjects: Sequence[Subject], trial: int, active: str
+    observations: dict[str, Observations], *, subjects: Sequence[Subject], trial: int, active: str
 ) -> None:
     for subject in subjects:
         seen = observations.setdefault(subject.stage, Observations([], [], []))
@@ -92,7 +92,7 @@ def _expand(x: Matrix) -> Matrix:
     return np.hstack([np.ones((len(x), 1)), z, z * z])
 
 
-def _fit(x: Matrix, y: Matrix, ridge: float = 1.0, rounds: int = 12) -> Matrix:
+def _fit(x: Matrix, *, y: Matrix, ridge: float = 1.0, rounds: int = 12) -> Matrix:
     """Logistic regression by Newton's method with a ridge penalty."""
     w = np.zeros(x.shape[1])
     penalty = ridge * np.eye(x.shape[1])
@@ -124,7 +124,7 @@ def stage_leak(stage: str, seen: Observations, active_share: float) -> StageLeak
         if not train.any() or not test.any():
             continue
         expanded = _expand(x)
-        w = _fit(expanded[train], y[train])
+        w = _fit(expanded[train], y=y[train])
         guess = (expanded[test] @ w) >= 0
         correct += int((guess == (y[test] == 1)).sum())
         for name, split in STRATEGIES.items():

@@ -17,12 +17,12 @@ def poisson(rng: random.Random, mean: float) -> int:
     return k
 
 
-def weight(rng: random.Random, shape: WeightDistribution, low: float, high: float) -> float:
+def weight(rng: random.Random, *, shape: WeightDistribution, low: float, high: float) -> float:
     """A subject's weight: normal, truncated to the study's accepted range."""
     return min(max(rng.gauss(shape.mean_kg, shape.sd_kg), low), high)
 
 
-def stop_index(rng: random.Random, per_year: float, interval_days: int, visits: int) -> int:
+def stop_index(rng: random.Random, *, per_year: float, interval_days: int, visits: int) -> int:
     """The visit before which a subject stops treatment, at a constant hazard `per_year`
     (`visits`, past the last one: never)."""
     if per_year <= 0:

@@ -15,7 +15,7 @@ from app.simulation.state import Shelf
 
 
 def naive_dates(
-    shelf: Shelf, content: str, vials: int, today: date, window_days: int
+    shelf: Shelf, *, content: str, vials: int, today: date, window_days: int
 ) -> list[Tier] | None:
     """First expiry first within one content; None when that content lacks kits."""
     cutoff = today + timedelta(days=window_days)

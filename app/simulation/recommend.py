@@ -38,6 +38,7 @@ class Recommendation:
 
 def recommend(
     study: StudyDefinition,
+    *,
     scenario: Scenario,
     max_p_any_missed: float,
     trials: int,
@@ -57,7 +58,9 @@ def recommend(
         for trigger in triggers:
             for target in (t for t in targets if t >= trigger):
                 levels = Levels(trigger, target, 0, cover * 7)
-                summary = simulate(study, scenario, trials, seed=seed, levels=levels)
+                summary = simulate(
+                    study, scenario=scenario, trials=trials, seed=seed, levels=levels
+                )
                 tried.append(Candidate(levels, summary))
                 if progress:
                     progress(levels, summary)

@@ -57,7 +57,7 @@ class Chunk:
 
 
 def run_chunk(
-    study: StudyDefinition, scenario: Scenario, levels: Levels, seeds: list[int]
+    study: StudyDefinition, *, scenario: Scenario, levels: Levels, seeds: list[int]
 ) -> Chunk:
     chunk = Chunk()
     active = study.active_arm.code
@@ -77,7 +77,7 @@ def run_chunk(
                 t.left_at_sites,
             )
         )
-        collect(chunk.observations, record.subjects, seed, active)
+        collect(chunk.observations, subjects=record.subjects, trial=seed, active=active)
         for week, sites in enumerate(record.stock_by_week):
             for site, stock in enumerate(sites):
                 for content, n in stock.items():
@@ -120,6 +120,7 @@ class Summary:
 
 def simulate(
     study: StudyDefinition,
+    *,
     scenario: Scenario,
     trials: int,
     seed: int = 1,
@@ -139,24 +140,34 @@ def simulate(
     chunks: list[Chunk] = []
     if workers <= 1:
         for batch in batches:
-            chunks.append(run_chunk(study, scenario, chosen, batch))
+            chunks.append(run_chunk(study, scenario=scenario, levels=chosen, seeds=batch))
             if progress:
                 progress(len(batch))
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             futures = {
-                pool.submit(run_chunk, study, scenario, chosen, batch): len(batch)
+                pool.submit(run_chunk, study, scenario=scenario, levels=chosen, seeds=batch): len(
+                    batch
+                )
                 for batch in batches
             }
             for future in as_completed(futures):
                 chunks.append(future.result())
                 if progress:
                     progress(futures[future])
-    return summarize(study, scenario, chosen, seed, chunks, time.perf_counter() - started)
+    return summarize(
+        study,
+        scenario=scenario,
+        levels=chosen,
+        seed=seed,
+        chunks=chunks,
+        seconds=time.perf_counter() - started,
+    )
 
 
 def summarize(
     study: StudyDefinition,
+    *,
     scenario: Scenario,
     levels: Levels,
     seed: int,

@@ -122,7 +122,12 @@ class Trial:
     def _vials(self, weight: float, level: Decimal) -> int:
         key = (f"{weight:.1f}", level)
         if key not in self._doses:
-            dose = calculate_dose(Decimal(key[0]), level, self.study.drug, self.study.weight)
+            dose = calculate_dose(
+                Decimal(key[0]),
+                dose_level_mg_per_kg=level,
+                drug=self.study.drug,
+                accepted=self.study.weight,
+            )
             self._doses[key] = dose.vials
         return self._doses[key]
 
@@ -212,7 +217,7 @@ class Trial:
         site = self.sites[site_index]
         level = self._dose_level(scope)
         low, high = float(self.study.weight.min_kg), float(self.study.weight.max_kg)
-        weight = draws.weight(self.rng, self.scenario.weight, low, high)
+        weight = draws.weight(self.rng, shape=self.scenario.weight, low=low, high=high)
         vials = self._vials(weight, level)
         arm = self.lists[scope.code][stratum][self.used[(scope.code, stratum)]]
         if self.blind:
@@ -220,7 +225,9 @@ class Trial:
             dates = self._common(site, max(vials, must_hold))
             dates = dates[:vials] if dates is not None else None
         else:
-            dates = naive_dates(site.shelf, arm, vials, self.dates[day], self.dnd)
+            dates = naive_dates(
+                site.shelf, content=arm, vials=vials, today=self.dates[day], window_days=self.dnd
+            )
         if dates is None:
             self.tally.randomization_refusals += 1
             site.refused_vials = max(site.refused_vials, vials)
@@ -235,7 +242,10 @@ class Trial:
         visits = self.study.schedule.visits()
         interval = visits[1].day_offset if len(visits) > 1 else 28
         stop = draws.stop_index(
-            self.rng, self.scenario.discontinuation_per_year, interval, len(visits)
+            self.rng,
+            per_year=self.scenario.discontinuation_per_year,
+            interval_days=interval,
+            visits=len(visits),
         )
         subject = Subject(site_index, scope.stage, level, arm, day, vials, weight, weight, stop)
         self.subjects.append(subject)
@@ -275,7 +285,13 @@ class Trial:
         if self.blind:
             dates = self._common(site, subject.vials)
         else:
-            dates = naive_dates(site.shelf, subject.arm, subject.vials, self.dates[day], self.dnd)
+            dates = naive_dates(
+                site.shelf,
+                content=subject.arm,
+                vials=subject.vials,
+                today=self.dates[day],
+                window_days=self.dnd,
+            )
         if dates is None:
             self.tally.visit_refusals += 1
             site.refused_vials = max(site.refused_vials, subject.vials)
@@ -446,7 +462,9 @@ class Trial:
         if self.blind:
             arrival = self.dates[day + lead + self.dnd]
             shares = site.shares = need_shares(need_cover, floor)
-            stock = usable_stock(site.shelf.counts, self.contents, shares, arrival)
+            stock = usable_stock(
+                site.shelf.counts, contents=self.contents, shares=shares, expiring_after=arrival
+            )
         else:
             usable = site.shelf.by_date(today + timedelta(days=self.dnd))
             stock = {c: sum(usable[c].values()) for c in self.contents}

@@ -63,7 +63,7 @@ def install(app: FastAPI) -> None:
 
     async def refused(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, PageRefused)
-        return error_page(request, exc.status, exc.title, exc.detail)
+        return error_page(request, status=exc.status, title=exc.title, detail=exc.detail)
 
     def html_or_api(kind: Any) -> Any:
         original = api_handlers[kind]
@@ -74,14 +74,16 @@ def install(app: FastAPI) -> None:
                 return response
             if isinstance(exc, DomainError):
                 title = "Not found" if isinstance(exc, NotFound) else "Not possible"
-                return error_page(request, status_of(exc), title, exc.detail)
+                return error_page(request, status=status_of(exc), title=title, detail=exc.detail)
             if isinstance(exc, StarletteHTTPException):
                 title = "Not found" if exc.status_code == 404 else "Not possible"
-                return error_page(request, exc.status_code, title, str(exc.detail))
+                return error_page(
+                    request, status=exc.status_code, title=title, detail=str(exc.detail)
+                )
             detail = "The address or the form is not valid"
             if isinstance(exc, RequestValidationError):
                 detail += ": " + "; ".join(str(e["msg"]) for e in exc.errors())
-            return error_page(request, 422, "Not valid", detail + ".")
+            return error_page(request, status=422, title="Not valid", detail=detail + ".")
 
         return handle
 

@@ -233,7 +233,7 @@ def see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
-def error_page(request: Request, status: int, title: str, detail: str) -> HTMLResponse:
+def error_page(request: Request, *, status: int, title: str, detail: str) -> HTMLResponse:
     return render(request, "error.html", status_code=status, title=title, detail=detail)
 
 
@@ -247,7 +247,7 @@ def new_pre_session() -> str:
 
 
 def set_cookie(
-    request: Request, response: Response, name: str, value: str, max_age: int | None
+    request: Request, *, response: Response, name: str, value: str, max_age: int | None
 ) -> None:
     response.set_cookie(
         name,
@@ -331,6 +331,7 @@ IN_FLIGHT_WAIT_SECONDS = 10.0
 
 def allocate(
     db: Database,
+    *,
     study: StudyDefinition,
     settings: Settings,
     actor: Actor,

@@ -39,6 +39,7 @@ SiteId = Annotated[str, Path(max_length=12)]
 
 def _submit(
     db: DB,
+    *,
     parse: Callable[[], Any],
     work: Callable[[Session, Any], object],
     field_prefix: str,
@@ -90,7 +91,7 @@ def _sites_page(
 
 @router.get("/admin/sites", response_class=HTMLResponse)
 def site_list(request: Request, actor: Sponsor, db: DB, done: str = "") -> Response:
-    return _sites_page(request, db, actor, done=done[:12])
+    return _sites_page(request, db=db, actor=actor, done=done[:12])
 
 
 @router.post("/admin/sites/{site_id}/activate", response_class=HTMLResponse)
@@ -102,11 +103,11 @@ def activate(
     prefix = f"{site_id}."
     refused = _submit(
         db,
-        lambda: SiteActivateIn(
+        parse=lambda: SiteActivateIn(
             reason=values.get(f"{prefix}reason", ""),
             depot_id=blank_to_none(values.get(f"{prefix}depot_id")),
         ),
-        lambda s, body: sites.activate(
+        work=lambda s, body: sites.activate(
             s,
             study=study,
             actor=actor,
@@ -115,7 +116,7 @@ def activate(
             reason=body.reason,
             today=utcnow().date(),
         ),
-        prefix,
+        field_prefix=prefix,
     )
     if refused:
         return _sites_page(request, db, actor, *refused, values)
@@ -147,21 +148,21 @@ def _cohorts_page(
 
 @router.get("/admin/cohorts", response_class=HTMLResponse)
 def cohorts(request: Request, actor: Sponsor, db: DB) -> Response:
-    return _cohorts_page(request, db)
+    return _cohorts_page(request, db=db)
 
 
 def _change(
-    request: Request, code: str, action: str, actor: Actor, form: Any, db: DB, study: Any
+    request: Request, *, code: str, action: str, actor: Actor, form: Any, db: DB, study: Any
 ) -> Response:
     values = form_values(form)
     prefix = f"{code}.{action}."
     refused = _submit(
         db,
-        lambda: ReasonIn(reason=values.get(f"{prefix}reason", "")),
-        lambda s, body: stages.change_cohort(
+        parse=lambda: ReasonIn(reason=values.get(f"{prefix}reason", "")),
+        work=lambda s, body: stages.change_cohort(
             s, study=study, actor=actor, code=code, action=action, reason=body.reason
         ),
-        prefix,
+        field_prefix=prefix,
     )
     if refused:
         return _cohorts_page(request, db, *refused, values)
@@ -172,14 +173,14 @@ def _change(
 def open_cohort(
     request: Request, code: Code, actor: Sponsor, form: Form, db: DB, study: StudyDep
 ) -> Response:
-    return _change(request, code, "open", actor, form, db, study)
+    return _change(request, code=code, action="open", actor=actor, form=form, db=db, study=study)
 
 
 @router.post("/admin/cohorts/{code}/close", response_class=HTMLResponse)
 def close_cohort(
     request: Request, code: Code, actor: Sponsor, form: Form, db: DB, study: StudyDep
 ) -> Response:
-    return _change(request, code, "close", actor, form, db, study)
+    return _change(request, code=code, action="close", actor=actor, form=form, db=db, study=study)
 
 
 # --- phase II dose ------------------------------------------------------------------------------
@@ -212,7 +213,7 @@ def _phase2_page(
 
 @router.get("/admin/phase2-dose", response_class=HTMLResponse)
 def phase2(request: Request, actor: Sponsor, db: DB, study: StudyDep) -> Response:
-    return _phase2_page(request, db, study)
+    return _phase2_page(request, db=db, study=study)
 
 
 @router.post("/admin/phase2-dose", response_class=HTMLResponse)
@@ -223,13 +224,13 @@ def select_phase2(
     values = form_values(form)
     refused = _submit(
         db,
-        lambda: Phase2DoseIn.model_validate(
+        parse=lambda: Phase2DoseIn.model_validate(
             {"dose_mg_per_kg": values.get("dose_mg_per_kg", ""), "reason": values.get("reason")}
         ),
-        lambda s, body: stages.select_phase2_dose(
+        work=lambda s, body: stages.select_phase2_dose(
             s, study=study, actor=actor, dose=body.dose_mg_per_kg, reason=body.reason
         ),
-        "",
+        field_prefix="",
     )
     if refused:
         return _phase2_page(request, db, study, *refused, values)

@@ -40,7 +40,7 @@ def unblindings(request: Request, actor: Monitor, db: DB, study: StudyDep) -> Re
 
 
 def _audit_page(
-    request: Request, db: DB, after_seq: int, verify: bool, partial: bool = False
+    request: Request, *, db: DB, after_seq: int, verify: bool, partial: bool = False
 ) -> Response:
     with db.read() as session:
         report = audit.verify(session) if verify else None
@@ -65,11 +65,11 @@ AfterSeq = Annotated[int, Query(ge=0, le=MAX_ID)]
 @router.get("/monitor/audit", response_class=HTMLResponse)
 def audit_trail(request: Request, actor: Monitor, db: DB, after_seq: AfterSeq = 0) -> Response:
     """The audit trail, a page of entries at a time."""
-    return _audit_page(request, db, after_seq, verify=False)
+    return _audit_page(request, db=db, after_seq=after_seq, verify=False)
 
 
 @router.get("/monitor/audit/verify", response_class=HTMLResponse)
 def audit_verify(request: Request, actor: Monitor, db: DB, after_seq: AfterSeq = 0) -> Response:
     """Recompute the hash chain: the result alone for HTMX, else the page with the result."""
     partial = request.headers.get("HX-Request") == "true"
-    return _audit_page(request, db, after_seq, verify=True, partial=partial)
+    return _audit_page(request, db=db, after_seq=after_seq, verify=True, partial=partial)

@@ -71,6 +71,7 @@ def shipment_list(
 
 def _receipt_page(
     request: Request,
+    *,
     db: DB,
     actor: Actor,
     shipment_id: int,
@@ -125,7 +126,7 @@ def _parse_receipt(form: FormData) -> tuple[dict[str, str], FormErrors, ReceiveI
 @router.get("/pharmacy/shipments/{shipment_id}/receive", response_class=HTMLResponse)
 def receipt_form(request: Request, shipment_id: RowId, actor: Pharmacy, db: DB) -> Response:
     """The receipt form of a shipped shipment; afterwards, what was received."""
-    return _receipt_page(request, db, actor, shipment_id)
+    return _receipt_page(request, db=db, actor=actor, shipment_id=shipment_id)
 
 
 @router.post("/pharmacy/shipments/{shipment_id}/receive/review", response_class=HTMLResponse)
@@ -136,9 +137,17 @@ def receipt_review(
     "Confirm receipt" records it, "Change" goes back to the form as entered."""
     values, errors, body = _parse_receipt(form)
     if form.get("action") == "edit":
-        return _receipt_page(request, db, actor, shipment_id, values=values)
+        return _receipt_page(request, db=db, actor=actor, shipment_id=shipment_id, values=values)
     if body is None:
-        return _receipt_page(request, db, actor, shipment_id, 422, errors, values)
+        return _receipt_page(
+            request,
+            db=db,
+            actor=actor,
+            shipment_id=shipment_id,
+            status_code=422,
+            errors=errors,
+            values=values,
+        )
     try:
         with db.read() as session:
             review = shipments.review_receipt(
@@ -154,7 +163,15 @@ def receipt_review(
         if isinstance(exc, NotFound):
             raise
         errors = errors_from_service(exc)
-        return _receipt_page(request, db, actor, shipment_id, status_of(exc), errors, values)
+        return _receipt_page(
+            request,
+            db=db,
+            actor=actor,
+            shipment_id=shipment_id,
+            status_code=status_of(exc),
+            errors=errors,
+            values=values,
+        )
     outcomes = {f"{OUTCOME_PREFIX}{n}": "damaged" for n in review["damaged"]}
     outcomes |= {f"{OUTCOME_PREFIX}{n}": "missing" for n in review["missing"]}
     return render(
@@ -176,7 +193,15 @@ def receive(
     use case as POST /api/v1/shipments/{id}/receive."""
     values, errors, body = _parse_receipt(form)
     if body is None:
-        return _receipt_page(request, db, actor, shipment_id, 422, errors, values)
+        return _receipt_page(
+            request,
+            db=db,
+            actor=actor,
+            shipment_id=shipment_id,
+            status_code=422,
+            errors=errors,
+            values=values,
+        )
     try:
         with writing(db) as session:
             shipments.receive(
@@ -193,7 +218,13 @@ def receive(
         if isinstance(exc, NotFound):
             raise
         return _receipt_page(
-            request, db, actor, shipment_id, status_of(exc), errors_from_service(exc), values
+            request,
+            db=db,
+            actor=actor,
+            shipment_id=shipment_id,
+            status_code=status_of(exc),
+            errors=errors_from_service(exc),
+            values=values,
         )
     return see_other(f"/pharmacy/shipments/{shipment_id}/receive")
 
@@ -205,6 +236,7 @@ REPLACE_STATUSES = [("damaged", "Damaged"), ("lost", "Lost")]
 
 def _replace_page(
     request: Request,
+    *,
     db: DB,
     actor: Actor,
     subject_id: int,
@@ -237,7 +269,7 @@ def replace_form(
     request: Request, subject_id: RowId, kit_number: str, actor: Pharmacist, db: DB
 ) -> Response:
     """A damaged or lost dispensed kit: the reason, then a new kit of the same content."""
-    return _replace_page(request, db, actor, subject_id, kit_number)
+    return _replace_page(request, db=db, actor=actor, subject_id=subject_id, kit_number=kit_number)
 
 
 @router.post("/subjects/{subject_id}/kits/{kit_number}/replace", response_class=HTMLResponse)
@@ -259,7 +291,16 @@ def replace(
         )
     except ValidationError as exc:
         errors = errors_from_validation(exc)
-        return _replace_page(request, db, actor, subject_id, kit_number, 422, errors, values)
+        return _replace_page(
+            request,
+            db=db,
+            actor=actor,
+            subject_id=subject_id,
+            kit_number=kit_number,
+            status_code=422,
+            errors=errors,
+            values=values,
+        )
     endpoint = f"POST /subjects/{subject_id}/kits/{kit_number}/replace"
 
     def work(session: Any) -> tuple[int, dict[str, Any]]:
@@ -291,7 +332,14 @@ def replace(
             raise
         errors = errors_from_service(exc)
         return _replace_page(
-            request, db, actor, subject_id, kit_number, status_of(exc), errors, values
+            request,
+            db=db,
+            actor=actor,
+            subject_id=subject_id,
+            kit_number=kit_number,
+            status_code=status_of(exc),
+            errors=errors,
+            values=values,
         )
     confirmation_id = result.get("confirmation_id")
     if isinstance(confirmation_id, int) and 0 < confirmation_id <= MAX_ID:

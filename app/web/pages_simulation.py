@@ -56,7 +56,7 @@ _running = threading.Lock()
 """One simulation at a time per server process: each one uses every CPU."""
 
 
-def _whole(text: str | None, name: str, low: int, high: int, errors: FormErrors) -> int | None:
+def _whole(text: str | None, *, name: str, low: int, high: int, errors: FormErrors) -> int | None:
     """A whole number from a form or query value, else an error next to the field."""
     value = (text or "").strip()
     if value.isascii() and value.isdigit() and len(value) <= len(str(high)):
@@ -69,7 +69,7 @@ def _whole(text: str | None, name: str, low: int, high: int, errors: FormErrors)
 
 
 def _run(
-    study: StudyDefinition, scenario: simulation.Scenario, trials: int, seed: int
+    study: StudyDefinition, *, scenario: simulation.Scenario, trials: int, seed: int
 ) -> simulation.Summary:
     if not _running.acquire(timeout=WAIT_SECONDS):
         raise PageRefused(
@@ -142,6 +142,7 @@ class Result:
 
 def _page(
     request: Request,
+    *,
     status_code: int = 200,
     errors: FormErrors | None = None,
     values: dict[str, str] | None = None,
@@ -206,8 +207,14 @@ def simulation_run(request: Request, actor: Planners, form: Form, study: StudyDe
     text = _uploaded(form, errors)
     uploaded = text is not None or UPLOAD_FIELD in errors.fields
     name = None if uploaded else values.get("scenario", "")
-    trials = _whole(values.get("trials"), "trials", simulation.MIN_TRIALS, MAX_TRIALS, errors)
-    seed = _whole(values.get("seed"), "seed", 0, MAX_SEED, errors)
+    trials = _whole(
+        values.get("trials"),
+        name="trials",
+        low=simulation.MIN_TRIALS,
+        high=MAX_TRIALS,
+        errors=errors,
+    )
+    seed = _whole(values.get("seed"), name="seed", low=0, high=MAX_SEED, errors=errors)
     scenario = None
     if not uploaded or text is not None:
         try:
@@ -215,27 +222,31 @@ def simulation_run(request: Request, actor: Planners, form: Form, study: StudyDe
         except DomainError as exc:
             _refusal(errors, exc)
     if errors or scenario is None or trials is None or seed is None:
-        return _page(request, 422, errors, values)
-    summary = _run(study, scenario, trials, seed)
+        return _page(request, status_code=422, errors=errors, values=values)
+    summary = _run(study, scenario=scenario, trials=trials, seed=seed)
     stock_svg, risk_svg = _plots(summary)
     query = None if name is None else urlencode({"scenario": name, "trials": trials, "seed": seed})
-    return _page(request, 200, values=values, result=Result(summary, stock_svg, risk_svg, query))
+    return _page(
+        request, status_code=200, values=values, result=Result(summary, stock_svg, risk_svg, query)
+    )
 
 
 def _download(
-    study: StudyDefinition, scenario: str | None, trials: str | None, seed: str | None
+    study: StudyDefinition, *, scenario: str | None, trials: str | None, seed: str | None
 ) -> tuple[str, simulation.Summary]:
     """The run a download names (a bundled scenario, trials, seed), computed again: the same
     seed gives the same figures. A bad parameter is a 422 page."""
     errors = FormErrors()
-    count = _whole(trials, "trials", simulation.MIN_TRIALS, MAX_TRIALS, errors)
-    first = _whole(seed, "seed", 0, MAX_SEED, errors)
+    count = _whole(trials, name="trials", low=simulation.MIN_TRIALS, high=MAX_TRIALS, errors=errors)
+    first = _whole(seed, name="seed", low=0, high=MAX_SEED, errors=errors)
     if count is None or first is None:
         name, message = next(iter(errors.fields.items()))
         raise validation_error(name, message)
     name = scenario or simulation.DEFAULT_SCENARIO
     chosen = simulation.load(study=study, name=name)
-    return f"simulation-{name}-seed{first}-{count}trials", _run(study, chosen, count, first)
+    return f"simulation-{name}-seed{first}-{count}trials", _run(
+        study, scenario=chosen, trials=count, seed=first
+    )
 
 
 @router.get("/supply/simulation.json")
@@ -247,7 +258,7 @@ def simulation_json(
     seed: Param = None,
 ) -> Response:
     """The run's figures as `irt simulate --json` writes them."""
-    filename, summary = _download(study, scenario, trials, seed)
+    filename, summary = _download(study, scenario=scenario, trials=trials, seed=seed)
     return JSONResponse(
         simulation.as_json(summary),
         headers={"Content-Disposition": f'attachment; filename="{filename}.json"'},
@@ -263,5 +274,5 @@ def simulation_csv(
     seed: Param = None,
 ) -> Response:
     """One row per simulated trial and kit content, as `irt simulate --csv` writes them."""
-    filename, summary = _download(study, scenario, trials, seed)
+    filename, summary = _download(study, scenario=scenario, trials=trials, seed=seed)
     return _csv(simulation.as_csv(summary), f"{filename}.csv")

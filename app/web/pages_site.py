@@ -41,6 +41,7 @@ def home(request: Request, actor: AnyUser) -> Response:
 
 def _login_page(
     request: Request,
+    *,
     secret: str,
     next_url: str,
     status_code: int = 200,
@@ -57,13 +58,13 @@ def _login_page(
         username=username,
         error=error,
     )
-    set_cookie(request, response, LOGIN_CSRF_COOKIE, pre_session, max_age=3600)
+    set_cookie(request, response=response, name=LOGIN_CSRF_COOKIE, value=pre_session, max_age=3600)
     return response
 
 
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, settings: SettingsDep, next: str = "/") -> Response:
-    return _login_page(request, settings.secret_key, safe_next(next))
+    return _login_page(request, secret=settings.secret_key, next_url=safe_next(next))
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -78,13 +79,24 @@ def login_submit(request: Request, form: Form, db: DB, settings: SettingsDep) ->
         user = login(db, settings=settings, username=username, password=password)
     except DomainError as exc:
         return _login_page(
-            request, settings.secret_key, next_url, status_of(exc), username, exc.detail
+            request,
+            secret=settings.secret_key,
+            next_url=next_url,
+            status_code=status_of(exc),
+            username=username,
+            error=exc.detail,
         )
     response = see_other(next_url)
     token = issue_token(
         user=user, secret=settings.secret_key, ttl_seconds=settings.token_ttl_seconds
     )
-    set_cookie(request, response, SESSION_COOKIE, token, max_age=settings.token_ttl_seconds)
+    set_cookie(
+        request,
+        response=response,
+        name=SESSION_COOKIE,
+        value=token,
+        max_age=settings.token_ttl_seconds,
+    )
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
     return response
 

@@ -122,6 +122,7 @@ def subject_list(
 
 def _register_page(
     request: Request,
+    *,
     actor: Actor,
     values: dict[str, Any],
     errors: FormErrors | None = None,
@@ -142,7 +143,7 @@ def _register_page(
 def register_form(request: Request, actor: SiteStaff) -> Response:
     sites = sorted(actor.site_ids)
     values = {"idempotency_key": new_idempotency_key(), "site_id": sites[0] if sites else ""}
-    return _register_page(request, actor, values)
+    return _register_page(request, actor=actor, values=values)
 
 
 @router.post("/subjects/new")
@@ -155,7 +156,9 @@ def register_submit(
             _present({name: _text(form, name) for name in SubjectCreate.model_fields})
         )
     except ValidationError as exc:
-        return _register_page(request, actor, values, errors_from_validation(exc), 422)
+        return _register_page(
+            request, actor=actor, values=values, errors=errors_from_validation(exc), status_code=422
+        )
     try:
         _, created, _ = idempotency.run(
             db,
@@ -175,7 +178,9 @@ def register_submit(
             errors.fields["screening_number"] = exc.detail
         elif exc.code in ("not_your_site", "site_not_active"):
             errors.fields["site_id"] = exc.detail
-        return _register_page(request, actor, values, errors, status_of(exc))
+        return _register_page(
+            request, actor=actor, values=values, errors=errors, status_code=status_of(exc)
+        )
     return see_other(f"/subjects/{created['subject_id']}")
 
 
@@ -227,6 +232,7 @@ def _randomize_errors(exc: DomainError) -> FormErrors:
 
 def _randomize_page(
     request: Request,
+    *,
     subject: dict[str, Any],
     values: dict[str, Any],
     errors: FormErrors | None = None,
@@ -245,7 +251,7 @@ def _randomize_page(
 
 
 def _parse_randomize(
-    request: Request, study: StudyDep, subject: dict[str, Any], form: FormData
+    request: Request, *, study: StudyDep, subject: dict[str, Any], form: FormData
 ) -> RandomizeIn | Response:
     """The validated body, or the form shown again with its errors."""
     values = form_values(form)
@@ -253,7 +259,9 @@ def _parse_randomize(
         body = RandomizeIn.model_validate(_randomize_body(form))
     except ValidationError as exc:
         errors = errors_from_validation(exc, strip=("eligibility.",))
-        return _randomize_page(request, subject, values, errors, 422)
+        return _randomize_page(
+            request, subject=subject, values=values, errors=errors, status_code=422
+        )
     failed = check_eligibility(study.eligibility, body.eligibility.to_domain())
     if failed:
         errors = FormErrors(summary=["The subject is not eligible:"])
@@ -261,7 +269,9 @@ def _parse_randomize(
             name = CRITERION_FIELDS.get(criterion.criterion, criterion.criterion)
             errors.fields[name] = criterion.message
             errors.summary.append(criterion.message)
-        return _randomize_page(request, subject, values, errors, 422)
+        return _randomize_page(
+            request, subject=subject, values=values, errors=errors, status_code=422
+        )
     return body
 
 
@@ -269,7 +279,7 @@ def _parse_randomize(
 def randomize_form(request: Request, subject_id: RowId, actor: Randomizer, db: DB) -> Response:
     subject = _subject(db, actor, subject_id)
     values = {"idempotency_key": new_idempotency_key(), "visit_date": _today()}
-    return _randomize_page(request, subject, values)
+    return _randomize_page(request, subject=subject, values=values)
 
 
 @router.post("/subjects/{subject_id}/randomize/review")
@@ -279,8 +289,8 @@ def randomize_review(
     """What will be submitted, for a last look; "Change answers" goes back to the form."""
     subject = _subject(db, actor, subject_id)
     if form.get("action") == "edit":
-        return _randomize_page(request, subject, form_values(form))
-    parsed = _parse_randomize(request, study, subject, form)
+        return _randomize_page(request, subject=subject, values=form_values(form))
+    parsed = _parse_randomize(request, study=study, subject=subject, form=form)
     if isinstance(parsed, Response):
         return parsed
     return render(
@@ -305,20 +315,20 @@ def randomize_submit(
     settings: SettingsDep,
 ) -> Response:
     subject = _subject(db, actor, subject_id)
-    parsed = _parse_randomize(request, study, subject, form)
+    parsed = _parse_randomize(request, study=study, subject=subject, form=form)
     if isinstance(parsed, Response):
         return parsed
     body = parsed
     try:
         result = allocate(
             db,
-            study,
-            settings,
-            actor,
-            _text(form, "idempotency_key"),
-            f"POST /subjects/{subject_id}/randomize",
-            body.model_dump(mode="json"),
-            lambda session: randomize_subject(
+            study=study,
+            settings=settings,
+            actor=actor,
+            key=_text(form, "idempotency_key"),
+            endpoint=f"POST /subjects/{subject_id}/randomize",
+            payload=body.model_dump(mode="json"),
+            work=lambda session: randomize_subject(
                 session,
                 study=study,
                 actor=actor,
@@ -330,7 +340,11 @@ def randomize_submit(
         )
     except DomainError as exc:
         return _randomize_page(
-            request, subject, form_values(form), _randomize_errors(exc), status_of(exc)
+            request,
+            subject=subject,
+            values=form_values(form),
+            errors=_randomize_errors(exc),
+            status_code=status_of(exc),
         )
     return see_other(f"/confirmations/{result['confirmation_id']}")
 
@@ -340,6 +354,7 @@ def randomize_submit(
 
 def _dispense_page(
     request: Request,
+    *,
     study: StudyDep,
     subject: dict[str, Any],
     values: dict[str, Any],
@@ -375,7 +390,7 @@ def dispense_form(
         "visit": _next_visit(study, subject),
         "visit_date": _today(),
     }
-    return _dispense_page(request, study, subject, values)
+    return _dispense_page(request, study=study, subject=subject, values=values)
 
 
 @router.post("/subjects/{subject_id}/dispense")
@@ -402,17 +417,19 @@ def dispense_submit(
         )
     except ValidationError as exc:
         errors = errors_from_validation(exc)
-        return _dispense_page(request, study, subject, values, errors, 422)
+        return _dispense_page(
+            request, study=study, subject=subject, values=values, errors=errors, status_code=422
+        )
     try:
         result = allocate(
             db,
-            study,
-            settings,
-            actor,
-            _text(form, "idempotency_key"),
-            f"POST /subjects/{subject_id}/dispense",
-            body.model_dump(mode="json"),
-            lambda session: dispense_visit(
+            study=study,
+            settings=settings,
+            actor=actor,
+            key=_text(form, "idempotency_key"),
+            endpoint=f"POST /subjects/{subject_id}/dispense",
+            payload=body.model_dump(mode="json"),
+            work=lambda session: dispense_visit(
                 session,
                 study=study,
                 actor=actor,
@@ -426,7 +443,14 @@ def dispense_submit(
         errors = errors_from_service(exc)
         if exc.code in ("already_dispensed", "visit_out_of_order"):
             errors.fields["visit"] = exc.detail
-        return _dispense_page(request, study, subject, values, errors, status_of(exc))
+        return _dispense_page(
+            request,
+            study=study,
+            subject=subject,
+            values=values,
+            errors=errors,
+            status_code=status_of(exc),
+        )
     return see_other(f"/confirmations/{result['confirmation_id']}")
 
 
@@ -435,6 +459,7 @@ def dispense_submit(
 
 def _unblind_page(
     request: Request,
+    *,
     subject: dict[str, Any],
     values: dict[str, Any],
     errors: FormErrors | None = None,
@@ -454,7 +479,7 @@ def _unblind_page(
 
 @router.get("/subjects/{subject_id}/unblind")
 def unblind_form(request: Request, subject_id: RowId, actor: Investigator, db: DB) -> Response:
-    return _unblind_page(request, _subject(db, actor, subject_id), {})
+    return _unblind_page(request, subject=_subject(db, actor, subject_id), values={})
 
 
 @router.post("/subjects/{subject_id}/unblind")
@@ -484,7 +509,9 @@ def unblind_submit(
             "type the subject's screening number exactly as shown to confirm the unblinding",
         )
     if body is None or errors:
-        return _unblind_page(request, subject, values, errors, 422)
+        return _unblind_page(
+            request, subject=subject, values=values, errors=errors, status_code=422
+        )
     try:
         with writing(db) as session:
             result = unblinding.unblind(
@@ -501,7 +528,13 @@ def unblind_submit(
         )
         if earlier is not None:  # a double submit: show the first one's confirmation
             return see_other(f"/confirmations/{earlier}")
-        return _unblind_page(request, subject, values, errors_from_service(exc), status_of(exc))
+        return _unblind_page(
+            request,
+            subject=subject,
+            values=values,
+            errors=errors_from_service(exc),
+            status_code=status_of(exc),
+        )
     return see_other(f"/confirmations/{result['confirmation_id']}")
 
 

@@ -57,7 +57,7 @@ DONE = {
 
 
 def _submit(
-    db: DB, parse: Callable[[], Any], work: Callable[[Session, Any], object], prefix: str = ""
+    db: DB, *, parse: Callable[[], Any], work: Callable[[Session, Any], object], prefix: str = ""
 ) -> tuple[int, FormErrors] | None:
     """Validate the form with the API's schema and run the use case in one transaction: None
     when done, else the status and the errors (fields named with `prefix`, as in the form).
@@ -158,7 +158,7 @@ def _request_page(
 @router.get("/supply/shipments/new", response_class=HTMLResponse)
 def request_form(request: Request, actor: Supply, db: DB) -> Response:
     """The form to request a manual shipment for a site."""
-    return _request_page(request, db, actor)
+    return _request_page(request, db=db, actor=actor)
 
 
 @router.post("/supply/shipments", response_class=HTMLResponse)
@@ -184,10 +184,10 @@ def request_shipment(
     try:
         refused = _submit(
             db,
-            lambda: ShipmentRequestIn.model_validate(
+            parse=lambda: ShipmentRequestIn.model_validate(
                 {k: values.get(k, "") for k in ("site_id", "kits_per_content", "reason")}
             ),
-            work,
+            work=work,
         )
     except DomainError as exc:  # 404: the site chosen does not exist
         refused = status_of(exc), FormErrors({"site_id": exc.detail}, [exc.detail])
@@ -227,7 +227,7 @@ def shipment_page(
     request: Request, shipment_id: RowId, actor: Supply, db: DB, done: str = ""
 ) -> Response:
     """One shipment with its kits (number, expiry, status); ship or cancel it while requested."""
-    return _shipment_page(request, db, actor, shipment_id, done=done)
+    return _shipment_page(request, db=db, actor=actor, shipment_id=shipment_id, done=done)
 
 
 @router.post("/supply/shipments/{shipment_id}/ship", response_class=HTMLResponse)
@@ -235,8 +235,8 @@ def ship(request: Request, shipment_id: RowId, actor: Supply, db: DB, study: Stu
     """The depot sends the requested shipment: its kits go in transit to the site."""
     refused = _submit(
         db,
-        lambda: None,
-        lambda s, _: shipments.ship(
+        parse=lambda: None,
+        work=lambda s, _: shipments.ship(
             s, study=study, actor=actor, shipment_id=shipment_id, today=utcnow().date()
         ),
     )
@@ -251,8 +251,8 @@ def cancel(request: Request, shipment_id: RowId, actor: Supply, form: Form, db: 
     values = form_values(form)
     refused = _submit(
         db,
-        lambda: ReasonIn(reason=values.get("reason", "")),
-        lambda s, body: shipments.cancel(
+        parse=lambda: ReasonIn(reason=values.get("reason", "")),
+        work=lambda s, body: shipments.cancel(
             s, actor=actor, shipment_id=shipment_id, reason=body.reason
         ),
     )
@@ -291,7 +291,7 @@ def _quarantine_page(
 @router.get("/supply/quarantine", response_class=HTMLResponse)
 def quarantine(request: Request, actor: Supply, db: DB, done: str = "") -> Response:
     """Quarantined shipments and kits, each with its decision: release or reject."""
-    return _quarantine_page(request, db, actor, done=done)
+    return _quarantine_page(request, db=db, actor=actor, done=done)
 
 
 def _decision(values: dict[str, str], prefix: str) -> Literal["release", "reject"]:
@@ -303,6 +303,7 @@ def _decision(values: dict[str, str], prefix: str) -> Literal["release", "reject
 
 def _decided(
     request: Request,
+    *,
     db: DB,
     actor: Actor,
     values: dict[str, str],
@@ -314,12 +315,14 @@ def _decided(
     except ValueError:
         errors = FormErrors()
         errors.add(f"{prefix}decision", "choose release or reject")
-        return _quarantine_page(request, db, actor, 422, errors, values)
+        return _quarantine_page(
+            request, db=db, actor=actor, status_code=422, errors=errors, values=values
+        )
     refused = _submit(
         db,
-        lambda: ReasonIn(reason=values.get(f"{prefix}reason", "")),
-        lambda s, body: work(s, body, release),
-        prefix,
+        parse=lambda: ReasonIn(reason=values.get(f"{prefix}reason", "")),
+        work=lambda s, body: work(s, body, release),
+        prefix=prefix,
     )
     if refused:
         return _quarantine_page(request, db, actor, *refused, values)
@@ -334,11 +337,11 @@ def decide_shipment(
     POST /api/v1/shipments/{id}/release or /reject."""
     return _decided(
         request,
-        db,
-        actor,
-        form_values(form),
-        f"shipment-{shipment_id}.",
-        lambda s, body, release: shipments.resolve_quarantine(
+        db=db,
+        actor=actor,
+        values=form_values(form),
+        prefix=f"shipment-{shipment_id}.",
+        work=lambda s, body, release: shipments.resolve_quarantine(
             s,
             study=study,
             actor=actor,
@@ -376,7 +379,14 @@ def decide_kit(
             today=utcnow().date(),
         )
 
-    return _decided(request, db, actor, form_values(form), f"kit-{kit_number}.", work)
+    return _decided(
+        request,
+        db=db,
+        actor=actor,
+        values=form_values(form),
+        prefix=f"kit-{kit_number}.",
+        work=work,
+    )
 
 
 # --- supply levels ------------------------------------------------------------------------------
@@ -411,7 +421,7 @@ def _levels_page(
 @router.get("/supply/levels", response_class=HTMLResponse)
 def levels(request: Request, actor: Supply, db: DB, study: StudyDep, done: str = "") -> Response:
     """Each site's resupply trigger and target (the same for every content)."""
-    return _levels_page(request, db, actor, study, done=done)
+    return _levels_page(request, db=db, actor=actor, study=study, done=done)
 
 
 @router.post("/supply/levels/{site_id}", response_class=HTMLResponse)
@@ -423,13 +433,13 @@ def set_levels(
     prefix = f"{site_id}."
     refused = _submit(
         db,
-        lambda: SupplyLevelsIn.model_validate(
+        parse=lambda: SupplyLevelsIn.model_validate(
             {k: values.get(f"{prefix}{k}", "") for k in ("trigger", "target")}
         ),
-        lambda s, body: sites.set_levels(
+        work=lambda s, body: sites.set_levels(
             s, study=study, actor=actor, site_id=site_id, trigger=body.trigger, target=body.target
         ),
-        prefix,
+        prefix=prefix,
     )
     if refused:
         return _levels_page(request, db, actor, study, *refused, values)

@@ -62,7 +62,7 @@ def x_step(last: int, most: int = 6) -> int:
     return next((s for s in X_STEPS if last / s <= most), X_STEPS[-1])
 
 
-def _text(x: float, y: float, content: str, anchor: str = "middle", extra: str = "") -> str:
+def _text(x: float, *, y: float, content: str, anchor: str = "middle", extra: str = "") -> str:
     return (
         f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" {FONT}{extra}>'
         f"{escape(content)}</text>"
@@ -79,13 +79,14 @@ def _legend(labels: Sequence[str]) -> list[str]:
             f'<line x1="{x}" y1="13" x2="{x + 28}" y2="13" stroke="{colour}" stroke-width="2.5"'
             f"{dashes}/>"
         )
-        parts.append(_text(x + 34, 17, label, "start"))
+        parts.append(_text(x + 34, y=17, content=label, anchor="start"))
         x += 34 + 7 * len(label) + 24
     return parts
 
 
 def _panel(
     panel: Panel,
+    *,
     x0: float,
     y0: float,
     top: float,
@@ -99,14 +100,16 @@ def _panel(
     left, bottom = x0 + LEFT, y0 + TOP + height
     ticks = y_ticks(top)
     scale_top = ticks[-1] or 1.0
-    parts = [_text(x0 + LEFT + width / 2, y0 + 16, panel.title, extra=' font-weight="600"')]
+    parts = [
+        _text(x0 + LEFT + width / 2, y=y0 + 16, content=panel.title, extra=' font-weight="600"')
+    ]
     for tick in ticks:
         y = bottom - height * tick / scale_top
         parts.append(
             f'<line x1="{left:.1f}" y1="{y:.1f}" x2="{left + width:.1f}" y2="{y:.1f}" '
             f'stroke="#e2e2e2"/>'
         )
-        parts.append(_text(left - 5, y + 4, y_format(tick), "end"))
+        parts.append(_text(left - 5, y=y + 4, content=y_format(tick), anchor="end"))
     step = x_step(last)
     for week in range(0, last + 1, step):
         x = left + width * week / max(last, 1)
@@ -114,15 +117,20 @@ def _panel(
             f'<line x1="{x:.1f}" y1="{bottom:.1f}" x2="{x:.1f}" y2="{bottom + 4:.1f}" '
             f'stroke="#1b1b1b"/>'
         )
-        parts.append(_text(x, bottom + 16, str(week)))
+        parts.append(_text(x, y=bottom + 16, content=str(week)))
     parts.append(
         f'<path d="M{left:.1f} {y0 + TOP:.1f}V{bottom:.1f}H{left + width:.1f}" fill="none" '
         f'stroke="#1b1b1b"/>'
     )
-    parts.append(_text(left + width / 2, bottom + 34, x_label))
+    parts.append(_text(left + width / 2, y=bottom + 34, content=x_label))
     middle = y0 + TOP + height / 2
     parts.append(
-        _text(x0 + 14, middle, y_label, extra=f' transform="rotate(-90 {x0 + 14} {middle:.1f})"')
+        _text(
+            x0 + 14,
+            y=middle,
+            content=y_label,
+            extra=f' transform="rotate(-90 {x0 + 14} {middle:.1f})"',
+        )
     )
     for i, series in enumerate(panel.series):
         colour, dash = STYLES[i % len(STYLES)]
@@ -182,10 +190,19 @@ def small_multiples(
     if legend:
         parts += _legend(labels)
     if not panels:
-        parts.append(_text(width / 2, height / 2, "No data"))
+        parts.append(_text(width / 2, y=height / 2, content="No data"))
     for i, panel in enumerate(panels):
         x0 = (i % columns) * PANEL_WIDTH
         y0 = legend + (i // columns) * PANEL_HEIGHT
-        parts += _panel(panel, x0, y0, top, last, x_label, y_label, y_format)
+        parts += _panel(
+            panel,
+            x0=x0,
+            y0=y0,
+            top=top,
+            last=last,
+            x_label=x_label,
+            y_label=y_label,
+            y_format=y_format,
+        )
     parts.append("</svg>")
     return "\n".join(parts)

@@ -367,7 +367,11 @@ def _kit_status(client: TestClient, study: Study, user: str, hdrs: dict[str, str
 
 def _kit_import(client: TestClient, study: Study, user: str, hdrs: dict[str, str]) -> list[Request]:
     records = generate_kit_list(
-        load_study().contents, 1, [today() + timedelta(days=400)], DEPOT, random.Random(user)
+        load_study().contents,
+        per_content=1,
+        expiry_dates=[today() + timedelta(days=400)],
+        depot=DEPOT,
+        rng=random.Random(user),
     )
     content = kit_list_csv(records).encode()
     kwargs = {"content": content, "headers": {"Content-Type": "text/csv"}}

@@ -38,7 +38,14 @@ def test_both_arms_get_the_same_tiers_or_the_same_refusal(
 ) -> None:
     chosen = {
         content: choose_kits(
-            kits, CONTENTS, content, vials, DAY, WINDOW, random.Random(seed), must_hold
+            kits,
+            contents=CONTENTS,
+            content=content,
+            vials=vials,
+            day=DAY,
+            window_days=WINDOW,
+            rng=random.Random(seed),
+            must_hold=must_hold,
         )
         for content in CONTENTS
     }
@@ -85,13 +92,34 @@ def test_a_tier_one_content_lacks_is_never_used() -> None:
         KitCandidate("P1", CONTENTS[1], late, 2),
     ]
     for content in CONTENTS:
-        got = choose_kits(kits, CONTENTS, content, 1, DAY, WINDOW, random.Random(1))
+        got = choose_kits(
+            kits,
+            contents=CONTENTS,
+            content=content,
+            vials=1,
+            day=DAY,
+            window_days=WINDOW,
+            rng=random.Random(1),
+        )
         assert got is not None and [(k.expiry_date, k.shipment) for k in got] == [(late, 2)]
     # two vials: the late tier offers one, the early tier none: refused for both arms alike
     for content in CONTENTS:
-        assert choose_kits(kits, CONTENTS, content, 2, DAY, WINDOW, random.Random(1)) is None
+        assert (
+            choose_kits(
+                kits,
+                contents=CONTENTS,
+                content=content,
+                vials=2,
+                day=DAY,
+                window_days=WINDOW,
+                rng=random.Random(1),
+            )
+            is None
+        )
     shelf = tally(kits, DAY, WINDOW)
-    assert usable_stock(shelf, CONTENTS, dict.fromkeys(CONTENTS, 0.5)) == dict.fromkeys(CONTENTS, 1)
+    assert usable_stock(
+        shelf, contents=CONTENTS, shares=dict.fromkeys(CONTENTS, 0.5)
+    ) == dict.fromkeys(CONTENTS, 1)
 
 
 def test_randomization_needs_a_heaviest_visit_of_every_content() -> None:
@@ -100,8 +128,29 @@ def test_randomization_needs_a_heaviest_visit_of_every_content() -> None:
         KitCandidate(f"P{i}", CONTENTS[1], expiry, 1) for i in range(2)
     ]
     for content in CONTENTS:
-        assert choose_kits(kits, CONTENTS, content, 1, DAY, WINDOW, random.Random(0), 2)
-        assert choose_kits(kits, CONTENTS, content, 1, DAY, WINDOW, random.Random(0), 3) is None
+        assert choose_kits(
+            kits,
+            contents=CONTENTS,
+            content=content,
+            vials=1,
+            day=DAY,
+            window_days=WINDOW,
+            rng=random.Random(0),
+            must_hold=2,
+        )
+        assert (
+            choose_kits(
+                kits,
+                contents=CONTENTS,
+                content=content,
+                vials=1,
+                day=DAY,
+                window_days=WINDOW,
+                rng=random.Random(0),
+                must_hold=3,
+            )
+            is None
+        )
 
 
 @PROPERTY
@@ -109,10 +158,10 @@ def test_randomization_needs_a_heaviest_visit_of_every_content() -> None:
 def test_usable_stock_counts_what_a_tier_can_give(kits: list[KitCandidate], share: float) -> None:
     shelf = tally(kits, DAY, WINDOW)
     shares = {CONTENTS[0]: share, CONTENTS[1]: 1 - share}
-    usable = usable_stock(shelf, CONTENTS, shares)
+    usable = usable_stock(shelf, contents=CONTENTS, shares=shares)
     for content in CONTENTS:
         held = sum(shelf.get(content, {}).values())
         assert 0 <= usable[content] <= held
     # a shelf holding one content only can give nothing
     only = {CONTENTS[0]: shelf.get(CONTENTS[0], Counter())}
-    assert usable_stock(only, CONTENTS, shares) == dict.fromkeys(CONTENTS, 0)
+    assert usable_stock(only, contents=CONTENTS, shares=shares) == dict.fromkeys(CONTENTS, 0)

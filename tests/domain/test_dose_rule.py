@@ -103,15 +103,15 @@ def test_calculate_dose_has_no_arm_input() -> None:
 def test_dose_is_the_same_whatever_the_arm(weight: Decimal, level: Decimal) -> None:
     """No arm enters the calculation, so an active and a placebo subject of the same weight and
     level get the same result: two calls agree field for field."""
-    active = calculate_dose(weight, level, DRUG, WEIGHT)
-    placebo = calculate_dose(weight, level, DRUG, WEIGHT)
+    active = calculate_dose(weight, dose_level_mg_per_kg=level, drug=DRUG, accepted=WEIGHT)
+    placebo = calculate_dose(weight, dose_level_mg_per_kg=level, drug=DRUG, accepted=WEIGHT)
     assert active == placebo
 
 
 @PROPERTY
 @given(weights, levels)
 def test_dose_vials_and_volume(weight: Decimal, level: Decimal) -> None:
-    dose = calculate_dose(weight, level, DRUG, WEIGHT)
+    dose = calculate_dose(weight, dose_level_mg_per_kg=level, drug=DRUG, accepted=WEIGHT)
     assert dose.weight_kg == weight
     assert dose.dose_level_mg_per_kg == level
     exact = weight * level
@@ -139,7 +139,9 @@ def test_dose_vials_and_volume(weight: Decimal, level: Decimal) -> None:
     ],
 )
 def test_dose_examples(weight: str, level: str, dose_mg: str, vials: int, volume: str) -> None:
-    dose = calculate_dose(Decimal(weight), Decimal(level), DRUG, WEIGHT)
+    dose = calculate_dose(
+        Decimal(weight), dose_level_mg_per_kg=Decimal(level), drug=DRUG, accepted=WEIGHT
+    )
     assert (dose.dose_mg, dose.vials, dose.infusion_volume_ml) == (
         Decimal(dose_mg),
         vials,

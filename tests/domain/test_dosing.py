@@ -38,7 +38,9 @@ levels = st.one_of(st.sampled_from([8, 12, 16]), st.integers(1, 40))  # 0.1 mg/k
 def test_dose_vials_and_volume(weight: int, level: int) -> None:
     weight_kg = Decimal(weight).scaleb(-2)
     level_mg_per_kg = Decimal(level).scaleb(-1)
-    dose = calculate_dose(weight_kg, level_mg_per_kg, DRUG, WEIGHT)
+    dose = calculate_dose(
+        weight_kg, dose_level_mg_per_kg=level_mg_per_kg, drug=DRUG, accepted=WEIGHT
+    )
     dose_mg, vials, volume_ml = expected_dose(weight, level)
     assert dose.dose_mg == dose_mg
     assert dose.vials == vials
@@ -67,7 +69,9 @@ def test_dose_vials_and_volume(weight: int, level: int) -> None:
     ],
 )
 def test_dose_edge_cases(weight: str, level: str, dose_mg: str, vials: int, volume_ml: str) -> None:
-    dose = calculate_dose(Decimal(weight), Decimal(level), DRUG, WEIGHT)
+    dose = calculate_dose(
+        Decimal(weight), dose_level_mg_per_kg=Decimal(level), drug=DRUG, accepted=WEIGHT
+    )
     assert dose.dose_mg == Decimal(dose_mg)
     assert str(dose.dose_mg) == dose_mg
     assert dose.vials == vials
@@ -80,7 +84,9 @@ def test_vial_strength_and_concentration_come_from_the_drug() -> None:
         vial_volume_ml=Decimal("2"),
         concentration_mg_per_ml=Decimal("25"),
     )
-    dose = calculate_dose(Decimal("125.1"), Decimal("0.8"), small, WEIGHT)
+    dose = calculate_dose(
+        Decimal("125.1"), dose_level_mg_per_kg=Decimal("0.8"), drug=small, accepted=WEIGHT
+    )
     assert dose.dose_mg == Decimal("100.1")
     assert dose.vials == 3
     assert dose.infusion_volume_ml == Decimal("4.0")  # 100.1 / 25 = 4.004
@@ -96,14 +102,19 @@ def test_there_is_no_arm_input() -> None:
 @settings(max_examples=50, deadline=None)
 @given(weight=weights, level=levels)
 def test_same_inputs_same_dose(weight: int, level: int) -> None:
-    args = (Decimal(weight).scaleb(-2), Decimal(level).scaleb(-1), DRUG, WEIGHT)
-    assert calculate_dose(*args) == calculate_dose(*args)
+    args = {
+        "weight_kg": Decimal(weight).scaleb(-2),
+        "dose_level_mg_per_kg": Decimal(level).scaleb(-1),
+        "drug": DRUG,
+        "accepted": WEIGHT,
+    }
+    assert calculate_dose(**args) == calculate_dose(**args)
 
 
 @pytest.mark.parametrize("weight", ["30", "30.0", "200", "200.00", "115.3"])
 def test_weights_in_range_accepted(weight: str) -> None:
     check_weight(Decimal(weight), WEIGHT)
-    calculate_dose(Decimal(weight), Decimal("1.2"), DRUG, WEIGHT)
+    calculate_dose(Decimal(weight), dose_level_mg_per_kg=Decimal("1.2"), drug=DRUG, accepted=WEIGHT)
 
 
 @pytest.mark.parametrize("weight", ["29.99", "29.9", "0", "-70", "200.01", "200.1", "350"])
@@ -111,11 +122,18 @@ def test_weights_out_of_range_refused(weight: str) -> None:
     with pytest.raises(WeightOutOfRange):
         check_weight(Decimal(weight), WEIGHT)
     with pytest.raises(WeightOutOfRange, match="outside the accepted 30 to 200 kg"):
-        calculate_dose(Decimal(weight), Decimal("1.2"), DRUG, WEIGHT)
+        calculate_dose(
+            Decimal(weight), dose_level_mg_per_kg=Decimal("1.2"), drug=DRUG, accepted=WEIGHT
+        )
 
 
 @settings(max_examples=100, deadline=None)
 @given(weight=st.one_of(st.integers(-1000, 2999), st.integers(20001, 100000)))
 def test_any_weight_outside_range_refused(weight: int) -> None:
     with pytest.raises(WeightOutOfRange):
-        calculate_dose(Decimal(weight).scaleb(-2), Decimal("0.8"), DRUG, WEIGHT)
+        calculate_dose(
+            Decimal(weight).scaleb(-2),
+            dose_level_mg_per_kg=Decimal("0.8"),
+            drug=DRUG,
+            accepted=WEIGHT,
+        )

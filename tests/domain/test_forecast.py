@@ -46,7 +46,7 @@ def test_calendar_and_direct_count_agree(on: list[OnTreatment], horizon: int) ->
     for subject in on:
         for due, vials in pending_visits(subject, VISITS):
             calendar.add(subject.content, due, vials)
-    direct = subject_need(on, VISITS, TODAY, horizon)
+    direct = subject_need(on, visits=VISITS, today=TODAY, horizon_days=horizon)
     for content in CONTENTS:
         assert calendar.need(content, TODAY + timedelta(days=horizon)) == direct.get(content, 0)
 
@@ -74,11 +74,13 @@ def test_next_due_after_is_the_day_the_need_grows(
 
 def test_overdue_visits_count_and_later_ones_wait() -> None:
     subject = OnTreatment(CONTENTS[0], TODAY - timedelta(days=30), 1, 2)  # W4 two days overdue
-    assert subject_need([subject], VISITS, TODAY, 0) == {CONTENTS[0]: 2}
-    assert subject_need([subject], VISITS, TODAY, 25) == {CONTENTS[0]: 2}
-    assert subject_need([subject], VISITS, TODAY, 26) == {CONTENTS[0]: 4}  # W8 on day 26
+    assert subject_need([subject], visits=VISITS, today=TODAY, horizon_days=0) == {CONTENTS[0]: 2}
+    assert subject_need([subject], visits=VISITS, today=TODAY, horizon_days=25) == {CONTENTS[0]: 2}
+    assert subject_need([subject], visits=VISITS, today=TODAY, horizon_days=26) == {
+        CONTENTS[0]: 4
+    }  # W8 on day 26
     finished = OnTreatment(CONTENTS[0], TODAY - timedelta(days=400), 13, 2)
-    assert subject_need([finished], VISITS, TODAY, 365) == {}
+    assert subject_need([finished], visits=VISITS, today=TODAY, horizon_days=365) == {}
 
 
 def test_subjects_to_come_split_by_the_ratio_and_capped_by_the_places() -> None:
@@ -91,7 +93,9 @@ def test_subjects_to_come_split_by_the_ratio_and_capped_by_the_places() -> None:
     capped = enrolment_need(Enrolment(10.0, 2, {"A": 1, "B": 1}, 1), VISITS, 28)
     assert capped == pytest.approx({"A": 1.0, "B": 1.0})
     assert enrolment_need(Enrolment(1.0, 0, {"A": 1}, 1), VISITS, 28) == {}
-    assert site_need([], enrolment, VISITS, ("A", "B"), TODAY, 28) == {"A": 6, "B": 2}
+    assert site_need(
+        [], enrolment=enrolment, visits=VISITS, contents=("A", "B"), today=TODAY, horizon_days=28
+    ) == {"A": 6, "B": 2}
 
 
 @PROPERTY

@@ -31,11 +31,17 @@ HEADER = ",".join(KIT_COLUMNS)
 
 
 def generated(per_content: int = 10, seed: int = 1, expiries: list[date] = EXPIRIES) -> list:
-    return generate_kit_list(CONTENTS, per_content, expiries, DEPOT, random.Random(seed))
+    return generate_kit_list(
+        CONTENTS,
+        per_content=per_content,
+        expiry_dates=expiries,
+        depot=DEPOT,
+        rng=random.Random(seed),
+    )
 
 
 def parse(text: str) -> list[KitRecord]:
-    return parse_kit_list(text, CONTENTS, DEPOTS, TODAY)
+    return parse_kit_list(text, contents=CONTENTS, depots=DEPOTS, today=TODAY)
 
 
 def refusal(text: str) -> list[str]:

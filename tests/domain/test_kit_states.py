@@ -26,7 +26,7 @@ NOT_ALLOWED = [pair for pair in itertools.product(KitStatus, KitStatus) if pair 
 
 def assert_refused(current: KitStatus, target: KitStatus, by: str) -> None:
     with pytest.raises(KitTransitionError) as info:
-        check_transition("KITX", current, target, by)
+        check_transition("KITX", current=current, target=target, by=by)
     error = info.value
     assert error.current == current
     assert error.target == target
@@ -46,7 +46,7 @@ def test_allowed_move_passes_for_listed_actors_only(current: KitStatus, target: 
     allowed = TRANSITIONS[(current, target)]
     for by in ACTORS:
         if by in allowed:
-            check_transition("KITX", current, target, by)
+            check_transition("KITX", current=current, target=target, by=by)
         else:
             assert_refused(current, target, by)
 
@@ -56,7 +56,7 @@ def test_move_not_in_table_fails_for_everybody(current: KitStatus, target: KitSt
     for by in (*ACTORS, "nobody"):
         assert_refused(current, target, by)
     with pytest.raises(KitTransitionError, match="not allowed"):
-        check_transition("KITX", current, target, SYSTEM)
+        check_transition("KITX", current=current, target=target, by=SYSTEM)
 
 
 def test_staying_in_the_same_status_is_not_a_move() -> None:
@@ -66,9 +66,9 @@ def test_staying_in_the_same_status_is_not_a_move() -> None:
 
 def test_system_only_moves_say_so() -> None:
     with pytest.raises(KitTransitionError, match="only the service itself"):
-        check_transition("KITX", S.AVAILABLE, S.DISPENSED, Role.PHARMACIST.value)
+        check_transition("KITX", current=S.AVAILABLE, target=S.DISPENSED, by=Role.PHARMACIST.value)
     with pytest.raises(KitTransitionError, match="the pharmacist role may not"):
-        check_transition("KITX", S.AT_DEPOT, S.QUARANTINED, Role.PHARMACIST.value)
+        check_transition("KITX", current=S.AT_DEPOT, target=S.QUARANTINED, by=Role.PHARMACIST.value)
 
 
 def test_dispensed_is_reached_only_by_the_system() -> None:
@@ -120,7 +120,7 @@ def test_random_walk_never_dispenses_twice(data: st.DataObject) -> None:
             break
         current, target = data.draw(st.sampled_from(moves))
         by = data.draw(st.sampled_from(sorted(TRANSITIONS[(current, target)])))
-        check_transition("WALK", current, target, by)
+        check_transition("WALK", current=current, target=target, by=by)
         status = target
         dispensed += status is S.DISPENSED
         assert dispensed <= 1
@@ -132,6 +132,10 @@ def test_random_walk_never_dispenses_twice(data: st.DataObject) -> None:
 )
 def test_a_release_goes_back_to_where_the_kit_is(target: KitStatus, at_site: bool) -> None:
     with pytest.raises(KitTransitionError, match="goes back to"):
-        check_transition("K1", KitStatus.QUARANTINED, target, "supply_manager", at_site=at_site)
+        check_transition(
+            "K1", current=KitStatus.QUARANTINED, target=target, by="supply_manager", at_site=at_site
+        )
     home = KitStatus.AT_DEPOT if target is KitStatus.AVAILABLE else KitStatus.AVAILABLE
-    check_transition("K1", KitStatus.QUARANTINED, home, "supply_manager", at_site=at_site)
+    check_transition(
+        "K1", current=KitStatus.QUARANTINED, target=home, by="supply_manager", at_site=at_site
+    )

@@ -135,4 +135,4 @@ def test_unknown_scope_and_format_are_refused() -> None:
     with pytest.raises(ListImportError, match="unknown scope"):
         lf.parse_redcap("x\n", STUDY, "P9")
     with pytest.raises(ListImportError, match="unknown format"):
-        lf.parse("x\n", STUDY, "xml", "P2")
+        lf.parse("x\n", study=STUDY, file_format="xml", scope="P2")

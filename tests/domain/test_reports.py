@@ -41,7 +41,9 @@ def enrolled(draw: st.DrawFn) -> Enrolled:
 def test_enrolment_counts_every_subject_once_per_view(
     subjects: list[Enrolled], study_wide: dict[str, int]
 ) -> None:
-    report = enrolment(STUDY, subjects, {"C1": "open"}, SITES, study_wide)
+    report = enrolment(
+        STUDY, subjects=subjects, statuses={"C1": "open"}, site_ids=SITES, study_wide=study_wide
+    )
     randomized = sum(1 for s in subjects if s.scope)
     assert (report.registered, report.randomized) == (len(subjects), randomized)
     assert sum(line.randomized for line in report.strata) == randomized
@@ -58,7 +60,7 @@ def test_enrolment_counts_every_subject_once_per_view(
 
 
 def test_enrolment_lists_every_stratum_and_site_even_when_empty() -> None:
-    report = enrolment(STUDY, [], {}, ["US01"], {})
+    report = enrolment(STUDY, subjects=[], statuses={}, site_ids=["US01"], study_wide={})
     assert [(s.scope, s.stratum) for s in report.strata if s.scope == PHASE_II_SCOPE] == [
         (PHASE_II_SCOPE, s) for s in STUDY.phase_ii.strata()
     ]
@@ -101,7 +103,7 @@ kits = st.builds(
 def test_outlook_counts_stock_by_window_and_every_kit_by_status(stock: list[StockKit]) -> None:
     locations = [("DE01", "site"), ("DE02", "site"), ("DEPOT-EU", "depot")]
     windows = expiry_windows(30, 60)
-    report = expiry_outlook(stock, locations, TODAY, windows)
+    report = expiry_outlook(stock, locations=locations, today=TODAY, windows=windows)
     assert [(line.location, line.kind) for line in report] == locations
     for line in report:
         here = [k for k in stock if k.location == line.location]

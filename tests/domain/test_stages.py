@@ -31,9 +31,9 @@ def statuses(c1: CohortStatus = PL, c2: CohortStatus = PL, c3: CohortStatus = PL
     return {"C1": c1, "C2": c2, "C3": c3}
 
 
-def refused(code: str, call: Callable[..., object], *args: object) -> StageRuleError:
+def refused(code: str, call: Callable[[], object]) -> StageRuleError:
     with pytest.raises(StageRuleError) as info:
-        call(*args)
+        call()
     assert info.value.code == code
     return info.value
 
@@ -83,7 +83,7 @@ P2 = Target(PHASE_II_SCOPE, PHASE_II, None, Decimal("1.2"), 194)
     [(C1, 7, 23, 217), (C1, 0, 0, 0), (P2, 193, 193, 217), (P2, 0, 0, 24)],
 )
 def test_below_every_cap_accepted(target: Target, in_scope: int, in_stage: int, in_total: int):
-    check_caps(STUDY, target, in_scope, in_stage, in_total)
+    check_caps(STUDY, target=target, in_scope=in_scope, in_stage=in_stage, in_total=in_total)
 
 
 @pytest.mark.parametrize(
@@ -100,7 +100,12 @@ def test_below_every_cap_accepted(target: Target, in_scope: int, in_stage: int, 
 def test_at_a_cap_refused_stage_full(
     target: Target, in_scope: int, in_stage: int, in_total: int, what: str
 ) -> None:
-    error = refused("stage_full", check_caps, STUDY, target, in_scope, in_stage, in_total)
+    error = refused(
+        "stage_full",
+        lambda: check_caps(
+            STUDY, target=target, in_scope=in_scope, in_stage=in_stage, in_total=in_total
+        ),
+    )
     assert what in str(error)
 
 
@@ -117,9 +122,14 @@ def test_caps_refuse_exactly_when_some_count_reaches_its_cap(
     stage_cap = 24 if target.stage == PHASE_IB else 194
     full = in_scope >= target.cap or in_stage >= stage_cap or in_total >= 218
     if full:
-        refused("stage_full", check_caps, STUDY, target, in_scope, in_stage, in_total)
+        refused(
+            "stage_full",
+            lambda: check_caps(
+                STUDY, target=target, in_scope=in_scope, in_stage=in_stage, in_total=in_total
+            ),
+        )
     else:
-        check_caps(STUDY, target, in_scope, in_stage, in_total)
+        check_caps(STUDY, target=target, in_scope=in_scope, in_stage=in_stage, in_total=in_total)
 
 
 # --- opening and closing cohorts ---------------------------------------------------------------
@@ -128,29 +138,44 @@ def test_caps_refuse_exactly_when_some_count_reaches_its_cap(
 def test_happy_path_through_all_stages() -> None:
     state = statuses()
     for code in CODES:
-        check_open(STUDY, code, state, None)
+        check_open(STUDY, code=code, statuses=state, phase2_dose=None)
         state[code] = OP
         check_close(code, state)
         state[code] = CL
-    check_phase2_dose(STUDY, Decimal("1.2"), state, None)
+    check_phase2_dose(STUDY, dose=Decimal("1.2"), statuses=state, current=None)
 
 
 def test_first_cohort_opens_first() -> None:
-    check_open(STUDY, "C1", statuses(), None)
-    refused("invalid_stage_change", check_open, STUDY, "C2", statuses(), None)
-    refused("invalid_stage_change", check_open, STUDY, "C3", statuses(), None)
+    check_open(STUDY, code="C1", statuses=statuses(), phase2_dose=None)
+    refused(
+        "invalid_stage_change",
+        lambda: check_open(STUDY, code="C2", statuses=statuses(), phase2_dose=None),
+    )
+    refused(
+        "invalid_stage_change",
+        lambda: check_open(STUDY, code="C3", statuses=statuses(), phase2_dose=None),
+    )
 
 
 def test_c2_only_after_c1_closed() -> None:
-    error = refused("invalid_stage_change", check_open, STUDY, "C2", statuses(OP, PL, PL), None)
+    error = refused(
+        "invalid_stage_change",
+        lambda: check_open(STUDY, code="C2", statuses=statuses(OP, PL, PL), phase2_dose=None),
+    )
     assert "after cohort C1 is closed" in str(error)
-    check_open(STUDY, "C2", statuses(CL, PL, PL), None)
+    check_open(STUDY, code="C2", statuses=statuses(CL, PL, PL), phase2_dose=None)
 
 
 def test_c3_needs_c1_and_c2_closed() -> None:
-    refused("invalid_stage_change", check_open, STUDY, "C3", statuses(CL, OP, PL), None)
-    refused("invalid_stage_change", check_open, STUDY, "C3", statuses(CL, PL, PL), None)
-    check_open(STUDY, "C3", statuses(CL, CL, PL), None)
+    refused(
+        "invalid_stage_change",
+        lambda: check_open(STUDY, code="C3", statuses=statuses(CL, OP, PL), phase2_dose=None),
+    )
+    refused(
+        "invalid_stage_change",
+        lambda: check_open(STUDY, code="C3", statuses=statuses(CL, PL, PL), phase2_dose=None),
+    )
+    check_open(STUDY, code="C3", statuses=statuses(CL, CL, PL), phase2_dose=None)
 
 
 @pytest.mark.parametrize(
@@ -158,27 +183,46 @@ def test_c3_needs_c1_and_c2_closed() -> None:
 )
 def test_one_open_at_a_time(state: dict) -> None:
     for code in CODES:
-        refused("invalid_stage_change", check_open, STUDY, code, state, None)
+        refused(
+            "invalid_stage_change",
+            lambda: check_open(STUDY, code=code, statuses=state, phase2_dose=None),
+        )
 
 
 def test_open_or_closed_cohort_does_not_reopen() -> None:
-    refused("invalid_stage_change", check_open, STUDY, "C1", statuses(OP, PL, PL), None)
-    refused("invalid_stage_change", check_open, STUDY, "C1", statuses(CL, PL, PL), None)
+    refused(
+        "invalid_stage_change",
+        lambda: check_open(STUDY, code="C1", statuses=statuses(OP, PL, PL), phase2_dose=None),
+    )
+    refused(
+        "invalid_stage_change",
+        lambda: check_open(STUDY, code="C1", statuses=statuses(CL, PL, PL), phase2_dose=None),
+    )
 
 
 def test_no_cohort_opens_after_phase_ii_started() -> None:
-    refused("invalid_stage_change", check_open, STUDY, "C3", statuses(CL, CL, PL), Decimal("0.8"))
+    refused(
+        "invalid_stage_change",
+        lambda: check_open(
+            STUDY, code="C3", statuses=statuses(CL, CL, PL), phase2_dose=Decimal("0.8")
+        ),
+    )
 
 
 def test_unknown_cohort_not_found() -> None:
-    refused("not_found", check_open, STUDY, "C4", statuses(), None)
-    refused("not_found", check_open, STUDY, PHASE_II_SCOPE, statuses(), None)
-    refused("not_found", check_close, "C4", statuses())
+    refused(
+        "not_found", lambda: check_open(STUDY, code="C4", statuses=statuses(), phase2_dose=None)
+    )
+    refused(
+        "not_found",
+        lambda: check_open(STUDY, code=PHASE_II_SCOPE, statuses=statuses(), phase2_dose=None),
+    )
+    refused("not_found", lambda: check_close("C4", statuses()))
 
 
 @pytest.mark.parametrize("status", [PL, CL])
 def test_close_only_an_open_cohort(status: CohortStatus) -> None:
-    refused("invalid_stage_change", check_close, "C1", statuses(status, PL, PL))
+    refused("invalid_stage_change", lambda: check_close("C1", statuses(status, PL, PL)))
 
 
 def test_close_the_open_cohort() -> None:
@@ -189,29 +233,33 @@ def test_close_the_open_cohort() -> None:
 
 
 def test_phase2_dose_recorded_once() -> None:
-    check_phase2_dose(STUDY, Decimal("0.8"), statuses(CL, CL, CL), None)
+    check_phase2_dose(STUDY, dose=Decimal("0.8"), statuses=statuses(CL, CL, CL), current=None)
     error = refused(
         "invalid_stage_change",
-        check_phase2_dose,
-        STUDY,
-        Decimal("0.8"),
-        statuses(CL, CL, CL),
-        Decimal("0.8"),
+        lambda: check_phase2_dose(
+            STUDY, dose=Decimal("0.8"), statuses=statuses(CL, CL, CL), current=Decimal("0.8")
+        ),
     )
     assert "already recorded" in str(error)
 
 
 def test_phase2_dose_only_a_closed_cohort_level() -> None:
     state = statuses(CL, CL, PL)
-    check_phase2_dose(STUDY, Decimal("1.2"), state, None)
-    check_phase2_dose(STUDY, Decimal("1.20"), state, None)  # same level, other spelling
+    check_phase2_dose(STUDY, dose=Decimal("1.2"), statuses=state, current=None)
+    check_phase2_dose(
+        STUDY, dose=Decimal("1.20"), statuses=state, current=None
+    )  # same level, other spelling
     for level in ("1.6", "1.0", "2.0", "0"):
-        refused("invalid_stage_change", check_phase2_dose, STUDY, Decimal(level), state, None)
+        refused(
+            "invalid_stage_change",
+            lambda: check_phase2_dose(STUDY, dose=Decimal(level), statuses=state, current=None),
+        )
 
 
 def test_phase2_dose_refused_before_any_cohort_closed() -> None:
     error = refused(
-        "invalid_stage_change", check_phase2_dose, STUDY, Decimal("0.8"), statuses(), None
+        "invalid_stage_change",
+        lambda: check_phase2_dose(STUDY, dose=Decimal("0.8"), statuses=statuses(), current=None),
     )
     assert "none is closed yet" in str(error)
 
@@ -219,11 +267,9 @@ def test_phase2_dose_refused_before_any_cohort_closed() -> None:
 def test_phase2_dose_refused_while_a_cohort_is_open() -> None:
     error = refused(
         "invalid_stage_change",
-        check_phase2_dose,
-        STUDY,
-        Decimal("0.8"),
-        statuses(CL, OP, PL),
-        None,
+        lambda: check_phase2_dose(
+            STUDY, dose=Decimal("0.8"), statuses=statuses(CL, OP, PL), current=None
+        ),
     )
     assert "Close the open phase Ib cohort first" in str(error)
 
@@ -248,13 +294,13 @@ def test_allowed_changes_keep_invariants(ops: list[tuple[str, str]]) -> None:
         recorded = dose
         try:
             if op == "open":
-                check_open(STUDY, arg, state, dose)
+                check_open(STUDY, code=arg, statuses=state, phase2_dose=dose)
                 state[arg] = OP
             elif op == "close":
                 check_close(arg, state)
                 state[arg] = CL
             else:
-                check_phase2_dose(STUDY, Decimal(arg), state, dose)
+                check_phase2_dose(STUDY, dose=Decimal(arg), statuses=state, current=dose)
                 dose = Decimal(arg)
         except StageRuleError as error:
             assert error.code == "invalid_stage_change"

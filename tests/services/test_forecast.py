@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 
 from app.db.engine import Database
 from app.db.models import Kit, Shipment, ShipmentKit, Site
-from app.domain.errors import DomainError, NotFound
+from app.domain.errors import DomainError, InvalidInput, NotFound
 from app.domain.kits import KitStatus
 from app.domain.roles import Role
 from app.domain.study import StudyDefinition, load_study
@@ -308,7 +308,7 @@ def test_weeks_out_of_range_are_refused(demo_db: Database) -> None:
             with pytest.raises(DomainError) as refused:
                 run(demo_db, actor, weeks)
             error = refused.value
-            assert (error.status, error.code) == (422, "validation_error")
+            assert (type(error), error.code) == (InvalidInput, "validation_error")
             assert [e["field"] for e in error.extra["errors"]] == ["weeks"]
             assert "weeks" in error.detail
     assert run(demo_db, SUPPLY, 1).weeks == 1 and run(demo_db, SUPPLY, 52).weeks == 52

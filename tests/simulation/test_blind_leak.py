@@ -32,7 +32,7 @@ def _run(name: str, policy: str, levels: SupplyLevels | None = None) -> Summary:
         scenario = load_scenario(SCENARIOS / name, STUDY).model_copy(update={"policy": policy})
         if levels is not None:
             scenario = scenario.model_copy(update={"levels": levels})
-        _runs[(name, policy)] = simulate(STUDY, scenario, TRIALS, seed=1)
+        _runs[(name, policy)] = simulate(STUDY, scenario=scenario, trials=TRIALS, seed=1)
     return _runs[(name, policy)]
 
 
