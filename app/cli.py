@@ -21,7 +21,7 @@ from app.db.models import Study
 from app.domain.errors import DomainError
 from app.domain.roles import Role
 from app.domain.study import PHASE_II_SCOPE, StudyDefinition, StudyDefinitionError, load_study
-from app.services import accounts, setup, sites
+from app.services import accounts, sites, study_setup
 from app.services import kits as kit_service
 from app.services import lists as list_service
 from app.services.actor import SYSTEM
@@ -206,7 +206,7 @@ def study_load(
 ) -> None:
     """Load the study definition (once per database)."""
     study = _study_file(file)
-    _transact(database_url, lambda s: setup.load_study(s, study=study, actor=SYSTEM))
+    _transact(database_url, lambda s: study_setup.load_study(s, study=study, actor=SYSTEM))
     typer.echo(f"Study {study.code} loaded (definition {study.fingerprint()}).")
 
 
@@ -354,7 +354,7 @@ def sites_add(
     """Add a site (inactive until `irt sites activate`)."""
     _transact(
         database_url,
-        lambda s: setup.add_site(
+        lambda s: study_setup.add_site(
             s, actor=SYSTEM, site_id=site_id, name=name, country=country, depot_id=depot
         ),
     )
@@ -406,7 +406,7 @@ def users_create(
     _check_password(password)
     _transact(
         database_url,
-        lambda s: setup.add_user(
+        lambda s: study_setup.add_user(
             s,
             actor=SYSTEM,
             username=username,

@@ -36,7 +36,7 @@ from app.services import audit, outbox, reports, sites, stages
 from app.services import exports as export_service
 from app.services import lists as list_service
 from app.services import shipments as shipment_service
-from app.services import unblinded as unblinded_service
+from app.services import unblinded_allocations as unblinded_service
 from app.services.actor import SYSTEM
 from app.services.locks import lock_site
 from app.services.resupply import check_site, request_manual

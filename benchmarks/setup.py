@@ -16,7 +16,7 @@ from app.db.engine import Database
 from app.db.migrate import upgrade
 from app.domain.roles import Role
 from app.domain.study import StudyDefinition
-from app.services import setup, stages
+from app.services import stages, study_setup
 from app.services.actor import SYSTEM
 from app.services.demo import set_up_demo
 from app.services.transaction import writing
@@ -112,7 +112,7 @@ def set_up(
         bench = BenchDatabase(engine, url, study, tuple(s.code for s in study.demo_sites))
         with writing(db) as session:
             for site in bench.sites:
-                setup.add_user(
+                study_setup.add_user(
                     session,
                     actor=SYSTEM,
                     username=bench.coordinator(site),
@@ -120,7 +120,7 @@ def set_up(
                     role=Role.SITE_COORDINATOR,
                     site_ids=[site],
                 )
-                setup.add_user(
+                study_setup.add_user(
                     session,
                     actor=SYSTEM,
                     username=bench.pharmacist(site),

@@ -31,14 +31,14 @@ from app.domain.roles import Role
 from app.domain.study import StudyDefinition
 from app.services import (
     audit,
+    emergency_unblinding,
     inventory,
     kits,
     lists,
     outbox,
     sites,
     stages,
-    unblinded,
-    unblinding,
+    unblinded_allocations,
 )
 from app.services.actor import Actor
 from app.services.transaction import utcnow, writing
@@ -52,7 +52,7 @@ Sponsor = Annotated[Actor, Depends(require(Role.SPONSOR_ADMIN))]
 @router.get("/allocations", response_model=list[AllocationOut])
 def allocations(actor: Monitor, db: DB, study: StudyDep) -> Any:
     with db.read() as session:
-        return unblinded.allocations(session, study)
+        return unblinded_allocations.allocations(session, study)
 
 
 CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
@@ -72,7 +72,7 @@ def _csv(text: str, filename: str) -> Response:
 def export_allocations(actor: Monitor, db: DB, study: StudyDep) -> Response:
     """One row per randomized subject, with arm and treatment (unblinded)."""
     with db.read() as session:
-        return _csv(unblinded.allocations_csv(session, study), "allocations.csv")
+        return _csv(unblinded_allocations.allocations_csv(session, study), "allocations.csv")
 
 
 @router.get("/exports/list.csv", response_class=Response, responses=CSV_RESPONSE)
@@ -213,7 +213,7 @@ def activate_site(
 @router.get("/unblindings", response_model=list[UnblindingLogOut])
 def unblindings(actor: Monitor, db: DB, study: StudyDep) -> Any:
     with db.read() as session:
-        return unblinding.unblinding_log(session, study)
+        return emergency_unblinding.unblinding_log(session, study)
 
 
 @router.get("/outbox", response_model=list[OutboxMessageOut])

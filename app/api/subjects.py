@@ -27,9 +27,9 @@ from app.domain.errors import MalformedRequest
 from app.domain.kits import KitStatus
 from app.domain.roles import Role
 from app.domain.study import StudyDefinition
-from app.services import idempotency, subjects, unblinding
+from app.services import emergency_unblinding, idempotency, subjects
 from app.services.actor import Actor
-from app.services.dispensing import dispense as dispense_visit
+from app.services.dispensing import dispense as allocate_visit_kits
 from app.services.dispensing import replace_kit, urgent_resupply_on_shortage
 from app.services.randomization import randomize as randomize_subject
 from app.services.transaction import utcnow, writing
@@ -179,7 +179,7 @@ def dispense(
         what="Dispensing",
         endpoint=f"POST /subjects/{subject_id}/dispense",
         body=body,
-        work=lambda session: dispense_visit(
+        work=lambda session: allocate_visit_kits(
             session,
             study=study,
             actor=actor,
@@ -238,7 +238,7 @@ def unblind(
     """Emergency unblinding: the treatment of this one subject, with a reason; audited, and the
     sponsor and the site are notified (without the treatment)."""
     with writing(db) as session:
-        return unblinding.unblind(
+        return emergency_unblinding.unblind(
             session,
             study=study,
             actor=actor,

@@ -21,8 +21,8 @@ from app.domain.roles import SITE_ROLES, Role
 from app.domain.study import PHASE_IB, StudyDefinition
 from app.services import audit, outbox
 from app.services.actor import Actor
+from app.services.blinded_views import iso_utc
 from app.services.transaction import utcnow
-from app.services.views import iso_utc
 
 Kind = Literal["randomization", "dispensing", "replacement", "unblinding"]
 TITLES: dict[str, str] = {

@@ -11,7 +11,7 @@ from app.db.engine import Database
 from app.domain.kits import generate_kit_list, kit_list_csv
 from app.domain.roles import Role
 from app.domain.study import StudyDefinition
-from app.services import kits, lists, setup, shipments, sites, stages
+from app.services import kits, lists, shipments, sites, stages, study_setup
 from app.services.actor import SYSTEM
 from app.services.transaction import utcnow, writing
 
@@ -81,13 +81,13 @@ def set_up_demo(
     today = utcnow().date()
     rng = random.Random(seed) if seed else secrets.SystemRandom()
     with writing(db) as session:
-        setup.load_study(session, study=study, actor=SYSTEM)
+        study_setup.load_study(session, study=study, actor=SYSTEM)
         for depot in study.demo_depots:
             sites.add_depot(
                 session, actor=SYSTEM, depot_id=depot.code, name=depot.name, country=depot.country
             )
         for site in study.demo_sites:
-            setup.add_site(
+            study_setup.add_site(
                 session,
                 actor=SYSTEM,
                 site_id=site.code,
@@ -96,7 +96,7 @@ def set_up_demo(
                 depot_id=study.demo_depots[0].code,
             )
         for user in users:
-            setup.add_user(
+            study_setup.add_user(
                 session,
                 actor=SYSTEM,
                 username=user.username,

@@ -21,12 +21,12 @@ from app.domain.kits import KitStatus
 from app.domain.study import StudyDefinition, Visit
 from app.services import audit, confirmations
 from app.services.actor import SYSTEM, Actor
+from app.services.blinded_views import dispensing_view
 from app.services.kits import move
 from app.services.locks import lock_site
 from app.services.resupply import available_kits, check_site
 from app.services.subjects import get_visible_subject
 from app.services.transaction import after_commit, utcnow, writing
-from app.services.views import dispensing_view
 
 _rng = random.SystemRandom()
 
@@ -94,7 +94,7 @@ def choose_visit_kits(
     return sorted(k.kit_number for k in chosen)
 
 
-def dispense_visit(
+def allocate_visit_kits(
     session: Session,
     *,
     study: StudyDefinition,
@@ -272,7 +272,7 @@ def dispense(
         )
     if visit_date < randomization.visit_date:
         raise validation_error("visit_date", "The visit date is before the randomization visit.")
-    view = dispense_visit(
+    view = allocate_visit_kits(
         session,
         study=study,
         actor=actor,

@@ -17,8 +17,8 @@ from app.domain.roles import SITE_ROLES
 from app.domain.study import StudyDefinition
 from app.services import audit
 from app.services.actor import Actor
+from app.services.blinded_views import iso_utc
 from app.services.transaction import utcnow
-from app.services.views import iso_utc
 
 
 def decode_upload(raw: bytes) -> str:

@@ -17,8 +17,8 @@ from app.domain.errors import Conflict, InvalidInput, not_found, validation_erro
 from app.domain.study import PHASE_II_SCOPE, StudyDefinition
 from app.services import audit
 from app.services.actor import Actor
+from app.services.blinded_views import iso_utc
 from app.services.transaction import utcnow
-from app.services.views import iso_utc
 
 
 def generate(session: Session, *, study: StudyDefinition, actor: Actor, seed: str) -> list[str]:

@@ -22,17 +22,17 @@ from app.domain.stratification import stratum_of
 from app.domain.study import NO_STRATUM, PHASE_IB, StudyDefinition
 from app.services import audit, confirmations
 from app.services.actor import Actor
-from app.services.dispensing import dispense_visit, refuse_weight_out_of_range
+from app.services.blinded_views import randomization_view
+from app.services.dispensing import allocate_visit_kits, refuse_weight_out_of_range
 from app.services.locks import lock_stratum
 from app.services.study_state import (
     cohort_statuses,
     count_randomized,
+    lock_study_shared,
     randomized_counts,
-    share_study,
 )
 from app.services.subjects import get_visible_subject
 from app.services.transaction import utcnow
-from app.services.views import randomization_view
 
 
 def randomize(
@@ -51,7 +51,7 @@ def randomize(
         raise validation_error(
             "eligibility.screening_date", "The screening date must not be after the visit date."
         )
-    study_row = share_study(session)
+    study_row = lock_study_shared(session)
     subject = get_visible_subject(session, actor=actor, subject_id=subject_id, lock=True)
     site = session.get(Site, subject.site_id)
     if site is None or not site.active:
@@ -100,7 +100,7 @@ def randomize(
         infusion_volume_ml=dose.infusion_volume_ml,
         eligibility_json=json.dumps(_answers_json(answers), sort_keys=True),
     )
-    day_one = dispense_visit(
+    day_one = allocate_visit_kits(
         session,
         study=study,
         actor=actor,

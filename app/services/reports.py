@@ -23,9 +23,9 @@ from app.domain.kits import KitStatus
 from app.domain.roles import SITE_ROLES
 from app.domain.study import PHASE_II_SCOPE, StudyDefinition
 from app.services.actor import Actor
+from app.services.emergency_unblinding import unblinding_log
 from app.services.stages import phase2_view
 from app.services.study_state import cohort_statuses
-from app.services.unblinding import unblinding_log
 
 
 def _visible_sites(session: Session, *, actor: Actor, site_id: str | None = None) -> list[str]:

@@ -15,11 +15,11 @@ from app.domain.kits import KitCandidate, KitStatus, usable_on
 from app.domain.study import StudyDefinition
 from app.services import audit
 from app.services.actor import Actor
+from app.services.blinded_views import iso_utc
 from app.services.kits import blinded_kit, move
 from app.services.locks import lock_site
 from app.services.resupply import check_site
 from app.services.transaction import utcnow
-from app.services.views import iso_utc
 
 
 def get_shipment(

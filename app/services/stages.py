@@ -14,14 +14,14 @@ from app.domain.errors import Conflict, NotFound
 from app.domain.study import StudyDefinition
 from app.services import audit
 from app.services.actor import Actor
+from app.services.blinded_views import iso_utc
 from app.services.study_state import (
     cohort_statuses,
     count_randomized,
     current_study,
-    lock_study,
+    lock_study_exclusive,
 )
 from app.services.transaction import utcnow
-from app.services.views import iso_utc
 
 
 def cohort_view(session: Session, cohort: Cohort) -> dict[str, Any]:
@@ -45,7 +45,7 @@ def change_cohort(
     session: Session, *, study: StudyDefinition, actor: Actor, code: str, action: str, reason: str
 ) -> dict[str, Any]:
     """`action` is "open" or "close"; audited with the reason."""
-    study_row = lock_study(session)
+    study_row = lock_study_exclusive(session)
     statuses = cohort_statuses(session)
     try:
         if action == "open":
@@ -94,7 +94,7 @@ def phase2_view(session: Session, study_row: Study | None = None) -> dict[str, A
 def select_phase2_dose(
     session: Session, *, study: StudyDefinition, actor: Actor, dose: Decimal, reason: str
 ) -> dict[str, Any]:
-    study_row = lock_study(session)
+    study_row = lock_study_exclusive(session)
     try:
         rules.check_phase2_dose(
             study,

@@ -13,7 +13,7 @@ from app.domain.stages import CohortStatus
 from app.domain.study import StudyDefinition, parse_study
 
 
-def lock_study(session: Session) -> Study:
+def lock_study_exclusive(session: Session) -> Study:
     """Lock the study row for a stage change: waits for every randomization in progress."""
     study = session.execute(select(Study).with_for_update()).scalar_one_or_none()
     if study is None:
@@ -21,9 +21,9 @@ def lock_study(session: Session) -> Study:
     return study
 
 
-def share_study(session: Session) -> Study:
+def lock_study_shared(session: Session) -> Study:
     """Lock the study row in share mode: randomizations do not wait for each other, a stage
-    change (`lock_study`) waits for those in progress and they wait for it."""
+    change (`lock_study_exclusive`) waits for those in progress and they wait for it."""
     study = session.execute(select(Study).with_for_update(read=True)).scalar_one_or_none()
     if study is None:
         raise Unavailable("study_not_loaded", "No study is loaded in this database.")

@@ -11,8 +11,8 @@ from app.db.models import DispensedKit, Dispensing, Randomization, Site, Subject
 from app.domain.errors import Conflict, NotPermitted, not_found
 from app.services import audit
 from app.services.actor import Actor
+from app.services.blinded_views import dispensing_view, subject_view
 from app.services.transaction import utcnow
-from app.services.views import dispensing_view, subject_view
 
 
 def get_visible_subject(

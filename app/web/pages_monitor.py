@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from app.api.deps import DB, MAX_ID, StudyDep
 from app.domain.roles import Role
-from app.services import audit, unblinded, unblinding
+from app.services import audit, emergency_unblinding, unblinded_allocations
 from app.services.actor import Actor
 from app.web.common import page_actor, render
 
@@ -22,14 +22,14 @@ AUDIT_PAGE = 100
 @router.get("/monitor/allocations", response_class=HTMLResponse)
 def allocations(request: Request, actor: Monitor, db: DB, study: StudyDep) -> Response:
     with db.read() as session:
-        rows = unblinded.allocations(session, study)
+        rows = unblinded_allocations.allocations(session, study)
     return render(request, "monitor/allocations.html", title="Allocations", rows=rows)
 
 
 @router.get("/monitor/unblindings", response_class=HTMLResponse)
 def unblindings(request: Request, actor: Monitor, db: DB, study: StudyDep) -> Response:
     with db.read() as session:
-        rows = unblinding.unblinding_log(session, study)
+        rows = emergency_unblinding.unblinding_log(session, study)
     return render(
         request,
         "reports/unblindings.html",

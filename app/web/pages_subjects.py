@@ -17,12 +17,12 @@ from app.api.schemas import DispenseIn, RandomizeIn, SubjectCreate, UnblindIn
 from app.domain.eligibility import EXCLUSION_MESSAGES, check_eligibility
 from app.domain.errors import DomainError
 from app.domain.roles import Role
-from app.services import confirmations, idempotency, subjects, unblinding
+from app.services import confirmations, emergency_unblinding, idempotency, subjects
 from app.services.actor import Actor
-from app.services.dispensing import dispense as dispense_visit
+from app.services.dispensing import dispense as allocate_visit_kits
+from app.services.emergency_unblinding import REASON_CATEGORIES
 from app.services.randomization import randomize as randomize_subject
 from app.services.transaction import writing
-from app.services.unblinding import REASON_CATEGORIES
 from app.web.common import (
     RANDOMIZERS,
     SITE_STAFF,
@@ -429,7 +429,7 @@ def dispense_submit(
             key=_text(form, "idempotency_key"),
             endpoint=f"POST /subjects/{subject_id}/dispense",
             payload=body.model_dump(mode="json"),
-            work=lambda session: dispense_visit(
+            work=lambda session: allocate_visit_kits(
                 session,
                 study=study,
                 actor=actor,
@@ -514,7 +514,7 @@ def unblind_submit(
         )
     try:
         with writing(db) as session:
-            result = unblinding.unblind(
+            result = emergency_unblinding.unblind(
                 session,
                 study=study,
                 actor=actor,

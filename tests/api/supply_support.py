@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from app.db.engine import Database
 from app.db.models import User, UserSite
-from app.services import setup
+from app.services import study_setup
 from app.services.actor import SYSTEM
 from app.services.transaction import writing
 from tests.api.support import leaks
@@ -76,7 +76,7 @@ def add_inactive_site(
 ) -> None:
     """A new, inactive site (created as the command line would) and access for some users."""
     with writing(db) as session:
-        setup.add_site(
+        study_setup.add_site(
             session,
             actor=SYSTEM,
             site_id=site_id,

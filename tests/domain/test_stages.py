@@ -185,7 +185,9 @@ def test_one_open_at_a_time(state: dict) -> None:
     for code in CODES:
         refused(
             "invalid_stage_change",
-            lambda: check_open(STUDY, code=code, statuses=state, phase2_dose=None),
+            lambda code=code, state=state: check_open(
+                STUDY, code=code, statuses=state, phase2_dose=None
+            ),
         )
 
 
@@ -252,7 +254,9 @@ def test_phase2_dose_only_a_closed_cohort_level() -> None:
     for level in ("1.6", "1.0", "2.0", "0"):
         refused(
             "invalid_stage_change",
-            lambda: check_phase2_dose(STUDY, dose=Decimal(level), statuses=state, current=None),
+            lambda level=level, state=state: check_phase2_dose(
+                STUDY, dose=Decimal(level), statuses=state, current=None
+            ),
         )
 
 

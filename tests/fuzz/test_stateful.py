@@ -56,7 +56,15 @@ from app.domain.errors import DomainError
 from app.domain.kits import KitStatus
 from app.domain.roles import Role
 from app.domain.study import StudyDefinition, load_study
-from app.services import audit, dispensing, inventory, shipments, stages, subjects, unblinding
+from app.services import (
+    audit,
+    dispensing,
+    emergency_unblinding,
+    inventory,
+    shipments,
+    stages,
+    subjects,
+)
 from app.services.actor import Actor
 from app.services.demo import set_up_demo
 from app.services.dispensing import replace_kit, urgent_resupply_on_shortage
@@ -411,7 +419,7 @@ class Trial(RuleBasedStateMachine):
         subject_id, site = row
 
         def work(session: Session) -> Any:
-            return unblinding.unblind(
+            return emergency_unblinding.unblind(
                 session,
                 study=self.study,
                 actor=actor_of(session, "investigator"),

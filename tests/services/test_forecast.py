@@ -19,7 +19,7 @@ from app.domain.errors import DomainError, InvalidInput, NotFound
 from app.domain.kits import KitStatus
 from app.domain.roles import Role
 from app.domain.study import StudyDefinition, load_study
-from app.services import sites, unblinded
+from app.services import sites, unblinded_allocations
 from app.services.actor import SYSTEM, Actor
 from app.services.forecast import (
     BlindedForecast,
@@ -73,7 +73,10 @@ def need(result: Forecast, site_id: str) -> dict[str, int]:
 def arms(db: Database, study: StudyDefinition) -> dict[int, str]:
     """subject -> arm, as the unblinded monitor sees them."""
     with db.read() as session:
-        return {row["subject_id"]: row["arm"] for row in unblinded.allocations(session, study)}
+        return {
+            row["subject_id"]: row["arm"]
+            for row in unblinded_allocations.allocations(session, study)
+        }
 
 
 def no_recruitment(db: Database, *site_ids: str) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from app.db.engine import Database
 from app.db.models import Kit, ShipmentKit
-from app.services import setup
+from app.services import study_setup
 from app.services.actor import SYSTEM
 from app.services.transaction import writing
 from tests.api.support import LEAK_TEXT, audit_entries
@@ -208,7 +208,7 @@ def test_cohorts_and_phase2_dose(client: TestClient, demo_db: Database) -> None:
 
 def test_site_activation(client: TestClient, demo_db: Database) -> None:
     with writing(demo_db) as session:
-        setup.add_site(
+        study_setup.add_site(
             session, actor=SYSTEM, site_id="FR01", name="Paris", country="FR", depot_id="DEPOT-EU"
         )
     token = web_login(client, "sponsor")

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from app.db.models import Randomization, Slot, Subject
 from app.domain.study import StudyDefinition
+from app.services.blinded_views import day_one_kits, randomization_view
 from app.services.subjects import visits_of
-from app.services.views import day_one_kits, randomization_view
 
 
 def allocations(session: Session, study: StudyDefinition) -> list[dict[str, Any]]:

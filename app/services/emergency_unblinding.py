@@ -12,10 +12,10 @@ from app.domain.errors import Conflict
 from app.domain.study import StudyDefinition
 from app.services import audit, confirmations, outbox
 from app.services.actor import Actor
+from app.services.blinded_views import iso_utc
 from app.services.locks import lock_site
 from app.services.subjects import get_visible_subject
 from app.services.transaction import utcnow
-from app.services.views import iso_utc
 
 REASON_CATEGORIES = ("adverse_event", "overdose", "pregnancy", "other")
 
