@@ -11,6 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.domain.dates import latest_today
 from app.domain.eligibility import EligibilityAnswers, Exclusions
+from app.services.results import (
+    DoseOut,
+    KitOut,
+    RandomizationOut,
+    UnblindOut,
+)
 
 
 def not_in_future(value: date) -> date:
@@ -92,37 +98,6 @@ class RandomizeIn(Strict):
     eligibility: EligibilityIn
 
     _visit = field_validator("visit_date")(not_in_future)
-
-
-class DoseOut(BaseModel):
-    dose_level_mg_per_kg: float
-    weight_kg: float
-    dose_mg: float
-    vials: int
-    infusion_volume_ml: float
-
-
-class RandomizationOut(BaseModel):
-    subject_id: int
-    randomization_number: str
-    stage: str
-    cohort: str | None
-    stratum: str
-    randomized_at: str
-    dose: DoseOut
-    kits: list[str]
-
-
-class SubjectOut(BaseModel):
-    subject_id: int
-    site_id: str
-    screening_number: str
-    sex: str
-    year_of_birth: int
-    status: str
-    unblinded: bool = False
-    randomization: RandomizationOut | None = None
-    visits: list[DispensingOut] = []
 
 
 class CohortOut(BaseModel):
@@ -207,32 +182,9 @@ class DispenseIn(Strict):
     _visit = field_validator("visit_date")(not_in_future)
 
 
-class DispensingOut(BaseModel):
-    visit: str
-    visit_date: str
-    dose: DoseOut
-    kits: list[str]
-
-
 class ReplaceIn(Strict):
     reason: str = Field(min_length=3, max_length=2000)
     status: Literal["damaged", "lost"] = "damaged"
-
-
-class ReplaceOut(BaseModel):
-    visit: str
-    replaced_kit: str
-    kit: str
-
-
-class KitOut(BaseModel):
-    """A kit as a blinded role sees it: never content or lot."""
-
-    kit_number: str
-    status: str
-    expiry_date: str
-    site_id: str | None
-    depot_id: str | None
 
 
 class InventoryOut(BaseModel):
@@ -241,27 +193,6 @@ class InventoryOut(BaseModel):
     dispensable: int
     by_status: dict[str, int]
     kits: list[KitOut]
-
-
-class ShipmentKitOut(KitOut):
-    outcome: str | None
-
-
-class ShipmentOut(BaseModel):
-    shipment_id: int
-    site_id: str
-    depot_id: str
-    kind: str
-    status: str
-    requested_at: str
-    shipped_at: str | None
-    received_at: str | None
-    received_on: str | None = Field(
-        description="The day the kits arrived (received_at is when the receipt was recorded)"
-    )
-    temperature_excursion: bool
-    kit_count: int
-    kits: list[ShipmentKitOut]
 
 
 class ShipmentRequestIn(Strict):
@@ -364,12 +295,6 @@ class UnblindIn(Strict):
     reason: str = Field(min_length=10, max_length=4000)
 
 
-class UnblindOut(BaseModel):
-    subject_id: int
-    treatment: str
-    unblinded_at: str
-
-
 class UnblindingLogOut(UnblindOut):
     site_id: str
     screening_number: str
@@ -389,24 +314,6 @@ class OutboxMessageOut(BaseModel):
     sent_at: str | None
     attempts: int
     last_error: str | None
-
-
-class RandomizeOut(RandomizationOut):
-    """The randomize response: the randomization and the id of its confirmation."""
-
-    confirmation_id: int
-
-
-class DispenseOut(DispensingOut):
-    confirmation_id: int
-
-
-class ReplaceResultOut(ReplaceOut):
-    confirmation_id: int
-
-
-class UnblindResultOut(UnblindOut):
-    confirmation_id: int
 
 
 class ConfirmationOut(BaseModel):

@@ -2,38 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel
-from sqlalchemy.orm import Session
 
 from app.api.deps import DB, IdempotencyKeyHeader, RowId, SettingsDep, StudyDep, require
 from app.api.schemas import (
     DispenseIn,
-    DispenseOut,
     RandomizeIn,
-    RandomizeOut,
     ReplaceIn,
-    ReplaceResultOut,
     SubjectCreate,
-    SubjectOut,
     UnblindIn,
-    UnblindResultOut,
 )
-from app.db.engine import Database
-from app.domain.errors import MalformedRequest
 from app.domain.kits import KitStatus
 from app.domain.roles import Role
-from app.domain.study import StudyDefinition
-from app.services import emergency_unblinding, idempotency, subjects
+from app.services import commands, subjects
 from app.services.actor import Actor
-from app.services.dispensing import dispense as allocate_visit_kits
-from app.services.dispensing import replace_kit, urgent_resupply_on_shortage
-from app.services.randomization import randomize as randomize_subject
-from app.services.transaction import utcnow, writing
+from app.services.results import (
+    DispenseOut,
+    RandomizeOut,
+    ReplaceResultOut,
+    SubjectOut,
+    UnblindResultOut,
+)
 from app.settings import Settings
+
+Result = TypeVar("Result", bound=BaseModel)
 
 router = APIRouter(prefix="/subjects", tags=["subjects"])
 
@@ -44,47 +39,15 @@ Randomizer = Annotated[Actor, Depends(require(Role.SITE_COORDINATOR, Role.INVEST
 Pharmacist = Annotated[Actor, Depends(require(Role.PHARMACIST))]
 
 
-def _respond(response: Response, result: tuple[int, dict[str, Any], bool]) -> Any:
-    status, body, replayed = result
-    response.status_code = status
-    if replayed:
+def _respond(response: Response, done: commands.Done[Result]) -> Result:
+    response.status_code = 201
+    if done.replayed:
         response.headers["Idempotent-Replayed"] = "true"
-    return body
+    return done.result
 
 
-def _allocate(
-    response: Response,
-    *,
-    db: Database,
-    study: StudyDefinition,
-    settings: Settings,
-    actor: Actor,
-    key: str | None,
-    what: str,
-    endpoint: str,
-    body: BaseModel,
-    work: Callable[[Session], dict[str, Any]],
-) -> Any:
-    """An allocating POST: Idempotency-Key required, at most once per key, and an urgent
-    resupply when the site has no kits for it."""
-    if key is None:
-        raise MalformedRequest(
-            "idempotency_key_required",
-            f"{what} needs an Idempotency-Key header (any unique text, reused on retry).",
-        )
-    with urgent_resupply_on_shortage(db, study):
-        return _respond(
-            response,
-            idempotency.run(
-                db,
-                actor=actor,
-                key=key,
-                endpoint=endpoint,
-                payload=body.model_dump(mode="json"),
-                lease_seconds=settings.idempotency_lease_seconds,
-                work=lambda session: (201, work(session)),
-            ),
-        )
+def _retry(key: str | None, settings: Settings) -> commands.Retry:
+    return commands.Retry(key=key, lease_seconds=settings.idempotency_lease_seconds)
 
 
 @router.post("", status_code=201, response_model=SubjectOut)
@@ -95,22 +58,17 @@ def register(
     settings: SettingsDep,
     response: Response,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> Any:
-    return _respond(
-        response,
-        idempotency.run(
-            db,
-            actor=actor,
-            key=idempotency_key,
-            endpoint="POST /subjects",
-            payload=body.model_dump(mode="json"),
-            lease_seconds=settings.idempotency_lease_seconds,
-            work=lambda session: (
-                201,
-                subjects.register(session, actor=actor, **body.model_dump()),
-            ),
-        ),
+) -> SubjectOut:
+    done = commands.register_subject(
+        db=db,
+        actor=actor,
+        retry=_retry(idempotency_key, settings),
+        site_id=body.site_id,
+        screening_number=body.screening_number,
+        sex=body.sex,
+        year_of_birth=body.year_of_birth,
     )
+    return _respond(response, done)
 
 
 @router.get("", response_model=list[SubjectOut])
@@ -135,27 +93,18 @@ def randomize(
     settings: SettingsDep,
     response: Response,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> Any:
-    return _allocate(
-        response,
+) -> RandomizeOut:
+    done = commands.randomize(
         db=db,
         study=study,
-        settings=settings,
         actor=actor,
-        key=idempotency_key,
-        what="Randomization",
-        endpoint=f"POST /subjects/{subject_id}/randomize",
-        body=body,
-        work=lambda session: randomize_subject(
-            session,
-            study=study,
-            actor=actor,
-            subject_id=subject_id,
-            visit_date=body.visit_date,
-            weight_kg=body.weight_kg,
-            answers=body.eligibility.to_domain(),
-        ),
+        retry=_retry(idempotency_key, settings),
+        subject_id=subject_id,
+        visit_date=body.visit_date,
+        weight_kg=body.weight_kg,
+        answers=body.eligibility.to_domain(),
     )
+    return _respond(response, done)
 
 
 @router.post("/{subject_id}/dispense", status_code=201, response_model=DispenseOut)
@@ -168,27 +117,18 @@ def dispense(
     settings: SettingsDep,
     response: Response,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> Any:
-    return _allocate(
-        response,
+) -> DispenseOut:
+    done = commands.dispense(
         db=db,
         study=study,
-        settings=settings,
         actor=actor,
-        key=idempotency_key,
-        what="Dispensing",
-        endpoint=f"POST /subjects/{subject_id}/dispense",
-        body=body,
-        work=lambda session: allocate_visit_kits(
-            session,
-            study=study,
-            actor=actor,
-            subject_id=subject_id,
-            visit_code=body.visit,
-            visit_date=body.visit_date,
-            weight_kg=body.weight_kg,
-        ),
+        retry=_retry(idempotency_key, settings),
+        subject_id=subject_id,
+        visit_code=body.visit,
+        visit_date=body.visit_date,
+        weight_kg=body.weight_kg,
     )
+    return _respond(response, done)
 
 
 @router.post(
@@ -204,28 +144,18 @@ def replace(
     settings: SettingsDep,
     response: Response,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> Any:
-    return _allocate(
-        response,
+) -> ReplaceResultOut:
+    done = commands.replace_kit(
         db=db,
         study=study,
-        settings=settings,
         actor=actor,
-        key=idempotency_key,
-        what="Kit replacement",
-        endpoint=f"POST /subjects/{subject_id}/kits/{kit_number}/replace",
-        body=body,
-        work=lambda session: replace_kit(
-            session,
-            study=study,
-            actor=actor,
-            subject_id=subject_id,
-            kit_number=kit_number,
-            status=KitStatus(body.status),
-            reason=body.reason,
-            today=utcnow().date(),
-        ),
+        retry=_retry(idempotency_key, settings),
+        subject_id=subject_id,
+        kit_number=kit_number,
+        status=KitStatus(body.status),
+        reason=body.reason,
     )
+    return _respond(response, done)
 
 
 Investigator = Annotated[Actor, Depends(require(Role.INVESTIGATOR))]
@@ -234,15 +164,14 @@ Investigator = Annotated[Actor, Depends(require(Role.INVESTIGATOR))]
 @router.post("/{subject_id}/unblind", response_model=UnblindResultOut)
 def unblind(
     subject_id: RowId, body: UnblindIn, actor: Investigator, db: DB, study: StudyDep
-) -> Any:
+) -> UnblindResultOut:
     """Emergency unblinding: the treatment of this one subject, with a reason; audited, and the
     sponsor and the site are notified (without the treatment)."""
-    with writing(db) as session:
-        return emergency_unblinding.unblind(
-            session,
-            study=study,
-            actor=actor,
-            subject_id=subject_id,
-            reason_category=body.reason_category,
-            reason=body.reason,
-        )
+    return commands.unblind(
+        db=db,
+        study=study,
+        actor=actor,
+        subject_id=subject_id,
+        reason_category=body.reason_category,
+        reason=body.reason,
+    )

@@ -10,11 +10,9 @@ from app.api.deps import DB, RowId, StudyDep, require
 from app.api.schemas import (
     DepotStockOut,
     InventoryOut,
-    KitOut,
     KitStatusIn,
     ReasonIn,
     ReceiveIn,
-    ShipmentOut,
     ShipmentRequestIn,
     SupplyLevelsIn,
     SupplyLevelsOut,
@@ -24,6 +22,7 @@ from app.domain.roles import Role
 from app.services import depots, inventory, shipments, sites
 from app.services.actor import Actor
 from app.services.kits import blinded_kit, get_kit
+from app.services.results import KitOut, ShipmentOut
 from app.services.resupply import request_manual
 from app.services.transaction import utcnow, writing
 

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
-from app.api.deps import DB, MAX_ID, RowId, SettingsDep, StudyDep
+from app.api.deps import DB, RowId, SettingsDep, StudyDep
 from app.api.problems import status_of
 from app.api.schemas import ReceiveIn, ReplaceIn
 from app.domain.errors import DomainError, NotFound
 from app.domain.kits import KitStatus
 from app.domain.roles import Role
-from app.services import idempotency, inventory, shipments, sites
+from app.services import commands, inventory, shipments, sites
 from app.services.actor import Actor
-from app.services.dispensing import replace_kit, urgent_resupply_on_shortage
 from app.services.subjects import get_visible_subject
 from app.services.transaction import utcnow, writing
 from app.web.common import (
@@ -301,32 +300,20 @@ def replace(
             errors=errors,
             values=values,
         )
-    endpoint = f"POST /subjects/{subject_id}/kits/{kit_number}/replace"
-
-    def work(session: Any) -> tuple[int, dict[str, Any]]:
-        result = replace_kit(
-            session,
+    try:
+        result = commands.replace_kit(
+            db=db,
             study=study,
             actor=actor,
+            retry=commands.Retry(
+                key=values.get("idempotency_key") or new_idempotency_key(),
+                lease_seconds=settings.idempotency_lease_seconds,
+            ),
             subject_id=subject_id,
             kit_number=kit_number,
             status=KitStatus(body.status),
             reason=body.reason,
-            today=utcnow().date(),
-        )
-        return 201, result
-
-    try:
-        with urgent_resupply_on_shortage(db, study):
-            _, result, _ = idempotency.run(
-                db,
-                actor=actor,
-                key=values.get("idempotency_key") or new_idempotency_key(),
-                endpoint=endpoint,
-                payload=body.model_dump(mode="json"),
-                lease_seconds=settings.idempotency_lease_seconds,
-                work=work,
-            )
+        ).result
     except DomainError as exc:
         if isinstance(exc, NotFound):
             raise
@@ -341,7 +328,4 @@ def replace(
             errors=errors,
             values=values,
         )
-    confirmation_id = result.get("confirmation_id")
-    if isinstance(confirmation_id, int) and 0 < confirmation_id <= MAX_ID:
-        return see_other(f"/confirmations/{confirmation_id}")
-    return see_other(f"/subjects/{subject_id}")
+    return see_other(f"/confirmations/{result.confirmation_id}")

@@ -17,22 +17,19 @@ from app.api.schemas import DispenseIn, RandomizeIn, SubjectCreate, UnblindIn
 from app.domain.eligibility import EXCLUSION_MESSAGES, check_eligibility
 from app.domain.errors import DomainError
 from app.domain.roles import Role
-from app.services import confirmations, emergency_unblinding, idempotency, subjects
+from app.services import commands, confirmations, subjects
 from app.services.actor import Actor
-from app.services.dispensing import dispense as allocate_visit_kits
 from app.services.emergency_unblinding import REASON_CATEGORIES
-from app.services.randomization import randomize as randomize_subject
-from app.services.transaction import writing
 from app.web.common import (
     RANDOMIZERS,
     SITE_STAFF,
     Form,
     FormErrors,
-    allocate,
     blank_to_none,
     checkbox,
     errors_from_service,
     errors_from_validation,
+    form_retry,
     form_values,
     new_idempotency_key,
     page_actor,
@@ -160,18 +157,18 @@ def register_submit(
             request, actor=actor, values=values, errors=errors_from_validation(exc), status_code=422
         )
     try:
-        _, created, _ = idempotency.run(
-            db,
+        created = commands.register_subject(
+            db=db,
             actor=actor,
-            key=_text(form, "idempotency_key"),
-            endpoint="POST /subjects",
-            payload=body.model_dump(mode="json"),
-            lease_seconds=settings.idempotency_lease_seconds,
-            work=lambda session: (
-                201,
-                subjects.register(session, actor=actor, **body.model_dump()),
+            retry=commands.Retry(
+                key=_text(form, "idempotency_key"),
+                lease_seconds=settings.idempotency_lease_seconds,
             ),
-        )
+            site_id=body.site_id,
+            screening_number=body.screening_number,
+            sex=body.sex,
+            year_of_birth=body.year_of_birth,
+        ).result
     except DomainError as exc:
         errors = errors_from_service(exc)
         if exc.code == "duplicate_subject":
@@ -181,7 +178,7 @@ def register_submit(
         return _register_page(
             request, actor=actor, values=values, errors=errors, status_code=status_of(exc)
         )
-    return see_other(f"/subjects/{created['subject_id']}")
+    return see_other(f"/subjects/{created.subject_id}")
 
 
 @router.get("/subjects/{subject_id}")
@@ -320,24 +317,16 @@ def randomize_submit(
         return parsed
     body = parsed
     try:
-        result = allocate(
-            db,
+        result = commands.randomize(
+            db=db,
             study=study,
-            settings=settings,
             actor=actor,
-            key=_text(form, "idempotency_key"),
-            endpoint=f"POST /subjects/{subject_id}/randomize",
-            payload=body.model_dump(mode="json"),
-            work=lambda session: randomize_subject(
-                session,
-                study=study,
-                actor=actor,
-                subject_id=subject_id,
-                visit_date=body.visit_date,
-                weight_kg=body.weight_kg,
-                answers=body.eligibility.to_domain(),
-            ),
-        )
+            retry=form_retry(_text(form, "idempotency_key"), settings),
+            subject_id=subject_id,
+            visit_date=body.visit_date,
+            weight_kg=body.weight_kg,
+            answers=body.eligibility.to_domain(),
+        ).result
     except DomainError as exc:
         return _randomize_page(
             request,
@@ -346,7 +335,7 @@ def randomize_submit(
             errors=_randomize_errors(exc),
             status_code=status_of(exc),
         )
-    return see_other(f"/confirmations/{result['confirmation_id']}")
+    return see_other(f"/confirmations/{result.confirmation_id}")
 
 
 # --- dosing visit -----------------------------------------------------------------------------
@@ -421,24 +410,16 @@ def dispense_submit(
             request, study=study, subject=subject, values=values, errors=errors, status_code=422
         )
     try:
-        result = allocate(
-            db,
+        result = commands.dispense(
+            db=db,
             study=study,
-            settings=settings,
             actor=actor,
-            key=_text(form, "idempotency_key"),
-            endpoint=f"POST /subjects/{subject_id}/dispense",
-            payload=body.model_dump(mode="json"),
-            work=lambda session: allocate_visit_kits(
-                session,
-                study=study,
-                actor=actor,
-                subject_id=subject_id,
-                visit_code=body.visit,
-                visit_date=body.visit_date,
-                weight_kg=body.weight_kg,
-            ),
-        )
+            retry=form_retry(_text(form, "idempotency_key"), settings),
+            subject_id=subject_id,
+            visit_code=body.visit,
+            visit_date=body.visit_date,
+            weight_kg=body.weight_kg,
+        ).result
     except DomainError as exc:
         errors = errors_from_service(exc)
         if exc.code in ("already_dispensed", "visit_out_of_order"):
@@ -451,7 +432,7 @@ def dispense_submit(
             errors=errors,
             status_code=status_of(exc),
         )
-    return see_other(f"/confirmations/{result['confirmation_id']}")
+    return see_other(f"/confirmations/{result.confirmation_id}")
 
 
 # --- emergency unblinding ---------------------------------------------------------------------
@@ -513,15 +494,14 @@ def unblind_submit(
             request, subject=subject, values=values, errors=errors, status_code=422
         )
     try:
-        with writing(db) as session:
-            result = emergency_unblinding.unblind(
-                session,
-                study=study,
-                actor=actor,
-                subject_id=subject_id,
-                reason_category=body.reason_category,
-                reason=body.reason,
-            )
+        result = commands.unblind(
+            db=db,
+            study=study,
+            actor=actor,
+            subject_id=subject_id,
+            reason_category=body.reason_category,
+            reason=body.reason,
+        )
     except DomainError as exc:
         earlier = (
             _own_unblinding(db, actor, subject_id) if exc.code == "already_unblinded" else None
@@ -535,7 +515,7 @@ def unblind_submit(
             errors=errors_from_service(exc),
             status_code=status_of(exc),
         )
-    return see_other(f"/confirmations/{result['confirmation_id']}")
+    return see_other(f"/confirmations/{result.confirmation_id}")
 
 
 def _own_unblinding(db: DB, actor: Actor, subject_id: int) -> int | None:

@@ -1,0 +1,263 @@
+"""The commands that allocate or reveal: one function per use case, called by the API, the
+pages and the CLI alike.
+
+Each command owns its unit of work: it claims the Idempotency-Key, runs the rules in one writing
+transaction (audit entries included, app/services/transaction.py), stores its answer with the
+key, and after a `no_kits_available` rollback requests the urgent resupply in a transaction of
+its own. Callers only translate: form or JSON in, a typed result or a DomainError out. A retry
+with the same key gets the first answer back (`replayed`), rebuilt into the same type.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from app.db.engine import Database
+from app.domain.eligibility import EligibilityAnswers
+from app.domain.errors import DomainError, MalformedRequest
+from app.domain.kits import KitStatus
+from app.domain.study import StudyDefinition
+from app.services import dispensing, emergency_unblinding, idempotency, randomization, subjects
+from app.services.actor import Actor
+from app.services.results import (
+    DispenseOut,
+    RandomizeOut,
+    ReplaceResultOut,
+    SubjectOut,
+    UnblindResultOut,
+)
+from app.services.transaction import utcnow, writing
+
+Result = TypeVar("Result", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Done(Generic[Result]):
+    """A command's answer; `replayed` when it is the stored answer to an earlier try."""
+
+    result: Result
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class Retry:
+    """How a caller retries: its Idempotency-Key, the lease a claim holds, and how long to wait
+    for the same key's first try to finish (a double-submitted form waits; the API answers 409
+    `idempotency_in_flight` at once)."""
+
+    key: str | None
+    lease_seconds: int
+    wait_seconds: float = 0.0
+
+
+def register_subject(
+    *,
+    db: Database,
+    actor: Actor,
+    retry: Retry,
+    site_id: str,
+    screening_number: str,
+    sex: str,
+    year_of_birth: int,
+) -> Done[SubjectOut]:
+    """Register a screened subject at a site; with a key, at most once per key (a key is
+    optional here: a second registration of the screening number is refused anyway)."""
+    payload: dict[str, object] = {
+        "site_id": site_id,
+        "screening_number": screening_number,
+        "sex": sex,
+        "year_of_birth": year_of_birth,
+    }
+    _, body, replayed = idempotency.run(
+        db,
+        actor=actor,
+        key=retry.key,
+        endpoint="POST /subjects",
+        payload=payload,
+        lease_seconds=retry.lease_seconds,
+        work=lambda session: (
+            201,
+            subjects.register(
+                session,
+                actor=actor,
+                site_id=site_id,
+                screening_number=screening_number,
+                sex=sex,
+                year_of_birth=year_of_birth,
+            ),
+        ),
+    )
+    return Done(SubjectOut.model_validate(body), replayed)
+
+
+def randomize(
+    *,
+    db: Database,
+    study: StudyDefinition,
+    actor: Actor,
+    retry: Retry,
+    subject_id: int,
+    visit_date: date,
+    weight_kg: Decimal,
+    answers: EligibilityAnswers,
+) -> Done[RandomizeOut]:
+    """Randomize one subject and dispense day 1, at most once per key."""
+    return _allocate(
+        db=db,
+        study=study,
+        actor=actor,
+        retry=retry,
+        what="Randomization",
+        endpoint=f"POST /subjects/{subject_id}/randomize",
+        payload={
+            "visit_date": visit_date,
+            "weight_kg": weight_kg,
+            "eligibility": dataclasses.asdict(answers),
+        },
+        result=RandomizeOut,
+        work=lambda session: randomization.randomize(
+            session,
+            study=study,
+            actor=actor,
+            subject_id=subject_id,
+            visit_date=visit_date,
+            weight_kg=weight_kg,
+            answers=answers,
+        ),
+    )
+
+
+def dispense(
+    *,
+    db: Database,
+    study: StudyDefinition,
+    actor: Actor,
+    retry: Retry,
+    subject_id: int,
+    visit_code: str,
+    visit_date: date,
+    weight_kg: Decimal,
+) -> Done[DispenseOut]:
+    """Dose a later visit (weight measured today), at most once per key."""
+    return _allocate(
+        db=db,
+        study=study,
+        actor=actor,
+        retry=retry,
+        what="Dispensing",
+        endpoint=f"POST /subjects/{subject_id}/dispense",
+        payload={"visit": visit_code, "visit_date": visit_date, "weight_kg": weight_kg},
+        result=DispenseOut,
+        work=lambda session: dispensing.dispense(
+            session,
+            study=study,
+            actor=actor,
+            subject_id=subject_id,
+            visit_code=visit_code,
+            visit_date=visit_date,
+            weight_kg=weight_kg,
+        ),
+    )
+
+
+def replace_kit(
+    *,
+    db: Database,
+    study: StudyDefinition,
+    actor: Actor,
+    retry: Retry,
+    subject_id: int,
+    kit_number: str,
+    status: KitStatus,
+    reason: str,
+) -> Done[ReplaceResultOut]:
+    """Mark a dispensed kit damaged or lost and give another of its content, at most once."""
+    return _allocate(
+        db=db,
+        study=study,
+        actor=actor,
+        retry=retry,
+        what="Kit replacement",
+        endpoint=f"POST /subjects/{subject_id}/kits/{kit_number}/replace",
+        payload={"reason": reason, "status": status.value},
+        result=ReplaceResultOut,
+        work=lambda session: dispensing.replace_kit(
+            session,
+            study=study,
+            actor=actor,
+            subject_id=subject_id,
+            kit_number=kit_number,
+            status=status,
+            reason=reason,
+            today=utcnow().date(),
+        ),
+    )
+
+
+def unblind(
+    *,
+    db: Database,
+    study: StudyDefinition,
+    actor: Actor,
+    subject_id: int,
+    reason_category: str,
+    reason: str,
+) -> UnblindResultOut:
+    """Emergency unblinding of one subject by an investigator: audited, notified. Not keyed:
+    a second unblinding of the same subject is refused by the rule itself."""
+    with writing(db) as session:
+        body = emergency_unblinding.unblind(
+            session,
+            study=study,
+            actor=actor,
+            subject_id=subject_id,
+            reason_category=reason_category,
+            reason=reason,
+        )
+    return UnblindResultOut.model_validate(body)
+
+
+def _allocate(
+    *,
+    db: Database,
+    study: StudyDefinition,
+    actor: Actor,
+    retry: Retry,
+    what: str,
+    endpoint: str,
+    payload: dict[str, Any],
+    result: type[Result],
+    work: Callable[[Session], dict[str, Any]],
+) -> Done[Result]:
+    if not retry.key:
+        raise MalformedRequest(
+            "idempotency_key_required",
+            f"{what} needs an Idempotency-Key header (any unique text, reused on retry).",
+        )
+    deadline = time.monotonic() + retry.wait_seconds
+    while True:
+        try:
+            with dispensing.urgent_resupply_on_shortage(db, study):
+                _, body, replayed = idempotency.run(
+                    db,
+                    actor=actor,
+                    key=retry.key,
+                    endpoint=endpoint,
+                    payload=payload,
+                    lease_seconds=retry.lease_seconds,
+                    work=lambda session: (201, work(session)),
+                )
+            return Done(result.model_validate(body), replayed)
+        except DomainError as exc:
+            if exc.code != "idempotency_in_flight" or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
