@@ -16,13 +16,10 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import inspect, text
-from sqlalchemy.engine import make_url
 
 from app.db.engine import Database
 from app.db.migrate import upgrade
@@ -30,29 +27,15 @@ from app.domain.study import load_study
 from app.main import create_app
 from app.services.demo import set_up_demo
 from app.settings import Settings
-
-PG_URL = os.environ.get("IRT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-DEMO_PASSWORD = "test-password"
-DEMO_SEED = "tests-fixed-seed"
-ENGINES = ["sqlite", "postgresql"]
-DEMO_KITS = 300
-DEMO_LEVELS = (10, 40)
-"""Resupply trigger and target at every test site: room for 64 randomizations at two sites."""
-
-
-def _pg_admin() -> psycopg.Connection[Any]:
-    return psycopg.connect(PG_URL, autocommit=True, connect_timeout=3)
-
-
-def _pg_url(dbname: str) -> str:
-    return make_url(PG_URL).set(database=dbname).render_as_string(hide_password=False)
+from tests.support.databases import ENGINES, PG_URL, pg_admin, pg_url
+from tests.support.demo import DEMO_KITS, DEMO_LEVELS, DEMO_PASSWORD, DEMO_SEED
 
 
 @pytest.fixture(scope="session")
 def pg_template() -> Iterator[str | None]:
     """A migrated PostgreSQL template database, or None when PostgreSQL is unreachable."""
     try:
-        admin = _pg_admin()
+        admin = pg_admin()
     except psycopg.OperationalError as exc:
         if os.environ.get("CI") == "true":
             pytest.fail(f"PostgreSQL is required under CI=true but unreachable at {PG_URL}: {exc}")
@@ -61,10 +44,10 @@ def pg_template() -> Iterator[str | None]:
     name = f"irt_tpl_{uuid.uuid4().hex[:12]}"
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
-    upgrade(_pg_url(name))
+    upgrade(pg_url(name))
     yield name
     # a new connection: tests/faults restarts PostgreSQL, which ends every open one
-    with _pg_admin() as admin:
+    with pg_admin() as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
@@ -91,10 +74,10 @@ def db_url(
     if pg_template is None:
         pytest.skip("PostgreSQL unreachable (allowed outside CI)")
     name = f"irt_t_{uuid.uuid4().hex[:12]}"
-    with _pg_admin() as admin:
+    with pg_admin() as admin:
         admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
-    yield _pg_url(name)
-    with _pg_admin() as admin:
+    yield pg_url(name)
+    with pg_admin() as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
@@ -127,14 +110,3 @@ def client(demo_db: Database, db_url: str) -> Iterator[TestClient]:
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
     app.state.db.dispose()
-
-
-def snapshot(db: Database) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table, in a stable order: compare two to prove nothing changed."""
-    with db.engine.connect() as conn:
-        tables = sorted(inspect(conn).get_table_names())
-        result = {}
-        for table in tables:
-            rows = conn.execute(text(f'SELECT * FROM "{table}"')).all()
-            result[table] = sorted((tuple(r) for r in rows), key=repr)
-        return result

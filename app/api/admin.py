@@ -27,7 +27,7 @@ from app.api.schemas import (
     UnblindingLogOut,
 )
 from app.db.engine import Database
-from app.domain.roles import Role
+from app.domain.roles import KIT_IMPORTERS, SPONSOR_ADMINS, UNBLINDED_MONITORS
 from app.domain.study import StudyDefinition
 from app.services import (
     audit,
@@ -45,8 +45,8 @@ from app.services.transaction import utcnow, writing
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
-Monitor = Annotated[Actor, Depends(require(Role.UNBLINDED_MONITOR))]
-Sponsor = Annotated[Actor, Depends(require(Role.SPONSOR_ADMIN))]
+Monitor = Annotated[Actor, Depends(require(*UNBLINDED_MONITORS))]
+Sponsor = Annotated[Actor, Depends(require(*SPONSOR_ADMINS))]
 
 
 @router.get("/allocations", response_model=list[AllocationOut])
@@ -60,7 +60,8 @@ CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _csv(text: str, filename: str) -> Response:
+def csv_download(text: str, filename: str) -> Response:
+    """A CSV file the browser saves under `filename` (the API's and the pages' downloads)."""
     return Response(
         text,
         media_type="text/csv; charset=utf-8",
@@ -72,7 +73,9 @@ def _csv(text: str, filename: str) -> Response:
 def export_allocations(actor: Monitor, db: DB, study: StudyDep) -> Response:
     """One row per randomized subject, with arm and treatment (unblinded)."""
     with db.read() as session:
-        return _csv(unblinded_allocations.allocations_csv(session, study), "allocations.csv")
+        return csv_download(
+            unblinded_allocations.allocations_csv(session, study), "allocations.csv"
+        )
 
 
 @router.get("/exports/list.csv", response_class=Response, responses=CSV_RESPONSE)
@@ -87,7 +90,7 @@ def export_list(
     `scope` (default P2). See docs/randomization.md."""
     with db.read() as session:
         text = lists.export_text(session, study=study, file_format=list_format, scope=scope)
-    return _csv(text, f"list-{list_format}{'-' + scope if scope else ''}.csv")
+    return csv_download(text, f"list-{list_format}{'-' + scope if scope else ''}.csv")
 
 
 @router.get("/lists", response_model=list[ListCommitmentOut])
@@ -119,20 +122,30 @@ def cohorts(actor: Sponsor, db: DB) -> Any:
         return stages.list_cohorts(session)
 
 
-@router.post("/cohorts/{code}/open", response_model=CohortOut)
-def open_cohort(code: str, body: ReasonIn, actor: Sponsor, db: DB, study: StudyDep) -> Any:
+def change_cohort(
+    code: str,
+    body: ReasonIn,
+    *,
+    actor: Actor,
+    db: Database,
+    study: StudyDefinition,
+    action: Literal["open", "close"],
+) -> Any:
+    """Open or close a cohort, with the reason: the two routes below and the cohorts page."""
     with writing(db) as session:
         return stages.change_cohort(
-            session, study=study, actor=actor, code=code, action="open", reason=body.reason
+            session, study=study, actor=actor, code=code, action=action, reason=body.reason
         )
+
+
+@router.post("/cohorts/{code}/open", response_model=CohortOut)
+def open_cohort(code: str, body: ReasonIn, actor: Sponsor, db: DB, study: StudyDep) -> Any:
+    return change_cohort(code, body, actor=actor, db=db, study=study, action="open")
 
 
 @router.post("/cohorts/{code}/close", response_model=CohortOut)
 def close_cohort(code: str, body: ReasonIn, actor: Sponsor, db: DB, study: StudyDep) -> Any:
-    with writing(db) as session:
-        return stages.change_cohort(
-            session, study=study, actor=actor, code=code, action="close", reason=body.reason
-        )
+    return change_cohort(code, body, actor=actor, db=db, study=study, action="close")
 
 
 @router.get("/phase2-dose", response_model=Phase2Out)
@@ -149,7 +162,7 @@ def select_phase2_dose(body: Phase2DoseIn, actor: Sponsor, db: DB, study: StudyD
         )
 
 
-Importer = Annotated[Actor, Depends(require(Role.UNBLINDED_MONITOR, Role.SUPPLY_MANAGER))]
+Importer = Annotated[Actor, Depends(require(*KIT_IMPORTERS))]
 
 
 @router.post(

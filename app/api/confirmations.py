@@ -9,15 +9,13 @@ from fastapi import APIRouter, Depends, Query
 
 from app.api.deps import DB, MAX_ID, RowId, require
 from app.api.schemas import ConfirmationOut
-from app.domain.roles import Role
+from app.domain.roles import SITE_STAFF
 from app.services import confirmations
 from app.services.actor import Actor
 
 router = APIRouter(prefix="/confirmations", tags=["confirmations"])
 
-SiteStaff = Annotated[
-    Actor, Depends(require(Role.SITE_COORDINATOR, Role.INVESTIGATOR, Role.PHARMACIST))
-]
+SiteStaff = Annotated[Actor, Depends(require(*SITE_STAFF))]
 
 
 @router.get("", response_model=list[ConfirmationOut])

@@ -11,15 +11,15 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Response
 
 from app.api.deps import DB, StudyDep, require
-from app.domain.roles import Role
+from app.domain.roles import OVERSIGHT, UNBLINDED_MONITORS
 from app.services import exports
 from app.services.actor import Actor
 from app.services.transaction import utcnow
 
 router = APIRouter(prefix="/admin/exports", tags=["exports"])
 
-Monitor = Annotated[Actor, Depends(require(Role.UNBLINDED_MONITOR))]
-BlindedReader = Annotated[Actor, Depends(require(Role.SPONSOR_ADMIN, Role.UNBLINDED_MONITOR))]
+Monitor = Annotated[Actor, Depends(require(*UNBLINDED_MONITORS))]
+BlindedReader = Annotated[Actor, Depends(require(*OVERSIGHT))]
 Dataset = Literal["dm", "ds", "ex", "ta", "define"]
 BlindedDataset = Literal["dm", "ds", "ex", "define"]
 MEDIA = {

@@ -11,19 +11,22 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel
 
-from app.api.admin import CSV_RESPONSE, _csv
+from app.api.admin import CSV_RESPONSE, csv_download
 from app.api.deps import DB, StudyDep, require
-from app.domain.roles import Role
+from app.domain.roles import EVERYONE, OVERSIGHT, PHARMACY, Role
 from app.services import reports
 from app.services.actor import Actor
+from app.services.kits_due import KitsDue, kits_due
 from app.services.transaction import utcnow
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
-Anyone = Annotated[Actor, Depends(require(*Role))]
-Pharmacy = Annotated[Actor, Depends(require(Role.PHARMACIST, Role.SUPPLY_MANAGER))]
-Oversight = Annotated[Actor, Depends(require(Role.UNBLINDED_MONITOR, Role.SPONSOR_ADMIN))]
+Anyone = Annotated[Actor, Depends(require(*EVERYONE))]
+Pharmacy = Annotated[Actor, Depends(require(*PHARMACY))]
+Oversight = Annotated[Actor, Depends(require(*OVERSIGHT))]
 SiteFilter = Annotated[str | None, Query(max_length=12, description="One of your sites.")]
+SiteId = Annotated[str, Query(min_length=1, max_length=12, description="One of your sites.")]
+Days = Annotated[int, Query(ge=1, le=31, description="Days ahead, today included.")]
 
 
 class StageLineOut(BaseModel):
@@ -100,7 +103,7 @@ def enrolment(actor: Anyone, db: DB, study: StudyDep) -> Any:
 def enrolment_csv(actor: Anyone, db: DB, study: StudyDep) -> Response:
     """Rows per stage, stratum, site, and site and scope (column `level`)."""
     with db.read() as session:
-        return _csv(
+        return csv_download(
             reports.enrolment_csv(reports.enrolment(session, study=study, actor=actor)),
             "enrolment.csv",
         )
@@ -121,7 +124,19 @@ def inventory_csv(actor: Pharmacy, db: DB, study: StudyDep, site_id: SiteFilter 
         report = reports.inventory(
             session, study=study, actor=actor, today=utcnow().date(), site_id=site_id
         )
-    return _csv(reports.inventory_csv(report), "inventory.csv")
+    return csv_download(reports.inventory_csv(report), "inventory.csv")
+
+
+@router.get("/kits-due", response_model=KitsDue)
+def kits_due_report(
+    actor: Pharmacy, db: DB, study: StudyDep, site_id: SiteId, days: Days = 7
+) -> KitsDue:
+    """The vials the site's dosing visits due in the next `days` days (and overdue ones) will
+    take, per visit: blinded (no content)."""
+    with db.read() as session:
+        return kits_due(
+            session, study=study, actor=actor, site_id=site_id, today=utcnow().date(), days=days
+        )
 
 
 def _unblinded(actor: Actor) -> bool:
@@ -145,4 +160,4 @@ def unblindings_csv(actor: Oversight, db: DB, study: StudyDep) -> Response:
         rows = reports.unblindings(
             session, study=study, actor=actor, with_treatment=_unblinded(actor)
         )
-    return _csv(reports.unblindings_csv(rows, _unblinded(actor)), "unblindings.csv")
+    return csv_download(reports.unblindings_csv(rows, _unblinded(actor)), "unblindings.csv")

@@ -100,28 +100,12 @@ class RandomizeIn(Strict):
     _visit = field_validator("visit_date")(not_in_future)
 
 
-class CohortOut(BaseModel):
-    code: str
-    dose_mg_per_kg: float
-    cap: int
-    status: str
-    randomized: int
-    opened_at: str | None
-    closed_at: str | None
-
-
 class ReasonIn(Strict):
     reason: str = Field(min_length=3, max_length=2000)
 
 
 class Phase2DoseIn(ReasonIn):
     dose_mg_per_kg: Decimal = Field(gt=0, max_digits=5, decimal_places=2)
-
-
-class Phase2Out(BaseModel):
-    dose_mg_per_kg: float | None
-    selected_at: str | None
-    randomized: int
 
 
 class AllocationOut(RandomizationOut):
@@ -241,31 +225,13 @@ class KitStatusIn(Strict):
     reason: str = Field(min_length=3, max_length=2000)
 
 
-class SiteOut(BaseModel):
-    site_id: str
-    name: str
-    country: str
-    active: bool
-    depot_id: str | None
-
-
 class SiteActivateIn(ReasonIn):
     depot_id: str | None = Field(default=None, max_length=12)
-
-
-class SiteActivatedOut(SiteOut):
-    initial_shipment_id: int | None
 
 
 class SupplyLevelsIn(Strict):
     trigger: int = Field(ge=0, le=1000)
     target: int = Field(ge=1, le=1000)
-
-
-class SupplyLevelsOut(BaseModel):
-    site_id: str
-    trigger: int
-    target: int
 
 
 class KitImportOut(BaseModel):

@@ -17,8 +17,10 @@ from app.api.schemas import (
     SupplyLevelsIn,
     SupplyLevelsOut,
 )
+from app.db.engine import Database
 from app.domain.kits import KitStatus
-from app.domain.roles import Role
+from app.domain.roles import DEPOT_READERS, PHARMACY, SUPPLY_MANAGERS
+from app.domain.study import StudyDefinition
 from app.services import depots, inventory, shipments, sites
 from app.services.actor import Actor
 from app.services.kits import blinded_kit, get_kit
@@ -28,9 +30,9 @@ from app.services.transaction import utcnow, writing
 
 router = APIRouter(tags=["supply"])
 
-Pharmacy = Annotated[Actor, Depends(require(Role.PHARMACIST, Role.SUPPLY_MANAGER))]
-Supply = Annotated[Actor, Depends(require(Role.SUPPLY_MANAGER))]
-DepotReaders = Annotated[Actor, Depends(require(Role.SUPPLY_MANAGER, Role.UNBLINDED_MONITOR))]
+Pharmacy = Annotated[Actor, Depends(require(*PHARMACY))]
+Supply = Annotated[Actor, Depends(require(*SUPPLY_MANAGERS))]
+DepotReaders = Annotated[Actor, Depends(require(*DEPOT_READERS))]
 
 
 @router.get("/sites/{site_id}/inventory", response_model=InventoryOut)
@@ -115,30 +117,36 @@ def receive(shipment_id: RowId, body: ReceiveIn, actor: Pharmacy, db: DB, study:
         )
 
 
-@router.post("/shipments/{shipment_id}/release", response_model=ShipmentOut)
-def release(shipment_id: RowId, body: ReasonIn, actor: Supply, db: DB, study: StudyDep) -> Any:
+def resolve_quarantine(
+    shipment_id: int,
+    body: ReasonIn,
+    *,
+    actor: Actor,
+    db: Database,
+    study: StudyDefinition,
+    release: bool,
+) -> Any:
+    """Release (kits available again) or reject (kits damaged) a quarantined shipment: the two
+    routes below and the quarantine page."""
     with writing(db) as session:
         return shipments.resolve_quarantine(
             session,
             study=study,
             actor=actor,
             shipment_id=shipment_id,
-            release=True,
+            release=release,
             reason=body.reason,
         )
+
+
+@router.post("/shipments/{shipment_id}/release", response_model=ShipmentOut)
+def release(shipment_id: RowId, body: ReasonIn, actor: Supply, db: DB, study: StudyDep) -> Any:
+    return resolve_quarantine(shipment_id, body, actor=actor, db=db, study=study, release=True)
 
 
 @router.post("/shipments/{shipment_id}/reject", response_model=ShipmentOut)
 def reject(shipment_id: RowId, body: ReasonIn, actor: Supply, db: DB, study: StudyDep) -> Any:
-    with writing(db) as session:
-        return shipments.resolve_quarantine(
-            session,
-            study=study,
-            actor=actor,
-            shipment_id=shipment_id,
-            release=False,
-            reason=body.reason,
-        )
+    return resolve_quarantine(shipment_id, body, actor=actor, db=db, study=study, release=False)
 
 
 @router.get("/kits/{kit_number}", response_model=KitOut)

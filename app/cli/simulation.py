@@ -28,6 +28,7 @@ def _refused(work: Callable[[], T]) -> T:
 
 
 def _load(scenario: Path | None, study_file: Path | None) -> tuple[StudyDefinition, Scenario]:
+    """The study and the scenario to run; without --scenario, the demo's own."""
     study = load_study(study_file)
     if scenario is None:
         return study, _refused(
@@ -68,7 +69,7 @@ def simulate_command(
     figure (how well an adversary who sees what blinded roles see guesses each arm)."""
     study, chosen = _load(scenario, study_file)
     if recommend_levels:
-        _recommend(study, chosen, trials, seed, max_p_missed)
+        _recommend(study, scenario=chosen, trials=trials, seed=seed, max_p=max_p_missed)
         return
     with typer.progressbar(length=trials, label=f"Simulating {trials} trials") as bar:
         summary = _refused(
@@ -81,6 +82,7 @@ def simulate_command(
 
 
 def _write(summary: Summary, json_out: Path | None, csv_out: Path | None) -> None:
+    """The figures as files for further analysis; the text summary always goes to stdout."""
     if json_out is not None:
         json_out.write_text(json.dumps(simulation.as_json(summary), indent=1), "utf-8")
     if csv_out is not None:
@@ -88,8 +90,10 @@ def _write(summary: Summary, json_out: Path | None, csv_out: Path | None) -> Non
 
 
 def _recommend(
-    study: StudyDefinition, scenario: Scenario, trials: int, seed: int, max_p: float
+    study: StudyDefinition, *, scenario: Scenario, trials: int, seed: int, max_p: float
 ) -> None:
+    """Search levels, showing each tried one on stderr; exit 1 when none meets the target."""
+
     def shown(levels: Levels, summary: Summary) -> None:
         typer.echo(
             f"  trigger {levels.trigger}, target {levels.target}, cover "

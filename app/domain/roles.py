@@ -1,4 +1,7 @@
-"""The roles, what each may do, and who is blinded."""
+"""The roles, the groups of them that share a permission, and who is blinded.
+
+Each group is named for who it is and defined once here, so that the API routes, the pages,
+their menu and the CLI admit the same people (the route tests check every route's roles)."""
 
 from __future__ import annotations
 
@@ -14,7 +17,53 @@ class Role(StrEnum):
     UNBLINDED_MONITOR = "unblinded_monitor"
 
 
-SITE_ROLES = frozenset({Role.SITE_COORDINATOR, Role.INVESTIGATOR, Role.PHARMACIST})
-"""Roles that work at sites and see only their own sites' objects."""
+SITE_STAFF = frozenset({Role.SITE_COORDINATOR, Role.INVESTIGATOR, Role.PHARMACIST})
+"""Who works at sites: registers and doses subjects, reads confirmations, and sees only its
+own sites' objects."""
 
-BLINDED_ROLES = frozenset(Role) - {Role.UNBLINDED_MONITOR}
+SITE_ROLES = SITE_STAFF
+"""The site staff, under the name the visibility rules use (objects of their own sites only)."""
+
+RANDOMIZERS = frozenset({Role.SITE_COORDINATOR, Role.INVESTIGATOR})
+"""Who randomizes subjects."""
+
+INVESTIGATORS = frozenset({Role.INVESTIGATOR})
+"""Who may break the blind of a subject in an emergency."""
+
+PHARMACISTS = frozenset({Role.PHARMACIST})
+"""Who replaces a damaged or lost dispensed kit."""
+
+SUPPLY_MANAGERS = frozenset({Role.SUPPLY_MANAGER})
+"""Who requests, ships and cancels shipments, decides quarantines and sets supply levels."""
+
+PHARMACY = PHARMACISTS | SUPPLY_MANAGERS
+"""Who handles site stock: inventory, shipments and their receipt, kit status."""
+
+SPONSOR_ADMINS = frozenset({Role.SPONSOR_ADMIN})
+"""Who activates sites, opens and closes cohorts and records the phase II dose."""
+
+UNBLINDED_MONITORS = frozenset({Role.UNBLINDED_MONITOR})
+"""Who sees allocations, the audit trail and the unblinded exports."""
+
+OVERSIGHT = UNBLINDED_MONITORS | SPONSOR_ADMINS
+"""Who oversees the whole study: the unblinding log and the blinded exports."""
+
+DEPOT_READERS = SUPPLY_MANAGERS | UNBLINDED_MONITORS
+"""Who reads a depot's stock."""
+
+KIT_IMPORTERS = UNBLINDED_MONITORS | SUPPLY_MANAGERS
+"""Who imports the packager's kit list."""
+
+FORECAST_READERS = PHARMACY | OVERSIGHT
+"""Who reads the supply forecast (blinded totals for all but the unblinded monitor)."""
+
+PLANNERS = SUPPLY_MANAGERS | OVERSIGHT
+"""Who runs supply simulations (simulated trials reveal nothing of the real one)."""
+
+CONFIRMATION_READERS = SITE_STAFF | UNBLINDED_MONITORS
+"""Who opens the confirmation pages (the API's confirmations are for the site staff only)."""
+
+EVERYONE = frozenset(Role)
+"""Every role: the home page and the enrolment report."""
+
+BLINDED_ROLES = EVERYONE - UNBLINDED_MONITORS

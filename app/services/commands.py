@@ -26,12 +26,20 @@ from app.domain.eligibility import EligibilityAnswers
 from app.domain.errors import DomainError, MalformedRequest
 from app.domain.kits import KitStatus
 from app.domain.study import StudyDefinition
-from app.services import dispensing, emergency_unblinding, idempotency, randomization, subjects
+from app.services import (
+    dispensing,
+    emergency_unblinding,
+    idempotency,
+    randomization,
+    shipments,
+    subjects,
+)
 from app.services.actor import Actor
 from app.services.results import (
     DispenseOut,
     RandomizeOut,
     ReplaceResultOut,
+    ShipmentOut,
     SubjectOut,
     UnblindResultOut,
 )
@@ -224,6 +232,33 @@ def unblind(
             reason=reason,
         )
     return UnblindResultOut.model_validate(body)
+
+
+def receive_shipment(
+    *,
+    db: Database,
+    study: StudyDefinition,
+    actor: Actor,
+    shipment_id: int,
+    damaged: list[str],
+    missing: list[str],
+    temperature_excursion: bool,
+    received_on: date | None = None,
+) -> ShipmentOut:
+    """Record a shipment's arrival at the site, kit by kit. Not keyed: a second receipt of the
+    same shipment is refused by the rule itself (it is no longer `shipped`)."""
+    with writing(db) as session:
+        body = shipments.receive(
+            session,
+            study=study,
+            actor=actor,
+            shipment_id=shipment_id,
+            damaged=damaged,
+            missing=missing,
+            temperature_excursion=temperature_excursion,
+            received_on=received_on,
+        )
+    return ShipmentOut.model_validate(body)
 
 
 def _allocate(

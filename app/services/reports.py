@@ -28,7 +28,7 @@ from app.services.stages import phase2_view
 from app.services.study_state import cohort_statuses
 
 
-def _visible_sites(session: Session, *, actor: Actor, site_id: str | None = None) -> list[str]:
+def visible_sites(session: Session, *, actor: Actor, site_id: str | None = None) -> list[str]:
     """The sites the reader may see (one, when `site_id` names one of them; else 404)."""
     ids = [s for s in session.execute(select(Site.id).order_by(Site.id)).scalars()]
     visible = [s for s in ids if actor.sees_site(s)]
@@ -53,7 +53,7 @@ def _csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 
 def enrolment(session: Session, *, study: StudyDefinition, actor: Actor) -> dict[str, Any]:
     """Stages against their caps (study-wide), strata and sites (the reader's sites)."""
-    site_ids = _visible_sites(session, actor=actor)
+    site_ids = visible_sites(session, actor=actor)
     rows = session.execute(
         select(Subject.site_id, Randomization.scope, Randomization.stratum)
         .outerjoin(Randomization, Randomization.subject_id == Subject.id)
@@ -122,7 +122,7 @@ def inventory(
 ) -> dict[str, Any]:
     """Kits per status and stock per expiry window at each of the reader's sites (and, for
     study-level roles, each depot). Totals only: never by content or lot."""
-    site_ids = _visible_sites(session, actor=actor, site_id=site_id)
+    site_ids = visible_sites(session, actor=actor, site_id=site_id)
     locations = [(s, "site") for s in site_ids]
     if actor.role not in SITE_ROLES and site_id is None:
         depots = session.execute(select(Depot.id).order_by(Depot.id)).scalars()

@@ -106,3 +106,41 @@ class SubjectOut(BaseModel):
     unblinded: bool = False
     randomization: RandomizationOut | None = None
     visits: list[DispensingOut] = []
+
+
+# --- sites, supply levels and stage decisions (app/services/admin_commands.py and
+# supply_commands.py): nothing here depends on an arm or a content ---------------------------
+
+
+class SiteOut(BaseModel):
+    site_id: str
+    name: str
+    country: str
+    active: bool
+    depot_id: str | None
+
+
+class SiteActivatedOut(SiteOut):
+    initial_shipment_id: int | None
+
+
+class SupplyLevelsOut(BaseModel):
+    site_id: str
+    trigger: int
+    target: int
+
+
+class CohortOut(BaseModel):
+    code: str
+    dose_mg_per_kg: float
+    cap: int
+    status: str
+    randomized: int
+    opened_at: str | None
+    closed_at: str | None
+
+
+class Phase2Out(BaseModel):
+    dose_mg_per_kg: float | None
+    selected_at: str | None
+    randomized: int

@@ -28,9 +28,8 @@ from app.simulation.runner import Summary, simulate
 from app.simulation.scenario import (
     Scenario,
     ScenarioError,
-    check_against_study,
     load_scenario,
-    parse_scenario,
+    scenario_from_text,
 )
 
 __all__ = [
@@ -94,19 +93,6 @@ def bundled_scenarios() -> list[BundledScenario]:
     return found
 
 
-def _from_text(text: str, study: StudyDefinition) -> Scenario:
-    """A scenario from TOML text, checked as `load_scenario` checks a file."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"invalid scenario: not valid TOML ({exc})") from None
-    scenario = parse_scenario(data)
-    problems = check_against_study(scenario, study)
-    if problems:
-        raise ScenarioError("invalid scenario: " + "; ".join(problems))
-    return scenario
-
-
 def load(
     *,
     study: StudyDefinition,
@@ -130,7 +116,7 @@ def load(
                 f"The scenario file is longer than {MAX_SCENARIO_CHARS // 1024} KiB.",
             )
         try:
-            return _from_text(text, study)
+            return scenario_from_text(text, study)
         except ScenarioError as exc:
             raise validation_error("scenario_toml", str(exc)) from None
     if name is not None:

@@ -159,9 +159,16 @@ def parse_scenario(data: dict[str, object]) -> Scenario:
 def load_scenario(path: Path, study: StudyDefinition) -> Scenario:
     """Read and check a scenario file against the study; ScenarioError names every problem."""
     try:
-        data = tomllib.loads(path.read_text("utf-8"))
+        text = path.read_text("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError(f"cannot read scenario {path}: {exc}") from None
+    return scenario_from_text(text, study)
+
+
+def scenario_from_text(text: str, study: StudyDefinition) -> Scenario:
+    """A scenario from TOML text (an upload), checked as a file is."""
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"invalid scenario: not valid TOML ({exc})") from None
     scenario = parse_scenario(data)

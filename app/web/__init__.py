@@ -25,7 +25,9 @@ from app.web import (
     pages_site,
     pages_supply,
 )
-from app.web.common import STATIC_DIR, LoginRequired, PageRefused, error_page, mark_page
+from app.web.refusals import LoginRequired, PageRefused
+from app.web.rendering import STATIC_DIR, error_page
+from app.web.session import mark_page
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(mark_page)])
 for _module in (

@@ -1,21 +1,10 @@
-"""Allocating forms (randomize, dosing visit): run the use case as the API does, once per the
+"""Allocating forms (randomize, dosing visit): how they retry the API's command once per the
 form's one-time key. The other plumbing of the pages has its own modules (app/web/csrf.py,
 forms.py, navigation.py, refusals.py, rendering.py, session.py)."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import Any
-
-from sqlalchemy.orm import Session
-
-from app.db.engine import Database
-from app.domain.errors import DomainError
-from app.domain.study import StudyDefinition
-from app.services import idempotency
-from app.services.actor import Actor
-from app.services.dispensing import urgent_resupply_on_shortage
+from app.services import commands
 from app.settings import Settings
 from app.web.refusals import PageRefused
 

@@ -1,92 +1,39 @@
-"""Sponsor admin pages: sites and their activation, cohorts open and close, the phase II dose."""
+"""Sponsor admin pages: sites and their activation, cohorts open and close, the phase II dose.
+Each form runs the API route it mirrors (app/api/admin.py): the same schema and use case."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import ValidationError
-from sqlalchemy.orm import Session
 
+from app.api import admin as api
 from app.api.deps import DB, StudyDep
-from app.api.problems import status_of
 from app.api.schemas import Phase2DoseIn, ReasonIn, SiteActivateIn
-from app.domain.errors import DomainError, NotFound
-from app.domain.roles import Role
+from app.domain.roles import SPONSOR_ADMINS
+from app.domain.study import StudyDefinition
 from app.services import sites, stages
 from app.services.actor import Actor
-from app.services.transaction import utcnow, writing
-from app.web.common import (
-    Form,
-    FormErrors,
-    blank_to_none,
-    errors_from_service,
-    errors_from_validation,
-    form_values,
-    page_actor,
-    render,
-    see_other,
-)
+from app.web.forms import Form, FormState, blank_to_none, form_values, post_form, render_form
+from app.web.session import page_actor
 
 router = APIRouter()
 
-Sponsor = Annotated[Actor, Depends(page_actor(Role.SPONSOR_ADMIN))]
+Sponsor = Annotated[Actor, Depends(page_actor(*SPONSOR_ADMINS))]
 Code = Annotated[str, Path(max_length=8, pattern=r"^[A-Z0-9]+$")]
 SiteId = Annotated[str, Path(max_length=12)]
-
-
-def _submit(
-    db: DB,
-    *,
-    parse: Callable[[], Any],
-    work: Callable[[Session, Any], object],
-    field_prefix: str,
-) -> tuple[int, FormErrors] | None:
-    """Validate the form and run the use case in one transaction: None when done, else the
-    status and the errors (fields named with `field_prefix`, as in the page's forms)."""
-    try:
-        body = parse()
-    except ValidationError as exc:
-        status, errors = 422, errors_from_validation(exc)
-    else:
-        try:
-            with writing(db) as session:
-                work(session, body)
-            return None
-        except DomainError as exc:
-            if isinstance(exc, NotFound):
-                raise
-            status, errors = status_of(exc), errors_from_service(exc)
-    errors.fields = {f"{field_prefix}{k}": v for k, v in errors.fields.items()}
-    return status, errors
 
 
 # --- sites --------------------------------------------------------------------------------------
 
 
 def _sites_page(
-    request: Request,
-    db: DB,
-    actor: Actor,
-    status_code: int = 200,
-    errors: FormErrors | None = None,
-    values: dict[str, str] | None = None,
-    done: str = "",
+    request: Request, *, db: DB, actor: Actor, form: FormState | None = None, done: str = ""
 ) -> Response:
     with db.read() as session:
         rows = sites.list_sites(session, actor)
-    return render(
-        request,
-        "admin/sites.html",
-        status_code=status_code,
-        title="Sites",
-        sites=rows,
-        errors=errors or FormErrors(),
-        values=values or {},
-        done=done,
-    )
+    return render_form(request, "admin/sites.html", form=form, title="Sites", sites=rows, done=done)
 
 
 @router.get("/admin/sites", response_class=HTMLResponse)
@@ -101,49 +48,28 @@ def activate(
     """Open the site for enrolment; its initial shipment is requested from its depot."""
     values = form_values(form)
     prefix = f"{site_id}."
-    refused = _submit(
-        db,
+    return post_form(
+        values,
         parse=lambda: SiteActivateIn(
             reason=values.get(f"{prefix}reason", ""),
             depot_id=blank_to_none(values.get(f"{prefix}depot_id")),
         ),
-        work=lambda s, body: sites.activate(
-            s,
-            study=study,
-            actor=actor,
-            site_id=site_id,
-            depot_id=body.depot_id,
-            reason=body.reason,
-            today=utcnow().date(),
+        run=lambda body: api.activate_site(
+            site_id=site_id, body=body, actor=actor, db=db, study=study
         ),
-        field_prefix=prefix,
+        again=lambda refused: _sites_page(request, db=db, actor=actor, form=refused),
+        done=f"/admin/sites?done={site_id}",
+        prefix=prefix,
     )
-    if refused:
-        return _sites_page(request, db, actor, *refused, values)
-    return see_other(f"/admin/sites?done={site_id}")
 
 
 # --- cohorts ------------------------------------------------------------------------------------
 
 
-def _cohorts_page(
-    request: Request,
-    db: DB,
-    status_code: int = 200,
-    errors: FormErrors | None = None,
-    values: dict[str, str] | None = None,
-) -> Response:
+def _cohorts_page(request: Request, *, db: DB, form: FormState | None = None) -> Response:
     with db.read() as session:
         rows = stages.list_cohorts(session)
-    return render(
-        request,
-        "admin/cohorts.html",
-        status_code=status_code,
-        title="Cohorts",
-        cohorts=rows,
-        errors=errors or FormErrors(),
-        values=values or {},
-    )
+    return render_form(request, "admin/cohorts.html", form=form, title="Cohorts", cohorts=rows)
 
 
 @router.get("/admin/cohorts", response_class=HTMLResponse)
@@ -152,21 +78,28 @@ def cohorts(request: Request, actor: Sponsor, db: DB) -> Response:
 
 
 def _change(
-    request: Request, *, code: str, action: str, actor: Actor, form: Any, db: DB, study: Any
+    request: Request,
+    *,
+    code: str,
+    action: Literal["open", "close"],
+    actor: Actor,
+    form: Form,
+    db: DB,
+    study: StudyDefinition,
 ) -> Response:
+    """Open or close a cohort from its row's form (fields named `<code>.<action>.`)."""
     values = form_values(form)
     prefix = f"{code}.{action}."
-    refused = _submit(
-        db,
+    return post_form(
+        values,
         parse=lambda: ReasonIn(reason=values.get(f"{prefix}reason", "")),
-        work=lambda s, body: stages.change_cohort(
-            s, study=study, actor=actor, code=code, action=action, reason=body.reason
+        run=lambda body: api.change_cohort(
+            code, body, actor=actor, db=db, study=study, action=action
         ),
-        field_prefix=prefix,
+        again=lambda refused: _cohorts_page(request, db=db, form=refused),
+        done="/admin/cohorts",
+        prefix=prefix,
     )
-    if refused:
-        return _cohorts_page(request, db, *refused, values)
-    return see_other("/admin/cohorts")
 
 
 @router.post("/admin/cohorts/{code}/open", response_class=HTMLResponse)
@@ -187,27 +120,20 @@ def close_cohort(
 
 
 def _phase2_page(
-    request: Request,
-    db: DB,
-    study: StudyDep,
-    status_code: int = 200,
-    errors: FormErrors | None = None,
-    values: dict[str, str] | None = None,
+    request: Request, *, db: DB, study: StudyDefinition, form: FormState | None = None
 ) -> Response:
     with db.read() as session:
         current = stages.phase2_view(session)
         cohorts = stages.list_cohorts(session)
     levels = [(str(c.dose_mg_per_kg), f"{c.dose_mg_per_kg} mg/kg") for c in study.phase_ib.cohorts]
-    return render(
+    return render_form(
         request,
         "admin/phase2.html",
-        status_code=status_code,
+        form=form,
         title="Phase II dose",
         current=current,
         cohorts=cohorts,
         levels=levels,
-        errors=errors or FormErrors(),
-        values=values or {},
     )
 
 
@@ -222,16 +148,12 @@ def select_phase2(
 ) -> Response:
     """Record the phase II dose once (every cohort closed), audited with the reason."""
     values = form_values(form)
-    refused = _submit(
-        db,
+    return post_form(
+        values,
         parse=lambda: Phase2DoseIn.model_validate(
             {"dose_mg_per_kg": values.get("dose_mg_per_kg", ""), "reason": values.get("reason")}
         ),
-        work=lambda s, body: stages.select_phase2_dose(
-            s, study=study, actor=actor, dose=body.dose_mg_per_kg, reason=body.reason
-        ),
-        field_prefix="",
+        run=lambda body: api.select_phase2_dose(body=body, actor=actor, db=db, study=study),
+        again=lambda refused: _phase2_page(request, db=db, study=study, form=refused),
+        done="/admin/phase2-dose",
     )
-    if refused:
-        return _phase2_page(request, db, study, *refused, values)
-    return see_other("/admin/phase2-dose")

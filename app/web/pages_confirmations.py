@@ -9,9 +9,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from app.api.deps import DB, RowId
+from app.domain.roles import CONFIRMATION_READERS
 from app.services import confirmations
 from app.services.actor import Actor
-from app.web.common import CONFIRMATION_READERS, page_actor, render
+from app.web.rendering import render
+from app.web.session import page_actor
 
 router = APIRouter()
 

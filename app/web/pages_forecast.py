@@ -9,23 +9,20 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from app.api.admin import _csv
+from app.api.admin import csv_download
 from app.api.deps import DB, StudyDep
+from app.api.forecast import read_forecast
 from app.domain.errors import DomainError
-from app.domain.roles import Role
+from app.domain.roles import FORECAST_READERS
 from app.services import forecast
 from app.services.actor import Actor
-from app.services.transaction import utcnow
-from app.web.common import FormErrors, errors_from_service, page_actor, render
+from app.web.forms import FormErrors, errors_from_service
+from app.web.rendering import render
+from app.web.session import page_actor
 
 router = APIRouter()
 
-Readers = Annotated[
-    Actor,
-    Depends(
-        page_actor(Role.SUPPLY_MANAGER, Role.SPONSOR_ADMIN, Role.PHARMACIST, Role.UNBLINDED_MONITOR)
-    ),
-]
+Readers = Annotated[Actor, Depends(page_actor(*FORECAST_READERS))]
 WeeksText = Annotated[str | None, Query(max_length=6)]
 
 SITE_ROWS = (
@@ -56,14 +53,7 @@ def forecast_page(
         errors.add("weeks", WEEKS_MESSAGE)
     else:
         try:
-            with db.read() as session:
-                result = forecast.site_forecast(
-                    session=session,
-                    study=study,
-                    actor=actor,
-                    today=utcnow().date(),
-                    weeks=int(text),
-                )
+            result = read_forecast(db, study=study, actor=actor, weeks=int(text))
         except DomainError as exc:
             if exc.code != "validation_error":
                 raise
@@ -88,8 +78,5 @@ def forecast_page(
 def forecast_csv(
     actor: Readers, db: DB, study: StudyDep, weeks: int = forecast.DEFAULT_WEEKS
 ) -> Response:
-    with db.read() as session:
-        result = forecast.site_forecast(
-            session=session, study=study, actor=actor, today=utcnow().date(), weeks=weeks
-        )
-    return _csv(forecast.forecast_csv(result), "forecast.csv")
+    result = read_forecast(db, study=study, actor=actor, weeks=weeks)
+    return csv_download(forecast.forecast_csv(result), "forecast.csv")

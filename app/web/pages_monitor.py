@@ -8,14 +8,15 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from app.api.deps import DB, MAX_ID, StudyDep
-from app.domain.roles import Role
+from app.domain.roles import UNBLINDED_MONITORS
 from app.services import audit, emergency_unblinding, unblinded_allocations
 from app.services.actor import Actor
-from app.web.common import page_actor, render
+from app.web.rendering import render
+from app.web.session import page_actor
 
 router = APIRouter()
 
-Monitor = Annotated[Actor, Depends(page_actor(Role.UNBLINDED_MONITOR))]
+Monitor = Annotated[Actor, Depends(page_actor(*UNBLINDED_MONITORS))]
 AUDIT_PAGE = 100
 
 

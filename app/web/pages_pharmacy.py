@@ -14,12 +14,12 @@ from app.api.problems import status_of
 from app.api.schemas import ReceiveIn, ReplaceIn
 from app.domain.errors import DomainError, NotFound
 from app.domain.kits import KitStatus
-from app.domain.roles import Role
+from app.domain.roles import PHARMACISTS, PHARMACY
 from app.services import commands, inventory, shipments, sites
 from app.services.actor import Actor
 from app.services.subjects import get_visible_subject
 from app.services.transaction import utcnow, writing
-from app.web.common import (
+from app.web.forms import (
     Form,
     FormErrors,
     blank_to_none,
@@ -28,15 +28,14 @@ from app.web.common import (
     errors_from_validation,
     form_values,
     new_idempotency_key,
-    page_actor,
-    render,
-    see_other,
 )
+from app.web.rendering import render, see_other
+from app.web.session import page_actor
 
 router = APIRouter()
 
-Pharmacy = Annotated[Actor, Depends(page_actor(Role.PHARMACIST, Role.SUPPLY_MANAGER))]
-Pharmacist = Annotated[Actor, Depends(page_actor(Role.PHARMACIST))]
+Pharmacy = Annotated[Actor, Depends(page_actor(*PHARMACY))]
+Pharmacist = Annotated[Actor, Depends(page_actor(*PHARMACISTS))]
 OUTCOMES = ("received", "damaged", "missing")
 OUTCOME_PREFIX = "outcome."
 

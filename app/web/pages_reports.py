@@ -8,28 +8,31 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from app.api.admin import _csv
+from app.api.admin import csv_download
 from app.api.deps import DB, StudyDep
-from app.domain.roles import Role
+from app.domain.roles import EVERYONE, OVERSIGHT, PHARMACY, Role
 from app.services import reports
 from app.services.actor import Actor
+from app.services.kits_due import kits_due
 from app.services.transaction import utcnow
-from app.web.common import page_actor, render
+from app.web.rendering import render
+from app.web.session import page_actor
 
 router = APIRouter()
 
-Anyone = Annotated[Actor, Depends(page_actor(*Role))]
-Pharmacy = Annotated[Actor, Depends(page_actor(Role.PHARMACIST, Role.SUPPLY_MANAGER))]
-Oversight = Annotated[Actor, Depends(page_actor(Role.UNBLINDED_MONITOR, Role.SPONSOR_ADMIN))]
+Anyone = Annotated[Actor, Depends(page_actor(*EVERYONE))]
+Pharmacy = Annotated[Actor, Depends(page_actor(*PHARMACY))]
+Oversight = Annotated[Actor, Depends(page_actor(*OVERSIGHT))]
 SiteFilter = Annotated[str | None, Query(max_length=12)]
 
 
 def _links(actor: Actor) -> list[tuple[str, str]]:
     """The reports the user may open, for the menu on each report page."""
     links = [("/reports/enrolment", "Enrolment")]
-    if actor.role in (Role.PHARMACIST, Role.SUPPLY_MANAGER):
+    if actor.role in PHARMACY:
         links.append(("/reports/inventory", "Inventory and expiry"))
-    if actor.role in (Role.UNBLINDED_MONITOR, Role.SPONSOR_ADMIN):
+        links.append(("/reports/kits-due", "Kits due"))
+    if actor.role in OVERSIGHT:
         links.append(("/reports/unblindings", "Unblindings"))
     return links
 
@@ -47,7 +50,7 @@ def enrolment(request: Request, actor: Anyone, db: DB, study: StudyDep) -> Respo
 def enrolment_csv(actor: Anyone, db: DB, study: StudyDep) -> Response:
     with db.read() as session:
         report = reports.enrolment(session, study=study, actor=actor)
-    return _csv(reports.enrolment_csv(report), "enrolment.csv")
+    return csv_download(reports.enrolment_csv(report), "enrolment.csv")
 
 
 @router.get("/reports/inventory", response_class=HTMLResponse)
@@ -68,13 +71,45 @@ def inventory(
     )
 
 
+@router.get("/reports/kits-due", response_class=HTMLResponse)
+def kits_due_page(
+    request: Request,
+    actor: Pharmacy,
+    db: DB,
+    study: StudyDep,
+    site_id: SiteFilter = None,
+    days: Annotated[int, Query(ge=1, le=31)] = 7,
+) -> Response:
+    """The vials the coming days' visits at one site will take (the first visible site unless
+    the user picks another)."""
+    with db.read() as session:
+        choices = reports.visible_sites(session, actor=actor)
+        chosen = site_id or (choices[0] if choices else None)
+        report = (
+            kits_due(
+                session, study=study, actor=actor, site_id=chosen, today=utcnow().date(), days=days
+            )
+            if chosen
+            else None
+        )
+    return render(
+        request,
+        "reports/kits_due.html",
+        title="Kits due",
+        report=report,
+        sites=choices,
+        days=days,
+        links=_links(actor),
+    )
+
+
 @router.get("/reports/inventory.csv")
 def inventory_csv(actor: Pharmacy, db: DB, study: StudyDep, site_id: SiteFilter = None) -> Response:
     with db.read() as session:
         report = reports.inventory(
             session, study=study, actor=actor, today=utcnow().date(), site_id=site_id or None
         )
-    return _csv(reports.inventory_csv(report), "inventory.csv")
+    return csv_download(reports.inventory_csv(report), "inventory.csv")
 
 
 def _unblinded(actor: Actor) -> bool:
@@ -103,4 +138,4 @@ def unblindings_csv(actor: Oversight, db: DB, study: StudyDep) -> Response:
         rows = reports.unblindings(
             session, study=study, actor=actor, with_treatment=_unblinded(actor)
         )
-    return _csv(reports.unblindings_csv(rows, _unblinded(actor)), "unblindings.csv")
+    return csv_download(reports.unblindings_csv(rows, _unblinded(actor)), "unblindings.csv")

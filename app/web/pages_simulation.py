@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, NamedTuple
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -18,30 +18,21 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from markupsafe import Markup
 from starlette.datastructures import UploadFile
 
-from app.api.admin import _csv
+from app.api.admin import csv_download
 from app.api.deps import StudyDep
 from app.domain.errors import DomainError, validation_error
-from app.domain.roles import Role
+from app.domain.roles import PLANNERS
 from app.domain.study import StudyDefinition
 from app.services import simulation
 from app.services.actor import Actor
-from app.web.common import (
-    Form,
-    FormErrors,
-    PageRefused,
-    errors_from_service,
-    form_values,
-    page_actor,
-    render,
-)
+from app.web.forms import Form, FormErrors, FormState, errors_from_service, form_values, render_form
+from app.web.refusals import PageRefused
+from app.web.session import page_actor
 from app.web.svg_plots import Panel, Series, small_multiples
 
 router = APIRouter()
 
-Planners = Annotated[
-    Actor,
-    Depends(page_actor(Role.SUPPLY_MANAGER, Role.SPONSOR_ADMIN, Role.UNBLINDED_MONITOR)),
-]
+Planners = Annotated[Actor, Depends(page_actor(*PLANNERS))]
 Param = Annotated[str | None, Query(max_length=40)]
 
 MAX_TRIALS = 200
@@ -140,27 +131,19 @@ class Result:
     """The query string of the downloads (a bundled scenario), else None (an upload)."""
 
 
+DEFAULTS = {"scenario": simulation.DEFAULT_SCENARIO, "trials": str(DEFAULT_TRIALS), "seed": "1"}
+
+
 def _page(
-    request: Request,
-    *,
-    status_code: int = 200,
-    errors: FormErrors | None = None,
-    values: dict[str, str] | None = None,
-    result: Result | None = None,
+    request: Request, *, form: FormState | None = None, result: Result | None = None
 ) -> Response:
-    defaults = {
-        "scenario": simulation.DEFAULT_SCENARIO,
-        "trials": str(DEFAULT_TRIALS),
-        "seed": "1",
-    }
-    return render(
+    return render_form(
         request,
         "supply/simulation.html",
-        status_code=status_code,
+        form=form,
+        defaults=DEFAULTS,
         title="Supply simulation",
         scenarios=[(s.name, s.title) for s in simulation.bundled_scenarios()],
-        values={**defaults, **(values or {})},
-        errors=errors or FormErrors(),
         result=result,
         max_trials=MAX_TRIALS,
         max_seed=MAX_SEED,
@@ -222,27 +205,42 @@ def simulation_run(request: Request, actor: Planners, form: Form, study: StudyDe
         except DomainError as exc:
             _refusal(errors, exc)
     if errors or scenario is None or trials is None or seed is None:
-        return _page(request, status_code=422, errors=errors, values=values)
+        return _page(request, form=FormState(values, errors, 422))
     summary = _run(study, scenario=scenario, trials=trials, seed=seed)
     stock_svg, risk_svg = _plots(summary)
     query = None if name is None else urlencode({"scenario": name, "trials": trials, "seed": seed})
     return _page(
-        request, status_code=200, values=values, result=Result(summary, stock_svg, risk_svg, query)
+        request, form=FormState(values), result=Result(summary, stock_svg, risk_svg, query)
     )
 
 
-def _download(
-    study: StudyDefinition, *, scenario: str | None, trials: str | None, seed: str | None
-) -> tuple[str, simulation.Summary]:
-    """The run a download names (a bundled scenario, trials, seed), computed again: the same
-    seed gives the same figures. A bad parameter is a 422 page."""
+class RunQuery(NamedTuple):
+    """The run a download names: a bundled scenario, the number of trials, the seed."""
+
+    scenario: str | None
+    trials: str | None
+    seed: str | None
+
+
+def _run_query(scenario: Param = None, trials: Param = None, seed: Param = None) -> RunQuery:
+    return RunQuery(scenario, trials, seed)
+
+
+Run = Annotated[RunQuery, Depends(_run_query)]
+
+
+def _download(study: StudyDefinition, query: RunQuery) -> tuple[str, simulation.Summary]:
+    """The run a download names, computed again: the same seed gives the same figures. A bad
+    parameter is a 422 page."""
     errors = FormErrors()
-    count = _whole(trials, name="trials", low=simulation.MIN_TRIALS, high=MAX_TRIALS, errors=errors)
-    first = _whole(seed, name="seed", low=0, high=MAX_SEED, errors=errors)
+    count = _whole(
+        query.trials, name="trials", low=simulation.MIN_TRIALS, high=MAX_TRIALS, errors=errors
+    )
+    first = _whole(query.seed, name="seed", low=0, high=MAX_SEED, errors=errors)
     if count is None or first is None:
         name, message = next(iter(errors.fields.items()))
         raise validation_error(name, message)
-    name = scenario or simulation.DEFAULT_SCENARIO
+    name = query.scenario or simulation.DEFAULT_SCENARIO
     chosen = simulation.load(study=study, name=name)
     return f"simulation-{name}-seed{first}-{count}trials", _run(
         study, scenario=chosen, trials=count, seed=first
@@ -250,15 +248,9 @@ def _download(
 
 
 @router.get("/supply/simulation.json")
-def simulation_json(
-    actor: Planners,
-    study: StudyDep,
-    scenario: Param = None,
-    trials: Param = None,
-    seed: Param = None,
-) -> Response:
+def simulation_json(actor: Planners, study: StudyDep, query: Run) -> Response:
     """The run's figures as `irt simulate --json` writes them."""
-    filename, summary = _download(study, scenario=scenario, trials=trials, seed=seed)
+    filename, summary = _download(study, query)
     return JSONResponse(
         simulation.as_json(summary),
         headers={"Content-Disposition": f'attachment; filename="{filename}.json"'},
@@ -266,13 +258,7 @@ def simulation_json(
 
 
 @router.get("/supply/simulation.csv")
-def simulation_csv(
-    actor: Planners,
-    study: StudyDep,
-    scenario: Param = None,
-    trials: Param = None,
-    seed: Param = None,
-) -> Response:
+def simulation_csv(actor: Planners, study: StudyDep, query: Run) -> Response:
     """One row per simulated trial and kit content, as `irt simulate --csv` writes them."""
-    filename, summary = _download(study, scenario=scenario, trials=trials, seed=seed)
-    return _csv(simulation.as_csv(summary), f"{filename}.csv")
+    filename, summary = _download(study, query)
+    return csv_download(simulation.as_csv(summary), f"{filename}.csv")

@@ -10,28 +10,20 @@ from fastapi.responses import HTMLResponse, Response
 from app.api.deps import DB, SettingsDep
 from app.api.problems import status_of
 from app.domain.errors import DomainError
+from app.domain.roles import EVERYONE
 from app.services.actor import Actor
 from app.services.auth import issue_token, login
 from app.web import pages_confirmations, pages_subjects
-from app.web.common import (
-    LOGIN_CSRF_COOKIE,
-    SESSION_COOKIE,
-    Form,
-    check_csrf,
-    login_csrf_token,
-    new_pre_session,
-    page_actor,
-    render,
-    safe_next,
-    see_other,
-    set_cookie,
-)
+from app.web.csrf import LOGIN_CSRF_COOKIE, check_csrf, login_csrf_token, new_pre_session
+from app.web.forms import Form
+from app.web.rendering import render, see_other
+from app.web.session import SESSION_COOKIE, page_actor, safe_next, set_cookie
 
 router = APIRouter()
 router.include_router(pages_subjects.router)
 router.include_router(pages_confirmations.router)
 
-AnyUser = Annotated[Actor, Depends(page_actor())]
+AnyUser = Annotated[Actor, Depends(page_actor(*EVERYONE))]
 
 
 @router.get("/", response_class=HTMLResponse)

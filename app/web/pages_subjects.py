@@ -16,32 +16,29 @@ from app.api.problems import status_of
 from app.api.schemas import DispenseIn, RandomizeIn, SubjectCreate, UnblindIn
 from app.domain.eligibility import EXCLUSION_MESSAGES, check_eligibility
 from app.domain.errors import DomainError
-from app.domain.roles import Role
+from app.domain.roles import INVESTIGATORS, RANDOMIZERS, SITE_STAFF, Role
 from app.services import commands, confirmations, subjects
 from app.services.actor import Actor
 from app.services.emergency_unblinding import REASON_CATEGORIES
-from app.web.common import (
-    RANDOMIZERS,
-    SITE_STAFF,
+from app.web.common import form_retry
+from app.web.forms import (
     Form,
     FormErrors,
     blank_to_none,
     checkbox,
     errors_from_service,
     errors_from_validation,
-    form_retry,
     form_values,
     new_idempotency_key,
-    page_actor,
-    render,
-    see_other,
 )
+from app.web.rendering import render, see_other
+from app.web.session import page_actor
 
 router = APIRouter()
 
 SiteStaff = Annotated[Actor, Depends(page_actor(*SITE_STAFF))]
 Randomizer = Annotated[Actor, Depends(page_actor(*RANDOMIZERS))]
-Investigator = Annotated[Actor, Depends(page_actor(Role.INVESTIGATOR))]
+Investigator = Annotated[Actor, Depends(page_actor(*INVESTIGATORS))]
 
 ELIGIBILITY_FIELDS = (
     "sle_diagnosis_date",

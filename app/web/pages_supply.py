@@ -1,42 +1,42 @@
 """Supply manager pages (blinded): shipments (request, ship, cancel), quarantine decisions,
-supply levels per site and depot stock. Each form runs the use case of the API route it mirrors
-(app/api/supply.py), validated by the same request schema."""
+supply levels per site and depot stock. Each form runs the API route it mirrors
+(app/api/supply.py): the same request schema and use case."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import ValidationError
-from sqlalchemy.orm import Session
 
+from app.api import supply as api
 from app.api.deps import DB, RowId, StudyDep
 from app.api.problems import status_of
 from app.api.schemas import ReasonIn, ShipmentRequestIn, SupplyLevelsIn
-from app.domain.errors import Conflict, DomainError, NotFound
+from app.domain.errors import Conflict, NotFound
 from app.domain.kits import KitStatus
-from app.domain.roles import Role
+from app.domain.roles import SUPPLY_MANAGERS
+from app.domain.study import StudyDefinition
 from app.services import depots, inventory, shipments, sites
 from app.services.actor import Actor
 from app.services.kits import get_kit
-from app.services.resupply import request_manual
 from app.services.transaction import utcnow, writing
-from app.web.common import (
+from app.web.forms import (
     Form,
     FormErrors,
-    errors_from_service,
-    errors_from_validation,
+    FormState,
     form_values,
-    page_actor,
-    render,
-    see_other,
+    post_form,
+    render_form,
+    submit,
 )
+from app.web.rendering import render, see_other
+from app.web.session import page_actor
 
 router = APIRouter()
 
-Supply = Annotated[Actor, Depends(page_actor(Role.SUPPLY_MANAGER))]
+Supply = Annotated[Actor, Depends(page_actor(*SUPPLY_MANAGERS))]
 SiteId = Annotated[str, Path(max_length=12)]
 KitNumber = Annotated[str, Path(max_length=16)]
 SHIPMENT_STATUSES = ("requested", "shipped", "received", "quarantined", "rejected", "cancelled")
@@ -54,29 +54,6 @@ DONE = {
     "levels": "The supply levels are saved; the next resupply check of the site uses them.",
 }
 """Messages after a successful POST, chosen by the `done` query parameter (never echoed)."""
-
-
-def _submit(
-    db: DB, *, parse: Callable[[], Any], work: Callable[[Session, Any], object], prefix: str = ""
-) -> tuple[int, FormErrors] | None:
-    """Validate the form with the API's schema and run the use case in one transaction: None
-    when done, else the status and the errors (fields named with `prefix`, as in the form).
-    A 404 ends the request with the error page."""
-    try:
-        body = parse()
-    except ValidationError as exc:
-        status, errors = 422, errors_from_validation(exc)
-    else:
-        try:
-            with writing(db) as session:
-                work(session, body)
-            return None
-        except DomainError as exc:
-            if isinstance(exc, NotFound):
-                raise
-            status, errors = status_of(exc), errors_from_service(exc)
-    errors.fields = {f"{prefix}{k}": v for k, v in errors.fields.items()}
-    return status, errors
 
 
 def _notice(done: str) -> str:
@@ -135,23 +112,16 @@ def shipment_list(
 
 
 def _request_page(
-    request: Request,
-    db: DB,
-    actor: Actor,
-    status_code: int = 200,
-    errors: FormErrors | None = None,
-    values: dict[str, str] | None = None,
+    request: Request, *, db: DB, actor: Actor, form: FormState | None = None
 ) -> Response:
     with db.read() as session:
         choices = [s["site_id"] for s in sites.list_sites(session, actor)]
-    return render(
+    return render_form(
         request,
         "supply/request.html",
-        status_code=status_code,
+        form=form,
         title="Request a shipment",
         site_options=[(s, s) for s in choices],
-        errors=errors or FormErrors(),
-        values=values or {},
     )
 
 
@@ -168,56 +138,40 @@ def request_shipment(
     """A manual shipment: the same number of kits of each content, so it reveals nothing."""
     values = form_values(form)
     created: list[int] = []
-
-    def work(session: Session, body: ShipmentRequestIn) -> None:
-        shipment = request_manual(
-            session,
-            study=study,
-            actor=actor,
-            site_id=body.site_id,
-            kits_per_content=body.kits_per_content,
-            reason=body.reason,
-            today=utcnow().date(),
-        )
-        created.append(shipment.id)
-
     try:
-        refused = _submit(
-            db,
+        refused = submit(
+            values,
             parse=lambda: ShipmentRequestIn.model_validate(
                 {k: values.get(k, "") for k in ("site_id", "kits_per_content", "reason")}
             ),
-            work=work,
+            run=lambda body: created.append(
+                api.request(body=body, actor=actor, db=db, study=study)["shipment_id"]
+            ),
         )
-    except DomainError as exc:  # 404: the site chosen does not exist
-        refused = status_of(exc), FormErrors({"site_id": exc.detail}, [exc.detail])
-    if refused:
-        return _request_page(request, db, actor, *refused, values)
+    except NotFound as exc:  # the site chosen does not exist
+        refused = FormState(
+            values, FormErrors({"site_id": exc.detail}, [exc.detail]), status_of(exc)
+        )
+    if refused is not None:
+        return _request_page(request, db=db, actor=actor, form=refused)
     return see_other(f"/supply/shipments/{created[0]}?done=requested")
 
 
 def _shipment_page(
     request: Request,
+    *,
     db: DB,
     actor: Actor,
     shipment_id: int,
-    status_code: int = 200,
-    errors: FormErrors | None = None,
-    values: dict[str, str] | None = None,
+    form: FormState | None = None,
     done: str = "",
 ) -> Response:
-    with db.read() as session:
-        shipment = shipments.shipment_view(
-            session, shipments.get_shipment(session, actor=actor, shipment_id=shipment_id)
-        )
-    return render(
+    return render_form(
         request,
         "supply/shipment.html",
-        status_code=status_code,
+        form=form,
         title=f"Shipment {shipment_id}",
-        shipment=shipment,
-        errors=errors or FormErrors(),
-        values=values or {},
+        shipment=api.get_shipment(shipment_id=shipment_id, actor=actor, db=db),
         notice=_notice(done),
     )
 
@@ -233,57 +187,47 @@ def shipment_page(
 @router.post("/supply/shipments/{shipment_id}/ship", response_class=HTMLResponse)
 def ship(request: Request, shipment_id: RowId, actor: Supply, db: DB, study: StudyDep) -> Response:
     """The depot sends the requested shipment: its kits go in transit to the site."""
-    refused = _submit(
-        db,
+    return post_form(
+        {},
         parse=lambda: None,
-        work=lambda s, _: shipments.ship(
-            s, study=study, actor=actor, shipment_id=shipment_id, today=utcnow().date()
+        run=lambda _: api.ship(shipment_id=shipment_id, actor=actor, db=db, study=study),
+        again=lambda refused: _shipment_page(
+            request, db=db, actor=actor, shipment_id=shipment_id, form=refused
         ),
+        done=f"/supply/shipments/{shipment_id}?done=shipped",
     )
-    if refused:
-        return _shipment_page(request, db, actor, shipment_id, *refused)
-    return see_other(f"/supply/shipments/{shipment_id}?done=shipped")
 
 
 @router.post("/supply/shipments/{shipment_id}/cancel", response_class=HTMLResponse)
 def cancel(request: Request, shipment_id: RowId, actor: Supply, form: Form, db: DB) -> Response:
     """A requested shipment is not sent: its kits stay at the depot."""
     values = form_values(form)
-    refused = _submit(
-        db,
+    return post_form(
+        values,
         parse=lambda: ReasonIn(reason=values.get("reason", "")),
-        work=lambda s, body: shipments.cancel(
-            s, actor=actor, shipment_id=shipment_id, reason=body.reason
+        run=lambda body: api.cancel(shipment_id=shipment_id, body=body, actor=actor, db=db),
+        again=lambda refused: _shipment_page(
+            request, db=db, actor=actor, shipment_id=shipment_id, form=refused
         ),
+        done=f"/supply/shipments/{shipment_id}?done=cancelled",
     )
-    if refused:
-        return _shipment_page(request, db, actor, shipment_id, *refused, values)
-    return see_other(f"/supply/shipments/{shipment_id}?done=cancelled")
 
 
 # --- quarantine ---------------------------------------------------------------------------------
 
 
 def _quarantine_page(
-    request: Request,
-    db: DB,
-    actor: Actor,
-    status_code: int = 200,
-    errors: FormErrors | None = None,
-    values: dict[str, str] | None = None,
-    done: str = "",
+    request: Request, *, db: DB, actor: Actor, form: FormState | None = None, done: str = ""
 ) -> Response:
     with db.read() as session:
         held = inventory.quarantined(session, actor)
-    return render(
+    return render_form(
         request,
         "supply/quarantine.html",
-        status_code=status_code,
+        form=form,
         title="Quarantine",
         held=held,
         decisions=DECISIONS,
-        errors=errors or FormErrors(),
-        values=values or {},
         notice=_notice(done),
     )
 
@@ -308,25 +252,27 @@ def _decided(
     actor: Actor,
     values: dict[str, str],
     prefix: str,
-    work: Callable[[Session, ReasonIn, bool], object],
+    run: Callable[[ReasonIn, bool], object],
 ) -> Response:
+    """A quarantine decision: release or reject, with a reason (fields named with `prefix`)."""
+
+    def again(refused: FormState) -> Response:
+        return _quarantine_page(request, db=db, actor=actor, form=refused)
+
     try:
         release = _decision(values, prefix) == "release"
     except ValueError:
         errors = FormErrors()
         errors.add(f"{prefix}decision", "choose release or reject")
-        return _quarantine_page(
-            request, db=db, actor=actor, status_code=422, errors=errors, values=values
-        )
-    refused = _submit(
-        db,
+        return again(FormState(values, errors, 422))
+    return post_form(
+        values,
         parse=lambda: ReasonIn(reason=values.get(f"{prefix}reason", "")),
-        work=lambda s, body: work(s, body, release),
+        run=lambda body: run(body, release),
+        again=again,
+        done=f"/supply/quarantine?done={'released' if release else 'rejected'}",
         prefix=prefix,
     )
-    if refused:
-        return _quarantine_page(request, db, actor, *refused, values)
-    return see_other(f"/supply/quarantine?done={'released' if release else 'rejected'}")
 
 
 @router.post("/supply/quarantine/shipments/{shipment_id}", response_class=HTMLResponse)
@@ -341,13 +287,8 @@ def decide_shipment(
         actor=actor,
         values=form_values(form),
         prefix=f"shipment-{shipment_id}.",
-        work=lambda s, body, release: shipments.resolve_quarantine(
-            s,
-            study=study,
-            actor=actor,
-            shipment_id=shipment_id,
-            release=release,
-            reason=body.reason,
+        run=lambda body, release: api.resolve_quarantine(
+            shipment_id, body, actor=actor, db=db, study=study, release=release
         ),
     )
 
@@ -359,25 +300,25 @@ def decide_kit(
     """Release one quarantined kit (back to available at a site, to the depot's stock at a
     depot) or reject it as damaged: POST /api/v1/kits/{kit}/status."""
 
-    def work(session: Session, body: ReasonIn, release: bool) -> object:
-        kit = get_kit(session, kit_number=kit_number, actor=actor)
-        if kit.status != KitStatus.QUARANTINED.value:  # e.g. decided already in another tab
-            raise Conflict(
-                "not_quarantined",
-                f"Kit {kit_number} is {kit.status.replace('_', ' ')}, no longer quarantined; "
-                "nothing was changed.",
+    def run(body: ReasonIn, release: bool) -> object:
+        with writing(db) as session:
+            kit = get_kit(session, kit_number=kit_number, actor=actor)
+            if kit.status != KitStatus.QUARANTINED.value:  # e.g. decided already in another tab
+                raise Conflict(
+                    "not_quarantined",
+                    f"Kit {kit_number} is {kit.status.replace('_', ' ')}, no longer quarantined; "
+                    "nothing was changed.",
+                )
+            home = KitStatus.AVAILABLE if kit.site_id is not None else KitStatus.AT_DEPOT
+            return inventory.change_status(
+                session,
+                study=study,
+                actor=actor,
+                kit_number=kit_number,
+                target=home if release else KitStatus.DAMAGED,
+                reason=body.reason,
+                today=utcnow().date(),
             )
-        home = KitStatus.AVAILABLE if kit.site_id is not None else KitStatus.AT_DEPOT
-        target = home if release else KitStatus.DAMAGED
-        return inventory.change_status(
-            session,
-            study=study,
-            actor=actor,
-            kit_number=kit_number,
-            target=target,
-            reason=body.reason,
-            today=utcnow().date(),
-        )
 
     return _decided(
         request,
@@ -385,7 +326,7 @@ def decide_kit(
         actor=actor,
         values=form_values(form),
         prefix=f"kit-{kit_number}.",
-        work=work,
+        run=run,
     )
 
 
@@ -394,26 +335,23 @@ def decide_kit(
 
 def _levels_page(
     request: Request,
+    *,
     db: DB,
     actor: Actor,
-    study: StudyDep,
-    status_code: int = 200,
-    errors: FormErrors | None = None,
-    values: dict[str, str] | None = None,
+    study: StudyDefinition,
+    form: FormState | None = None,
     done: str = "",
 ) -> Response:
     with db.read() as session:
         rows = sites.levels_view(session, study=study, actor=actor)
-    shown = {f"{r['site_id']}.{k}": str(r[k]) for r in rows for k in ("trigger", "target")}
-    return render(
+    return render_form(
         request,
         "supply/levels.html",
-        status_code=status_code,
+        form=form,
+        defaults={f"{r['site_id']}.{k}": str(r[k]) for r in rows for k in ("trigger", "target")},
         title="Supply levels",
         sites=rows,
         default=(study.supply.resupply_trigger, study.supply.resupply_target),
-        errors=errors or FormErrors(),
-        values={**shown, **(values or {})},
         notice=_notice(done),
     )
 
@@ -431,19 +369,18 @@ def set_levels(
     """PUT /api/v1/sites/{id}/supply-levels: the same schema and use case."""
     values = form_values(form)
     prefix = f"{site_id}."
-    refused = _submit(
-        db,
+    return post_form(
+        values,
         parse=lambda: SupplyLevelsIn.model_validate(
             {k: values.get(f"{prefix}{k}", "") for k in ("trigger", "target")}
         ),
-        work=lambda s, body: sites.set_levels(
-            s, study=study, actor=actor, site_id=site_id, trigger=body.trigger, target=body.target
+        run=lambda body: api.supply_levels(
+            site_id=site_id, body=body, actor=actor, db=db, study=study
         ),
+        again=lambda refused: _levels_page(request, db=db, actor=actor, study=study, form=refused),
+        done=f"/supply/levels?done=levels#site-{site_id}",
         prefix=prefix,
     )
-    if refused:
-        return _levels_page(request, db, actor, study, *refused, values)
-    return see_other(f"/supply/levels?done=levels#site-{site_id}")
 
 
 # --- depot stock --------------------------------------------------------------------------------

@@ -11,9 +11,10 @@ import jwt
 from fastapi.testclient import TestClient
 
 from app.db.engine import Database
-from tests.api.support import assert_problem, fill_path, openapi_operations
-from tests.conftest import DEMO_PASSWORD, snapshot
-from tests.helpers import login
+from tests.support.api import assert_problem, fill_path, openapi_operations
+from tests.support.databases import snapshot
+from tests.support.demo import DEMO_PASSWORD
+from tests.support.helpers import login
 
 TOKEN_URL = "/api/v1/auth/token"
 PUBLIC = {("POST", TOKEN_URL), ("GET", "/health")}

@@ -21,9 +21,9 @@ from fastapi.testclient import TestClient
 from app.domain.kits import generate_kit_list, kit_list_csv
 from app.domain.roles import BLINDED_ROLES, Role
 from app.domain.study import load_study
-from tests.api.support import assert_blinded, assert_problem, fill_path, leaks, openapi_operations
-from tests.conftest import DEMO_PASSWORD
-from tests.helpers import login, randomize, randomize_body, register, today
+from tests.support.api import assert_blinded, assert_problem, fill_path, leaks, openapi_operations
+from tests.support.demo import DEMO_PASSWORD
+from tests.support.helpers import login, randomize, randomize_body, register, today
 
 API = "/api/v1"
 ADMIN = f"{API}/admin"

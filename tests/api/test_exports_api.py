@@ -22,9 +22,9 @@ from typer.testing import CliRunner
 from app.cli import app
 from app.db.engine import Database
 from app.domain.study import load_study
-from tests.api.supply_support import dispense, randomize_on, replace
-from tests.api.support import assert_problem, leaks
-from tests.helpers import login, register, today
+from tests.support.api import assert_problem, leaks
+from tests.support.helpers import login, register, today
+from tests.support.supply import dispense, randomize_on, replace
 
 EXPORTS = "/api/v1/admin/exports"
 STUDY = load_study()

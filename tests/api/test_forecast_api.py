@@ -17,10 +17,10 @@ from sqlalchemy import select
 from app.db.engine import Database
 from app.db.models import Kit
 from app.domain.study import load_study
-from tests.api.supply_support import assert_supply_blinded, ok, randomize_on
-from tests.api.support import assert_blinded, assert_problem, error_fields, leaks
-from tests.conftest import snapshot
-from tests.helpers import login, today
+from tests.support.api import assert_blinded, assert_problem, error_fields, leaks
+from tests.support.databases import snapshot
+from tests.support.helpers import login, today
+from tests.support.supply import assert_supply_blinded, ok, randomize_on
 from tests.web.support import field_error, web_login
 
 URL = "/api/v1/supply/forecast"

@@ -15,9 +15,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.db.engine import Database
-from tests.api.support import assert_problem, error_fields
-from tests.conftest import snapshot
-from tests.helpers import login, randomize, randomize_body, register, today
+from tests.support.api import assert_problem, error_fields
+from tests.support.databases import snapshot
+from tests.support.helpers import login, randomize, randomize_body, register, today
 
 RANDOMIZE = "/api/v1/subjects/{}/randomize"
 FUTURE = (today() + timedelta(days=2)).isoformat()

@@ -10,8 +10,8 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from app.domain.study import load_study
-from tests.api.support import assert_blinded, assert_problem
-from tests.helpers import login, open_phase2, randomize, randomize_body, register
+from tests.support.api import assert_blinded, assert_problem
+from tests.support.helpers import login, open_phase2, randomize, randomize_body, register
 
 REPORTS = "/api/v1/reports"
 REASON = {"reason_category": "adverse_event", "reason": "anaphylaxis after the infusion"}

@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 
 from app.api.routers import API_PREFIX, API_ROUTERS
 from app.domain.roles import Role
-from tests.api.support import assert_problem
-from tests.helpers import login
+from tests.support.api import assert_problem
+from tests.support.helpers import login
 
 PUBLIC = {("POST", "/api/v1/auth/token"), ("GET", "/health")}
 USER_OF_ROLE = {

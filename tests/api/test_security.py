@@ -19,9 +19,10 @@ from app.services import accounts, outbox
 from app.services.actor import SYSTEM
 from app.services.transaction import writing
 from app.settings import Settings
-from tests.api.support import assert_problem
-from tests.conftest import DEMO_PASSWORD, snapshot
-from tests.helpers import login, randomize, register
+from tests.support.api import assert_problem
+from tests.support.databases import snapshot
+from tests.support.demo import DEMO_PASSWORD
+from tests.support.helpers import login, randomize, register
 
 
 def _token(client: TestClient, username: str, password: str = DEMO_PASSWORD):  # type: ignore[no-untyped-def]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from tests.helpers import login, randomize, register
+from tests.support.helpers import login, randomize, register
 
 
 def test_coordinator_randomizes_and_monitor_sees_allocation(client: TestClient) -> None:

@@ -12,9 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.db.engine import Database
-from tests.api.support import assert_problem, audit_entries
-from tests.conftest import snapshot
-from tests.helpers import login, randomize, randomize_body, register
+from tests.support.api import assert_problem, audit_entries
+from tests.support.databases import snapshot
+from tests.support.helpers import login, randomize, randomize_body, register
 
 ADMIN = "/api/v1/admin"
 

@@ -14,7 +14,10 @@ from sqlalchemy import update
 
 from app.db.engine import Database
 from app.db.models import Kit
-from tests.api.supply_support import (
+from tests.support.api import assert_problem, error_fields
+from tests.support.databases import snapshot
+from tests.support.helpers import login, randomize, register, today
+from tests.support.supply import (
     ADMIN,
     API,
     CONTENTS,
@@ -33,9 +36,6 @@ from tests.api.supply_support import (
     set_kit_status,
     shipments,
 )
-from tests.api.support import assert_problem, error_fields
-from tests.conftest import snapshot
-from tests.helpers import login, randomize, register, today
 
 LIST_TABLES = ("randomizations", "randomization_slots", "dispensings", "dispensed_kits")
 

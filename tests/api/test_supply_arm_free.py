@@ -15,7 +15,11 @@ from app.domain.study import load_study
 from app.main import create_app
 from app.services.demo import set_up_demo
 from app.settings import Settings
-from tests.api.supply_support import (
+from tests.support.api import assert_problem
+from tests.support.databases import snapshot
+from tests.support.demo import DEMO_PASSWORD, DEMO_SEED
+from tests.support.helpers import randomize, randomize_body, register, today
+from tests.support.supply import (
     API,
     Users,
     allocations,
@@ -28,9 +32,6 @@ from tests.api.supply_support import (
     ship,
     shipments,
 )
-from tests.api.support import assert_problem
-from tests.conftest import DEMO_PASSWORD, DEMO_SEED, snapshot
-from tests.helpers import randomize, randomize_body, register, today
 
 SITE = "DE01"
 

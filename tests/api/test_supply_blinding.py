@@ -17,7 +17,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.domain.roles import BLINDED_ROLES, Role
-from tests.api.supply_support import (
+from tests.support.api import assert_problem
+from tests.support.helpers import login, today
+from tests.support.supply import (
     API,
     CONTENTS,
     INVENTORY_KEYS,
@@ -38,8 +40,6 @@ from tests.api.supply_support import (
     shipments,
     supply_leaks,
 )
-from tests.api.support import assert_problem
-from tests.helpers import login, today
 
 SITES = ("DE01", "DE02", "US01")
 USERS = {

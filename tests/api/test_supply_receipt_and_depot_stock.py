@@ -14,15 +14,15 @@ from sqlalchemy import select
 from app.db.engine import Database
 from app.db.models import Kit, Shipment, ShipmentKit
 from app.services.transaction import utcnow, writing
-from tests.api.supply_support import API, DEPOT, Users, ok, receive
-from tests.api.support import (
+from tests.support.api import (
     assert_blinded,
     assert_problem,
     audit_entries,
     error_fields,
 )
-from tests.conftest import snapshot
-from tests.helpers import today
+from tests.support.databases import snapshot
+from tests.support.helpers import today
+from tests.support.supply import API, DEPOT, Users, ok, receive
 
 
 def _shipped(client: TestClient, users: Users, db: Database, days_ago: int = 0) -> int:

@@ -16,7 +16,9 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from app.db.engine import Database
-from tests.api.supply_support import (
+from tests.support.api import assert_problem
+from tests.support.helpers import today
+from tests.support.supply import (
     ADMIN,
     API,
     CONTENTS,
@@ -37,8 +39,6 @@ from tests.api.supply_support import (
     ship,
     shipments,
 )
-from tests.api.support import assert_problem
-from tests.helpers import today
 
 SITE = "FR01"
 SUBJECTS = 10

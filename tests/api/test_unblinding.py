@@ -9,9 +9,9 @@ from fastapi.testclient import TestClient
 
 from app.db.engine import Database
 from app.services import outbox as outbox_service
-from tests.api.support import assert_blinded, assert_problem
-from tests.conftest import snapshot
-from tests.helpers import login, randomize, register
+from tests.support.api import assert_blinded, assert_problem
+from tests.support.databases import snapshot
+from tests.support.helpers import login, randomize, register
 
 REASON = {"reason_category": "adverse_event", "reason": "Anaphylaxis after infusion, ICU admission"}
 

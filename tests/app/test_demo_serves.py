@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import randomize_body
-from tests.server import free_port
+from tests.support.helpers import randomize_body
+from tests.support.server import free_port
 
 pytestmark = pytest.mark.slow
 

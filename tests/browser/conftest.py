@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from app.db.engine import Database
-from tests.server import running_server
+from tests.support.server import running_server
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page

@@ -10,9 +10,9 @@ from typing import Any
 
 from playwright.sync_api import Locator, Page, expect
 
-from tests.api.support import LEAK_TEXT
-from tests.conftest import DEMO_PASSWORD
-from tests.helpers import today
+from tests.support.api import LEAK_TEXT
+from tests.support.demo import DEMO_PASSWORD
+from tests.support.helpers import today
 
 EXCLUSIONS = (
     "active_neuropsychiatric_sle",

@@ -24,7 +24,7 @@ from tests.browser.pages import (
     tab_to,
     tab_to_field,
 )
-from tests.conftest import DEMO_PASSWORD
+from tests.support.demo import DEMO_PASSWORD
 
 Shot = Callable[[Page, str], Path]
 

@@ -23,7 +23,7 @@ from tests.browser.pages import (
     subject_id,
     submit,
 )
-from tests.helpers import today
+from tests.support.helpers import today
 
 SCREENING = "DE01-B001"
 CONFIRMATION_URL = re.compile(r"/confirmations/[^/?#]+$")

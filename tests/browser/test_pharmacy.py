@@ -24,8 +24,8 @@ from tests.browser.pages import (
     subject_id,
     submit,
 )
-from tests.conftest import DEMO_KITS, DEMO_LEVELS, DEMO_PASSWORD, DEMO_SEED
-from tests.server import running_server
+from tests.support.demo import DEMO_KITS, DEMO_LEVELS, DEMO_PASSWORD, DEMO_SEED
+from tests.support.server import running_server
 
 Shot = Callable[[Page, str], Path]
 

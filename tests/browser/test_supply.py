@@ -19,7 +19,7 @@ from tests.browser.pages import (
     login,
     submit,
 )
-from tests.helpers import today
+from tests.support.helpers import today
 
 Shot = Callable[[Page, str], Path]
 SUPPLY_PAGES = ("/supply", "/supply/shipments", "/supply/quarantine", "/supply/levels")

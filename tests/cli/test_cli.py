@@ -15,7 +15,8 @@ from app.domain import randomization_list as rl
 from app.domain.study import load_study
 from app.main import create_app
 from app.settings import Settings
-from tests.conftest import DEMO_SEED, snapshot
+from tests.support.databases import snapshot
+from tests.support.demo import DEMO_SEED
 
 runner = CliRunner()
 

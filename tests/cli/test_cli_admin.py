@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from app.cli import app
 from app.db.engine import Database
 from app.db.models import AuditEntry, Kit, ShipmentKit
-from tests.api.support import LEAK_TEXT
-from tests.conftest import snapshot
+from tests.support.api import LEAK_TEXT
+from tests.support.databases import snapshot
 
 runner = CliRunner()
 

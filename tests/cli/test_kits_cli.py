@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from app.cli import app
 from app.db.engine import Database
 from app.domain.kits import KIT_COLUMNS
-from tests.conftest import snapshot
+from tests.support.databases import snapshot
 
 runner = CliRunner()
 

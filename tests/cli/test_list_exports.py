@@ -19,9 +19,10 @@ from app.db.engine import Database
 from app.domain import list_formats as lf
 from app.domain import randomization_list as rl
 from app.domain.study import load_study
-from tests.conftest import DEMO_SEED, _pg_admin, _pg_url, snapshot
 from tests.domain.test_list_formats import sealed_envelope
-from tests.helpers import login, open_phase2, randomize, randomize_body, register
+from tests.support.databases import pg_admin, pg_url, snapshot
+from tests.support.demo import DEMO_SEED
+from tests.support.helpers import login, open_phase2, randomize, randomize_body, register
 
 runner = CliRunner()
 STUDY = load_study()
@@ -45,10 +46,10 @@ def other_db_url(
         yield f"sqlite:///{path}"
         return
     name = f"irt_t_{uuid.uuid4().hex[:12]}"
-    with _pg_admin() as admin:
+    with pg_admin() as admin:
         admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
-    yield _pg_url(name)
-    with _pg_admin() as admin:
+    yield pg_url(name)
+    with pg_admin() as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

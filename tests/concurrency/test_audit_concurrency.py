@@ -11,8 +11,8 @@ import pytest
 
 from app.db.engine import Database
 from app.services import audit
-from tests.helpers import login
-from tests.server import running_server
+from tests.support.helpers import login
+from tests.support.server import running_server
 
 pytestmark = pytest.mark.slow
 WRITES = 200

@@ -13,8 +13,8 @@ import pytest
 
 from app.db.engine import Database
 from tests.concurrency.test_randomize_concurrency import open_phase_ii
-from tests.helpers import login, randomize_body, register, today
-from tests.server import running_server
+from tests.support.helpers import login, randomize_body, register, today
+from tests.support.server import running_server
 
 pytestmark = pytest.mark.slow
 

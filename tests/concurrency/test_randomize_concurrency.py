@@ -15,8 +15,8 @@ from app.domain.study import load_study
 from app.services import stages
 from app.services.actor import SYSTEM
 from app.services.transaction import writing
-from tests.helpers import login, randomize_body, register
-from tests.server import running_server, worker_pids
+from tests.support.helpers import login, randomize_body, register
+from tests.support.server import running_server, worker_pids
 
 pytestmark = pytest.mark.slow
 N = 64

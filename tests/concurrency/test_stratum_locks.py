@@ -17,9 +17,9 @@ from app.db.models import AuditEntry
 from app.domain.study import load_study
 from app.services.demo import set_up_demo
 from tests.concurrency.test_randomize_concurrency import open_phase_ii
-from tests.conftest import DEMO_LEVELS, DEMO_PASSWORD, DEMO_SEED
-from tests.helpers import login, randomize_body, register
-from tests.server import running_server
+from tests.support.demo import DEMO_LEVELS, DEMO_PASSWORD, DEMO_SEED
+from tests.support.helpers import login, randomize_body, register
+from tests.support.server import running_server
 
 pytestmark = pytest.mark.slow
 PHASE_II_CAP = 12

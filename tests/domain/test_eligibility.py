@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from app.domain.eligibility import EligibilityAnswers, Exclusions, check_eligibility
 from app.domain.study import EXCLUSION_FIELDS, load_study
-from tests.domain.builders import NO_EXCLUSIONS, eligible_answers
+from tests.support.builders import NO_EXCLUSIONS, eligible_answers
 
 RULES = load_study().eligibility
 SCREENING = date(2024, 6, 3)

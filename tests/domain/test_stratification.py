@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from app.domain.stratification import stratum_of
 from app.domain.study import NO_STRATUM, load_study
-from tests.domain.builders import eligible_answers
+from tests.support.builders import eligible_answers
 
 PHASE_II = load_study().phase_ii
 

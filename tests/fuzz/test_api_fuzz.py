@@ -40,9 +40,9 @@ from schemathesis.specs.openapi.checks import (
 from app.api.routers import API_PREFIX, API_ROUTERS
 from app.db.engine import Database
 from app.domain.roles import Role
-from tests.api.support import PROBLEM_KEYS, PROBLEM_MEDIA_TYPE
-from tests.conftest import snapshot
-from tests.helpers import login, randomize, randomize_body, register
+from tests.support.api import PROBLEM_KEYS, PROBLEM_MEDIA_TYPE
+from tests.support.databases import snapshot
+from tests.support.helpers import login, randomize, randomize_body, register
 
 Snapshot = dict[str, list[tuple[Any, ...]]]
 

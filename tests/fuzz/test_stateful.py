@@ -70,7 +70,8 @@ from app.services.demo import set_up_demo
 from app.services.dispensing import replace_kit, urgent_resupply_on_shortage
 from app.services.randomization import randomize
 from app.services.transaction import utcnow, writing
-from tests.conftest import DEMO_PASSWORD, DEMO_SEED, _pg_admin, _pg_url
+from tests.support.databases import pg_admin, pg_url
+from tests.support.demo import DEMO_PASSWORD, DEMO_SEED
 
 T = TypeVar("T")
 
@@ -598,14 +599,14 @@ def demo_copies(db_url: str) -> Copies:
 
     def copy_postgresql() -> tuple[Database, Callable[[], None]]:
         copy = f"irt_x_{uuid.uuid4().hex[:12]}"
-        with _pg_admin() as admin:
+        with pg_admin() as admin:
             admin.execute(f'CREATE DATABASE "{copy}" TEMPLATE "{url.database}"')
 
         def drop() -> None:
-            with _pg_admin() as admin:
+            with pg_admin() as admin:
                 admin.execute(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)')
 
-        return Database(_pg_url(copy)), drop
+        return Database(pg_url(copy)), drop
 
     return copy_postgresql
 

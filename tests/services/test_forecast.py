@@ -31,8 +31,8 @@ from app.services.forecast import (
     site_forecast,
 )
 from app.services.transaction import writing
-from tests.api.supply_support import randomize_on
-from tests.helpers import login, today
+from tests.support.helpers import login, today
+from tests.support.supply import randomize_on
 
 MONITOR = Actor("monitor", Role.UNBLINDED_MONITOR, frozenset())
 SUPPLY = Actor("supply", Role.SUPPLY_MANAGER, frozenset())

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from fastapi.testclient import TestClient
 
-from tests.conftest import DEMO_PASSWORD
+from tests.support.demo import DEMO_PASSWORD
 
 Client = TestClient | httpx.Client
 

@@ -19,8 +19,8 @@ from app.db.models import User, UserSite
 from app.services import study_setup
 from app.services.actor import SYSTEM
 from app.services.transaction import writing
-from tests.api.support import leaks
-from tests.helpers import login, randomize, randomize_body, register, today
+from tests.support.api import leaks
+from tests.support.helpers import login, randomize, randomize_body, register, today
 
 API = "/api/v1"
 ADMIN = f"{API}/admin"

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 from fastapi.testclient import TestClient
 
-from tests.conftest import DEMO_PASSWORD
-from tests.helpers import eligibility, today
+from tests.support.demo import DEMO_PASSWORD
+from tests.support.helpers import eligibility, today
 
 
 def hidden(page: str, name: str) -> str:
@@ -67,7 +67,7 @@ def field_error(page: str, name: str) -> str | None:
 
 
 def eligible_form(weight_kg: str = "70.0", **overrides: str) -> dict[str, str]:
-    """The randomize form of an eligible subject (the API's answers of tests.helpers, as a
+    """The randomize form of an eligible subject (the API's answers of tests.support.helpers, as a
     browser sends them: ticked boxes "on", unticked ones absent), dated today."""
     answers = eligibility()
     exclusions = answers.pop("exclusions")

@@ -24,7 +24,6 @@ from app.db.engine import Database
 from app.db.models import Kit
 from app.domain.roles import BLINDED_ROLES, Role
 from app.web import router as web_router
-from tests.api.support import assert_blinded, leaks
 from tests.api.test_blinding import (  # the API walk's study: both arms, both stages, shipments
     HOME_SITE,
     USERS,
@@ -32,7 +31,8 @@ from tests.api.test_blinding import (  # the API walk's study: both arms, both s
     _sites_of,
     study,
 )
-from tests.helpers import login, register, today
+from tests.support.api import assert_blinded, leaks
+from tests.support.helpers import login, register, today
 from tests.web.support import eligible_form, web_login
 
 __all__ = ["study"]  # the fixture, imported for the walk

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from app.db.engine import Database
 from app.services import simulation
-from tests.conftest import snapshot
+from tests.support.databases import snapshot
 from tests.web.support import field_error, hidden, submit, web_login
 
 URL = "/supply/simulation"

@@ -14,9 +14,9 @@ from app.db.models import Kit, ShipmentKit
 from app.services import study_setup
 from app.services.actor import SYSTEM
 from app.services.transaction import writing
-from tests.api.support import LEAK_TEXT, audit_entries
-from tests.conftest import snapshot
-from tests.helpers import login, randomize, register
+from tests.support.api import LEAK_TEXT, audit_entries
+from tests.support.databases import snapshot
+from tests.support.helpers import login, randomize, register
 from tests.web.support import field_error, hidden, submit, web_login
 
 API = "/api/v1"

@@ -16,9 +16,10 @@ from sqlalchemy import func, select
 from app.db.engine import Database
 from app.db.models import Kit, Shipment, ShipmentKit, SupplyLevel
 from app.services.transaction import utcnow, writing
-from tests.api.support import audit_entries
-from tests.conftest import DEMO_LEVELS, snapshot
-from tests.helpers import login, today
+from tests.support.api import audit_entries
+from tests.support.databases import snapshot
+from tests.support.demo import DEMO_LEVELS
+from tests.support.helpers import login, today
 from tests.web.support import field_error, submit, web_login
 from tests.web.test_pages_supply_admin import assert_page_blinded
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from app.db.engine import Database
-from tests.conftest import snapshot
+from tests.support.databases import snapshot
 from tests.web.support import csrf_token, hidden, submit, web_login
 
 

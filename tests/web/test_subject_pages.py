@@ -11,9 +11,9 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from app.db.engine import Database
-from tests.api.support import assert_blinded
-from tests.conftest import snapshot
-from tests.helpers import login, randomize, randomize_body, register, today
+from tests.support.api import assert_blinded
+from tests.support.databases import snapshot
+from tests.support.helpers import login, randomize, randomize_body, register, today
 from tests.web.support import eligible_form, field_error, hidden, submit, web_login
 
 ELIGIBLE = eligible_form(weight_kg="70,5")

@@ -1,0 +1,106 @@
+"""`irt serve` and `irt demo`: run the API, on a loaded study or on a freshly built demo."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy import select
+
+from app.cli.common import DatabaseUrl, fail, open_database, resolve_url
+from app.db.engine import Database
+from app.db.migrate import upgrade
+from app.db.models import Study
+from app.domain.study import load_study
+from app.services.demo import DEFAULT_PASSWORD, set_up_demo
+
+Host = Annotated[str, typer.Option(help="Interface to listen on.")]
+Port = Annotated[int, typer.Option(help="TCP port.")]
+Workers = Annotated[int, typer.Option(help="Server processes.")]
+
+
+def run_server(url: str, *, host: str, port: int, workers: int) -> None:
+    """Serve with uvicorn, refusing a database without a study: the API cannot work without one."""
+    import uvicorn
+
+    os.environ["IRT_DATABASE_URL"] = url
+    if not os.environ.get("IRT_SECRET_KEY"):
+        os.environ["IRT_SECRET_KEY"] = secrets.token_urlsafe(32)
+        typer.echo("IRT_SECRET_KEY not set: using a random key (tokens end with this process).")
+    db = open_database(url)
+    with db.read() as session:
+        loaded = session.execute(select(Study.id)).first() is not None
+    db.dispose()
+    if not loaded:
+        fail(
+            "No study is loaded in this database. Load one first: `irt study load` (then sites, "
+            "users, lists and kits), or `irt demo --database-url URL --no-serve` for the demo."
+        )
+    typer.echo(f"Serving on http://{host}:{port} (API docs at /docs), {workers} worker(s).")
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        server_header=False,
+    )
+
+
+def serve(
+    database_url: DatabaseUrl = None,
+    host: Host = "127.0.0.1",
+    port: Port = 8000,
+    workers: Workers = 1,
+) -> None:
+    """Serve the API on a migrated database with a study loaded."""
+    run_server(resolve_url(database_url), host=host, port=port, workers=workers)
+
+
+def demo(
+    password: Annotated[
+        str, typer.Option(envvar="IRT_DEMO_PASSWORD", help="Password of every demo user.")
+    ] = DEFAULT_PASSWORD,
+    database: Annotated[Path, typer.Option(help="SQLite file, recreated.")] = Path("irt-demo.db"),
+    database_url: Annotated[
+        str | None,
+        typer.Option("--database-url", help="Set up on this (empty) database instead."),
+    ] = None,
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve afterwards.")] = (
+        True
+    ),
+    if_empty: Annotated[bool, typer.Option(help="Skip set-up if a study is loaded.")] = False,
+    host: Host = "127.0.0.1",
+    port: Port = 8000,
+    workers: Workers = 1,
+) -> None:
+    """Create the IMC-002 demo study (depot, kits, sites, users, lists, cohort C1 open); serve."""
+    if database_url is None:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{database}{suffix}").unlink(missing_ok=True)
+        url = f"sqlite:///{database.resolve()}"
+    else:
+        url = database_url
+    upgrade(url)
+    db = Database(url)
+    with db.read() as session:
+        loaded = session.execute(select(Study.id)).first() is not None
+    if loaded and not if_empty:
+        fail("A study is loaded in that database already; the demo needs an empty one.")
+    if not loaded:
+        study = load_study()
+        users = set_up_demo(db, study=study, password=password)
+        typer.echo(f"Demo study {study.code} ready in {url}")
+        typer.echo(
+            f"Users (password from --password / IRT_DEMO_PASSWORD, default {DEFAULT_PASSWORD!r}):"
+        )
+        for user in users:
+            where = ", ".join(user.site_ids) or "all sites"
+            typer.echo(f"  {user.username:<14} {user.role:<18} {where}")
+    db.dispose()
+    if serve_after:
+        run_server(url, host=host, port=port, workers=workers)

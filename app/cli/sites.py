@@ -1,0 +1,86 @@
+"""`irt depots` and `irt sites`: the places kits are stored and subjects are enrolled. A site
+opens with `activate`, which requests its initial shipment from its depot."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from app.cli.common import DatabaseUrl, Reason, command_group, open_database, transact
+from app.services import sites, study_setup
+from app.services.actor import SYSTEM
+from app.services.study_state import load_definition
+from app.services.transaction import utcnow
+
+depots_app = command_group("Depots.")
+sites_app = command_group("Sites.")
+
+Country = Annotated[str, typer.Option(help="ISO 3166 alpha-2 code.")]
+DepotOption = Annotated[str | None, typer.Option("--depot", help="The supplying depot.")]
+
+
+@depots_app.command("add")
+def depots_add(
+    depot_id: str, name: str, country: Country, database_url: DatabaseUrl = None
+) -> None:
+    """Add a depot."""
+    transact(
+        database_url,
+        lambda s: sites.add_depot(s, actor=SYSTEM, depot_id=depot_id, name=name, country=country),
+    )
+    typer.echo(f"Depot {depot_id} added.")
+
+
+@sites_app.command("add")
+def sites_add(
+    site_id: str,
+    name: str,
+    country: Country,
+    depot: DepotOption = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Add a site (inactive until `irt sites activate`)."""
+    transact(
+        database_url,
+        lambda s: study_setup.add_site(
+            s, actor=SYSTEM, site_id=site_id, name=name, country=country, depot_id=depot
+        ),
+    )
+    typer.echo(f"Site {site_id} added (inactive).")
+
+
+@sites_app.command("activate")
+def sites_activate(
+    site_id: str, reason: Reason, depot: DepotOption = None, database_url: DatabaseUrl = None
+) -> None:
+    """Open a site for enrolment; its initial shipment is requested from its depot."""
+    result = transact(
+        database_url,
+        lambda s: sites.activate(
+            s,
+            study=load_definition(s),
+            actor=SYSTEM,
+            site_id=site_id,
+            depot_id=depot,
+            reason=reason,
+            today=utcnow().date(),
+        ),
+    )
+    shipment_id = result["initial_shipment_id"]
+    if shipment_id is None:
+        typer.echo(f"Site {site_id} active; no initial shipment: the depot has no shippable kits.")
+    else:
+        typer.echo(f"Site {site_id} active; initial shipment {shipment_id} requested.")
+
+
+@sites_app.command("list")
+def sites_list(database_url: DatabaseUrl = None) -> None:
+    """List the sites with their depot and whether they are active."""
+    with open_database(database_url).read() as session:
+        for site in sites.list_sites(session, actor=SYSTEM):
+            state = "active" if site["active"] else "inactive"
+            typer.echo(
+                f"{site['site_id']:<12} {site['country']}  {state:<8} "
+                f"depot {site['depot_id'] or '-':<12} {site['name']}"
+            )

@@ -1,0 +1,91 @@
+"""`irt cohorts` and `irt phase2-dose`: the sponsor's stage decisions, each audited with a reason.
+Phase Ib cohorts open one after another; the phase II dose is chosen once they are all closed."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Annotated
+
+import typer
+
+from app.cli.common import DatabaseUrl, Reason, command_group, fail, open_database, transact
+from app.services import stages
+from app.services.actor import SYSTEM
+from app.services.study_state import load_definition
+
+cohorts_app = command_group("Phase Ib cohorts: open and close (sponsor decisions).")
+phase2_app = command_group("The phase II dose, recorded once (sponsor decision).")
+
+
+def _cohort_line(row: dict[str, object]) -> str:
+    return (
+        f"{row['code']:<4} {row['dose_mg_per_kg']} mg/kg  {row['status']:<8} "
+        f"{row['randomized']}/{row['cap']} randomized"
+    )
+
+
+@cohorts_app.command("list")
+def cohorts_list(database_url: DatabaseUrl = None) -> None:
+    """Every phase Ib cohort: dose level, status and subjects randomized against its cap."""
+    with open_database(database_url).read() as session:
+        for row in stages.list_cohorts(session):
+            typer.echo(_cohort_line(row))
+
+
+def _change_cohort(code: str, *, action: str, reason: str, database_url: str | None) -> None:
+    """`open` and `close` differ only in the action the service is asked for."""
+    row = transact(
+        database_url,
+        lambda s: stages.change_cohort(
+            s, study=load_definition(s), actor=SYSTEM, code=code, action=action, reason=reason
+        ),
+    )
+    typer.echo(_cohort_line(row))
+
+
+@cohorts_app.command("open")
+def cohorts_open(code: str, reason: Reason, database_url: DatabaseUrl = None) -> None:
+    """Open the next cohort (after the safety review of the previous one)."""
+    _change_cohort(code, action="open", reason=reason, database_url=database_url)
+
+
+@cohorts_app.command("close")
+def cohorts_close(code: str, reason: Reason, database_url: DatabaseUrl = None) -> None:
+    """Close the open cohort: no further subject is randomized into it."""
+    _change_cohort(code, action="close", reason=reason, database_url=database_url)
+
+
+def _phase2_line(row: dict[str, object]) -> str:
+    if row["dose_mg_per_kg"] is None:
+        return "Phase II dose: not selected yet."
+    return (
+        f"Phase II dose: {row['dose_mg_per_kg']} mg/kg, selected {row['selected_at']}; "
+        f"{row['randomized']} randomized."
+    )
+
+
+@phase2_app.command("show")
+def phase2_show(database_url: DatabaseUrl = None) -> None:
+    """The recorded phase II dose, if any."""
+    with open_database(database_url).read() as session:
+        typer.echo(_phase2_line(stages.phase2_view(session)))
+
+
+@phase2_app.command("select")
+def phase2_select(
+    dose: Annotated[str, typer.Argument(help="mg/kg: one of the phase Ib cohorts' levels.")],
+    reason: Reason,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Record the phase II dose (once; every phase Ib cohort must be closed)."""
+    try:
+        level = Decimal(dose)
+    except InvalidOperation:
+        fail(f"Not a number: {dose!r}.")
+    row = transact(
+        database_url,
+        lambda s: stages.select_phase2_dose(
+            s, study=load_definition(s), actor=SYSTEM, dose=level, reason=reason
+        ),
+    )
+    typer.echo(_phase2_line(row))

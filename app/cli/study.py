@@ -1,0 +1,32 @@
+"""`irt study`: check a study definition file and load it, once, into a database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from app.cli.common import DatabaseUrl, command_group, load_study_file, transact
+from app.services import study_setup
+from app.services.actor import SYSTEM
+
+study_app = command_group("The study definition.")
+
+
+@study_app.command("load")
+def study_load(
+    file: Annotated[Path | None, typer.Argument(help="Definition TOML; default IMC-002.")] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Load the study definition (once per database)."""
+    study = load_study_file(file)
+    transact(database_url, lambda s: study_setup.load_study(s, study=study, actor=SYSTEM))
+    typer.echo(f"Study {study.code} loaded (definition {study.fingerprint()}).")
+
+
+@study_app.command("check")
+def study_check(file: Annotated[Path, typer.Argument(help="Definition TOML.")]) -> None:
+    """Validate a study definition file without touching any database."""
+    study = load_study_file(file)
+    typer.echo(f"{study.code}: valid (definition {study.fingerprint()}).")
