@@ -8,21 +8,18 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import DB, MAX_ID, StudyDep, require
+from app.api.downloads import CSV_RESPONSE, csv_download
 from app.api.schemas import (
     AllocationOut,
     AuditEntryOut,
     AuditVerifyOut,
-    CohortOut,
     KitImportOut,
     ListCommitmentOut,
     OutboxMessageOut,
     Phase2DoseIn,
-    Phase2Out,
     ReasonIn,
     ReconciliationOut,
-    SiteActivatedOut,
     SiteActivateIn,
-    SiteOut,
     UnblindedKitOut,
     UnblindingLogOut,
 )
@@ -30,6 +27,7 @@ from app.db.engine import Database
 from app.domain.roles import KIT_IMPORTERS, SPONSOR_ADMINS, UNBLINDED_MONITORS
 from app.domain.study import StudyDefinition
 from app.services import (
+    admin_commands,
     audit,
     emergency_unblinding,
     inventory,
@@ -41,6 +39,7 @@ from app.services import (
     unblinded_allocations,
 )
 from app.services.actor import Actor
+from app.services.results import CohortOut, Phase2Out, SiteActivatedOut, SiteOut
 from app.services.transaction import utcnow, writing
 
 router = APIRouter(prefix="/admin", tags=["admin"])
@@ -53,20 +52,6 @@ Sponsor = Annotated[Actor, Depends(require(*SPONSOR_ADMINS))]
 def allocations(actor: Monitor, db: DB, study: StudyDep) -> Any:
     with db.read() as session:
         return unblinded_allocations.allocations(session, study)
-
-
-CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/csv": {"schema": {"type": "string"}}}}
-}
-
-
-def csv_download(text: str, filename: str) -> Response:
-    """A CSV file the browser saves under `filename` (the API's and the pages' downloads)."""
-    return Response(
-        text,
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
 
 
 @router.get("/exports/allocations.csv", response_class=Response, responses=CSV_RESPONSE)
@@ -122,30 +107,18 @@ def cohorts(actor: Sponsor, db: DB) -> Any:
         return stages.list_cohorts(session)
 
 
-def change_cohort(
-    code: str,
-    body: ReasonIn,
-    *,
-    actor: Actor,
-    db: Database,
-    study: StudyDefinition,
-    action: Literal["open", "close"],
-) -> Any:
-    """Open or close a cohort, with the reason: the two routes below and the cohorts page."""
-    with writing(db) as session:
-        return stages.change_cohort(
-            session, study=study, actor=actor, code=code, action=action, reason=body.reason
-        )
-
-
 @router.post("/cohorts/{code}/open", response_model=CohortOut)
 def open_cohort(code: str, body: ReasonIn, actor: Sponsor, db: DB, study: StudyDep) -> Any:
-    return change_cohort(code, body, actor=actor, db=db, study=study, action="open")
+    return admin_commands.change_cohort(
+        db=db, study=study, actor=actor, code=code, action="open", reason=body.reason
+    )
 
 
 @router.post("/cohorts/{code}/close", response_model=CohortOut)
 def close_cohort(code: str, body: ReasonIn, actor: Sponsor, db: DB, study: StudyDep) -> Any:
-    return change_cohort(code, body, actor=actor, db=db, study=study, action="close")
+    return admin_commands.change_cohort(
+        db=db, study=study, actor=actor, code=code, action="close", reason=body.reason
+    )
 
 
 @router.get("/phase2-dose", response_model=Phase2Out)
@@ -156,10 +129,9 @@ def phase2_dose(actor: Sponsor, db: DB) -> Any:
 
 @router.post("/phase2-dose", response_model=Phase2Out)
 def select_phase2_dose(body: Phase2DoseIn, actor: Sponsor, db: DB, study: StudyDep) -> Any:
-    with writing(db) as session:
-        return stages.select_phase2_dose(
-            session, study=study, actor=actor, dose=body.dose_mg_per_kg, reason=body.reason
-        )
+    return admin_commands.select_phase2_dose(
+        db=db, study=study, actor=actor, dose_mg_per_kg=body.dose_mg_per_kg, reason=body.reason
+    )
 
 
 Importer = Annotated[Actor, Depends(require(*KIT_IMPORTERS))]
@@ -211,16 +183,9 @@ def list_sites(actor: Sponsor, db: DB) -> Any:
 def activate_site(
     site_id: str, body: SiteActivateIn, actor: Sponsor, db: DB, study: StudyDep
 ) -> Any:
-    with writing(db) as session:
-        return sites.activate(
-            session,
-            study=study,
-            actor=actor,
-            site_id=site_id,
-            depot_id=body.depot_id,
-            reason=body.reason,
-            today=utcnow().date(),
-        )
+    return admin_commands.activate_site(
+        db=db, study=study, actor=actor, site_id=site_id, depot_id=body.depot_id, reason=body.reason
+    )
 
 
 @router.get("/unblindings", response_model=list[UnblindingLogOut])

@@ -10,15 +10,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from app.api.admin import CSV_RESPONSE, csv_download
 from app.api.deps import DB, StudyDep, require
+from app.api.downloads import CSV_RESPONSE, csv_download
 from app.api.forecast_schemas import BlindedForecastOut, ForecastOut, forecast_out
-from app.db.engine import Database
 from app.domain.roles import FORECAST_READERS
-from app.domain.study import StudyDefinition
 from app.services import forecast
 from app.services.actor import Actor
-from app.services.transaction import utcnow
 
 router = APIRouter(prefix="/supply", tags=["supply"])
 
@@ -35,26 +32,6 @@ Weeks = Annotated[
 SiteFilter = Annotated[str | None, Query(max_length=12, description="One of your active sites.")]
 
 
-def read_forecast(
-    db: Database,
-    *,
-    study: StudyDefinition,
-    actor: Actor,
-    weeks: int,
-    site_id: str | None = None,
-) -> forecast.Forecast | forecast.BlindedForecast:
-    """Today's forecast as `actor` may see it: one read for the JSON, the CSV and the page."""
-    with db.read() as session:
-        return forecast.site_forecast(
-            session=session,
-            study=study,
-            actor=actor,
-            today=utcnow().date(),
-            weeks=weeks,
-            site_id=site_id,
-        )
-
-
 @router.get("/forecast", response_model=ForecastOut | BlindedForecastOut)
 def supply_forecast(
     actor: Readers,
@@ -67,7 +44,9 @@ def supply_forecast(
     projected balance, whether a shipment is due and what the policy would order; per depot:
     kits shippable today against its sites' shortfall. Per content only for the unblinded
     monitor; totals over contents for every other role."""
-    return forecast_out(read_forecast(db, study=study, actor=actor, weeks=weeks, site_id=site_id))
+    return forecast_out(
+        forecast.read_forecast(db=db, study=study, actor=actor, weeks=weeks, site_id=site_id)
+    )
 
 
 @router.get("/forecast.csv", response_class=Response, responses=CSV_RESPONSE)
@@ -79,5 +58,5 @@ def supply_forecast_csv(
     site_id: SiteFilter = None,
 ) -> Response:
     """One row per site and depot (per content only for the unblinded monitor)."""
-    result = read_forecast(db, study=study, actor=actor, weeks=weeks, site_id=site_id)
+    result = forecast.read_forecast(db=db, study=study, actor=actor, weeks=weeks, site_id=site_id)
     return csv_download(forecast.forecast_csv(result), "forecast.csv")

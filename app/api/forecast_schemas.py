@@ -8,7 +8,7 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.services.forecast import BlindedForecast, Forecast
+from app.services.forecast import BlindedForecast, DepotTotals, Forecast, SiteTotals
 
 
 class _FromResult(BaseModel):
@@ -60,37 +60,14 @@ class ForecastOut(_FromResult):
     depots: list[DepotForecastOut]
 
 
-class SiteTotalsOut(_FromResult):
-    site_id: str
-    name: str
-    depot_id: str | None
-    lead_days: int
-    shipment_due: bool
-    stock: int
-    in_transit: int
-    need_lead: int
-    need_horizon: int
-    balance: int
-    order_quantity: int
-
-
-class DepotTotalsOut(_FromResult):
-    depot_id: str
-    name: str
-    site_ids: list[str]
-    shippable: int
-    shortfall: int
-    balance: int
-
-
 class BlindedForecastOut(_FromResult):
     """Totals over contents: every blinded role's variant."""
 
     as_of: date
     weeks: int
     horizon_days: int
-    sites: list[SiteTotalsOut]
-    depots: list[DepotTotalsOut]
+    sites: list[SiteTotals]  # the service's own totals: no field could carry a content
+    depots: list[DepotTotals]
 
 
 def forecast_out(result: Forecast | BlindedForecast) -> ForecastOut | BlindedForecastOut:

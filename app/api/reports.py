@@ -11,8 +11,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel
 
-from app.api.admin import CSV_RESPONSE, csv_download
 from app.api.deps import DB, StudyDep, require
+from app.api.downloads import CSV_RESPONSE, csv_download
 from app.domain.roles import EVERYONE, OVERSIGHT, PHARMACY, Role
 from app.services import reports
 from app.services.actor import Actor

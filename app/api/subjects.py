@@ -16,7 +16,7 @@ from app.api.schemas import (
     UnblindIn,
 )
 from app.domain.kits import KitStatus
-from app.domain.roles import Role
+from app.domain.roles import INVESTIGATORS, PHARMACISTS, RANDOMIZERS, SITE_STAFF
 from app.services import commands, subjects
 from app.services.actor import Actor
 from app.services.results import (
@@ -32,11 +32,9 @@ Result = TypeVar("Result", bound=BaseModel)
 
 router = APIRouter(prefix="/subjects", tags=["subjects"])
 
-SiteStaff = Annotated[
-    Actor, Depends(require(Role.SITE_COORDINATOR, Role.INVESTIGATOR, Role.PHARMACIST))
-]
-Randomizer = Annotated[Actor, Depends(require(Role.SITE_COORDINATOR, Role.INVESTIGATOR))]
-Pharmacist = Annotated[Actor, Depends(require(Role.PHARMACIST))]
+SiteStaff = Annotated[Actor, Depends(require(*SITE_STAFF))]
+Randomizer = Annotated[Actor, Depends(require(*RANDOMIZERS))]
+Pharmacist = Annotated[Actor, Depends(require(*PHARMACISTS))]
 
 
 def _respond(response: Response, done: commands.Done[Result]) -> Result:
@@ -158,7 +156,7 @@ def replace(
     return _respond(response, done)
 
 
-Investigator = Annotated[Actor, Depends(require(Role.INVESTIGATOR))]
+Investigator = Annotated[Actor, Depends(require(*INVESTIGATORS))]
 
 
 @router.post("/{subject_id}/unblind", response_model=UnblindResultOut)

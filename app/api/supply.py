@@ -15,17 +15,13 @@ from app.api.schemas import (
     ReceiveIn,
     ShipmentRequestIn,
     SupplyLevelsIn,
-    SupplyLevelsOut,
 )
-from app.db.engine import Database
 from app.domain.kits import KitStatus
 from app.domain.roles import DEPOT_READERS, PHARMACY, SUPPLY_MANAGERS
-from app.domain.study import StudyDefinition
-from app.services import depots, inventory, shipments, sites
+from app.services import commands, depots, inventory, shipments, supply_commands
 from app.services.actor import Actor
 from app.services.kits import blinded_kit, get_kit
-from app.services.results import KitOut, ShipmentOut
-from app.services.resupply import request_manual
+from app.services.results import KitOut, ShipmentOut, SupplyLevelsOut
 from app.services.transaction import utcnow, writing
 
 router = APIRouter(tags=["supply"])
@@ -47,15 +43,9 @@ def site_inventory(site_id: str, actor: Pharmacy, db: DB, study: StudyDep) -> An
 def supply_levels(
     site_id: str, body: SupplyLevelsIn, actor: Supply, db: DB, study: StudyDep
 ) -> Any:
-    with writing(db) as session:
-        return sites.set_levels(
-            session,
-            study=study,
-            actor=actor,
-            site_id=site_id,
-            trigger=body.trigger,
-            target=body.target,
-        )
+    return supply_commands.set_supply_levels(
+        db=db, study=study, actor=actor, site_id=site_id, trigger=body.trigger, target=body.target
+    )
 
 
 @router.get("/shipments", response_model=list[ShipmentOut])
@@ -67,86 +57,59 @@ def list_shipments(actor: Pharmacy, db: DB, site_id: str | None = None) -> Any:
 @router.post("/shipments", status_code=201, response_model=ShipmentOut)
 def request(body: ShipmentRequestIn, actor: Supply, db: DB, study: StudyDep) -> Any:
     """A manual shipment: the same number of kits of each content (so it reveals nothing)."""
-    with writing(db) as session:
-        shipment = request_manual(
-            session,
-            study=study,
-            actor=actor,
-            site_id=body.site_id,
-            kits_per_content=body.kits_per_content,
-            reason=body.reason,
-            today=utcnow().date(),
-        )
-        return shipments.shipment_view(session, shipment)
+    return supply_commands.request_shipment(
+        db=db,
+        study=study,
+        actor=actor,
+        site_id=body.site_id,
+        kits_per_content=body.kits_per_content,
+        reason=body.reason,
+    )
 
 
 @router.get("/shipments/{shipment_id}", response_model=ShipmentOut)
 def get_shipment(shipment_id: RowId, actor: Pharmacy, db: DB) -> Any:
-    with db.read() as session:
-        return shipments.shipment_view(
-            session, shipments.get_shipment(session, actor=actor, shipment_id=shipment_id)
-        )
+    return supply_commands.get_shipment(db=db, actor=actor, shipment_id=shipment_id)
 
 
 @router.post("/shipments/{shipment_id}/ship", response_model=ShipmentOut)
 def ship(shipment_id: RowId, actor: Supply, db: DB, study: StudyDep) -> Any:
-    with writing(db) as session:
-        return shipments.ship(
-            session, study=study, actor=actor, shipment_id=shipment_id, today=utcnow().date()
-        )
+    return supply_commands.ship_shipment(db=db, study=study, actor=actor, shipment_id=shipment_id)
 
 
 @router.post("/shipments/{shipment_id}/cancel", response_model=ShipmentOut)
 def cancel(shipment_id: RowId, body: ReasonIn, actor: Supply, db: DB) -> Any:
-    with writing(db) as session:
-        return shipments.cancel(session, actor=actor, shipment_id=shipment_id, reason=body.reason)
+    return supply_commands.cancel_shipment(
+        db=db, actor=actor, shipment_id=shipment_id, reason=body.reason
+    )
 
 
 @router.post("/shipments/{shipment_id}/receive", response_model=ShipmentOut)
 def receive(shipment_id: RowId, body: ReceiveIn, actor: Pharmacy, db: DB, study: StudyDep) -> Any:
-    with writing(db) as session:
-        return shipments.receive(
-            session,
-            study=study,
-            actor=actor,
-            shipment_id=shipment_id,
-            damaged=body.damaged,
-            missing=body.missing,
-            temperature_excursion=body.temperature_excursion,
-            received_on=body.received_on,
-        )
-
-
-def resolve_quarantine(
-    shipment_id: int,
-    body: ReasonIn,
-    *,
-    actor: Actor,
-    db: Database,
-    study: StudyDefinition,
-    release: bool,
-) -> Any:
-    """Release (kits available again) or reject (kits damaged) a quarantined shipment: the two
-    routes below and the quarantine page."""
-    with writing(db) as session:
-        return shipments.resolve_quarantine(
-            session,
-            study=study,
-            actor=actor,
-            shipment_id=shipment_id,
-            release=release,
-            reason=body.reason,
-        )
+    return commands.receive_shipment(
+        db=db,
+        study=study,
+        actor=actor,
+        shipment_id=shipment_id,
+        damaged=body.damaged,
+        missing=body.missing,
+        temperature_excursion=body.temperature_excursion,
+        received_on=body.received_on,
+    )
 
 
 @router.post("/shipments/{shipment_id}/release", response_model=ShipmentOut)
 def release(shipment_id: RowId, body: ReasonIn, actor: Supply, db: DB, study: StudyDep) -> Any:
-    return resolve_quarantine(shipment_id, body, actor=actor, db=db, study=study, release=True)
+    return supply_commands.resolve_quarantine(
+        db=db, study=study, actor=actor, shipment_id=shipment_id, release=True, reason=body.reason
+    )
 
 
 @router.post("/shipments/{shipment_id}/reject", response_model=ShipmentOut)
 def reject(shipment_id: RowId, body: ReasonIn, actor: Supply, db: DB, study: StudyDep) -> Any:
-    return resolve_quarantine(shipment_id, body, actor=actor, db=db, study=study, release=False)
+    return supply_commands.resolve_quarantine(
+        db=db, study=study, actor=actor, shipment_id=shipment_id, release=False, reason=body.reason
+    )
 
 
 @router.get("/kits/{kit_number}", response_model=KitOut)

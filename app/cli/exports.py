@@ -11,7 +11,7 @@ import typer
 from sqlalchemy.orm import Session
 
 from app.cli.common import DatabaseUrl, command_group, fail, open_database
-from app.cli.lists import ExportFormat
+from app.cli.lists import ExportFormat, ListFormat, ListScope
 from app.domain.errors import DomainError
 from app.services import exports as export_service
 from app.services import lists as list_service
@@ -66,10 +66,8 @@ def export_allocations(output: Output, database_url: DatabaseUrl = None) -> None
 @export_app.command("list")
 def export_list(
     output: Output,
-    file_format: Annotated[
-        ExportFormat, typer.Option("--format", help="canonical (all scopes) or redcap.")
-    ] = ExportFormat.CANONICAL,
-    scope: Annotated[str | None, typer.Option(help="One scope only; redcap default P2.")] = None,
+    file_format: ListFormat = ExportFormat.CANONICAL,
+    scope: ListScope = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """The stored randomization lists, canonical or in REDCap's layout (unblinded!)."""

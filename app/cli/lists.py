@@ -31,6 +31,12 @@ class ExportFormat(StrEnum):
     REDCAP = "redcap"
 
 
+ListFormat = Annotated[
+    ExportFormat, typer.Option("--format", help="canonical (all scopes) or redcap.")
+]
+ListScope = Annotated[str | None, typer.Option(help="One scope only; redcap default P2.")]
+
+
 ScopeOption = Annotated[
     str | None,
     typer.Option(help="List scope (C1, C2, C3, P2); for redcap and sealed-envelope default P2."),
@@ -110,10 +116,8 @@ def lists_show_commitment(database_url: DatabaseUrl = None) -> None:
 @lists_app.command("export")
 def lists_export(
     out: Annotated[Path, typer.Option(help="CSV file to write (unblinded!).")],
-    file_format: Annotated[
-        ExportFormat, typer.Option("--format", help="canonical (all scopes) or redcap.")
-    ] = ExportFormat.CANONICAL,
-    scope: Annotated[str | None, typer.Option(help="One scope only; redcap default P2.")] = None,
+    file_format: ListFormat = ExportFormat.CANONICAL,
+    scope: ListScope = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Write the stored lists: canonical CSV (the text the commitment hashes) or REDCap's

@@ -22,6 +22,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.db.engine import Database
 from app.db.models import Depot, Site
 from app.domain.errors import not_found, validation_error
 from app.domain.forecast import site_need
@@ -36,6 +37,7 @@ from app.services.resupply import (
     site_enrolment,
     site_position,
 )
+from app.services.transaction import utcnow
 
 MIN_WEEKS = 1
 MAX_WEEKS = 52
@@ -217,6 +219,27 @@ def site_forecast(
         session, study=study, actor=actor, today=today, weeks=check_weeks(weeks), site_id=site_id
     )
     return forecast if actor.role == Role.UNBLINDED_MONITOR else blind(forecast)
+
+
+def read_forecast(
+    *,
+    db: Database,
+    study: StudyDefinition,
+    actor: Actor,
+    weeks: int,
+    site_id: str | None = None,
+) -> Forecast | BlindedForecast:
+    """Today's forecast as `actor` may see it, in a read transaction of its own: one read for
+    the JSON, the CSV and the page."""
+    with db.read() as session:
+        return site_forecast(
+            session=session,
+            study=study,
+            actor=actor,
+            today=utcnow().date(),
+            weeks=weeks,
+            site_id=site_id,
+        )
 
 
 def _forecast(

@@ -24,16 +24,7 @@ from app.services.transaction import utcnow
 def generate(session: Session, *, study: StudyDefinition, actor: Actor, seed: str) -> list[str]:
     """Generate every scope's list from the secret seed; return the scopes created."""
     lists = rl.generate_all(seed, study)
-    for scope, slots in lists.items():
-        _store(
-            session,
-            study=study,
-            actor=actor,
-            scope=scope,
-            slots=slots,
-            source="generated",
-            seed=seed,
-        )
+    _store_all(session, study=study, actor=actor, lists=lists, source="generated", seed=seed)
     return list(lists)
 
 
@@ -58,17 +49,23 @@ def import_csv(
             "The list file was refused; nothing was imported.",
             problems=exc.problems,
         ) from None
+    _store_all(session, study=study, actor=actor, lists=lists, source="imported", seed=None)
+    return sorted(lists)
+
+
+def _store_all(
+    session: Session,
+    *,
+    study: StudyDefinition,
+    actor: Actor,
+    lists: dict[str, list[rl.Slot]],
+    source: str,
+    seed: str | None,
+) -> None:
     for scope, slots in lists.items():
         _store(
-            session,
-            study=study,
-            actor=actor,
-            scope=scope,
-            slots=slots,
-            source="imported",
-            seed=None,
+            session, study=study, actor=actor, scope=scope, slots=slots, source=source, seed=seed
         )
-    return sorted(lists)
 
 
 def _store(

@@ -222,21 +222,16 @@ def site_position(
     visits = study.schedule.visits()
     lead = levels.lead_days
     cover = levels.cover_days if cover_days is None else cover_days
-    need_lead = site_need(
-        subjects,
-        enrolment=enrolment,
-        visits=visits,
-        contents=study.contents,
-        today=today,
-        horizon_days=lead,
-    )
-    need_cover = site_need(
-        subjects,
-        enrolment=enrolment,
-        visits=visits,
-        contents=study.contents,
-        today=today,
-        horizon_days=lead + cover,
+    need_lead, need_cover = (
+        site_need(
+            subjects,
+            enrolment=enrolment,
+            visits=visits,
+            contents=study.contents,
+            today=today,
+            horizon_days=days,
+        )
+        for days in (lead, lead + cover)
     )
     # stock that will still be dispensable when a shipment ordered today arrives, counted as far
     # as its tiers can be used in the shares the site needs the contents
@@ -420,9 +415,9 @@ def request_manual(
         session,
         study=study,
         actor=actor,
+        kind="manual",
         site=site,
         quantities=quantities,
-        kind="manual",
         today=today,
         rng=random.Random(),
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
@@ -89,6 +90,28 @@ def checkbox(form: Mapping[str, Any], name: str) -> bool:
 
 def blank_to_none(value: str | None) -> str | None:
     return value if value not in (None, "") else None
+
+
+def form_text(form: FormData, name: str) -> str | None:
+    """A text field as typed, trimmed; None when blank."""
+    value = form.get(name)
+    return blank_to_none(value.strip()) if isinstance(value, str) else None
+
+
+def form_decimal(form: FormData, name: str) -> str | None:
+    """A decimal as typed: a comma is taken as the decimal sign (70,5 kg)."""
+    value = form_text(form, name)
+    return value.replace(",", ".") if value else None
+
+
+def present(values: dict[str, Any]) -> dict[str, Any]:
+    """Blank answers left out, so that the schema reports them as required."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def today_iso() -> str:
+    """Today (UTC) as a date field's value."""
+    return datetime.now(UTC).date().isoformat()
 
 
 def new_idempotency_key() -> str:

@@ -1,5 +1,6 @@
 """Sponsor admin pages: sites and their activation, cohorts open and close, the phase II dose.
-Each form runs the API route it mirrors (app/api/admin.py): the same schema and use case."""
+Each form runs the use case of the API route it mirrors (app/services/admin_commands.py,
+app/api/admin.py) with the same request schema."""
 
 from __future__ import annotations
 
@@ -8,12 +9,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse, Response
 
-from app.api import admin as api
 from app.api.deps import DB, StudyDep
 from app.api.schemas import Phase2DoseIn, ReasonIn, SiteActivateIn
 from app.domain.roles import SPONSOR_ADMINS
 from app.domain.study import StudyDefinition
-from app.services import sites, stages
+from app.services import admin_commands, sites, stages
 from app.services.actor import Actor
 from app.web.forms import Form, FormState, blank_to_none, form_values, post_form, render_form
 from app.web.session import page_actor
@@ -54,8 +54,13 @@ def activate(
             reason=values.get(f"{prefix}reason", ""),
             depot_id=blank_to_none(values.get(f"{prefix}depot_id")),
         ),
-        run=lambda body: api.activate_site(
-            site_id=site_id, body=body, actor=actor, db=db, study=study
+        run=lambda body: admin_commands.activate_site(
+            db=db,
+            study=study,
+            actor=actor,
+            site_id=site_id,
+            depot_id=body.depot_id,
+            reason=body.reason,
         ),
         again=lambda refused: _sites_page(request, db=db, actor=actor, form=refused),
         done=f"/admin/sites?done={site_id}",
@@ -93,8 +98,8 @@ def _change(
     return post_form(
         values,
         parse=lambda: ReasonIn(reason=values.get(f"{prefix}reason", "")),
-        run=lambda body: api.change_cohort(
-            code, body, actor=actor, db=db, study=study, action=action
+        run=lambda body: admin_commands.change_cohort(
+            db=db, study=study, actor=actor, code=code, action=action, reason=body.reason
         ),
         again=lambda refused: _cohorts_page(request, db=db, form=refused),
         done="/admin/cohorts",
@@ -153,7 +158,13 @@ def select_phase2(
         parse=lambda: Phase2DoseIn.model_validate(
             {"dose_mg_per_kg": values.get("dose_mg_per_kg", ""), "reason": values.get("reason")}
         ),
-        run=lambda body: api.select_phase2_dose(body=body, actor=actor, db=db, study=study),
+        run=lambda body: admin_commands.select_phase2_dose(
+            db=db,
+            study=study,
+            actor=actor,
+            dose_mg_per_kg=body.dose_mg_per_kg,
+            reason=body.reason,
+        ),
         again=lambda refused: _phase2_page(request, db=db, study=study, form=refused),
         done="/admin/phase2-dose",
     )

@@ -9,9 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from app.api.admin import csv_download
 from app.api.deps import DB, StudyDep
-from app.api.forecast import read_forecast
+from app.api.downloads import csv_download
 from app.domain.errors import DomainError
 from app.domain.roles import FORECAST_READERS
 from app.services import forecast
@@ -53,7 +52,7 @@ def forecast_page(
         errors.add("weeks", WEEKS_MESSAGE)
     else:
         try:
-            result = read_forecast(db, study=study, actor=actor, weeks=int(text))
+            result = forecast.read_forecast(db=db, study=study, actor=actor, weeks=int(text))
         except DomainError as exc:
             if exc.code != "validation_error":
                 raise
@@ -78,5 +77,5 @@ def forecast_page(
 def forecast_csv(
     actor: Readers, db: DB, study: StudyDep, weeks: int = forecast.DEFAULT_WEEKS
 ) -> Response:
-    result = read_forecast(db, study=study, actor=actor, weeks=weeks)
+    result = forecast.read_forecast(db=db, study=study, actor=actor, weeks=weeks)
     return csv_download(forecast.forecast_csv(result), "forecast.csv")

@@ -18,7 +18,7 @@ from app.domain.roles import PHARMACISTS, PHARMACY
 from app.services import commands, inventory, shipments, sites
 from app.services.actor import Actor
 from app.services.subjects import get_visible_subject
-from app.services.transaction import utcnow, writing
+from app.services.transaction import utcnow
 from app.web.forms import (
     Form,
     FormErrors,
@@ -201,17 +201,16 @@ def receive(
             values=values,
         )
     try:
-        with writing(db) as session:
-            shipments.receive(
-                session,
-                study=study,
-                actor=actor,
-                shipment_id=shipment_id,
-                damaged=body.damaged,
-                missing=body.missing,
-                temperature_excursion=body.temperature_excursion,
-                received_on=body.received_on,
-            )
+        commands.receive_shipment(
+            db=db,
+            study=study,
+            actor=actor,
+            shipment_id=shipment_id,
+            damaged=body.damaged,
+            missing=body.missing,
+            temperature_excursion=body.temperature_excursion,
+            received_on=body.received_on,
+        )
     except DomainError as exc:
         if isinstance(exc, NotFound):
             raise

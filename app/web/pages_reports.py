@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from app.api.admin import csv_download
 from app.api.deps import DB, StudyDep
+from app.api.downloads import csv_download
 from app.domain.roles import EVERYONE, OVERSIGHT, PHARMACY, Role
 from app.services import reports
 from app.services.actor import Actor

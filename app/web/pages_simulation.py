@@ -18,8 +18,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from markupsafe import Markup
 from starlette.datastructures import UploadFile
 
-from app.api.admin import csv_download
 from app.api.deps import StudyDep
+from app.api.downloads import csv_download
 from app.domain.errors import DomainError, validation_error
 from app.domain.roles import PLANNERS
 from app.domain.study import StudyDefinition

@@ -13,7 +13,7 @@ from app.domain.errors import DomainError
 from app.domain.roles import EVERYONE
 from app.services.actor import Actor
 from app.services.auth import issue_token, login
-from app.web import pages_confirmations, pages_subjects
+from app.web import pages_confirmations, pages_subjects, pages_unblinding
 from app.web.csrf import LOGIN_CSRF_COOKIE, check_csrf, login_csrf_token, new_pre_session
 from app.web.forms import Form
 from app.web.rendering import render, see_other
@@ -21,6 +21,7 @@ from app.web.session import SESSION_COOKIE, page_actor, safe_next, set_cookie
 
 router = APIRouter()
 router.include_router(pages_subjects.router)
+router.include_router(pages_unblinding.router)
 router.include_router(pages_confirmations.router)
 
 AnyUser = Annotated[Actor, Depends(page_actor(*EVERYONE))]

@@ -1,9 +1,9 @@
-"""Subject pages: list, register, detail, randomize (form, review, confirm), dosing visit and
-emergency unblinding. Each calls the same use case as the API router, with the same roles."""
+"""Subject pages: list, register, detail, randomize (form, review, confirm) and dosing visit.
+Each calls the same use case as the API router (app/services/commands.py), with the same roles;
+emergency unblinding has its own module (pages_unblinding.py)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -13,23 +13,28 @@ from starlette.datastructures import FormData
 
 from app.api.deps import DB, RowId, SettingsDep, StudyDep
 from app.api.problems import status_of
-from app.api.schemas import DispenseIn, RandomizeIn, SubjectCreate, UnblindIn
+from app.api.schemas import DispenseIn, RandomizeIn, SubjectCreate
 from app.domain.eligibility import EXCLUSION_MESSAGES, check_eligibility
 from app.domain.errors import DomainError
-from app.domain.roles import INVESTIGATORS, RANDOMIZERS, SITE_STAFF, Role
+from app.domain.roles import RANDOMIZERS, SITE_STAFF, Role
 from app.services import commands, confirmations, subjects
 from app.services.actor import Actor
-from app.services.emergency_unblinding import REASON_CATEGORIES
 from app.web.common import form_retry
 from app.web.forms import (
     Form,
     FormErrors,
+    FormState,
     blank_to_none,
     checkbox,
     errors_from_service,
     errors_from_validation,
+    form_decimal,
+    form_text,
     form_values,
     new_idempotency_key,
+    present,
+    render_form,
+    today_iso,
 )
 from app.web.rendering import render, see_other
 from app.web.session import page_actor
@@ -38,7 +43,6 @@ router = APIRouter()
 
 SiteStaff = Annotated[Actor, Depends(page_actor(*SITE_STAFF))]
 Randomizer = Annotated[Actor, Depends(page_actor(*RANDOMIZERS))]
-Investigator = Annotated[Actor, Depends(page_actor(*INVESTIGATORS))]
 
 ELIGIBILITY_FIELDS = (
     "sle_diagnosis_date",
@@ -57,40 +61,47 @@ CRITERION_FIELDS = {
     **{f"exclusion.{name}": f"exclusions.{name}" for name in EXCLUSIONS},
 }
 """Where an eligibility refusal is shown: next to the answer that failed."""
-CATEGORY_LABELS = {
-    "adverse_event": "Adverse event",
-    "overdose": "Overdose",
-    "pregnancy": "Pregnancy",
-    "other": "Other",
-}
 
 
-def _today() -> str:
-    return datetime.now(UTC).date().isoformat()
-
-
-def _text(form: FormData, name: str) -> str | None:
-    value = form.get(name)
-    return blank_to_none(value.strip()) if isinstance(value, str) else None
-
-
-def _decimal(form: FormData, name: str) -> str | None:
-    """A decimal as typed: a comma is taken as the decimal sign (70,5 kg)."""
-    value = _text(form, name)
-    return value.replace(",", ".") if value else None
-
-
-def _present(values: dict[str, Any]) -> dict[str, Any]:
-    """Blank answers left out, so that they are reported as required."""
-    return {k: v for k, v in values.items() if v is not None}
-
-
-def _subject(db: DB, actor: Actor, subject_id: int) -> dict[str, Any]:
+def subject_view(db: DB, actor: Actor, subject_id: int) -> dict[str, Any]:
+    """The subject as the user may see it (404 for another site's)."""
     with db.read() as session:
         return subjects.subject_detail(session, actor=actor, subject_id=subject_id)
 
 
 # --- list, register, detail -----------------------------------------------------------------
+
+
+def _register_page(request: Request, *, actor: Actor, form: FormState) -> Response:
+    return render_form(
+        request,
+        "subjects/new.html",
+        form=form,
+        title="Register a subject",
+        sites=sorted(actor.site_ids),
+    )
+
+
+def _randomize_page(request: Request, *, subject: dict[str, Any], form: FormState) -> Response:
+    title = f"Randomize subject {subject['screening_number']}"
+    return render_form(
+        request,
+        "subjects/randomize.html",
+        form=form,
+        title=title,
+        subject=subject,
+        exclusions=EXCLUSION_MESSAGES,
+    )
+
+
+def _dispense_page(
+    request: Request, *, study: StudyDep, subject: dict[str, Any], form: FormState
+) -> Response:
+    visits = [v.code for v in study.schedule.visits()[1:]]
+    title = f"Dosing visit of subject {subject['screening_number']}"
+    return render_form(
+        request, "subjects/dispense.html", form=form, title=title, subject=subject, visits=visits
+    )
 
 
 @router.get("/subjects")
@@ -114,30 +125,11 @@ def subject_list(
     )
 
 
-def _register_page(
-    request: Request,
-    *,
-    actor: Actor,
-    values: dict[str, Any],
-    errors: FormErrors | None = None,
-    status_code: int = 200,
-) -> Response:
-    return render(
-        request,
-        "subjects/new.html",
-        status_code=status_code,
-        title="Register a subject",
-        sites=sorted(actor.site_ids),
-        values=values,
-        errors=errors or FormErrors(),
-    )
-
-
 @router.get("/subjects/new")
 def register_form(request: Request, actor: SiteStaff) -> Response:
     sites = sorted(actor.site_ids)
     values = {"idempotency_key": new_idempotency_key(), "site_id": sites[0] if sites else ""}
-    return _register_page(request, actor=actor, values=values)
+    return _register_page(request, actor=actor, form=FormState(values))
 
 
 @router.post("/subjects/new")
@@ -147,18 +139,17 @@ def register_submit(
     values = form_values(form)
     try:
         body = SubjectCreate.model_validate(
-            _present({name: _text(form, name) for name in SubjectCreate.model_fields})
+            present({name: form_text(form, name) for name in SubjectCreate.model_fields})
         )
     except ValidationError as exc:
-        return _register_page(
-            request, actor=actor, values=values, errors=errors_from_validation(exc), status_code=422
-        )
+        refused = FormState(values, errors_from_validation(exc), 422)
+        return _register_page(request, actor=actor, form=refused)
     try:
         created = commands.register_subject(
             db=db,
             actor=actor,
             retry=commands.Retry(
-                key=_text(form, "idempotency_key"),
+                key=form_text(form, "idempotency_key"),
                 lease_seconds=settings.idempotency_lease_seconds,
             ),
             site_id=body.site_id,
@@ -172,9 +163,7 @@ def register_submit(
             errors.fields["screening_number"] = exc.detail
         elif exc.code in ("not_your_site", "site_not_active"):
             errors.fields["site_id"] = exc.detail
-        return _register_page(
-            request, actor=actor, values=values, errors=errors, status_code=status_of(exc)
-        )
+        return _register_page(request, actor=actor, form=FormState(values, errors, status_of(exc)))
     return see_other(f"/subjects/{created.subject_id}")
 
 
@@ -202,16 +191,16 @@ def subject_page(request: Request, subject_id: RowId, actor: SiteStaff, db: DB) 
 def _randomize_body(form: FormData) -> dict[str, Any]:
     """The API's randomize body from the form's fields."""
     eligibility: dict[str, Any] = {
-        name: _decimal(form, name) if name.endswith("mg_per_day") else _text(form, name)
+        name: form_decimal(form, name) if name.endswith("mg_per_day") else form_text(form, name)
         for name in ELIGIBILITY_FIELDS
     }
     eligibility["on_soc_medication"] = checkbox(form, "on_soc_medication")
     eligibility["exclusions"] = {name: checkbox(form, f"exclusions.{name}") for name in EXCLUSIONS}
-    return _present(
+    return present(
         {
-            "visit_date": _text(form, "visit_date"),
-            "weight_kg": _decimal(form, "weight_kg"),
-            "eligibility": _present(eligibility),
+            "visit_date": form_text(form, "visit_date"),
+            "weight_kg": form_decimal(form, "weight_kg"),
+            "eligibility": present(eligibility),
         }
     )
 
@@ -224,26 +213,6 @@ def _randomize_errors(exc: DomainError) -> FormErrors:
     return errors
 
 
-def _randomize_page(
-    request: Request,
-    *,
-    subject: dict[str, Any],
-    values: dict[str, Any],
-    errors: FormErrors | None = None,
-    status_code: int = 200,
-) -> Response:
-    return render(
-        request,
-        "subjects/randomize.html",
-        status_code=status_code,
-        title=f"Randomize subject {subject['screening_number']}",
-        subject=subject,
-        values=values,
-        errors=errors or FormErrors(),
-        exclusions=EXCLUSION_MESSAGES,
-    )
-
-
 def _parse_randomize(
     request: Request, *, study: StudyDep, subject: dict[str, Any], form: FormData
 ) -> RandomizeIn | Response:
@@ -253,9 +222,7 @@ def _parse_randomize(
         body = RandomizeIn.model_validate(_randomize_body(form))
     except ValidationError as exc:
         errors = errors_from_validation(exc, strip=("eligibility.",))
-        return _randomize_page(
-            request, subject=subject, values=values, errors=errors, status_code=422
-        )
+        return _randomize_page(request, subject=subject, form=FormState(values, errors, 422))
     failed = check_eligibility(study.eligibility, body.eligibility.to_domain())
     if failed:
         errors = FormErrors(summary=["The subject is not eligible:"])
@@ -263,17 +230,15 @@ def _parse_randomize(
             name = CRITERION_FIELDS.get(criterion.criterion, criterion.criterion)
             errors.fields[name] = criterion.message
             errors.summary.append(criterion.message)
-        return _randomize_page(
-            request, subject=subject, values=values, errors=errors, status_code=422
-        )
+        return _randomize_page(request, subject=subject, form=FormState(values, errors, 422))
     return body
 
 
 @router.get("/subjects/{subject_id}/randomize")
 def randomize_form(request: Request, subject_id: RowId, actor: Randomizer, db: DB) -> Response:
-    subject = _subject(db, actor, subject_id)
-    values = {"idempotency_key": new_idempotency_key(), "visit_date": _today()}
-    return _randomize_page(request, subject=subject, values=values)
+    subject = subject_view(db, actor, subject_id)
+    values = {"idempotency_key": new_idempotency_key(), "visit_date": today_iso()}
+    return _randomize_page(request, subject=subject, form=FormState(values))
 
 
 @router.post("/subjects/{subject_id}/randomize/review")
@@ -281,9 +246,9 @@ def randomize_review(
     request: Request, subject_id: RowId, actor: Randomizer, form: Form, db: DB, study: StudyDep
 ) -> Response:
     """What will be submitted, for a last look; "Change answers" goes back to the form."""
-    subject = _subject(db, actor, subject_id)
+    subject = subject_view(db, actor, subject_id)
     if form.get("action") == "edit":
-        return _randomize_page(request, subject=subject, values=form_values(form))
+        return _randomize_page(request, subject=subject, form=FormState(form_values(form)))
     parsed = _parse_randomize(request, study=study, subject=subject, form=form)
     if isinstance(parsed, Response):
         return parsed
@@ -308,7 +273,7 @@ def randomize_submit(
     study: StudyDep,
     settings: SettingsDep,
 ) -> Response:
-    subject = _subject(db, actor, subject_id)
+    subject = subject_view(db, actor, subject_id)
     parsed = _parse_randomize(request, study=study, subject=subject, form=form)
     if isinstance(parsed, Response):
         return parsed
@@ -318,45 +283,19 @@ def randomize_submit(
             db=db,
             study=study,
             actor=actor,
-            retry=form_retry(_text(form, "idempotency_key"), settings),
+            retry=form_retry(form_text(form, "idempotency_key"), settings),
             subject_id=subject_id,
             visit_date=body.visit_date,
             weight_kg=body.weight_kg,
             answers=body.eligibility.to_domain(),
         ).result
     except DomainError as exc:
-        return _randomize_page(
-            request,
-            subject=subject,
-            values=form_values(form),
-            errors=_randomize_errors(exc),
-            status_code=status_of(exc),
-        )
+        refused = FormState(form_values(form), _randomize_errors(exc), status_of(exc))
+        return _randomize_page(request, subject=subject, form=refused)
     return see_other(f"/confirmations/{result.confirmation_id}")
 
 
 # --- dosing visit -----------------------------------------------------------------------------
-
-
-def _dispense_page(
-    request: Request,
-    *,
-    study: StudyDep,
-    subject: dict[str, Any],
-    values: dict[str, Any],
-    errors: FormErrors | None = None,
-    status_code: int = 200,
-) -> Response:
-    return render(
-        request,
-        "subjects/dispense.html",
-        status_code=status_code,
-        title=f"Dosing visit of subject {subject['screening_number']}",
-        subject=subject,
-        visits=[v.code for v in study.schedule.visits()[1:]],
-        values=values,
-        errors=errors or FormErrors(),
-    )
 
 
 def _next_visit(study: StudyDep, subject: dict[str, Any]) -> str:
@@ -370,13 +309,13 @@ def _next_visit(study: StudyDep, subject: dict[str, Any]) -> str:
 def dispense_form(
     request: Request, subject_id: RowId, actor: SiteStaff, db: DB, study: StudyDep
 ) -> Response:
-    subject = _subject(db, actor, subject_id)
+    subject = subject_view(db, actor, subject_id)
     values = {
         "idempotency_key": new_idempotency_key(),
         "visit": _next_visit(study, subject),
-        "visit_date": _today(),
+        "visit_date": today_iso(),
     }
-    return _dispense_page(request, study=study, subject=subject, values=values)
+    return _dispense_page(request, study=study, subject=subject, form=FormState(values))
 
 
 @router.post("/subjects/{subject_id}/dispense")
@@ -389,29 +328,28 @@ def dispense_submit(
     study: StudyDep,
     settings: SettingsDep,
 ) -> Response:
-    subject = _subject(db, actor, subject_id)
+    subject = subject_view(db, actor, subject_id)
     values = form_values(form)
     try:
         body = DispenseIn.model_validate(
-            _present(
+            present(
                 {
-                    "visit": _text(form, "visit"),
-                    "visit_date": _text(form, "visit_date"),
-                    "weight_kg": _decimal(form, "weight_kg"),
+                    "visit": form_text(form, "visit"),
+                    "visit_date": form_text(form, "visit_date"),
+                    "weight_kg": form_decimal(form, "weight_kg"),
                 }
             )
         )
     except ValidationError as exc:
         errors = errors_from_validation(exc)
-        return _dispense_page(
-            request, study=study, subject=subject, values=values, errors=errors, status_code=422
-        )
+        refused = FormState(values, errors, 422)
+        return _dispense_page(request, study=study, subject=subject, form=refused)
     try:
         result = commands.dispense(
             db=db,
             study=study,
             actor=actor,
-            retry=form_retry(_text(form, "idempotency_key"), settings),
+            retry=form_retry(form_text(form, "idempotency_key"), settings),
             subject_id=subject_id,
             visit_code=body.visit,
             visit_date=body.visit_date,
@@ -421,103 +359,6 @@ def dispense_submit(
         errors = errors_from_service(exc)
         if exc.code in ("already_dispensed", "visit_out_of_order"):
             errors.fields["visit"] = exc.detail
-        return _dispense_page(
-            request,
-            study=study,
-            subject=subject,
-            values=values,
-            errors=errors,
-            status_code=status_of(exc),
-        )
+        refused = FormState(values, errors, status_of(exc))
+        return _dispense_page(request, study=study, subject=subject, form=refused)
     return see_other(f"/confirmations/{result.confirmation_id}")
-
-
-# --- emergency unblinding ---------------------------------------------------------------------
-
-
-def _unblind_page(
-    request: Request,
-    *,
-    subject: dict[str, Any],
-    values: dict[str, Any],
-    errors: FormErrors | None = None,
-    status_code: int = 200,
-) -> Response:
-    return render(
-        request,
-        "subjects/unblind.html",
-        status_code=status_code,
-        title=f"Emergency unblinding of subject {subject['screening_number']}",
-        subject=subject,
-        categories=[(c, CATEGORY_LABELS.get(c, c)) for c in REASON_CATEGORIES],
-        values=values,
-        errors=errors or FormErrors(),
-    )
-
-
-@router.get("/subjects/{subject_id}/unblind")
-def unblind_form(request: Request, subject_id: RowId, actor: Investigator, db: DB) -> Response:
-    return _unblind_page(request, subject=_subject(db, actor, subject_id), values={})
-
-
-@router.post("/subjects/{subject_id}/unblind")
-def unblind_submit(
-    request: Request,
-    subject_id: RowId,
-    actor: Investigator,
-    form: Form,
-    db: DB,
-    study: StudyDep,
-) -> Response:
-    """Break the blind for this subject once the investigator typed its screening number."""
-    subject = _subject(db, actor, subject_id)
-    values = form_values(form)
-    errors = FormErrors()
-    try:
-        body = UnblindIn.model_validate(
-            _present({name: _text(form, name) for name in ("reason_category", "reason")})
-        )
-    except ValidationError as exc:
-        body = None
-        errors = errors_from_validation(exc)
-    typed = _text(form, "confirm_screening_number") or ""
-    if typed != subject["screening_number"]:
-        errors.add(
-            "confirm_screening_number",
-            "type the subject's screening number exactly as shown to confirm the unblinding",
-        )
-    if body is None or errors:
-        return _unblind_page(
-            request, subject=subject, values=values, errors=errors, status_code=422
-        )
-    try:
-        result = commands.unblind(
-            db=db,
-            study=study,
-            actor=actor,
-            subject_id=subject_id,
-            reason_category=body.reason_category,
-            reason=body.reason,
-        )
-    except DomainError as exc:
-        earlier = (
-            _own_unblinding(db, actor, subject_id) if exc.code == "already_unblinded" else None
-        )
-        if earlier is not None:  # a double submit: show the first one's confirmation
-            return see_other(f"/confirmations/{earlier}")
-        return _unblind_page(
-            request,
-            subject=subject,
-            values=values,
-            errors=errors_from_service(exc),
-            status_code=status_of(exc),
-        )
-    return see_other(f"/confirmations/{result.confirmation_id}")
-
-
-def _own_unblinding(db: DB, actor: Actor, subject_id: int) -> int | None:
-    with db.read() as session:
-        for row in confirmations.list_visible(session, actor=actor, subject_id=subject_id):
-            if row.kind == "unblinding" and row.created_by == actor.username:
-                return row.id
-    return None

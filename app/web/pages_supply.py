@@ -1,6 +1,6 @@
 """Supply manager pages (blinded): shipments (request, ship, cancel), quarantine decisions,
-supply levels per site and depot stock. Each form runs the API route it mirrors
-(app/api/supply.py): the same request schema and use case."""
+supply levels per site and depot stock. Each form runs the use case of the API route it
+mirrors (app/services/supply_commands.py, app/api/supply.py) with the same request schema."""
 
 from __future__ import annotations
 
@@ -10,18 +10,15 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from app.api import supply as api
 from app.api.deps import DB, RowId, StudyDep
 from app.api.problems import status_of
 from app.api.schemas import ReasonIn, ShipmentRequestIn, SupplyLevelsIn
-from app.domain.errors import Conflict, NotFound
-from app.domain.kits import KitStatus
+from app.domain.errors import NotFound
 from app.domain.roles import SUPPLY_MANAGERS
 from app.domain.study import StudyDefinition
-from app.services import depots, inventory, shipments, sites
+from app.services import depots, inventory, shipments, sites, supply_commands
 from app.services.actor import Actor
-from app.services.kits import get_kit
-from app.services.transaction import utcnow, writing
+from app.services.transaction import utcnow
 from app.web.forms import (
     Form,
     FormErrors,
@@ -145,7 +142,14 @@ def request_shipment(
                 {k: values.get(k, "") for k in ("site_id", "kits_per_content", "reason")}
             ),
             run=lambda body: created.append(
-                api.request(body=body, actor=actor, db=db, study=study)["shipment_id"]
+                supply_commands.request_shipment(
+                    db=db,
+                    study=study,
+                    actor=actor,
+                    site_id=body.site_id,
+                    kits_per_content=body.kits_per_content,
+                    reason=body.reason,
+                ).shipment_id
             ),
         )
     except NotFound as exc:  # the site chosen does not exist
@@ -171,7 +175,7 @@ def _shipment_page(
         "supply/shipment.html",
         form=form,
         title=f"Shipment {shipment_id}",
-        shipment=api.get_shipment(shipment_id=shipment_id, actor=actor, db=db),
+        shipment=supply_commands.get_shipment(db=db, actor=actor, shipment_id=shipment_id),
         notice=_notice(done),
     )
 
@@ -190,7 +194,9 @@ def ship(request: Request, shipment_id: RowId, actor: Supply, db: DB, study: Stu
     return post_form(
         {},
         parse=lambda: None,
-        run=lambda _: api.ship(shipment_id=shipment_id, actor=actor, db=db, study=study),
+        run=lambda _: supply_commands.ship_shipment(
+            db=db, study=study, actor=actor, shipment_id=shipment_id
+        ),
         again=lambda refused: _shipment_page(
             request, db=db, actor=actor, shipment_id=shipment_id, form=refused
         ),
@@ -205,7 +211,9 @@ def cancel(request: Request, shipment_id: RowId, actor: Supply, form: Form, db: 
     return post_form(
         values,
         parse=lambda: ReasonIn(reason=values.get("reason", "")),
-        run=lambda body: api.cancel(shipment_id=shipment_id, body=body, actor=actor, db=db),
+        run=lambda body: supply_commands.cancel_shipment(
+            db=db, actor=actor, shipment_id=shipment_id, reason=body.reason
+        ),
         again=lambda refused: _shipment_page(
             request, db=db, actor=actor, shipment_id=shipment_id, form=refused
         ),
@@ -287,8 +295,13 @@ def decide_shipment(
         actor=actor,
         values=form_values(form),
         prefix=f"shipment-{shipment_id}.",
-        run=lambda body, release: api.resolve_quarantine(
-            shipment_id, body, actor=actor, db=db, study=study, release=release
+        run=lambda body, release: supply_commands.resolve_quarantine(
+            db=db,
+            study=study,
+            actor=actor,
+            shipment_id=shipment_id,
+            release=release,
+            reason=body.reason,
         ),
     )
 
@@ -299,34 +312,20 @@ def decide_kit(
 ) -> Response:
     """Release one quarantined kit (back to available at a site, to the depot's stock at a
     depot) or reject it as damaged: POST /api/v1/kits/{kit}/status."""
-
-    def run(body: ReasonIn, release: bool) -> object:
-        with writing(db) as session:
-            kit = get_kit(session, kit_number=kit_number, actor=actor)
-            if kit.status != KitStatus.QUARANTINED.value:  # e.g. decided already in another tab
-                raise Conflict(
-                    "not_quarantined",
-                    f"Kit {kit_number} is {kit.status.replace('_', ' ')}, no longer quarantined; "
-                    "nothing was changed.",
-                )
-            home = KitStatus.AVAILABLE if kit.site_id is not None else KitStatus.AT_DEPOT
-            return inventory.change_status(
-                session,
-                study=study,
-                actor=actor,
-                kit_number=kit_number,
-                target=home if release else KitStatus.DAMAGED,
-                reason=body.reason,
-                today=utcnow().date(),
-            )
-
     return _decided(
         request,
         db=db,
         actor=actor,
         values=form_values(form),
         prefix=f"kit-{kit_number}.",
-        run=run,
+        run=lambda body, release: supply_commands.resolve_kit_quarantine(
+            db=db,
+            study=study,
+            actor=actor,
+            kit_number=kit_number,
+            release=release,
+            reason=body.reason,
+        ),
     )
 
 
@@ -374,8 +373,13 @@ def set_levels(
         parse=lambda: SupplyLevelsIn.model_validate(
             {k: values.get(f"{prefix}{k}", "") for k in ("trigger", "target")}
         ),
-        run=lambda body: api.supply_levels(
-            site_id=site_id, body=body, actor=actor, db=db, study=study
+        run=lambda body: supply_commands.set_supply_levels(
+            db=db,
+            study=study,
+            actor=actor,
+            site_id=site_id,
+            trigger=body.trigger,
+            target=body.target,
         ),
         again=lambda refused: _levels_page(request, db=db, actor=actor, study=study, form=refused),
         done=f"/supply/levels?done=levels#site-{site_id}",

@@ -507,6 +507,9 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("GET", f"{API}/reports/inventory"): _get(
         f"{API}/reports/inventory", *({"site_id": s} for s in ("DE01", "US01", "XX99"))
     ),
+    ("GET", f"{API}/reports/kits-due"): _get(
+        f"{API}/reports/kits-due", *({"site_id": s} for s in ("DE01", "US01", "XX99"))
+    ),
     ("GET", f"{API}/reports/inventory.csv"): _get(
         f"{API}/reports/inventory.csv", {"site_id": "DE01"}
     ),
@@ -585,6 +588,7 @@ ALLOWED: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", f"{API}/reports/enrolment.csv"): EVERYONE,
     ("GET", f"{API}/reports/inventory"): PHARMACY,
     ("GET", f"{API}/reports/inventory.csv"): PHARMACY,
+    ("GET", f"{API}/reports/kits-due"): PHARMACY,
     ("GET", f"{API}/reports/unblindings"): MONITOR | SPONSOR,
     ("GET", f"{API}/reports/unblindings.csv"): MONITOR | SPONSOR,
     ("GET", f"{EXPORTS}/sdtm.zip"): MONITOR,

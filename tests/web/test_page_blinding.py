@@ -352,6 +352,7 @@ PAGES: dict[tuple[str, str], tuple[PageBuilder, frozenset[Role]]] = {
     ("GET", "/reports/enrolment.csv"): (_get("/reports/enrolment.csv"), EVERYONE),
     ("GET", "/reports/inventory"): (_get("/reports/inventory", "?site_id=DE01"), PHARMACY),
     ("GET", "/reports/inventory.csv"): (_get("/reports/inventory.csv"), PHARMACY),
+    ("GET", "/reports/kits-due"): (_get("/reports/kits-due", "?site_id=DE01"), PHARMACY),
     ("GET", "/reports/unblindings"): (_get("/reports/unblindings"), MONITOR | SPONSOR),
     ("GET", "/reports/unblindings.csv"): (_get("/reports/unblindings.csv"), MONITOR | SPONSOR),
 }
