@@ -14,6 +14,7 @@ from app.db.engine import Database
 from app.db.migrate import NotMigratedError, ensure_migrated
 from app.domain.errors import DomainError
 from app.domain.study import StudyDefinition, StudyDefinitionError, load_study
+from app.services.study_state import load_definition
 from app.services.transaction import writing
 from app.settings import get_settings
 
@@ -64,6 +65,20 @@ def transact(database_url: str | None, work: Callable[[Session], T]) -> T:
     try:
         with writing(db) as session:
             return work(session)
+    except DomainError as exc:
+        for problem in exc.extra.get("problems", []):
+            typer.echo(f"  {problem}", err=True)
+        fail(exc.detail)
+
+
+def run_command(database_url: str | None, command: Callable[[Database, StudyDefinition], T]) -> T:
+    """Call a use case that owns its transaction (app/services/*commands.py) with the database
+    and the study it holds; print a refusal (and its problems) and exit 1."""
+    db = open_database(database_url)
+    try:
+        with db.read() as session:
+            study = load_definition(session)
+        return command(db, study)
     except DomainError as exc:
         for problem in exc.extra.get("problems", []):
             typer.echo(f"  {problem}", err=True)

@@ -7,7 +7,6 @@ from dataclasses import replace
 from typing import Annotated
 
 import typer
-from sqlalchemy.orm import Session
 
 from app.cli.common import (
     DatabaseUrl,
@@ -15,14 +14,13 @@ from app.cli.common import (
     SiteOption,
     command_group,
     open_database,
-    transact,
+    run_command,
 )
 from app.domain.roles import Role
+from app.services import commands, supply_commands
 from app.services import shipments as shipment_service
 from app.services.actor import SYSTEM
-from app.services.resupply import request_manual
-from app.services.study_state import load_definition
-from app.services.transaction import utcnow
+from app.services.results import ShipmentOut
 
 shipments_app = command_group("Shipments from depots to sites (blinded: no contents).")
 
@@ -31,11 +29,11 @@ SUPPLY_SYSTEM = replace(SYSTEM, role=Role.SUPPLY_MANAGER)
 """The operator doing supply work: the supply manager's rights, audited as `system`."""
 
 
-def _shipment_line(row: dict[str, object]) -> str:
-    excursion = "  TEMPERATURE EXCURSION" if row["temperature_excursion"] else ""
+def _shipment_line(shipment: ShipmentOut) -> str:
+    excursion = "  TEMPERATURE EXCURSION" if shipment.temperature_excursion else ""
     return (
-        f"{row['shipment_id']:>5}  {row['depot_id']} -> {row['site_id']:<6} {row['kind']:<8} "
-        f"{row['status']:<10} {row['kit_count']} kits{excursion}"
+        f"{shipment.shipment_id:>5}  {shipment.depot_id} -> {shipment.site_id:<6} "
+        f"{shipment.kind:<8} {shipment.status:<10} {shipment.kit_count} kits{excursion}"
     )
 
 
@@ -44,7 +42,7 @@ def shipments_list(site: SiteOption = None, database_url: DatabaseUrl = None) ->
     """Every shipment (or one site's) with its status and kit count."""
     with open_database(database_url).read() as session:
         for row in shipment_service.list_shipments(session, actor=SUPPLY_SYSTEM, site_id=site):
-            typer.echo(_shipment_line(row))
+            typer.echo(_shipment_line(ShipmentOut.model_validate(row)))
 
 
 @shipments_app.command("request")
@@ -55,36 +53,30 @@ def shipments_request(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Request a manual shipment (the same number of kits of each content)."""
-
-    def work(session: Session) -> dict[str, object]:
-        shipment = request_manual(
-            session,
-            study=load_definition(session),
+    shipment = run_command(
+        database_url,
+        lambda db, study: supply_commands.request_shipment(
+            db=db,
+            study=study,
             actor=SUPPLY_SYSTEM,
             site_id=site_id,
             kits_per_content=kits_per_content,
             reason=reason,
-            today=utcnow().date(),
-        )
-        return shipment_service.shipment_view(session, shipment=shipment)
-
-    typer.echo(_shipment_line(transact(database_url, work)))
+        ),
+    )
+    typer.echo(_shipment_line(shipment))
 
 
 @shipments_app.command("ship")
 def shipments_ship(shipment_id: ShipmentId, database_url: DatabaseUrl = None) -> None:
     """Send a requested shipment: its kits go in transit to the site."""
-    row = transact(
+    shipment = run_command(
         database_url,
-        lambda s: shipment_service.ship(
-            s,
-            study=load_definition(s),
-            actor=SUPPLY_SYSTEM,
-            shipment_id=shipment_id,
-            today=utcnow().date(),
+        lambda db, study: supply_commands.ship_shipment(
+            db=db, study=study, actor=SUPPLY_SYSTEM, shipment_id=shipment_id
         ),
     )
-    typer.echo(_shipment_line(row))
+    typer.echo(_shipment_line(shipment))
 
 
 @shipments_app.command("cancel")
@@ -92,13 +84,13 @@ def shipments_cancel(
     shipment_id: ShipmentId, reason: Reason, database_url: DatabaseUrl = None
 ) -> None:
     """Cancel a shipment that has not been sent."""
-    row = transact(
+    shipment = run_command(
         database_url,
-        lambda s: shipment_service.cancel(
-            s, actor=SUPPLY_SYSTEM, shipment_id=shipment_id, reason=reason
+        lambda db, _: supply_commands.cancel_shipment(
+            db=db, actor=SUPPLY_SYSTEM, shipment_id=shipment_id, reason=reason
         ),
     )
-    typer.echo(_shipment_line(row))
+    typer.echo(_shipment_line(shipment))
 
 
 @shipments_app.command("receive")
@@ -112,11 +104,11 @@ def shipments_receive(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Record the receipt at the site; every kit not named damaged or missing is received."""
-    row = transact(
+    shipment = run_command(
         database_url,
-        lambda s: shipment_service.receive(
-            s,
-            study=load_definition(s),
+        lambda db, study: commands.receive_shipment(
+            db=db,
+            study=study,
             actor=SUPPLY_SYSTEM,
             shipment_id=shipment_id,
             damaged=damaged or [],
@@ -124,23 +116,23 @@ def shipments_receive(
             temperature_excursion=temperature_excursion,
         ),
     )
-    typer.echo(_shipment_line(row))
+    typer.echo(_shipment_line(shipment))
 
 
 def _resolve(shipment_id: int, *, release: bool, reason: str, database_url: str | None) -> None:
     """`release` and `reject` are one quarantine decision with opposite outcomes."""
-    row = transact(
+    shipment = run_command(
         database_url,
-        lambda s: shipment_service.resolve_quarantine(
-            s,
-            study=load_definition(s),
+        lambda db, study: supply_commands.resolve_quarantine(
+            db=db,
+            study=study,
             actor=SUPPLY_SYSTEM,
             shipment_id=shipment_id,
             release=release,
             reason=reason,
         ),
     )
-    typer.echo(_shipment_line(row))
+    typer.echo(_shipment_line(shipment))
 
 
 @shipments_app.command("release")

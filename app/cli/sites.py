@@ -7,11 +7,9 @@ from typing import Annotated
 
 import typer
 
-from app.cli.common import DatabaseUrl, Reason, command_group, open_database, transact
-from app.services import sites, study_setup
+from app.cli.common import DatabaseUrl, Reason, command_group, open_database, run_command, transact
+from app.services import admin_commands, sites, study_setup
 from app.services.actor import SYSTEM
-from app.services.study_state import load_definition
-from app.services.transaction import utcnow
 
 depots_app = command_group("Depots.")
 sites_app = command_group("Sites.")
@@ -55,19 +53,13 @@ def sites_activate(
     site_id: str, reason: Reason, depot: DepotOption = None, database_url: DatabaseUrl = None
 ) -> None:
     """Open a site for enrolment; its initial shipment is requested from its depot."""
-    result = transact(
+    activated = run_command(
         database_url,
-        lambda s: sites.activate(
-            s,
-            study=load_definition(s),
-            actor=SYSTEM,
-            site_id=site_id,
-            depot_id=depot,
-            reason=reason,
-            today=utcnow().date(),
+        lambda db, study: admin_commands.activate_site(
+            db=db, study=study, actor=SYSTEM, site_id=site_id, depot_id=depot, reason=reason
         ),
     )
-    shipment_id = result["initial_shipment_id"]
+    shipment_id = activated.initial_shipment_id
     if shipment_id is None:
         typer.echo(f"Site {site_id} active; no initial shipment: the depot has no shippable kits.")
     else:

@@ -4,14 +4,13 @@ Phase Ib cohorts open one after another; the phase II dose is chosen once they a
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
-from app.cli.common import DatabaseUrl, Reason, command_group, fail, open_database, transact
-from app.services import stages
+from app.cli.common import DatabaseUrl, Reason, command_group, fail, open_database, run_command
+from app.services import admin_commands, stages
 from app.services.actor import SYSTEM
-from app.services.study_state import load_definition
 
 cohorts_app = command_group("Phase Ib cohorts: open and close (sponsor decisions).")
 phase2_app = command_group("The phase II dose, recorded once (sponsor decision).")
@@ -32,15 +31,17 @@ def cohorts_list(database_url: DatabaseUrl = None) -> None:
             typer.echo(_cohort_line(row))
 
 
-def _change_cohort(code: str, *, action: str, reason: str, database_url: str | None) -> None:
+def _change_cohort(
+    code: str, *, action: Literal["open", "close"], reason: str, database_url: str | None
+) -> None:
     """`open` and `close` differ only in the action the service is asked for."""
-    row = transact(
+    cohort = run_command(
         database_url,
-        lambda s: stages.change_cohort(
-            s, study=load_definition(s), actor=SYSTEM, code=code, action=action, reason=reason
+        lambda db, study: admin_commands.change_cohort(
+            db=db, study=study, actor=SYSTEM, code=code, action=action, reason=reason
         ),
     )
-    typer.echo(_cohort_line(row))
+    typer.echo(_cohort_line(cohort.model_dump()))
 
 
 @cohorts_app.command("open")
@@ -82,10 +83,10 @@ def phase2_select(
         level = Decimal(dose)
     except InvalidOperation:
         fail(f"Not a number: {dose!r}.")
-    row = transact(
+    phase2 = run_command(
         database_url,
-        lambda s: stages.select_phase2_dose(
-            s, study=load_definition(s), actor=SYSTEM, dose=level, reason=reason
+        lambda db, study: admin_commands.select_phase2_dose(
+            db=db, study=study, actor=SYSTEM, dose_mg_per_kg=level, reason=reason
         ),
     )
-    typer.echo(_phase2_line(row))
+    typer.echo(_phase2_line(phase2.model_dump()))
