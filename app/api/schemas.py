@@ -17,6 +17,7 @@ from app.services.results import (
     RandomizationOut,
     UnblindOut,
 )
+from app.services.shipments import Receipt
 
 
 def not_in_future(value: date) -> date:
@@ -194,6 +195,14 @@ class ReceiveIn(Strict):
         description="The day the kits arrived (default today, UTC): not in the future, not "
         "before the day the shipment was shipped",
     )
+
+    def to_receipt(self) -> Receipt:
+        return Receipt(
+            damaged=tuple(self.damaged),
+            missing=tuple(self.missing),
+            temperature_excursion=self.temperature_excursion,
+            received_on=self.received_on,
+        )
 
 
 class ExpiryStockOut(BaseModel):

@@ -87,14 +87,7 @@ def cancel(shipment_id: RowId, body: ReasonIn, actor: Supply, db: DB) -> Any:
 @router.post("/shipments/{shipment_id}/receive", response_model=ShipmentOut)
 def receive(shipment_id: RowId, body: ReceiveIn, actor: Pharmacy, db: DB, study: StudyDep) -> Any:
     return commands.receive_shipment(
-        db=db,
-        study=study,
-        actor=actor,
-        shipment_id=shipment_id,
-        damaged=body.damaged,
-        missing=body.missing,
-        temperature_excursion=body.temperature_excursion,
-        received_on=body.received_on,
+        db=db, study=study, actor=actor, shipment_id=shipment_id, receipt=body.to_receipt()
     )
 
 

@@ -21,6 +21,7 @@ from app.services import commands, supply_commands
 from app.services import shipments as shipment_service
 from app.services.actor import SYSTEM
 from app.services.results import ShipmentOut
+from app.services.shipments import Receipt
 
 shipments_app = command_group("Shipments from depots to sites (blinded: no contents).")
 
@@ -111,9 +112,11 @@ def shipments_receive(
             study=study,
             actor=SUPPLY_SYSTEM,
             shipment_id=shipment_id,
-            damaged=damaged or [],
-            missing=missing or [],
-            temperature_excursion=temperature_excursion,
+            receipt=Receipt(
+                damaged=tuple(damaged or ()),
+                missing=tuple(missing or ()),
+                temperature_excursion=temperature_excursion,
+            ),
         ),
     )
     typer.echo(_shipment_line(shipment))

@@ -43,6 +43,7 @@ from app.services.results import (
     SubjectOut,
     UnblindResultOut,
 )
+from app.services.shipments import Receipt
 from app.services.transaction import utcnow, writing
 
 Result = TypeVar("Result", bound=BaseModel)
@@ -235,28 +236,13 @@ def unblind(
 
 
 def receive_shipment(
-    *,
-    db: Database,
-    study: StudyDefinition,
-    actor: Actor,
-    shipment_id: int,
-    damaged: list[str],
-    missing: list[str],
-    temperature_excursion: bool,
-    received_on: date | None = None,
+    *, db: Database, study: StudyDefinition, actor: Actor, shipment_id: int, receipt: Receipt
 ) -> ShipmentOut:
     """Record a shipment's arrival at the site, kit by kit. Not keyed: a second receipt of the
     same shipment is refused by the rule itself (it is no longer `shipped`)."""
     with writing(db) as session:
         body = shipments.receive(
-            session,
-            study=study,
-            actor=actor,
-            shipment_id=shipment_id,
-            damaged=damaged,
-            missing=missing,
-            temperature_excursion=temperature_excursion,
-            received_on=received_on,
+            session, study=study, actor=actor, shipment_id=shipment_id, receipt=receipt
         )
     return ShipmentOut.model_validate(body)
 

@@ -154,8 +154,6 @@ def set_up_demo(
                     study=study,
                     actor=SYSTEM,
                     shipment_id=shipment_id,
-                    damaged=[],
-                    missing=[],
-                    temperature_excursion=False,
+                    receipt=shipments.Receipt(),
                 )
     return users

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -129,20 +131,27 @@ def cancel(session: Session, *, actor: Actor, shipment_id: int, reason: str) -> 
     return shipment_view(session, shipment)
 
 
+@dataclass(frozen=True)
+class Receipt:
+    """What the site records of a shipment's arrival: the kits damaged and missing (every other
+    kit is received), a temperature excursion, and the day it arrived (default today, UTC)."""
+
+    damaged: Sequence[str] = ()
+    missing: Sequence[str] = ()
+    temperature_excursion: bool = False
+    received_on: date | None = None
+
+
 def _check_receipt(
-    *,
-    shipment: Shipment,
-    kits: list[tuple[Kit, str | None]],
-    damaged: list[str],
-    missing: list[str],
-    received_on: date | None,
+    *, shipment: Shipment, kits: list[tuple[Kit, str | None]], receipt: Receipt
 ) -> date:
     """Refuse a kit not in the shipment, a kit both damaged and missing, and a receipt date
     after today (anywhere on earth) or before the (UTC) day the shipment was shipped; returns
     the receipt date (today, UTC, when none is given)."""
+    damaged, missing = set(receipt.damaged), set(receipt.missing)
     numbers = {kit.kit_number for kit, _ in kits}
-    unknown = sorted((set(damaged) | set(missing)) - numbers)
-    both = sorted(set(damaged) & set(missing))
+    unknown = sorted((damaged | missing) - numbers)
+    both = sorted(damaged & missing)
     if unknown or both:
         problems = [f"kit {n} is not in shipment {shipment.id}" for n in unknown]
         problems += [f"kit {n} cannot be both damaged and missing" for n in both]
@@ -152,7 +161,7 @@ def _check_receipt(
             errors=[{"field": "kits", "message": p} for p in problems],
         )
     now = utcnow()
-    day = received_on or now.date()
+    day = receipt.received_on or now.date()
     if day > latest_today(now):
         raise validation_error("received_on", f"The receipt date {day} is in the future.")
     shipped = shipment.shipped_at.date() if shipment.shipped_at else None
@@ -165,49 +174,32 @@ def _check_receipt(
 
 
 def review_receipt(
-    session: Session,
-    *,
-    actor: Actor,
-    shipment_id: int,
-    damaged: list[str],
-    missing: list[str],
-    temperature_excursion: bool,
-    received_on: date | None = None,
+    session: Session, *, actor: Actor, shipment_id: int, receipt: Receipt
 ) -> dict[str, Any]:
     """What `receive` would record, checked by the same rules and changing nothing (the review
     step of the receipt page): kits received, damaged and missing, excursion, receipt date."""
     shipment = get_shipment(session, actor=actor, shipment_id=shipment_id)
     _require_state(shipment=shipment, status="shipped", action="received")
     kits = shipment_kits(session, shipment)
-    day = _check_receipt(
-        shipment=shipment, kits=kits, damaged=damaged, missing=missing, received_on=received_on
-    )
-    exceptions = set(damaged) | set(missing)
+    day = _check_receipt(shipment=shipment, kits=kits, receipt=receipt)
+    exceptions = set(receipt.damaged) | set(receipt.missing)
     return {
         "shipment": shipment_view(session, shipment),
         "received": [kit.kit_number for kit, _ in kits if kit.kit_number not in exceptions],
-        "damaged": sorted(set(damaged)),
-        "missing": sorted(set(missing)),
-        "temperature_excursion": temperature_excursion,
+        "damaged": sorted(set(receipt.damaged)),
+        "missing": sorted(set(receipt.missing)),
+        "temperature_excursion": receipt.temperature_excursion,
         "received_on": day.isoformat(),
     }
 
 
 def receive(
-    session: Session,
-    *,
-    study: StudyDefinition,
-    actor: Actor,
-    shipment_id: int,
-    damaged: list[str],
-    missing: list[str],
-    temperature_excursion: bool,
-    received_on: date | None = None,
+    session: Session, *, study: StudyDefinition, actor: Actor, shipment_id: int, receipt: Receipt
 ) -> dict[str, Any]:
     """Receipt at the site: each kit received, damaged or missing; an excursion quarantines
-    the whole shipment until the supply manager releases or rejects it. `received_on` dates
-    the receipt (default today, UTC): never in the future, never before the shipping day;
-    `received_at` stays the time it was recorded."""
+    the whole shipment until the supply manager releases or rejects it. The receipt's date is
+    never in the future, never before the shipping day; `received_at` stays the time it was
+    recorded."""
     shipment = _shipment_in_state(
         session,
         actor=actor,
@@ -217,9 +209,9 @@ def receive(
         lock_site_first=True,
     )
     kits = shipment_kits(session, shipment)
-    day = _check_receipt(
-        shipment=shipment, kits=kits, damaged=damaged, missing=missing, received_on=received_on
-    )
+    day = _check_receipt(shipment=shipment, kits=kits, receipt=receipt)
+    damaged, missing = set(receipt.damaged), set(receipt.missing)
+    temperature_excursion = receipt.temperature_excursion
     for kit, _ in kits:
         if kit.kit_number in missing:
             outcome, target = "missing", KitStatus.LOST

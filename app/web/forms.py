@@ -179,6 +179,14 @@ def submit(
     return FormState(values, errors, status)
 
 
+def refused_form(exc: DomainError, values: dict[str, str]) -> FormState:
+    """The form to show again, as entered, after a refusal; a NotFound is no fault of the form:
+    it ends the request with the 404 page."""
+    if isinstance(exc, NotFound):
+        raise exc
+    return FormState(values, errors_from_service(exc), status_of(exc))
+
+
 def post_form(
     values: dict[str, str],
     *,

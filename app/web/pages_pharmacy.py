@@ -10,9 +10,8 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from app.api.deps import DB, RowId, SettingsDep, StudyDep
-from app.api.problems import status_of
 from app.api.schemas import ReceiveIn, ReplaceIn
-from app.domain.errors import DomainError, NotFound
+from app.domain.errors import DomainError
 from app.domain.kits import KitStatus
 from app.domain.roles import PHARMACISTS, PHARMACY
 from app.services import commands, inventory, shipments, sites
@@ -22,12 +21,14 @@ from app.services.transaction import utcnow
 from app.web.forms import (
     Form,
     FormErrors,
+    FormState,
     blank_to_none,
     checkbox,
-    errors_from_service,
     errors_from_validation,
     form_values,
     new_idempotency_key,
+    refused_form,
+    render_form,
 )
 from app.web.rendering import render, see_other
 from app.web.session import page_actor
@@ -68,29 +69,21 @@ def shipment_list(
 
 
 def _receipt_page(
-    request: Request,
-    *,
-    db: DB,
-    actor: Actor,
-    shipment_id: int,
-    status_code: int = 200,
-    errors: FormErrors | None = None,
-    values: dict[str, str] | None = None,
+    request: Request, *, db: DB, actor: Actor, shipment_id: int, form: FormState | None = None
 ) -> Response:
     with db.read() as session:
         shipment = shipments.shipment_view(
             session, shipments.get_shipment(session, actor=actor, shipment_id=shipment_id)
         )
-    return render(
+    return render_form(
         request,
         "pharmacy/receive.html",
-        status_code=status_code,
+        form=form,
+        defaults={"received_on": utcnow().date().isoformat()},
         title=f"Shipment {shipment_id}",
         shipment=shipment,
         outcomes=OUTCOMES,
         prefix=OUTCOME_PREFIX,
-        errors=errors or FormErrors(),
-        values={"received_on": utcnow().date().isoformat(), **(values or {})},
     )
 
 
@@ -135,41 +128,20 @@ def receipt_review(
     "Confirm receipt" records it, "Change" goes back to the form as entered."""
     values, errors, body = _parse_receipt(form)
     if form.get("action") == "edit":
-        return _receipt_page(request, db=db, actor=actor, shipment_id=shipment_id, values=values)
-    if body is None:
         return _receipt_page(
-            request,
-            db=db,
-            actor=actor,
-            shipment_id=shipment_id,
-            status_code=422,
-            errors=errors,
-            values=values,
+            request, db=db, actor=actor, shipment_id=shipment_id, form=FormState(values)
         )
+    if body is None:
+        refused = FormState(values, errors, 422)
+        return _receipt_page(request, db=db, actor=actor, shipment_id=shipment_id, form=refused)
     try:
         with db.read() as session:
             review = shipments.review_receipt(
-                session,
-                actor=actor,
-                shipment_id=shipment_id,
-                damaged=body.damaged,
-                missing=body.missing,
-                temperature_excursion=body.temperature_excursion,
-                received_on=body.received_on,
+                session, actor=actor, shipment_id=shipment_id, receipt=body.to_receipt()
             )
     except DomainError as exc:
-        if isinstance(exc, NotFound):
-            raise
-        errors = errors_from_service(exc)
-        return _receipt_page(
-            request,
-            db=db,
-            actor=actor,
-            shipment_id=shipment_id,
-            status_code=status_of(exc),
-            errors=errors,
-            values=values,
-        )
+        refused = refused_form(exc, values)
+        return _receipt_page(request, db=db, actor=actor, shipment_id=shipment_id, form=refused)
     outcomes = {f"{OUTCOME_PREFIX}{n}": "damaged" for n in review["damaged"]}
     outcomes |= {f"{OUTCOME_PREFIX}{n}": "missing" for n in review["missing"]}
     return render(
@@ -191,38 +163,15 @@ def receive(
     use case as POST /api/v1/shipments/{id}/receive."""
     values, errors, body = _parse_receipt(form)
     if body is None:
-        return _receipt_page(
-            request,
-            db=db,
-            actor=actor,
-            shipment_id=shipment_id,
-            status_code=422,
-            errors=errors,
-            values=values,
-        )
+        refused = FormState(values, errors, 422)
+        return _receipt_page(request, db=db, actor=actor, shipment_id=shipment_id, form=refused)
     try:
         commands.receive_shipment(
-            db=db,
-            study=study,
-            actor=actor,
-            shipment_id=shipment_id,
-            damaged=body.damaged,
-            missing=body.missing,
-            temperature_excursion=body.temperature_excursion,
-            received_on=body.received_on,
+            db=db, study=study, actor=actor, shipment_id=shipment_id, receipt=body.to_receipt()
         )
     except DomainError as exc:
-        if isinstance(exc, NotFound):
-            raise
-        return _receipt_page(
-            request,
-            db=db,
-            actor=actor,
-            shipment_id=shipment_id,
-            status_code=status_of(exc),
-            errors=errors_from_service(exc),
-            values=values,
-        )
+        refused = refused_form(exc, values)
+        return _receipt_page(request, db=db, actor=actor, shipment_id=shipment_id, form=refused)
     return see_other(f"/pharmacy/shipments/{shipment_id}/receive")
 
 
@@ -238,26 +187,22 @@ def _replace_page(
     actor: Actor,
     subject_id: int,
     kit_number: str,
-    status_code: int = 200,
-    errors: FormErrors | None = None,
-    values: dict[str, str] | None = None,
+    form: FormState | None = None,
 ) -> Response:
     with db.read() as session:
         subject = get_visible_subject(session, actor=actor, subject_id=subject_id)
         screening_number, site_id = subject.screening_number, subject.site_id
-    values = {"idempotency_key": new_idempotency_key(), **(values or {})}
-    return render(
+    return render_form(
         request,
         "pharmacy/replace.html",
-        status_code=status_code,
+        form=form,
+        defaults={"idempotency_key": new_idempotency_key()},
         title=f"Replace kit {kit_number}",
         subject_id=subject_id,
         screening_number=screening_number,
         site_id=site_id,
         kit_number=kit_number,
         statuses=REPLACE_STATUSES,
-        errors=errors or FormErrors(),
-        values=values,
     )
 
 
@@ -287,16 +232,9 @@ def replace(
             {"reason": values.get("reason", ""), "status": values.get("status", "")}
         )
     except ValidationError as exc:
-        errors = errors_from_validation(exc)
+        refused = FormState(values, errors_from_validation(exc), 422)
         return _replace_page(
-            request,
-            db=db,
-            actor=actor,
-            subject_id=subject_id,
-            kit_number=kit_number,
-            status_code=422,
-            errors=errors,
-            values=values,
+            request, db=db, actor=actor, subject_id=subject_id, kit_number=kit_number, form=refused
         )
     try:
         result = commands.replace_kit(
@@ -313,17 +251,8 @@ def replace(
             reason=body.reason,
         ).result
     except DomainError as exc:
-        if isinstance(exc, NotFound):
-            raise
-        errors = errors_from_service(exc)
+        refused = refused_form(exc, values)
         return _replace_page(
-            request,
-            db=db,
-            actor=actor,
-            subject_id=subject_id,
-            kit_number=kit_number,
-            status_code=status_of(exc),
-            errors=errors,
-            values=values,
+            request, db=db, actor=actor, subject_id=subject_id, kit_number=kit_number, form=refused
         )
     return see_other(f"/confirmations/{result.confirmation_id}")

@@ -278,12 +278,13 @@ def randomize_submit(
     if isinstance(parsed, Response):
         return parsed
     body = parsed
+    retry = form_retry(form_text(form, "idempotency_key"), settings)
     try:
         result = commands.randomize(
             db=db,
             study=study,
             actor=actor,
-            retry=form_retry(form_text(form, "idempotency_key"), settings),
+            retry=retry,
             subject_id=subject_id,
             visit_date=body.visit_date,
             weight_kg=body.weight_kg,
@@ -344,12 +345,13 @@ def dispense_submit(
         errors = errors_from_validation(exc)
         refused = FormState(values, errors, 422)
         return _dispense_page(request, study=study, subject=subject, form=refused)
+    retry = form_retry(form_text(form, "idempotency_key"), settings)
     try:
         result = commands.dispense(
             db=db,
             study=study,
             actor=actor,
-            retry=form_retry(form_text(form, "idempotency_key"), settings),
+            retry=retry,
             subject_id=subject_id,
             visit_code=body.visit,
             visit_date=body.visit_date,

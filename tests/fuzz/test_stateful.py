@@ -339,9 +339,11 @@ class Trial(RuleBasedStateMachine):
                 study=self.study,
                 actor=actor_of(s, "supply"),
                 shipment_id=shipment_id,
-                damaged=numbers[:damaged],
-                missing=numbers[damaged : damaged + missing],
-                temperature_excursion=excursion,
+                receipt=shipments.Receipt(
+                    damaged=numbers[:damaged],
+                    missing=numbers[damaged : damaged + missing],
+                    temperature_excursion=excursion,
+                ),
             ),
         )
 
