@@ -15,17 +15,15 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from app.domain.common_expiry import Tier, common_tiers, usable_stock
-from app.domain.dosing import calculate_dose, heaviest_visit_vials, weight_for_dose
+from app.domain.dosing import heaviest_visit_vials, weight_for_dose
 from app.domain.forecast import (
     DueCalendar,
     Enrolment,
     OnTreatment,
     combine,
     enrolment_need,
-    places_shares,
 )
 from app.domain.forecast import pending_visits as pending
-from app.domain.randomization_list import generate_list
 from app.domain.resupply import (
     Levels,
     Position,
@@ -33,8 +31,9 @@ from app.domain.resupply import (
     pick_depot_dates,
     plan,
 )
-from app.domain.study import PHASE_IB, ListScope, StudyDefinition
+from app.domain.study import ListScope, StudyDefinition
 from app.simulation import draws
+from app.simulation.doses import Doses, slots_by_stratum
 from app.simulation.naive import naive_dates, naive_quantities
 from app.simulation.scenario import Scenario
 from app.simulation.state import Shelf, Shipment, SiteState, Subject, Tally, TrialRecord
@@ -83,14 +82,14 @@ class Trial:
         self.next_shipment = 1
         seed_text = f"sim-{seed}"
         self.scopes = self._scopes()
-        self.lists = {s.code: self._slots(seed_text, s) for s in self.scopes}
+        self.lists = {s.code: slots_by_stratum(seed_text, s) for s in self.scopes}
         self.used: Counter[tuple[str, str]] = Counter()
         self.stage_index = 0
         self.stage_opens = 0
         self.in_scope = 0
         self.stock_by_week: list[list[dict[str, int]]] = []
         self.refusal_weeks: list[set[int]] = [set() for _ in self.sites]
-        self._doses: dict[tuple[str, Decimal], int] = {}
+        self.doses = Doses(study, scenario)
         self._enrolments: dict[tuple[str, int, int], tuple[Enrolment, int]] = {}
         self._coming_cache: dict[tuple[int, int], dict[str, float]] = {}
         self.site_levels = [
@@ -103,33 +102,10 @@ class Trial:
     def _scopes(self) -> list[ListScope]:
         return list(self.study.scopes())
 
-    def _slots(self, seed: str, scope: ListScope) -> dict[str, list[str]]:
-        by_stratum: dict[str, list[str]] = {}
-        for slot in generate_list(seed, scope):
-            by_stratum.setdefault(slot.stratum, []).append(slot.arm)
-        return by_stratum
-
     def _open_scope(self, day: int) -> ListScope | None:
         if self.stage_index >= len(self.scopes) or day < self.stage_opens:
             return None
         return self.scopes[self.stage_index]
-
-    def _dose_level(self, scope: ListScope) -> Decimal:
-        if scope.stage == PHASE_IB:
-            return self.study.cohort(scope.code).dose_mg_per_kg
-        return self.scenario.phase2_dose_mg_per_kg
-
-    def _vials(self, weight: float, level: Decimal) -> int:
-        key = (f"{weight:.1f}", level)
-        if key not in self._doses:
-            dose = calculate_dose(
-                Decimal(key[0]),
-                dose_level_mg_per_kg=level,
-                drug=self.study.drug,
-                accepted=self.study.weight,
-            )
-            self._doses[key] = dose.vials
-        return self._doses[key]
 
     # --- the day's work ---------------------------------------------------------------------
 
@@ -215,10 +191,10 @@ class Trial:
         self, day: int, site_index: int, scope: ListScope, stratum: str, last_try: int
     ) -> None:
         site = self.sites[site_index]
-        level = self._dose_level(scope)
+        level = self.doses.level(scope)
         low, high = float(self.study.weight.min_kg), float(self.study.weight.max_kg)
         weight = draws.weight(self.rng, shape=self.scenario.weight, low=low, high=high)
-        vials = self._vials(weight, level)
+        vials = self.doses.vials(weight, level)
         arm = self.lists[scope.code][stratum][self.used[(scope.code, stratum)]]
         if self.blind:
             must_hold = heaviest_visit_vials(level, self.study.drug, self.study.weight)
@@ -329,7 +305,7 @@ class Trial:
             Decimal(f"{subject.weight:.1f}"), Decimal(f"{subject.weight_used:.1f}")
         )
         subject.weight_used = float(used)
-        vials = self._vials(subject.weight_used, subject.level)
+        vials = self.doses.vials(subject.weight_used, subject.level)
         if vials != subject.vials:
             before = pending(self._treated(subject, index), self.visits)
             for when, n in before:
@@ -410,29 +386,12 @@ class Trial:
     def _enrolment(self, site: SiteState, scope: ListScope | None) -> tuple[Enrolment, int]:
         key = (site.code, self.stage_index if scope else -1, self.in_scope if scope else 0)
         cached = self._enrolments.get(key)
-        if cached is not None:
-            return cached
-        if scope is None:
-            levels = [c.dose_mg_per_kg for c in self.study.phase_ib.cohorts]
-            highest = max([*levels, self.scenario.phase2_dose_mg_per_kg])
-            found = (
-                Enrolment(0.0, 0, {}, 0),
-                heaviest_visit_vials(highest, self.study.drug, self.study.weight),
-            )
-        else:
-            level = self._dose_level(scope)
-            typical = self._vials(float(self.study.supply.forecast_weight_kg), level)
-            places = scope.cap - self.in_scope
+        if cached is None:
             later = self.scopes[self.stage_index + 1 :]
-            shares = places_shares(
-                [(places, scope.allocation.ratio), *((s.cap, s.allocation.ratio) for s in later)]
+            cached = self._enrolments[key] = self.doses.enrolment(
+                site.rate_per_day * 7, scope=scope, in_scope=self.in_scope, later=later
             )
-            found = (
-                Enrolment(site.rate_per_day * 7, places, shares, typical),
-                heaviest_visit_vials(level, self.study.drug, self.study.weight),
-            )
-        self._enrolments[key] = found
-        return found
+        return cached
 
     def _coming(self, enrolment: Enrolment, horizon: int) -> dict[str, float]:
         """`enrolment_need`, kept while the enrolment and horizon are the same (enrolments are
