@@ -20,6 +20,9 @@ EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
   CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=4)" || exit 1
 
+# Behind a TLS-terminating proxy, run with -e IRT_FORWARDED_ALLOW_IPS=<the proxy's address or
+# network>: `irt serve` then believes its X-Forwarded-Proto/For (and the session cookie is Secure);
+# or -e IRT_SECURE_COOKIES=true. See docs/deployment.md.
 # Migrate, then serve. A database without a study loaded is refused at start with a clear
 # message: load one with `irt study load` (or the demo, see compose.yaml) first.
 CMD ["sh", "-c", "irt db upgrade && exec irt serve --host 0.0.0.0 --port 8000 --workers ${IRT_WORKERS}"]

@@ -8,8 +8,9 @@ from typing import Any
 
 from anyio import to_thread
 from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from app.api import problems, security
+from app.api import docs_ui, problems, security
 from app.api.deps import DB
 from app.api.routers import API_PREFIX, API_ROUTERS
 from app.api.schemas import Health
@@ -41,7 +42,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="IMC-002 IRT",
         version="1.0.0",
         description="Randomization and trial supply management for IMC-002 (NCT06535412).",
-        docs_url="/docs",
+        docs_url=None,  # served from the package instead of a CDN: app/api/docs_ui.py
+        redoc_url=None,
         openapi_url="/openapi.json",
     )
     app.state.db = db
@@ -52,6 +54,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in API_ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
     install_web(app)
+    docs_ui.install(app)
+    if settings.forwarded_allow_ips:
+        # Added last, so it runs first: every layer sees the client's scheme (the Secure
+        # cookie) and address, taken from the headers of the listed proxies only.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
 
     @app.get("/health", response_model=Health, tags=["health"])
     def health(database: DB) -> Any:

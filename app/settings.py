@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -29,6 +30,23 @@ class Settings(BaseSettings):
     login_failure_window_seconds: int = Field(default=900, ge=1)
     max_request_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     cors_origins: list[str] = []
+    forwarded_allow_ips: str | None = None
+    """Proxies (IPs or networks, comma-separated, or `*`) whose X-Forwarded-Proto and
+    X-Forwarded-For are believed; unset, the headers are ignored (docs/deployment.md)."""
+    secure_cookies: bool = False
+    """Always mark the cookies Secure, whatever scheme the request came in with."""
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def check_proxy_addresses(cls, value: str | None) -> str | None:
+        """Refuse a typo at start: a wrong address would silently trust no proxy, or another."""
+        if value is None or not value.strip():
+            return None
+        items = [item.strip() for item in value.split(",")]
+        if items != ["*"]:
+            for item in items:
+                ipaddress.ip_network(item, strict=False)  # ValueError names the bad item
+        return ",".join(items)
 
 
 @lru_cache

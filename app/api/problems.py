@@ -65,14 +65,14 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
-def _field(loc: tuple[Any, ...], error_type: str = "") -> str:
+def field_of(loc: tuple[Any, ...], error_type: str = "") -> str:
     if error_type == "json_invalid":  # loc is ("body", character offset): no field to name
         return "body"
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or "body"
 
 
-def _message(error: dict[str, Any]) -> str:
+def message_of(error: dict[str, Any]) -> str:
     if error["type"] == "missing":
         return "this field is required"
     if error["type"] == "extra_forbidden":
@@ -90,7 +90,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            {"field": _field(tuple(e["loc"]), e["type"]), "message": _message(e)}
+            {"field": field_of(tuple(e["loc"]), e["type"]), "message": message_of(e)}
             for e in exc.errors()
         ]
         detail = "The request is not valid: " + "; ".join(

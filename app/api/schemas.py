@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from app.domain.dates import latest_today
 from app.domain.eligibility import EligibilityAnswers, Exclusions
+from app.domain.errors import InvalidInput
+from app.domain.reasons import MIN_VISIBLE, check_reason
 from app.services.results import (
     DoseOut,
     KitOut,
@@ -25,6 +27,28 @@ def not_in_future(value: date) -> date:
     if value > latest_today(datetime.now(UTC)):
         raise ValueError("the date is in the future")
     return value
+
+
+def visible_reason(value: str) -> str:
+    """The domain's rule for reasons (app/domain/reasons.py), as a field error on `reason`;
+    the reason kept is the cleaned one (no invisible characters at its ends)."""
+    try:
+        return check_reason(value)
+    except InvalidInput as exc:
+        raise ValueError(exc.detail) from None
+
+
+def reason_field(max_length: int) -> Any:
+    return Field(
+        max_length=max_length,
+        description=f"Why, for the audit trail: at least {MIN_VISIBLE} visible characters "
+        "(spaces and invisible characters do not count).",
+        json_schema_extra={"minLength": MIN_VISIBLE},
+    )
+
+
+Reason = Annotated[str, reason_field(2000), AfterValidator(visible_reason)]
+LongReason = Annotated[str, reason_field(4000), AfterValidator(visible_reason)]
 
 
 class Strict(BaseModel):
@@ -102,7 +126,7 @@ class RandomizeIn(Strict):
 
 
 class ReasonIn(Strict):
-    reason: str = Field(min_length=3, max_length=2000)
+    reason: Reason
 
 
 class Phase2DoseIn(ReasonIn):
@@ -168,7 +192,7 @@ class DispenseIn(Strict):
 
 
 class ReplaceIn(Strict):
-    reason: str = Field(min_length=3, max_length=2000)
+    reason: Reason
     status: Literal["damaged", "lost"] = "damaged"
 
 
@@ -183,7 +207,7 @@ class InventoryOut(BaseModel):
 class ShipmentRequestIn(Strict):
     site_id: str = Field(min_length=1, max_length=12)
     kits_per_content: int = Field(ge=1, le=500, description="The same number of each content")
-    reason: str = Field(min_length=3, max_length=2000)
+    reason: Reason
 
 
 class ReceiveIn(Strict):
@@ -231,7 +255,7 @@ class KitStatusIn(Strict):
     status: Literal[
         "available", "at_depot", "quarantined", "damaged", "lost", "returned", "destroyed"
     ]
-    reason: str = Field(min_length=3, max_length=2000)
+    reason: Reason
 
 
 class SiteActivateIn(ReasonIn):
@@ -267,7 +291,7 @@ class ReconciliationOut(BaseModel):
 
 class UnblindIn(Strict):
     reason_category: Literal["adverse_event", "overdose", "pregnancy", "other"]
-    reason: str = Field(min_length=10, max_length=4000)
+    reason: LongReason
 
 
 class UnblindingLogOut(UnblindOut):

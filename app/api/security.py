@@ -18,8 +18,8 @@ HEADERS = {
     b"cross-origin-opener-policy": b"same-origin",
 }
 API_CSP = b"default-src 'none'; frame-ancestors 'none'"
-"""The API serves JSON only; the interactive docs at /docs load their own scripts, so they are
-served without this policy."""
+"""The API serves JSON only. The interactive docs (/docs, /redoc) send a policy of their own,
+with a nonce for their start-up script (app/api/docs_ui.py); a response with a policy keeps it."""
 WEB_CSP = (
     b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     b"connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
@@ -53,8 +53,7 @@ class SecurityMiddleware:
                     raise _TooLarge()
             return message
 
-        is_docs = scope["path"].startswith(("/docs", "/openapi.json", "/redoc"))
-        is_api = scope["path"].startswith(("/api/", "/health"))
+        is_api = scope["path"].startswith(("/api/", "/health", "/openapi.json"))
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -62,9 +61,8 @@ class SecurityMiddleware:
                     (k, v) for k, v in message.get("headers", []) if k.lower() not in HEADERS
                 ]
                 headers += list(HEADERS.items())
-                if not is_docs:
-                    csp = API_CSP if is_api else WEB_CSP
-                    headers.append((b"content-security-policy", csp))
+                if all(k.lower() != b"content-security-policy" for k, _ in headers):
+                    headers.append((b"content-security-policy", API_CSP if is_api else WEB_CSP))
                 message["headers"] = headers
             await send(message)
 

@@ -28,7 +28,9 @@ DatabaseUrl = Annotated[
         help="SQLAlchemy URL; default sqlite:///./irt.db",
     ),
 ]
-Reason = Annotated[str, typer.Option(help="Why, for the audit trail.")]
+Reason = Annotated[
+    str, typer.Option(help="Why, for the audit trail: at least 10 visible characters.")
+]
 Out = Annotated[Path | None, typer.Option("--out", help="CSV file to write; default stdout.")]
 SiteOption = Annotated[str | None, typer.Option("--site", help="One site only.")]
 

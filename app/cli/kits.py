@@ -32,10 +32,12 @@ def kits_generate(
     study = load_study_file(study_file)
     with typer.progressbar(length=2, label="Writing kit list") as progress:
         text = demo_kit_list(
-            study=study, today=utcnow().date(), per_content=per_content, rng=secrets.SystemRandom()
+            study=study,
+            today=utcnow().date(),
+            per_content=per_content,
+            rng=secrets.SystemRandom(),
+            depot=depot,
         )
-        if depot:
-            text = text.replace(f",{study.demo_depots[0].code}\n", f",{depot}\n")
         progress.update(1)
         out.write_text(text, "utf-8")
         progress.update(1)

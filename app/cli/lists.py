@@ -3,7 +3,9 @@ work: run by the unblinded statistician, never by a blinded role."""
 
 from __future__ import annotations
 
-import secrets
+import os
+import sys
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -43,23 +45,108 @@ ScopeOption = Annotated[
 ]
 
 
+SeedFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--seed-file",
+        help="File holding the secret seed, or - for stdin (a prompt on a terminal). Never give "
+        "a seed on the command line: `ps` and the shell history show it.",
+    ),
+]
+SEED_ENVELOPE = (
+    "Put it in the sealed statistician's envelope now: it regenerates every list and is shown "
+    "nowhere else (the database keeps only its SHA-256). `irt lists verify --seed-file -` "
+    "checks the lists against it."
+)
+
+
+def _refuse_seed_value(seed: str | None) -> None:
+    """The removed --seed (and IRT_LIST_SEED): refused, never used, since it is exposed."""
+    if seed is not None:
+        fail(
+            "--seed and IRT_LIST_SEED are no longer accepted: a seed on the command line or in "
+            "the environment shows in `ps` and the shell history. This seed was not used; do "
+            "not use it, it is exposed. Give a seed with --seed-file PATH (or --seed-file - "
+            "for stdin), or leave it out to have one generated."
+        )
+
+
+def _read_seed_text(path: Path) -> str:
+    """The text of the seed file; `-` is stdin, read with a hidden prompt on a terminal."""
+    if str(path) == "-":
+        if sys.stdin.isatty():
+            return str(typer.prompt("Seed", hide_input=True))
+        return sys.stdin.read()
+    try:
+        return path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"Cannot read the seed file {path}: {exc}")
+
+
+def _seed(read: Callable[[str], str], path: Path) -> str:
+    try:
+        return read(_read_seed_text(path))
+    except DomainError as exc:
+        fail(exc.detail)
+
+
+def _write_new_file(path: Path, text: str) -> None:
+    """Create `path` for its owner only (0600); refuse to overwrite anything."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        fail(f"Cannot create the seed file {path} (it must not exist yet): {exc.strerror}")
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+
+
 @lists_app.command("generate")
 def lists_generate(
-    seed: Annotated[
-        str | None,
-        typer.Option(envvar="IRT_LIST_SEED", help="Secret seed; default a fresh random one."),
+    seed_file: SeedFile = None,
+    seed_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--seed-out",
+            help="Write the generated seed to this new file (mode 0600) instead of showing it.",
+        ),
     ] = None,
+    seed: Annotated[str | None, typer.Option("--seed", envvar="IRT_LIST_SEED", hidden=True)] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Generate every scope's list from a secret seed and record the commitments."""
-    secret = seed or secrets.token_hex(32)
-    with typer.progressbar(length=1, label="Generating lists") as progress:
-        scopes = transact(
-            database_url,
-            lambda s: list_service.generate(s, study=load_definition(s), actor=SYSTEM, seed=secret),
-        )
-        progress.update(1)
+    """Generate every scope's list from a secret seed and record the commitments.
+
+    Without --seed-file a 256-bit seed is generated and shown once (or written to --seed-out);
+    a supplied seed needs at least 32 random hex digits (128 bits)."""
+    _refuse_seed_value(seed)
+    if seed_file is not None and seed_out is not None:
+        fail("--seed-out writes a generated seed; with --seed-file you hold the seed already.")
+    secret = (
+        list_service.new_seed()
+        if seed_file is None
+        else _seed(list_service.supplied_seed, seed_file)
+    )
+    if seed_out is not None:  # written first: lists whose seed is lost could never be checked
+        _write_new_file(seed_out, secret + "\n")
+    try:
+        with typer.progressbar(length=1, label="Generating lists") as progress:
+            scopes = transact(
+                database_url,
+                lambda s: list_service.generate(
+                    s, study=load_definition(s), actor=SYSTEM, seed=secret
+                ),
+            )
+            progress.update(1)
+    except typer.Exit:  # refused, nothing stored; any other error keeps the file, to be safe
+        if seed_out is not None:
+            seed_out.unlink(missing_ok=True)
+        raise
     typer.echo(f"Generated lists for {', '.join(scopes)}; see `irt lists show-commitment`.")
+    if seed_out is not None:
+        typer.echo(f"The seed is in {seed_out} (only there). {SEED_ENVELOPE}")
+    elif seed_file is None:
+        typer.echo("The seed (256 bits), shown this once:")
+        typer.echo(f"  {secret}")
+        typer.echo(SEED_ENVELOPE)
 
 
 @lists_app.command("import")
@@ -88,13 +175,18 @@ def lists_import(
 
 
 @lists_app.command("verify")
-def lists_verify(database_url: DatabaseUrl = None) -> None:
-    """Check every list against its audited commitment (and its seed, if generated here)."""
+def lists_verify(seed_file: SeedFile = None, database_url: DatabaseUrl = None) -> None:
+    """Check every list against its audited commitment; with --seed-file, also regenerate the
+    generated lists from the seed (which must match its stored SHA-256)."""
+    seed = None if seed_file is None else _seed(list_service.given_seed, seed_file)
     db = open_database(database_url)
     with db.read() as session:
-        results = list_service.verify(session, study=load_definition(session))
+        results = list_service.verify(session, study=load_definition(session), seed=seed)
     for result in results:
-        typer.echo(f"{result.scope}: {'ok' if result.ok else 'BROKEN'}")
+        status = "ok" if result.ok else "BROKEN"
+        if result.ok and result.unchecked_seed:
+            status += " (not regenerated: give the seed with --seed-file)"
+        typer.echo(f"{result.scope}: {status}")
         for problem in result.problems:
             typer.echo(f"  {problem}")
     if not results or not all(r.ok for r in results):

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from sqlalchemy import select
 
 from app.cli.common import DatabaseUrl, fail, open_database, resolve_url
@@ -16,20 +17,37 @@ from app.db.migrate import upgrade
 from app.db.models import Study
 from app.domain.study import load_study
 from app.services.demo import DEFAULT_PASSWORD, set_up_demo
+from app.settings import Settings
 
 Host = Annotated[str, typer.Option(help="Interface to listen on.")]
 Port = Annotated[int, typer.Option(help="TCP port.")]
 Workers = Annotated[int, typer.Option(help="Server processes.")]
+ForwardedAllowIps = Annotated[
+    str | None,
+    typer.Option(
+        envvar="IRT_FORWARDED_ALLOW_IPS",
+        help="Proxies (IPs or networks, comma-separated) whose X-Forwarded-Proto/For to "
+        "believe, e.g. a TLS-terminating nginx; unset, those headers are ignored.",
+    ),
+]
 
 
-def run_server(url: str, *, host: str, port: int, workers: int) -> None:
+def run_server(
+    url: str, *, host: str, port: int, workers: int, forwarded_allow_ips: str | None = None
+) -> None:
     """Serve with uvicorn, refusing a database without a study: the API cannot work without one."""
     import uvicorn
 
     os.environ["IRT_DATABASE_URL"] = url
+    if forwarded_allow_ips is not None:
+        os.environ["IRT_FORWARDED_ALLOW_IPS"] = forwarded_allow_ips
     if not os.environ.get("IRT_SECRET_KEY"):
         os.environ["IRT_SECRET_KEY"] = secrets.token_urlsafe(32)
         typer.echo("IRT_SECRET_KEY not set: using a random key (tokens end with this process).")
+    try:  # a bad setting stops here with its name, not in every worker with a traceback
+        settings = Settings()
+    except ValidationError as exc:
+        fail(f"Invalid setting: {exc}")
     db = open_database(url)
     with db.read() as session:
         loaded = session.execute(select(Study.id)).first() is not None
@@ -40,6 +58,8 @@ def run_server(url: str, *, host: str, port: int, workers: int) -> None:
             "users, lists and kits), or `irt demo --database-url URL --no-serve` for the demo."
         )
     typer.echo(f"Serving on http://{host}:{port} (API docs at /docs), {workers} worker(s).")
+    if settings.forwarded_allow_ips:
+        typer.echo(f"Believing X-Forwarded-Proto/For from {settings.forwarded_allow_ips}.")
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -48,6 +68,9 @@ def run_server(url: str, *, host: str, port: int, workers: int) -> None:
         workers=workers,
         log_level="info",
         server_header=False,
+        # uvicorn would believe the headers from 127.0.0.1 by default; the app does it instead,
+        # from IRT_FORWARDED_ALLOW_IPS only (app/main.py), however it is started.
+        proxy_headers=False,
     )
 
 
@@ -56,9 +79,16 @@ def serve(
     host: Host = "127.0.0.1",
     port: Port = 8000,
     workers: Workers = 1,
+    forwarded_allow_ips: ForwardedAllowIps = None,
 ) -> None:
     """Serve the API on a migrated database with a study loaded."""
-    run_server(resolve_url(database_url), host=host, port=port, workers=workers)
+    run_server(
+        resolve_url(database_url),
+        host=host,
+        port=port,
+        workers=workers,
+        forwarded_allow_ips=forwarded_allow_ips,
+    )
 
 
 def demo(
@@ -77,6 +107,7 @@ def demo(
     host: Host = "127.0.0.1",
     port: Port = 8000,
     workers: Workers = 1,
+    forwarded_allow_ips: ForwardedAllowIps = None,
 ) -> None:
     """Create the IMC-002 demo study (depot, kits, sites, users, lists, cohort C1 open); serve."""
     if database_url is None:
@@ -103,4 +134,6 @@ def demo(
             typer.echo(f"  {user.username:<14} {user.role:<18} {where}")
     db.dispose()
     if serve_after:
-        run_server(url, host=host, port=port, workers=workers)
+        run_server(
+            url, host=host, port=port, workers=workers, forwarded_allow_ips=forwarded_allow_ips
+        )

@@ -88,13 +88,14 @@ class Cohort(Base):
 
 
 class RandomizationList(Base):
-    """One list per scope (phase Ib cohort or phase II); its SHA-256 is the audited commitment."""
+    """One list per scope (phase Ib cohort or phase II); its SHA-256 is the audited commitment.
+    A generated list keeps the SHA-256 of its seed, never the seed (docs/randomization.md)."""
 
     __tablename__ = "randomization_lists"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     scope: Mapped[str] = mapped_column(String(8), unique=True)
     source: Mapped[str] = mapped_column(String(16))
-    seed: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    seed_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     sha256: Mapped[str] = mapped_column(String(64))
     definition_sha256: Mapped[str] = mapped_column(String(64))
     slot_count: Mapped[int] = mapped_column(Integer)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 
+from app.domain.csv_cells import csv_text
 from app.domain.roles import Role
 
 
@@ -205,12 +206,13 @@ def parse_kit_list(
 
 
 def kit_list_csv(records: Iterable[KitRecord]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(KIT_COLUMNS)
-    for r in records:
-        writer.writerow((r.kit_number, r.content, r.lot, r.expiry_date.isoformat(), r.depot))
-    return out.getvalue()
+    """A kit list in the import's layout (`irt kits generate`), its cells neutralised like every
+    CSV for people (`csv_text`): the generated ones (kit numbers, content codes, lots, ISO dates)
+    never start a formula, so only a depot code typed as one would change."""
+    return csv_text(
+        KIT_COLUMNS,
+        ((r.kit_number, r.content, r.lot, r.expiry_date.isoformat(), r.depot) for r in records),
+    )
 
 
 def generate_kit_list(

@@ -61,7 +61,9 @@ def to_redcap(slots: Iterable[rl.Slot], study: StudyDefinition, scope_code: str)
     """REDCap allocation table of one scope: strata in definition order, each by sequence.
 
     The randomization number `{scope}-{stratum number}-{sequence}-B{block}-{block size}` keeps
-    the blocks, so that the table imports back to the same list (the same commitment).
+    the blocks, so that the table imports back to the same list (the same commitment). Like the
+    canonical CSV (`randomization_list.to_csv`) it is written as it is: its cells are codes and
+    whole numbers that cannot start a formula.
     """
     scope = _scope(study, scope_code)
     group_of = {arm: group for group, arm in arm_groups(study).items()}

@@ -69,7 +69,12 @@ def generate_all(seed: str, study: StudyDefinition) -> dict[str, list[Slot]]:
 
 
 def to_csv(slots: Iterable[Slot]) -> str:
-    """Canonical CSV: header, rows sorted by (scope, stratum, sequence), LF line ends."""
+    """Canonical CSV: header, rows sorted by (scope, stratum, sequence), LF line ends.
+
+    Written as it is, not through `csv_cells`: this text is hashed for the commitment and read
+    back by the import, and every cell is a study code (it starts with a letter or a digit, by
+    the study definition's patterns) or a whole number >= 1, so no cell can start a formula.
+    tests/domain/test_list_formats.py checks it."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)

@@ -51,8 +51,10 @@ OVERSIGHT = UNBLINDED_MONITORS | SPONSOR_ADMINS
 DEPOT_READERS = SUPPLY_MANAGERS | UNBLINDED_MONITORS
 """Who reads a depot's stock."""
 
-KIT_IMPORTERS = UNBLINDED_MONITORS | SUPPLY_MANAGERS
-"""Who imports the packager's kit list."""
+KIT_IMPORTERS = UNBLINDED_MONITORS
+"""Who imports the packager's kit list: it names each kit's content, so only an unblinded role.
+(A blinded supply manager who uploaded it, pooled with the sponsor's blinded EX export that links
+kit numbers to subjects, would unblind every subject.)"""
 
 FORECAST_READERS = PHARMACY | OVERSIGHT
 """Who reads the supply forecast (blinded totals for all but the unblinded monitor)."""

@@ -6,6 +6,7 @@ from sqlalchemy.orm import Session
 
 from app.db.models import User
 from app.domain.errors import Conflict
+from app.domain.reasons import check_reason
 from app.services import audit
 from app.services.actor import Actor
 from app.services.locks import lock_row
@@ -17,6 +18,7 @@ def _user(session: Session, username: str) -> User:
 
 
 def disable(session: Session, *, actor: Actor, username: str, reason: str) -> None:
+    reason = check_reason(reason)
     user = _user(session, username)
     if not user.active:
         raise Conflict("already_disabled", f"User {username} is disabled already.")
@@ -37,6 +39,7 @@ def disable(session: Session, *, actor: Actor, username: str, reason: str) -> No
 def reset_password(
     session: Session, *, actor: Actor, username: str, password: str, reason: str
 ) -> None:
+    reason = check_reason(reason)
     user = _user(session, username)
     user.password_hash = hash_password(password)
     user.token_version += 1

@@ -18,6 +18,7 @@ from app.domain.common_expiry import choose_kits
 from app.domain.dosing import WeightOutOfRange, calculate_dose, check_weight, weight_for_dose
 from app.domain.errors import Conflict, not_found, validation_error
 from app.domain.kits import KitStatus
+from app.domain.reasons import check_reason
 from app.domain.study import StudyDefinition, Visit
 from app.services import audit, confirmations
 from app.services.actor import SYSTEM, Actor
@@ -300,6 +301,7 @@ def replace_kit(
     today: date,
 ) -> dict[str, Any]:
     """Mark a dispensed kit damaged or lost and give a kit of the same content, in one step."""
+    reason = check_reason(reason)
     subject = get_visible_subject(session, actor=actor, subject_id=subject_id)
     site = lock_site(session, subject.site_id)
     given = session.execute(

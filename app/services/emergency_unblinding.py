@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.db.models import Randomization, Slot, Subject, Unblinding
 from app.domain.errors import Conflict
+from app.domain.reasons import check_reason
 from app.domain.study import StudyDefinition
 from app.services import audit, confirmations, outbox
 from app.services.actor import Actor
@@ -30,6 +31,7 @@ def unblind(
     reason: str,
 ) -> dict[str, Any]:
     """Reveal one subject's treatment to the investigator; flag, outbox and audit together."""
+    reason = check_reason(reason)
     subject = get_visible_subject(session, actor=actor, subject_id=subject_id)
     lock_site(session, subject.site_id)
     subject = session.execute(

@@ -13,9 +13,7 @@ content in surplus from one short.
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -24,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from app.db.engine import Database
 from app.db.models import Depot, Site
+from app.domain.csv_cells import csv_records
 from app.domain.errors import not_found, validation_error
 from app.domain.forecast import site_need
 from app.domain.resupply import depot_shippable, order_quantities, shipment_due
@@ -332,29 +331,6 @@ def _depot(
 
 # --- CSV ----------------------------------------------------------------------------------------
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value: object) -> str:
-    """A cell a spreadsheet will not run as a formula: text starting with =, +, -, @, a tab or a
-    carriage return gets a leading single quote (negative numbers too, as '-3)."""
-    if value is None:
-        text = ""
-    elif isinstance(value, bool):
-        text = "true" if value else "false"
-    else:
-        text = str(value)
-    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
-
-
-def safe_csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([csv_cell(h) for h in header])
-    writer.writerows([csv_cell(v) for v in row] for row in rows)
-    return out.getvalue()
-
-
 CSV_COLUMNS = (
     "as_of",
     "weeks",
@@ -377,7 +353,8 @@ CSV_COLUMNS = (
 
 def forecast_csv(result: Forecast | BlindedForecast) -> str:
     """One row per site and per depot (column `level`); per content, and with a `content`
-    column, only in the unblinded file. A depot row's `balance` is shippable - shortfall."""
+    column, only in the unblinded file. A depot row's `balance` is shippable - shortfall. Cells
+    go through `csv_cell`: a negative figure is written '-3 (app/domain/csv_cells.py says why)."""
     common = {"as_of": result.as_of.isoformat(), "weeks": result.weeks}
     rows: list[dict[str, object]] = []
     header: tuple[str, ...] = CSV_COLUMNS
@@ -425,7 +402,7 @@ def forecast_csv(result: Forecast | BlindedForecast) -> str:
             }
             for t in result.depots
         ]
-    return safe_csv(header, ([row.get(c) for c in header] for row in rows))
+    return csv_records(header, rows)
 
 
 def _figures(site: SiteTotals) -> dict[str, object]:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from app.db.models import Kit, Shipment, ShipmentKit, Site
 from app.domain.errors import not_found
 from app.domain.kits import KitStatus
+from app.domain.reasons import check_reason
 from app.domain.study import StudyDefinition
 from app.services.actor import Actor
 from app.services.kits import blinded_kit, get_kit, move, unblinded_kit
@@ -147,6 +148,7 @@ def change_status(
     today: date,
 ) -> dict[str, Any]:
     """A hand-made status change (quarantine, release, damaged, lost, returned, destroyed)."""
+    reason = check_reason(reason)
     kit = get_kit(session, kit_number=kit_number, actor=actor)
     site = lock_site(session, kit.site_id) if kit.site_id else None
     kit = get_kit(session, kit_number=kit_number, actor=actor)

@@ -1,8 +1,13 @@
-"""Randomization lists in the database: generate, import, verify, commitments."""
+"""Randomization lists in the database: generate, import, verify, commitments.
+
+The seed of a generated list is never stored: the list row keeps its SHA-256 (`seed_sha256`),
+and verification regenerates a list only from a seed given again (docs/randomization.md,
+"Seeds")."""
 
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +18,7 @@ from app.db.models import AuditEntry, RandomizationList
 from app.db.models import Slot as SlotRow
 from app.domain import list_formats as lf
 from app.domain import randomization_list as rl
+from app.domain import seeds
 from app.domain.errors import Conflict, InvalidInput, not_found, validation_error
 from app.domain.study import PHASE_II_SCOPE, StudyDefinition
 from app.services import audit
@@ -21,8 +27,29 @@ from app.services.blinded_views import iso_utc
 from app.services.transaction import utcnow
 
 
+def new_seed() -> str:
+    """A fresh seed of 256 bits (64 hex digits) from the operating system's random source."""
+    return secrets.token_hex(seeds.GENERATED_SEED_BYTES)
+
+
+def supplied_seed(text: str) -> str:
+    """The seed a person supplied (a file's or stdin's text), refused below 128 bits. The
+    edges call this; `generate` itself takes any seed, so that tests, the demo and the
+    benchmarks can use fixed ones."""
+    seed = seeds.read_seed(text)
+    seeds.check_strength(seed)
+    return seed
+
+
+def given_seed(text: str) -> str:
+    """A seed given again to verify lists: not judged for strength, only compared with the
+    commitment (lists generated before the 128-bit rule may have weaker seeds)."""
+    return seeds.read_seed(text)
+
+
 def generate(session: Session, *, study: StudyDefinition, actor: Actor, seed: str) -> list[str]:
-    """Generate every scope's list from the secret seed; return the scopes created."""
+    """Generate every scope's list from the secret seed; return the scopes created. Only the
+    seed's SHA-256 is stored."""
     lists = rl.generate_all(seed, study)
     _store_all(session, study=study, actor=actor, lists=lists, source="generated", seed=seed)
     return list(lists)
@@ -89,7 +116,7 @@ def _store(
     row = RandomizationList(
         scope=scope,
         source=source,
-        seed=seed,
+        seed_sha256=None if seed is None else seeds.seed_commitment(seed),
         sha256=digest,
         definition_sha256=study.fingerprint(),
         slot_count=len(slots),
@@ -137,11 +164,13 @@ class ListCheck:
     scope: str
     ok: bool
     problems: list[str]
+    unchecked_seed: bool = False
+    """A generated list that was not regenerated: no seed was given."""
 
 
-def verify(session: Session, study: StudyDefinition) -> list[ListCheck]:
-    """Stored slots hash to the stored and to the audited commitment; a generated list is
-    regenerated from its seed and must match bit for bit."""
+def verify(session: Session, *, study: StudyDefinition, seed: str | None = None) -> list[ListCheck]:
+    """Stored slots hash to the stored and to the audited commitment. Given the seed, a
+    generated list must have its seed commitment and be regenerated from it bit for bit."""
     results = []
     for row in session.execute(
         select(RandomizationList).order_by(RandomizationList.scope)
@@ -153,12 +182,23 @@ def verify(session: Session, study: StudyDefinition) -> list[ListCheck]:
         audited = audited_commitment(session, row.scope)
         if audited != row.sha256:
             problems.append(f"the audit log committed {audited}, the list records {row.sha256}")
-        if row.seed is not None:
-            regenerated = rl.commitment(rl.generate_list(row.seed, study.scope(row.scope)))
-            if regenerated != row.sha256:
-                problems.append(f"regenerating from the seed gives {regenerated}")
-        results.append(ListCheck(row.scope, not problems, problems))
+        generated = row.source == "generated"
+        if generated and seed is not None:
+            problems.extend(_seed_problems(row, study=study, seed=seed))
+        results.append(
+            ListCheck(row.scope, not problems, problems, unchecked_seed=generated and seed is None)
+        )
     return results
+
+
+def _seed_problems(row: RandomizationList, *, study: StudyDefinition, seed: str) -> list[str]:
+    """A wrong seed is named as such, not as a list that differs: the list may well be right."""
+    if row.seed_sha256 is not None and seeds.seed_commitment(seed) != row.seed_sha256:
+        return ["the seed given is not this list's seed (its SHA-256 differs from the commitment)"]
+    regenerated = rl.commitment(rl.generate_list(seed, study.scope(row.scope)))
+    if regenerated != row.sha256:
+        return [f"regenerating from the seed gives {regenerated}, the list records {row.sha256}"]
+    return []
 
 
 def audited_commitment(session: Session, scope: str) -> str | None:

@@ -2,13 +2,11 @@
 
 Each report is a JSON-ready dict (or list) scoped to the reader's sites, and a CSV text of the
 same rows. Nothing here is split by arm or content; the unblinding log names the treatment only
-when the caller asks for the unblinded variant (the unblinded monitor)."""
+when the caller asks for the unblinded variant (the unblinded monitor). The CSV cells are
+neutralised (`csv_text`): a reason typed as `=HYPERLINK(...)` is written `'=HYPERLINK(...)`."""
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from datetime import date
 from typing import Any
@@ -18,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from app.db.models import Depot, Kit, Randomization, Site, Subject
 from app.domain import reports as rules
+from app.domain.csv_cells import csv_text
 from app.domain.errors import not_found
 from app.domain.kits import KitStatus
 from app.domain.roles import SITE_ROLES
@@ -37,15 +36,6 @@ def visible_sites(session: Session, *, actor: Actor, site_id: str | None = None)
     if site_id not in visible:
         raise not_found(f"Site {site_id}")
     return [site_id]
-
-
-def _csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow(["" if value is None else value for value in row])
-    return out.getvalue()
 
 
 # --- enrolment --------------------------------------------------------------------------------
@@ -106,7 +96,7 @@ def enrolment_csv(report: dict[str, Any]) -> str:
             {"level": "site_scope", "site_id": site["site_id"], "scope": scope, "randomized": n}
             for scope, n in site["by_scope"].items()
         ]
-    return _csv(ENROLMENT_COLUMNS, ([row.get(c) for c in ENROLMENT_COLUMNS] for row in rows))
+    return csv_text(ENROLMENT_COLUMNS, ([row.get(c) for c in ENROLMENT_COLUMNS] for row in rows))
 
 
 # --- inventory and expiry outlook ---------------------------------------------------------------
@@ -159,7 +149,7 @@ def inventory_csv(report: dict[str, Any]) -> str:
     statuses = [s.value for s in KitStatus]
     header = ["location", "kind", "total", *statuses, "in_stock", "next_expiry"]
     header += report["windows"]
-    return _csv(
+    return csv_text(
         header,
         (
             [line["location"], line["kind"], line["total"]]
@@ -198,4 +188,4 @@ UNBLINDING_COLUMNS = (
 
 def unblindings_csv(rows: list[dict[str, Any]], with_treatment: bool) -> str:
     header = (*UNBLINDING_COLUMNS, "treatment") if with_treatment else UNBLINDING_COLUMNS
-    return _csv(header, ([row[c] for c in header] for row in rows))
+    return csv_text(header, ([row[c] for c in header] for row in rows))

@@ -32,6 +32,7 @@ from app.domain.dosing import calculate_dose, heaviest_visit_vials
 from app.domain.errors import Conflict
 from app.domain.forecast import NO_ENROLMENT, Enrolment, OnTreatment, places_shares, site_need
 from app.domain.kits import KitCandidate, KitStatus, usable_on
+from app.domain.reasons import check_reason
 from app.domain.resupply import (
     DepotShelf,
     Levels,
@@ -409,6 +410,7 @@ def request_manual(
     today: date,
 ) -> Shipment:
     """A supply manager's own shipment: the same number of each content, so it reveals nothing."""
+    reason = check_reason(reason)
     site = lock_site(session, site_id)
     quantities = dict.fromkeys(study.contents, kits_per_content)
     shipment = request_shipment(

@@ -14,6 +14,7 @@ from app.db.models import Kit, Shipment, ShipmentKit
 from app.domain.dates import latest_today
 from app.domain.errors import Conflict, InvalidInput, not_found, validation_error
 from app.domain.kits import KitCandidate, KitStatus, usable_on
+from app.domain.reasons import check_reason
 from app.domain.study import StudyDefinition
 from app.services import audit
 from app.services.actor import Actor
@@ -114,6 +115,7 @@ def ship(
 
 
 def cancel(session: Session, *, actor: Actor, shipment_id: int, reason: str) -> dict[str, Any]:
+    reason = check_reason(reason)
     shipment = _shipment_in_state(
         session, actor=actor, shipment_id=shipment_id, status="requested", action="cancelled"
     )
@@ -267,6 +269,7 @@ def resolve_quarantine(
     reason: str,
 ) -> dict[str, Any]:
     """Release (kits become available) or reject (kits damaged) a quarantined shipment."""
+    reason = check_reason(reason)
     shipment = _shipment_in_state(
         session,
         actor=actor,

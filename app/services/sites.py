@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.db.models import Depot, Site, SupplyLevel
 from app.domain.errors import Conflict, InvalidInput, not_found
+from app.domain.reasons import check_reason
 from app.domain.study import StudyDefinition
 from app.services import audit
 from app.services.actor import Actor
@@ -62,6 +63,7 @@ def activate(
     today: date,
 ) -> dict[str, Any]:
     """Open a site for enrolment; its initial shipment (to the target levels) is requested."""
+    reason = check_reason(reason)
     site = lock_site(session, site_id)
     if site.active:
         raise Conflict("site_already_active", f"Site {site_id} is active already.")

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from app.db.models import Cohort, Study
 from app.domain import stages as rules
 from app.domain.errors import Conflict, NotFound
+from app.domain.reasons import check_reason
 from app.domain.study import StudyDefinition
 from app.services import audit
 from app.services.actor import Actor
@@ -45,6 +46,7 @@ def change_cohort(
     session: Session, *, study: StudyDefinition, actor: Actor, code: str, action: str, reason: str
 ) -> dict[str, Any]:
     """`action` is "open" or "close"; audited with the reason."""
+    reason = check_reason(reason)
     study_row = lock_study_exclusive(session)
     statuses = cohort_statuses(session)
     try:
@@ -94,6 +96,7 @@ def phase2_view(session: Session, study_row: Study | None = None) -> dict[str, A
 def select_phase2_dose(
     session: Session, *, study: StudyDefinition, actor: Actor, dose: Decimal, reason: str
 ) -> dict[str, Any]:
+    reason = check_reason(reason)
     study_row = lock_study_exclusive(session)
     try:
         rules.check_phase2_dose(

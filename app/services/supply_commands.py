@@ -11,6 +11,7 @@ from __future__ import annotations
 from app.db.engine import Database
 from app.domain.errors import Conflict
 from app.domain.kits import KitStatus
+from app.domain.reasons import check_reason
 from app.domain.study import StudyDefinition
 from app.services import inventory, shipments, sites
 from app.services.actor import Actor
@@ -104,6 +105,7 @@ def resolve_kit_quarantine(
     """Release one quarantined kit (back to available at a site, to the depot's stock at a
     depot) or reject it as damaged. A kit no longer quarantined (decided already, e.g. in
     another tab) is refused: nothing is changed."""
+    reason = check_reason(reason)
     with writing(db) as session:
         kit = get_kit(session, kit_number=kit_number, actor=actor)
         if kit.status != KitStatus.QUARANTINED.value:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db.models import Randomization, Slot, Subject
+from app.domain.csv_cells import csv_records
 from app.domain.study import StudyDefinition
 from app.services.blinded_views import day_one_kits, randomization_view
 from app.services.subjects import visits_of
@@ -55,10 +54,6 @@ ALLOCATION_COLUMNS = (
 
 
 def allocations_csv(session: Session, study: StudyDefinition) -> str:
-    """One row per randomized subject, in randomization order (the same data as `allocations`)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(ALLOCATION_COLUMNS)
-    for row in allocations(session, study):
-        writer.writerow(["" if row[c] is None else row[c] for c in ALLOCATION_COLUMNS])
-    return out.getvalue()
+    """One row per randomized subject, in randomization order (the same data as `allocations`),
+    with formula-like cells neutralised (`csv_records`)."""
+    return csv_records(ALLOCATION_COLUMNS, allocations(session, study))

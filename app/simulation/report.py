@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
+from app.domain.csv_cells import csv_text
 from app.simulation.adversary import Accuracy
 from app.simulation.runner import Summary
 
@@ -72,28 +71,27 @@ def summary_dict(summary: Summary) -> dict[str, Any]:
 
 
 def trials_csv(summary: Summary) -> str:
-    """One row per trial and content."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for i, f in enumerate(summary.figures):
-        for content in summary.contents:
-            writer.writerow(
-                (
-                    summary.seed + i,
-                    f.due,
-                    f.missed,
-                    f.refusals,
-                    f.lost,
-                    f.shipments,
-                    content,
-                    f.shipped[content],
-                    f.dispensed[content],
-                    f.expired[content],
-                    f.left[content],
-                )
+    """One row per trial and content (cells neutralised like every CSV, `csv_text`)."""
+    return csv_text(
+        CSV_COLUMNS,
+        (
+            (
+                summary.seed + i,
+                f.due,
+                f.missed,
+                f.refusals,
+                f.lost,
+                f.shipments,
+                content,
+                f.shipped[content],
+                f.dispensed[content],
+                f.expired[content],
+                f.left[content],
             )
-    return out.getvalue()
+            for i, f in enumerate(summary.figures)
+            for content in summary.contents
+        ),
+    )
 
 
 def text(summary: Summary) -> str:

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
-from app.api.problems import _field, _message, status_of
+from app.api.problems import field_of, message_of, status_of
 from app.domain.errors import DomainError, NotFound
 from app.web.csrf import CSRF_FIELD
 from app.web.rendering import render, see_other
@@ -61,8 +61,8 @@ def errors_from_validation(
     """A pydantic refusal of the form's values, by form field name."""
     errors = FormErrors()
     for error in exc.errors():
-        raw = _field(tuple(error["loc"]), error["type"])
-        errors.add(_rename(raw, renames or {}, tuple(strip)), _message(dict(error)))
+        raw = field_of(tuple(error["loc"]), error["type"])
+        errors.add(_rename(raw, renames or {}, tuple(strip)), message_of(dict(error)))
     return errors
 
 

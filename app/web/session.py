@@ -22,7 +22,9 @@ SESSION_COOKIE = "irt_session"
 def set_cookie(
     request: Request, *, response: Response, name: str, value: str, max_age: int | None
 ) -> None:
-    """A cookie no script can read and no other site can send (HTTPS-only behind HTTPS)."""
+    """A cookie no script can read and no other site can send; HTTPS-only when the request came
+    over HTTPS (as told by a trusted proxy, IRT_FORWARDED_ALLOW_IPS) or IRT_SECURE_COOKIES is on."""
+    secure = request.app.state.settings.secure_cookies or request.url.scheme == "https"
     response.set_cookie(
         name,
         value,
@@ -30,7 +32,7 @@ def set_cookie(
         path="/",
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=bool(secure),
     )
 
 

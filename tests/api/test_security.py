@@ -63,7 +63,7 @@ def test_disabling_or_resetting_a_user_ends_their_tokens_at_once(
             actor=SYSTEM,
             username="pharmacist",
             password="new-password-123",
-            reason="forgotten",
+            reason="forgotten password",
         )
     assert_problem(client.get("/api/v1/me", headers=coordinator), 401, "unauthorized")
     assert_problem(client.get("/api/v1/me", headers=pharmacist), 401, "unauthorized")

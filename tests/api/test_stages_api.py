@@ -20,7 +20,11 @@ ADMIN = "/api/v1/admin"
 
 
 def _change(
-    client: TestClient, headers: dict[str, str], code: str, action: str, reason: str = "review"
+    client: TestClient,
+    headers: dict[str, str],
+    code: str,
+    action: str,
+    reason: str = "safety review done",
 ) -> httpx.Response:
     return client.post(f"{ADMIN}/cohorts/{code}/{action}", json={"reason": reason}, headers=headers)
 

@@ -26,7 +26,7 @@ from tests.support.supply import API, DEPOT, Users, ok, receive
 
 
 def _shipped(client: TestClient, users: Users, db: Database, days_ago: int = 0) -> int:
-    body = {"site_id": "DE01", "kits_per_content": 2, "reason": "top up"}
+    body = {"site_id": "DE01", "kits_per_content": 2, "reason": "top up before screening"}
     shipment_id = int(
         ok(client.post(f"{API}/shipments", json=body, headers=users["supply"]), 201)["shipment_id"]
     )
@@ -126,7 +126,7 @@ def test_depot_stock_totals_by_status_and_expiry(client: TestClient, demo_db: Da
     assert stock["reserved"] == 0 and stock["shippable"] <= by_status["at_depot"]
 
     # a requested shipment's kits stay at the depot, picked: reserved, no longer shippable
-    body = {"site_id": "DE02", "kits_per_content": 3, "reason": "top up"}
+    body = {"site_id": "DE02", "kits_per_content": 3, "reason": "top up before screening"}
     shipment = ok(client.post(f"{API}/shipments", json=body, headers=users["supply"]), 201)
     after = ok(client.get(f"{API}/depots/{DEPOT}/stock", headers=users["monitor"]))
     assert after["reserved"] == shipment["kit_count"] == 6

@@ -237,7 +237,9 @@ def test_a_site_life_from_activation_to_a_balanced_reconciliation(
     assert set(picked) == set(CONTENTS) and min(picked.values()) >= 1, picked
     assert picked["IMC002"] >= picked["PLACEBO"], picked
     assert sum(picked.values()) >= LEVELS["target"] * len(CONTENTS), picked
-    again = client.post(f"{ADMIN}/sites/{SITE}/activate", json={"reason": "twice"}, headers=sponsor)
+    again = client.post(
+        f"{ADMIN}/sites/{SITE}/activate", json={"reason": "activated twice"}, headers=sponsor
+    )
     assert_problem(again, 409, "site_already_active")
 
     subjects: dict[int, int] = {}  # index -> subject id

@@ -57,20 +57,24 @@ def test_cohorts_and_phase2_dose(demo_db: Database, db_url: str) -> None:
     assert code == 0 and "C1   0.8 mg/kg  open" in output and "C2   1.2 mg/kg  planned" in output
 
     before = snapshot(demo_db)
-    code, output = irt(db_url, "cohorts", "open", "C2", "--reason", "too early")
+    code, output = irt(db_url, "cohorts", "open", "C2", "--reason", "too early to open")
     assert code == 1 and "C1" in output
-    code, output = irt(db_url, "phase2-dose", "select", "1.2", "--reason", "too early")
+    code, output = irt(db_url, "phase2-dose", "select", "1.2", "--reason", "too early for the dose")
     assert code == 1
-    code, output = irt(db_url, "phase2-dose", "select", "abc", "--reason", "typo")
+    code, output = irt(db_url, "phase2-dose", "select", "abc", "--reason", "typo in the dose")
     assert code == 1 and "Not a number" in output
     assert snapshot(demo_db) == before
 
-    code, output = irt(db_url, "cohorts", "close", "C1", "--reason", "SRC 1 done")
+    code, output = irt(db_url, "cohorts", "close", "C1", "--reason", "SRC 1 review done")
     assert code == 0 and "C1   0.8 mg/kg  closed" in output
     entry = _last_audit(demo_db)
-    assert (entry.action, entry.username, entry.reason) == ("cohort.close", "system", "SRC 1 done")
+    assert (entry.action, entry.username, entry.reason) == (
+        "cohort.close",
+        "system",
+        "SRC 1 review done",
+    )
     for command in ("open", "close"):
-        assert irt(db_url, "cohorts", command, "C2", "--reason", "SRC")[0] == 0
+        assert irt(db_url, "cohorts", command, "C2", "--reason", "SRC review done")[0] == 0
     assert irt(db_url, "phase2-dose", "show")[1].strip() == "Phase II dose: not selected yet."
     code, output = irt(db_url, "phase2-dose", "select", "1.2", "--reason", "SRC 2 decision")
     assert code == 0 and "Phase II dose: 1.2 mg/kg" in output
@@ -94,7 +98,14 @@ def test_shipment_life_from_the_command_line(demo_db: Database, db_url: str) -> 
     code, output = irt(db_url, "shipments", "request", "DE01", "--kits-per-content", "2")
     assert code != 0  # the reason is required
     code, output = irt(
-        db_url, "shipments", "request", "DE01", "--kits-per-content", "2", "--reason", "stock up"
+        db_url,
+        "shipments",
+        "request",
+        "DE01",
+        "--kits-per-content",
+        "2",
+        "--reason",
+        "stock up before screening",
     )
     assert code == 0 and "requested" in output and "4 kits" in output, output
     shipment_id = int(output.split()[0])
@@ -121,7 +132,9 @@ def test_shipment_life_from_the_command_line(demo_db: Database, db_url: str) -> 
         "--temperature-excursion",
     )
     assert code == 0 and "quarantined" in output and "TEMPERATURE EXCURSION" in output, output
-    code, output = irt(db_url, "shipments", "release", str(shipment_id), "--reason", "data ok")
+    code, output = irt(
+        db_url, "shipments", "release", str(shipment_id), "--reason", "logger data ok"
+    )
     assert code == 0, output
     with demo_db.read() as session:
         statuses = {
@@ -136,9 +149,9 @@ def test_shipment_life_from_the_command_line(demo_db: Database, db_url: str) -> 
         "available",
     ]
 
-    code, output = irt(db_url, "shipments", "request", "DE01", "--reason", "to cancel")
+    code, output = irt(db_url, "shipments", "request", "DE01", "--reason", "to be cancelled")
     cancelled = output.split()[0]
-    code, output = irt(db_url, "shipments", "cancel", cancelled, "--reason", "not needed")
+    code, output = irt(db_url, "shipments", "cancel", cancelled, "--reason", "no longer needed")
     assert code == 0 and "cancelled" in output
 
 
@@ -162,3 +175,16 @@ def test_reports_as_csv(demo_db: Database, db_url: str, tmp_path: Path) -> None:
     assert code == 0 and output.startswith("subject_id,") and "treatment" not in output
     code, output = irt(db_url, "report", "unblindings", "--with-treatment")
     assert code == 0 and output.splitlines()[0].endswith(",treatment")
+
+
+def test_a_reason_needs_ten_visible_characters(demo_db: Database, db_url: str) -> None:
+    before = snapshot(demo_db)
+    for args in (
+        ("cohorts", "close", "C1", "--reason", "SRC done"),
+        ("sites", "activate", "DE01", "--reason", "\u200b" * 20),
+        ("shipments", "request", "DE01", "--reason", "  top up  "),
+        ("users", "disable", "coordinator", "--reason", "left"),
+    ):
+        code, output = irt(db_url, *args)
+        assert code == 1 and "The reason must have at least 10 visible characters." in output, args
+    assert snapshot(demo_db) == before

@@ -172,7 +172,7 @@ def test_site_activation_requests_the_initial_shipment(
     assert scalar(db, "SELECT count(*) FROM shipments") == 0
 
     code, output = irt(
-        "sites", "activate", "DE09", "--reason", "SIV done", "--database-url", db_url
+        "sites", "activate", "DE09", "--reason", "SIV done on site", "--database-url", db_url
     )
     assert code == 0, output
     match = re.search(r"Site DE09 active; initial shipment (\d+) requested\.", output)
@@ -203,7 +203,9 @@ def test_site_activation_requests_the_initial_shipment(
         assert picked == target
     assert scalar(db, "SELECT count(*) FROM sites WHERE id = 'DE09' AND active") == 1
 
-    code, output = irt("sites", "activate", "DE09", "--reason", "again", "--database-url", db_url)
+    code, output = irt(
+        "sites", "activate", "DE09", "--reason", "activated again", "--database-url", db_url
+    )
     assert code == 1 and "active already" in output
     assert scalar(db, "SELECT count(*) FROM shipments") == 1
 
@@ -215,11 +217,11 @@ def test_activation_without_kits_requests_nothing(db: Database, db_url: str) -> 
     )
     assert code == 0, output
     code, output = irt(
-        "sites", "activate", "DE09", "--reason", "SIV done", "--database-url", db_url
+        "sites", "activate", "DE09", "--reason", "SIV done on site", "--database-url", db_url
     )
     assert code == 1 and "depot" in output.lower()
     code, output = irt(
-        "sites", "activate", "DE09", "--reason", "SIV done", "--depot", "DEPOT-EU",
+        "sites", "activate", "DE09", "--reason", "SIV done on site", "--depot", "DEPOT-EU",
         "--database-url", db_url,
     )  # fmt: skip
     assert code == 0, output

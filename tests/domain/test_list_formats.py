@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.domain import list_formats as lf
-from app.domain.randomization_list import ListImportError, Slot, generate_list
+from app.domain.csv_cells import csv_cell, csv_text
+from app.domain.randomization_list import ListImportError, Slot, generate_list, to_csv
 from app.domain.study import load_study
 
 STUDY = load_study()
@@ -136,3 +137,16 @@ def test_unknown_scope_and_format_are_refused() -> None:
         lf.parse_redcap("x\n", STUDY, "P9")
     with pytest.raises(ListImportError, match="unknown format"):
         lf.parse("x\n", study=STUDY, file_format="xml", scope="P2")
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.text(min_size=1, max_size=20), scope=st.sampled_from(SCOPES))
+def test_list_files_need_no_formula_neutralising(seed: str, scope: str) -> None:
+    """The list files are written as they are (docs/decisions.md): no cell of the canonical CSV
+    or the REDCap table starts a formula, so neutralising them would change nothing, and the
+    canonical text, whose hash is the commitment, stays exactly what docs/randomization.md says."""
+    slots = generate_list(seed, STUDY.scope(scope))
+    for text in (to_csv(slots), lf.to_redcap(slots, STUDY, scope)):
+        table = list(csv.reader(io.StringIO(text)))
+        assert all(csv_cell(cell) == cell for row in table for cell in row), text
+        assert csv_text(table[0], table[1:]) == text

@@ -364,7 +364,12 @@ def test_text_with_nul_is_refused_and_changes_nothing(
         ("GET", "/api/v1/sites/DE%0001/inventory", supply, {}),
         ("GET", "/api/v1/subjects", coordinator, {"params": {"site_id": "D\x00"}}),
         ("GET", "/api/v1/shipments", supply, {"params": {"site_id": "D\x00"}}),
-        ("POST", "/api/v1/admin/cohorts/C1/close", sponsor, {"json": {"reason": "ab\x00c"}}),
+        (
+            "POST",
+            "/api/v1/admin/cohorts/C1/close",
+            sponsor,
+            {"json": {"reason": "ab\x00c: a reason with a NUL"}},
+        ),
         ("POST", "/api/v1/auth/token", {}, {"data": {"username": "a\x00b", "password": "x"}}),
     ):
         response = client.request(method, path, headers=headers, **kwargs)
@@ -383,7 +388,7 @@ def test_an_unreadable_kit_list_is_refused(
     response = client.post(
         "/api/v1/admin/kits/import",
         content=text.encode(),
-        headers={**login(client, "supply"), "Content-Type": "text/csv"},
+        headers={**login(client, "monitor"), "Content-Type": "text/csv"},
     )
     assert response.status_code == 422, response.text
     assert response.json()["code"] == "invalid_kit_list"

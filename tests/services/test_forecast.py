@@ -26,7 +26,6 @@ from app.services.forecast import (
     Forecast,
     SiteForecast,
     blind,
-    csv_cell,
     forecast_csv,
     site_forecast,
 )
@@ -315,11 +314,3 @@ def test_weeks_out_of_range_are_refused(demo_db: Database) -> None:
             assert [e["field"] for e in error.extra["errors"]] == ["weeks"]
             assert "weeks" in error.detail
     assert run(demo_db, SUPPLY, 1).weeks == 1 and run(demo_db, SUPPLY, 52).weeks == 52
-
-
-def test_csv_cells_are_never_formulas() -> None:
-    for text in ("=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"):
-        assert csv_cell(text) == f"'{text}"
-    assert csv_cell(-3) == "'-3"
-    assert csv_cell(3) == "3" and csv_cell("DE01") == "DE01" and csv_cell("a=b") == "a=b"
-    assert csv_cell(None) == "" and csv_cell(True) == "true" and csv_cell(False) == "false"

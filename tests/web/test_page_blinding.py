@@ -246,7 +246,7 @@ def _supply_kit_decisions(client: TestClient, study: Study, user: str) -> list[P
     requests: list[PageRequest] = []
     for content in ("IMC002", "PLACEBO"):
         number = min(k["kit_number"] for k in quarantined if k["content"] == content)
-        data = {f"kit-{number}.decision": "release", f"kit-{number}.reason": "walk"}
+        data = {f"kit-{number}.decision": "release", f"kit-{number}.reason": "walk: kit inspected"}
         url = f"/supply/quarantine/kits/{number}"
         requests.append((f"supply kit decision {content}", "POST", url, data))
     return requests
@@ -273,7 +273,14 @@ def _supply_levels(client: TestClient, study: Study, user: str) -> list[PageRequ
 
 
 def _activate(client: TestClient, study: Study, user: str) -> list[PageRequest]:
-    return [("activate DE01", "POST", "/admin/sites/DE01/activate", {"DE01.reason": "walk"})]
+    return [
+        (
+            "activate DE01",
+            "POST",
+            "/admin/sites/DE01/activate",
+            {"DE01.reason": "walk: site initiation visit done"},
+        )
+    ]
 
 
 def _cohort(action: str) -> PageBuilder:
@@ -283,7 +290,7 @@ def _cohort(action: str) -> PageBuilder:
                 f"{action} {code}",
                 "POST",
                 f"/admin/cohorts/{code}/{action}",
-                {f"{code}.{action}.reason": "walk"},
+                {f"{code}.{action}.reason": "walk: safety review done"},
             )
             for code in ("C1", "C2", "C3")
         ]
@@ -292,7 +299,7 @@ def _cohort(action: str) -> PageBuilder:
 
 
 def _phase2(client: TestClient, study: Study, user: str) -> list[PageRequest]:
-    data = {"dose_mg_per_kg": "0.8", "reason": "walk"}
+    data = {"dose_mg_per_kg": "0.8", "reason": "walk: dose review decision"}
     return [("select dose", "POST", "/admin/phase2-dose", data)]
 
 

@@ -45,7 +45,7 @@ def _page(client: TestClient, url: str, status: int = 200) -> str:
 
 def _shipped(client: TestClient) -> int:
     supply = login(client, "supply")
-    body = {"site_id": "DE01", "kits_per_content": 2, "reason": "top up"}
+    body = {"site_id": "DE01", "kits_per_content": 2, "reason": "top up before screening"}
     shipment = client.post(f"{API}/shipments", json=body, headers=supply).json()["shipment_id"]
     assert client.post(f"{API}/shipments/{shipment}/ship", headers=supply).status_code == 200
     return int(shipment)
@@ -186,9 +186,14 @@ def test_cohorts_and_phase2_dose(client: TestClient, demo_db: Database) -> None:
     before = snapshot(demo_db)
     short = submit(client, "/admin/cohorts/C2/open", {"C2.open.reason": "x"}, token)
     assert short.status_code == 422 and field_error(short.text, "C2.open.reason")
-    early = submit(client, "/admin/cohorts/C2/open", {"C2.open.reason": "SRC done"}, token)
+    early = submit(client, "/admin/cohorts/C2/open", {"C2.open.reason": "SRC review done"}, token)
     assert early.status_code == 409 and 'role="alert"' in early.text
-    dose = submit(client, "/admin/phase2-dose", {"dose_mg_per_kg": "1.2", "reason": "early"}, token)
+    dose = submit(
+        client,
+        "/admin/phase2-dose",
+        {"dose_mg_per_kg": "1.2", "reason": "dose chosen early"},
+        token,
+    )
     assert dose.status_code == 409 and 'role="alert"' in dose.text
     assert snapshot(demo_db) == before
 
@@ -198,7 +203,12 @@ def test_cohorts_and_phase2_dose(client: TestClient, demo_db: Database) -> None:
         assert response.status_code == 303, response.text
     page = _page(client, "/admin/phase2-dose")
     assert '<option value="1.2">' in page
-    bad = submit(client, "/admin/phase2-dose", {"dose_mg_per_kg": "", "reason": "ok"}, token)
+    bad = submit(
+        client,
+        "/admin/phase2-dose",
+        {"dose_mg_per_kg": "", "reason": "dose review decision"},
+        token,
+    )
     assert bad.status_code == 422 and field_error(bad.text, "dose_mg_per_kg")
     data = {"dose_mg_per_kg": "1.2", "reason": "dose review decision"}
     assert submit(client, "/admin/phase2-dose", data, token).status_code == 303
@@ -216,13 +226,15 @@ def test_site_activation(client: TestClient, demo_db: Database) -> None:
     assert "Activate site FR01" in page and '<label for="FR01-reason">' in page
     short = submit(client, "/admin/sites/FR01/activate", {"FR01.reason": ""}, token)
     assert short.status_code == 422 and field_error(short.text, "FR01.reason")
-    nowhere = {"FR01.reason": "SIV done", "FR01.depot_id": "NOPE"}
+    nowhere = {"FR01.reason": "SIV done on site", "FR01.depot_id": "NOPE"}
     assert submit(client, "/admin/sites/FR01/activate", nowhere, token).status_code == 404
-    response = submit(client, "/admin/sites/FR01/activate", {"FR01.reason": "SIV done"}, token)
+    response = submit(
+        client, "/admin/sites/FR01/activate", {"FR01.reason": "SIV done on site"}, token
+    )
     assert response.status_code == 303
     page = _page(client, response.headers["location"])
     assert "Site FR01 is active" in page and "Activate site FR01" not in page
-    again = submit(client, "/admin/sites/FR01/activate", {"FR01.reason": "SIV done"}, token)
+    again = submit(client, "/admin/sites/FR01/activate", {"FR01.reason": "SIV done again"}, token)
     assert again.status_code == 409
 
 

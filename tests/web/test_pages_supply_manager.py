@@ -56,7 +56,11 @@ def _hidden_fields(page: str, action: str) -> dict[str, str]:
 
 
 def _requested(client: TestClient, site_id: str = "DE01", per_content: int = 2) -> int:
-    body = {"site_id": site_id, "kits_per_content": per_content, "reason": "top up"}
+    body = {
+        "site_id": site_id,
+        "kits_per_content": per_content,
+        "reason": "top up before screening",
+    }
     response = client.post(f"{API}/shipments", json=body, headers=login(client, "supply"))
     assert response.status_code == 201, response.text
     return int(response.json()["shipment_id"])
@@ -131,7 +135,7 @@ def test_request_ship_and_cancel_shipments(client: TestClient, demo_db: Database
     assert bad.status_code == 422
     assert field_error(bad.text, "kits_per_content") and field_error(bad.text, "reason")
     assert 'value="0"' in bad.text  # the form keeps what was entered
-    data = {"site_id": "XX99", "kits_per_content": "2", "reason": "top up"}
+    data = {"site_id": "XX99", "kits_per_content": "2", "reason": "top up before screening"}
     nowhere = submit(client, "/supply/shipments", data, token)
     assert nowhere.status_code == 404 and "XX99" in (field_error(nowhere.text, "site_id") or "")
     assert snapshot(demo_db) == before
@@ -246,7 +250,7 @@ def test_quarantine_decisions(client: TestClient, demo_db: Database) -> None:
 
     decisions = {at_site: "release", at_depot[0]: "release", at_depot[1]: "reject"}
     for number, decision in decisions.items():
-        data = {f"kit-{number}.decision": decision, f"kit-{number}.reason": "inspected"}
+        data = {f"kit-{number}.decision": decision, f"kit-{number}.reason": "inspected at the site"}
         response = submit(client, f"/supply/quarantine/kits/{number}", data, token)
         assert response.status_code == 303, response.text
     with demo_db.read() as session:
@@ -254,7 +258,7 @@ def test_quarantine_decisions(client: TestClient, demo_db: Database) -> None:
     assert statuses == {at_site: "available", at_depot[0]: "at_depot", at_depot[1]: "damaged"}
     page = _page(client, "/supply/quarantine")
     assert "No quarantined shipment." in page and "No quarantined kit." in page
-    data = {f"kit-{at_site}.decision": "reject", f"kit-{at_site}.reason": "inspected"}
+    data = {f"kit-{at_site}.decision": "reject", f"kit-{at_site}.reason": "inspected at the site"}
     again = submit(client, f"/supply/quarantine/kits/{at_site}", data, token)
     assert again.status_code == 409 and 'role="alert"' in again.text
 

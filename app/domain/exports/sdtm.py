@@ -3,7 +3,6 @@ variable descriptions, and a zip of them all. Conventions and choices: docs/expo
 
 from __future__ import annotations
 
-import csv
 import io
 import zipfile
 from collections.abc import Iterable
@@ -12,6 +11,7 @@ from decimal import Decimal
 
 import pycountry
 
+from app.domain.csv_cells import csv_records
 from app.domain.exports.records import (
     ExportData,
     PlannedArm,
@@ -229,13 +229,9 @@ def datasets(data: ExportData) -> list[Dataset]:
 
 
 def to_csv(dataset: Dataset) -> str:
-    """The dataset as CSV: a header of the variable names, then one line a row."""
-    out = io.StringIO()
-    names = [v.name for v in dataset.variables]
-    writer = csv.DictWriter(out, fieldnames=names, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(dataset.rows)
-    return out.getvalue()
+    """The dataset as CSV: a header of the variable names, then one line a row (cells that a
+    spreadsheet would take for a formula neutralised, `csv_records`)."""
+    return csv_records([v.name for v in dataset.variables], dataset.rows)
 
 
 DEFINE_COLUMNS = ("dataset", "variable", "label", "type", "length", "role", "origin", "comment")
@@ -264,11 +260,7 @@ def define_rows(sets: Iterable[Dataset]) -> list[Row]:
 
 
 def define_csv(sets: Iterable[Dataset]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=DEFINE_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(define_rows(sets))
-    return out.getvalue()
+    return csv_records(DEFINE_COLUMNS, define_rows(sets))
 
 
 def dataset_csv(data: ExportData, name: str) -> str:
