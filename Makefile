@@ -22,8 +22,12 @@ lint: setup
 	$(BIN)/ruff format --check app tests migrations benchmarks
 	$(BIN)/mypy
 
+# Two pytest workers (pytest-xdist), each with its own template databases; tests/faults restarts
+# PostgreSQL and kills processes, so it runs alone afterwards.
+TEST_WORKERS ?= 2
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --ignore=tests/faults
+	$(BIN)/pytest tests/faults
 
 # Load, ceiling, invariants and faults on SQLite and PostgreSQL (see README, "Benchmarks");
 # e.g. make benchmark BENCH_ARGS="--engine postgresql --workers 4 --faults"
@@ -33,4 +37,4 @@ benchmark: setup
 	$(BIN)/python -m benchmarks.simulation
 
 clean:
-	rm -rf $(VENV) irt-demo.db* .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) irt-demo.db* irt-demo.checkpoint* .pytest_cache .mypy_cache .ruff_cache .hypothesis

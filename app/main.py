@@ -16,6 +16,7 @@ from app.api.routers import API_PREFIX, API_ROUTERS
 from app.api.schemas import Health
 from app.db.engine import Database
 from app.db.migrate import ensure_migrated
+from app.services import checkpoints
 from app.services.study_state import load_definition
 from app.settings import Settings
 from app.web import install as install_web
@@ -24,7 +25,9 @@ from app.web import install as install_web
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; refuse to start on a database that is not migrated or has no study."""
     settings = settings or Settings()
-    db = Database(settings.database_url)
+    db = checkpoints.attach(
+        Database(settings.database_url), checkpoints.log_from_settings(settings)
+    )
     ensure_migrated(db.engine)
     with db.read() as session:
         study = load_definition(session)

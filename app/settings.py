@@ -16,6 +16,14 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./irt.db"
     secret_key: str = Field(default_factory=lambda: secrets.token_urlsafe(32))
     token_ttl_seconds: int = Field(default=1800, ge=60, le=86400)
+    session_idle_seconds: int = Field(default=1800, ge=10, le=86400)
+    """A web session ends this long after its last page request (docs/web.md, Session)."""
+    session_max_seconds: int = Field(default=12 * 3600, ge=10, le=7 * 86400)
+    """A web session ends this long after its login, however active."""
+    session_warning_seconds: int = Field(default=120, ge=5, le=3600)
+    """The pages warn this long before the session ends, with a button to extend it."""
+    session_kept_form_seconds: int = Field(default=1800, ge=60, le=86400)
+    """A form sent after the session ended is kept this long for its user to send again."""
     password_hash_profile: str = Field(default="standard", pattern="^(standard|fast)$")
     idempotency_lease_seconds: int = Field(default=60, ge=5)
     worker_threads: int = Field(default=8, ge=1, le=200)
@@ -26,8 +34,19 @@ class Settings(BaseSettings):
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_from: str = "irt@example.org"
-    login_max_failures: int = Field(default=5, ge=1)
-    login_failure_window_seconds: int = Field(default=900, ge=1)
+    login_free_failures: int = Field(default=5, ge=1)
+    """Failed logins per source and user name (or per known device) before the delays start."""
+    login_account_free_failures: int = Field(default=10, ge=1)
+    """Failed logins per user name from devices it has never logged in on, before delays."""
+    login_source_free_failures: int = Field(default=100, ge=1)
+    """Failed logins per source address, whatever the user names, before delays."""
+    login_backoff_base_seconds: float = Field(default=1.0, gt=0)
+    """The first delay; each further failure doubles it, up to `login_backoff_max_seconds`."""
+    login_backoff_max_seconds: int = Field(default=900, ge=1)
+    login_failure_window_seconds: int = Field(default=3600, ge=1)
+    """A key's failures are forgotten this long after its last one (and no delay runs)."""
+    device_proof_days: int = Field(default=180, ge=1)
+    """How long the proof that a device has logged in as a user (its cookie or token) lasts."""
     max_request_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     cors_origins: list[str] = []
     forwarded_allow_ips: str | None = None
@@ -35,6 +54,15 @@ class Settings(BaseSettings):
     X-Forwarded-For are believed; unset, the headers are ignored (docs/deployment.md)."""
     secure_cookies: bool = False
     """Always mark the cookies Secure, whatever scheme the request came in with."""
+    checkpoint_file: str | None = None
+    """Append-only JSON-lines file of signed audit checkpoints, outside the database; unset,
+    none are written (docs/deployment.md, "Audit checkpoints")."""
+    checkpoint_key_file: str | None = None
+    """The Ed25519 private key (PEM) that signs the checkpoints (`irt audit keygen`)."""
+    checkpoint_public_key_file: str | None = None
+    """The public key that verifies them; default: derived from the private key."""
+    checkpoint_every: int = Field(default=100, ge=1)
+    """A checkpoint at least every this many entries (and at every stage change)."""
 
     @field_validator("forwarded_allow_ips")
     @classmethod

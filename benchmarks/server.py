@@ -73,6 +73,11 @@ def running_server(
         **os.environ,
         "IRT_SECRET_KEY": SECRET,
         "IRT_PASSWORD_HASH_PROFILE": "fast",
+        # every simulated client logs in from 127.0.0.1 at once: an attempt in flight counts
+        # against its keys until it succeeds (docs/decisions.md, "Logins")
+        "IRT_LOGIN_SOURCE_FREE_FAILURES": "100000",
+        "IRT_LOGIN_ACCOUNT_FREE_FAILURES": "100000",
+        "IRT_LOGIN_FREE_FAILURES": "100000",
         **env,
         "IRT_DATABASE_URL": database_url,
     }

@@ -4,43 +4,42 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import DB, MAX_ID, StudyDep, require
+from app.api.deps import DB, MAX_ID, SettingsDep, StudyDep, require
 from app.api.downloads import CSV_RESPONSE, csv_download
 from app.api.schemas import (
     AllocationOut,
     AuditEntryOut,
     AuditVerifyOut,
+    CheckpointsOut,
     KitImportOut,
     ListCommitmentOut,
     OutboxMessageOut,
     Phase2DoseIn,
-    ReasonIn,
     ReconciliationOut,
+    SignedReasonIn,
     SiteActivateIn,
     UnblindedKitOut,
     UnblindingLogOut,
 )
-from app.db.engine import Database
 from app.domain.roles import KIT_IMPORTERS, SPONSOR_ADMINS, UNBLINDED_MONITORS
-from app.domain.study import StudyDefinition
 from app.services import (
     admin_commands,
     audit,
-    emergency_unblinding,
-    inventory,
+    audit_integrity,
+    checkpoints,
     kits,
     lists,
     outbox,
     sites,
     stages,
-    unblinded_allocations,
+    unblinded_reads,
 )
 from app.services.actor import Actor
 from app.services.results import CohortOut, Phase2Out, SiteActivatedOut, SiteOut
-from app.services.transaction import utcnow, writing
+from app.services.signatures import SignatureInput
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
@@ -50,17 +49,14 @@ Sponsor = Annotated[Actor, Depends(require(*SPONSOR_ADMINS))]
 
 @router.get("/allocations", response_model=list[AllocationOut])
 def allocations(actor: Monitor, db: DB, study: StudyDep) -> Any:
-    with db.read() as session:
-        return unblinded_allocations.allocations(session, study)
+    return unblinded_reads.allocations(db=db, study=study, actor=actor)
 
 
 @router.get("/exports/allocations.csv", response_class=Response, responses=CSV_RESPONSE)
 def export_allocations(actor: Monitor, db: DB, study: StudyDep) -> Response:
     """One row per randomized subject, with arm and treatment (unblinded)."""
-    with db.read() as session:
-        return csv_download(
-            unblinded_allocations.allocations_csv(session, study), "allocations.csv"
-        )
+    text = unblinded_reads.allocations_csv(db=db, study=study, actor=actor)
+    return csv_download(text, "allocations.csv")
 
 
 @router.get("/exports/list.csv", response_class=Response, responses=CSV_RESPONSE)
@@ -73,8 +69,9 @@ def export_list(
 ) -> Response:
     """The stored list: canonical CSV (every scope, or `scope`) or REDCap's allocation table of
     `scope` (default P2). See docs/randomization.md."""
-    with db.read() as session:
-        text = lists.export_text(session, study=study, file_format=list_format, scope=scope)
+    text = unblinded_reads.list_export(
+        db=db, study=study, actor=actor, file_format=list_format, scope=scope
+    )
     return csv_download(text, f"list-{list_format}{'-' + scope if scope else ''}.csv")
 
 
@@ -90,15 +87,30 @@ def audit_log(
     db: DB,
     after_seq: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    username: Annotated[str | None, Query(max_length=80)] = None,
+    action: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Any:
+    """The trail in chain order, a page at a time; `username` and `action` keep only one
+    user's or one kind's entries (e.g. `action=subject.randomize_refused`)."""
     with db.read() as session:
-        return audit.entries_after(session, after_seq=after_seq, limit=limit)
+        return audit.entries_after(
+            session, after_seq=after_seq, limit=limit, username=username, action=action
+        )
 
 
 @router.get("/audit/verify", response_model=AuditVerifyOut)
 def audit_verify(actor: Monitor, db: DB) -> Any:
+    """The chain, the chain against the signed checkpoints, and the replay of the trail
+    against the business tables (docs/threat-model.md)."""
     with db.read() as session:
-        return audit.verify(session)
+        report = audit_integrity.verify_all(session, checkpoint_log=checkpoints.log_of(db))
+    return audit_integrity.summary(report)
+
+
+@router.get("/audit/checkpoints", response_model=CheckpointsOut)
+def audit_checkpoints(actor: Monitor, db: DB) -> Any:
+    """The latest signed checkpoints of the chain head and the public key that verifies them."""
+    return audit_integrity.checkpoints_view(db)
 
 
 @router.get("/cohorts", response_model=list[CohortOut])
@@ -108,16 +120,47 @@ def cohorts(actor: Sponsor, db: DB) -> Any:
 
 
 @router.post("/cohorts/{code}/open", response_model=CohortOut)
-def open_cohort(code: str, body: ReasonIn, actor: Sponsor, db: DB, study: StudyDep) -> Any:
+def open_cohort(
+    code: str,
+    body: SignedReasonIn,
+    actor: Sponsor,
+    db: DB,
+    study: StudyDep,
+    settings: SettingsDep,
+) -> Any:
+    """Signed: `signature.password` is the sponsor's own; the meaning is "I approve opening
+    cohort <code>"."""
     return admin_commands.change_cohort(
-        db=db, study=study, actor=actor, code=code, action="open", reason=body.reason
+        db=db,
+        study=study,
+        actor=actor,
+        code=code,
+        action="open",
+        reason=body.reason,
+        settings=settings,
+        signature=body.signature.given(),
     )
 
 
 @router.post("/cohorts/{code}/close", response_model=CohortOut)
-def close_cohort(code: str, body: ReasonIn, actor: Sponsor, db: DB, study: StudyDep) -> Any:
+def close_cohort(
+    code: str,
+    body: SignedReasonIn,
+    actor: Sponsor,
+    db: DB,
+    study: StudyDep,
+    settings: SettingsDep,
+) -> Any:
+    """Signed, as opening is ("I approve closing cohort <code>")."""
     return admin_commands.change_cohort(
-        db=db, study=study, actor=actor, code=code, action="close", reason=body.reason
+        db=db,
+        study=study,
+        actor=actor,
+        code=code,
+        action="close",
+        reason=body.reason,
+        settings=settings,
+        signature=body.signature.given(),
     )
 
 
@@ -128,13 +171,30 @@ def phase2_dose(actor: Sponsor, db: DB) -> Any:
 
 
 @router.post("/phase2-dose", response_model=Phase2Out)
-def select_phase2_dose(body: Phase2DoseIn, actor: Sponsor, db: DB, study: StudyDep) -> Any:
+def select_phase2_dose(
+    body: Phase2DoseIn, actor: Sponsor, db: DB, study: StudyDep, settings: SettingsDep
+) -> Any:
+    """Signed: "I approve <dose> mg/kg as the phase II dose"."""
     return admin_commands.select_phase2_dose(
-        db=db, study=study, actor=actor, dose_mg_per_kg=body.dose_mg_per_kg, reason=body.reason
+        db=db,
+        study=study,
+        actor=actor,
+        dose_mg_per_kg=body.dose_mg_per_kg,
+        reason=body.reason,
+        settings=settings,
+        signature=body.signature.given(),
     )
 
 
 Importer = Annotated[Actor, Depends(require(*KIT_IMPORTERS))]
+SignaturePassword = Annotated[
+    str,
+    Header(alias="Signature-Password", max_length=200, description="The signer's own password."),
+]
+SignatureMeaning = Annotated[
+    str | None,
+    Header(alias="Signature-Meaning", max_length=500, description="The meaning shown, if any."),
+]
 
 
 @router.post(
@@ -148,29 +208,39 @@ Importer = Annotated[Actor, Depends(require(*KIT_IMPORTERS))]
         }
     },
 )
-async def import_kits(request: Request, actor: Importer, db: DB, study: StudyDep) -> Any:
-    """The packager's kit list as text/csv. The answer holds totals only (never contents)."""
+async def import_kits(
+    request: Request,
+    actor: Importer,
+    db: DB,
+    study: StudyDep,
+    settings: SettingsDep,
+    signature_password: SignaturePassword,
+    signature_meaning: SignatureMeaning = None,
+) -> Any:
+    """The packager's kit list as text/csv, signed in headers (the body is the file): the
+    meaning is "I approve the kit list with SHA-256 <hex of the body> for import". The answer
+    holds totals only (never contents)."""
     text = kits.decode_upload(await request.body())
-    return await run_in_threadpool(_import_kits, text, actor=actor, db=db, study=study)
-
-
-def _import_kits(text: str, *, actor: Actor, db: Database, study: StudyDefinition) -> Any:
-    with writing(db) as session:
-        return kits.import_kit_list(
-            session, study=study, actor=actor, text=text, today=utcnow().date()
-        )
+    given = SignatureInput(password=signature_password, meaning=signature_meaning)
+    return await run_in_threadpool(
+        admin_commands.import_kit_list,
+        db=db,
+        study=study,
+        actor=actor,
+        text=text,
+        settings=settings,
+        signature=given,
+    )
 
 
 @router.get("/kits", response_model=list[UnblindedKitOut])
 def all_kits(actor: Monitor, db: DB, site_id: str | None = None, status: str | None = None) -> Any:
-    with db.read() as session:
-        return inventory.all_kits(session, site_id=site_id, status=status)
+    return unblinded_reads.all_kits(db=db, actor=actor, site_id=site_id, status=status)
 
 
 @router.get("/reconciliation", response_model=list[ReconciliationOut])
 def reconciliation(actor: Monitor, db: DB, study: StudyDep) -> Any:
-    with db.read() as session:
-        return inventory.reconciliation(session, study)
+    return unblinded_reads.reconciliation(db=db, study=study, actor=actor)
 
 
 @router.get("/sites", response_model=list[SiteOut])
@@ -190,8 +260,7 @@ def activate_site(
 
 @router.get("/unblindings", response_model=list[UnblindingLogOut])
 def unblindings(actor: Monitor, db: DB, study: StudyDep) -> Any:
-    with db.read() as session:
-        return emergency_unblinding.unblinding_log(session, study)
+    return unblinded_reads.unblinding_log(db=db, study=study, actor=actor)
 
 
 @router.get("/outbox", response_model=list[OutboxMessageOut])

@@ -12,6 +12,7 @@ from app.db.engine import Database
 from app.domain.errors import NotPermitted
 from app.domain.roles import Role
 from app.domain.study import StudyDefinition
+from app.services import attempts
 from app.services.actor import Actor
 from app.services.auth import actor_from_token, unauthorized
 from app.settings import Settings
@@ -39,6 +40,12 @@ StudyDep = Annotated[StudyDefinition, Depends(get_study)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
+def client_source(request: Request) -> str:
+    """The client's address as the app sees it: the peer, or what a trusted proxy reports
+    (IRT_FORWARDED_ALLOW_IPS); what logins are throttled by."""
+    return request.client.host if request.client else "unknown"
+
+
 def current_actor(
     db: DB, settings: SettingsDep, token: Annotated[str | None, Depends(oauth2)]
 ) -> Actor:
@@ -48,12 +55,14 @@ def current_actor(
         return actor_from_token(session, token=token, secret=settings.secret_key)
 
 
-def require(*roles: Role) -> Callable[[Actor], Actor]:
-    """A dependency admitting only the given roles (403 `forbidden` for any other)."""
+def require(*roles: Role) -> Callable[..., Actor]:
+    """A dependency admitting only the given roles (403 `forbidden` for any other, recorded in
+    the audit trail as `request.forbidden`)."""
     allowed = frozenset(roles)
 
-    def check(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
+    def check(actor: Annotated[Actor, Depends(current_actor)], db: DB, request: Request) -> Actor:
         if actor.role not in allowed:
+            attempts.record_forbidden(db, actor=actor, method=request.method, path=request.url.path)
             raise NotPermitted("forbidden", f"Your role ({actor.role}) may not do this.")
         return actor
 

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Response
 
 from app.api.deps import DB, StudyDep, require
 from app.domain.roles import OVERSIGHT, UNBLINDED_MONITORS
-from app.services import exports
+from app.services import exports, unblinded_reads
 from app.services.actor import Actor
 from app.services.transaction import utcnow
 
@@ -49,18 +49,20 @@ def _download(body: str | bytes, media: str, filename: str) -> Response:
     )
 
 
-def _whole(db: DB, *, study: StudyDep, kind: exports.ExportFormat, blinded: bool) -> Response:
-    with db.read() as session:
-        body = exports.export_bytes(session, study=study, kind=kind, blinded=blinded, now=utcnow())
+def _whole(
+    db: DB, *, study: StudyDep, actor: Actor, kind: exports.ExportFormat, blinded: bool
+) -> Response:
+    body = unblinded_reads.export(
+        db=db, study=study, actor=actor, kind=kind, blinded=blinded, now=utcnow()
+    )
     name = f"{study.code}-{'blinded-' if blinded else ''}{SUFFIX[kind]}"
     return _download(body, MEDIA[kind], name)
 
 
-def _dataset(db: DB, *, study: StudyDep, dataset: str, blinded: bool) -> Response:
-    with db.read() as session:
-        text = exports.sdtm_dataset(
-            session, study=study, name=dataset, blinded=blinded, now=utcnow()
-        )
+def _dataset(db: DB, *, study: StudyDep, actor: Actor, dataset: str, blinded: bool) -> Response:
+    text = unblinded_reads.sdtm_dataset(
+        db=db, study=study, actor=actor, name=dataset, blinded=blinded, now=utcnow()
+    )
     name = f"{study.code}-{'blinded-' if blinded else ''}{dataset}.csv"
     return _download(text, MEDIA["csv"], name)
 
@@ -68,31 +70,31 @@ def _dataset(db: DB, *, study: StudyDep, dataset: str, blinded: bool) -> Respons
 @router.get("/sdtm.zip", response_class=Response, responses=_doc(MEDIA["sdtm"]))
 def sdtm_zip(actor: Monitor, db: DB, study: StudyDep) -> Response:
     """DM, DS, EX and TA as CSV with define.csv (variable descriptions), in one zip."""
-    return _whole(db, study=study, kind="sdtm", blinded=False)
+    return _whole(db, study=study, actor=actor, kind="sdtm", blinded=False)
 
 
 @router.get("/sdtm/{dataset}.csv", response_class=Response, responses=_doc(MEDIA["csv"]))
 def sdtm_dataset(dataset: Dataset, actor: Monitor, db: DB, study: StudyDep) -> Response:
     """One SDTM-style dataset, or `define` (the variable descriptions), as CSV."""
-    return _dataset(db, study=study, dataset=dataset, blinded=False)
+    return _dataset(db, study=study, actor=actor, dataset=dataset, blinded=False)
 
 
 @router.get("/odm.xml", response_class=Response, responses=_doc(MEDIA["odm"]))
 def odm_xml(actor: Monitor, db: DB, study: StudyDep) -> Response:
     """CDISC ODM 1.3.2: randomization number, date and arm of every subject."""
-    return _whole(db, study=study, kind="odm", blinded=False)
+    return _whole(db, study=study, actor=actor, kind="odm", blinded=False)
 
 
 @router.get("/fhir.json", response_class=Response, responses=_doc(MEDIA["fhir"]))
 def fhir_json(actor: Monitor, db: DB, study: StudyDep) -> Response:
     """FHIR R5 Bundle: the ResearchStudy with its arms and one ResearchSubject per subject."""
-    return _whole(db, study=study, kind="fhir", blinded=False)
+    return _whole(db, study=study, actor=actor, kind="fhir", blinded=False)
 
 
 @router.get("/blinded/sdtm.zip", response_class=Response, responses=_doc(MEDIA["sdtm"]))
 def blinded_sdtm_zip(actor: BlindedReader, db: DB, study: StudyDep) -> Response:
     """DM, DS and EX without arm, treatment or lot (no TA), with define.csv, in one zip."""
-    return _whole(db, study=study, kind="sdtm", blinded=True)
+    return _whole(db, study=study, actor=actor, kind="sdtm", blinded=True)
 
 
 @router.get("/blinded/sdtm/{dataset}.csv", response_class=Response, responses=_doc(MEDIA["csv"]))
@@ -100,16 +102,16 @@ def blinded_sdtm_dataset(
     dataset: BlindedDataset, actor: BlindedReader, db: DB, study: StudyDep
 ) -> Response:
     """One blinded SDTM-style dataset, or `define`, as CSV."""
-    return _dataset(db, study=study, dataset=dataset, blinded=True)
+    return _dataset(db, study=study, actor=actor, dataset=dataset, blinded=True)
 
 
 @router.get("/blinded/odm.xml", response_class=Response, responses=_doc(MEDIA["odm"]))
 def blinded_odm_xml(actor: BlindedReader, db: DB, study: StudyDep) -> Response:
     """CDISC ODM 1.3.2 with randomization number and date, without arm items."""
-    return _whole(db, study=study, kind="odm", blinded=True)
+    return _whole(db, study=study, actor=actor, kind="odm", blinded=True)
 
 
 @router.get("/blinded/fhir.json", response_class=Response, responses=_doc(MEDIA["fhir"]))
 def blinded_fhir_json(actor: BlindedReader, db: DB, study: StudyDep) -> Response:
     """FHIR R5 Bundle without comparison groups or assigned and actual groups."""
-    return _whole(db, study=study, kind="fhir", blinded=True)
+    return _whole(db, study=study, actor=actor, kind="fhir", blinded=True)

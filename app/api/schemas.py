@@ -17,9 +17,11 @@ from app.services.results import (
     DoseOut,
     KitOut,
     RandomizationOut,
+    SignatureOut,
     UnblindOut,
 )
 from app.services.shipments import Receipt
+from app.services.signatures import SignatureInput
 
 
 def not_in_future(value: date) -> date:
@@ -59,6 +61,11 @@ class Token(BaseModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"
     expires_in: int
+    device_token: str = Field(
+        description="Proof that this device has logged in as this user: send it back as the "
+        "`device_token` form field of later logins, so that other people's wrong passwords for "
+        "the user never hold this device up."
+    )
 
 
 class Me(BaseModel):
@@ -129,7 +136,22 @@ class ReasonIn(Strict):
     reason: Reason
 
 
-class Phase2DoseIn(ReasonIn):
+class SignatureIn(Strict):
+    """An electronic signature: the signer's own password, entered again now, and optionally
+    the meaning the client showed (it must then be the service's own, which is recorded)."""
+
+    password: str = Field(min_length=1, max_length=200)
+    meaning: str | None = Field(default=None, max_length=500)
+
+    def given(self) -> SignatureInput:
+        return SignatureInput(password=self.password, meaning=self.meaning)
+
+
+class SignedReasonIn(ReasonIn):
+    signature: SignatureIn
+
+
+class Phase2DoseIn(SignedReasonIn):
     dose_mg_per_kg: Decimal = Field(gt=0, max_digits=5, decimal_places=2)
 
 
@@ -170,11 +192,59 @@ class AuditEntryOut(BaseModel):
     hash: str
 
 
+class CheckpointOut(BaseModel):
+    seq: int
+    hash: str
+    at: str
+    why: str
+    key_id: str
+    signature: str
+
+
+class CheckpointCheckOut(BaseModel):
+    ok: bool
+    checkpoints: int
+    last_good_seq: int | None
+    first_bad_seq: int | None
+    detail: str
+
+
+class DiscrepancyOut(BaseModel):
+    table: str
+    key: str
+    field: str | None
+    found: str | None
+    recorded: str | None
+    seq: int | None
+    problem: str
+
+
+class ReplayOut(BaseModel):
+    ok: bool
+    entries: int
+    rows: int
+    discrepancies: list[DiscrepancyOut]
+
+
 class AuditVerifyOut(BaseModel):
+    """`ok`: the chain, the signed checkpoints (when the service keeps them) and the replay
+    against the business tables all agree. `first_bad_seq`: the chain's first broken entry,
+    else the first entry a checkpoint contradicts."""
+
     ok: bool
     entries: int
     head_hash: str
     first_bad_seq: int | None
+    chain_ok: bool = True
+    checkpoints: CheckpointCheckOut | None = None
+    bad_checkpoint_lines: list[str] = []
+    replay: ReplayOut | None = None
+
+
+class CheckpointsOut(BaseModel):
+    public_key_pem: str | None
+    key_id: str | None
+    checkpoints: list[CheckpointOut]
 
 
 class Health(BaseModel):
@@ -292,6 +362,7 @@ class ReconciliationOut(BaseModel):
 class UnblindIn(Strict):
     reason_category: Literal["adverse_event", "overdose", "pregnancy", "other"]
     reason: LongReason
+    signature: SignatureIn
 
 
 class UnblindingLogOut(UnblindOut):
@@ -341,3 +412,5 @@ class ConfirmationOut(BaseModel):
     performed_at: str
     performed_by: str
     performed_by_role: str
+    signature: SignatureOut | None = None
+    """The electronic signature of a signed action (an unblinding), with its meaning."""

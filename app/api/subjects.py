@@ -161,7 +161,12 @@ Investigator = Annotated[Actor, Depends(require(*INVESTIGATORS))]
 
 @router.post("/{subject_id}/unblind", response_model=UnblindResultOut)
 def unblind(
-    subject_id: RowId, body: UnblindIn, actor: Investigator, db: DB, study: StudyDep
+    subject_id: RowId,
+    body: UnblindIn,
+    actor: Investigator,
+    db: DB,
+    study: StudyDep,
+    settings: SettingsDep,
 ) -> UnblindResultOut:
     """Emergency unblinding: the treatment of this one subject, with a reason; audited, and the
     sponsor and the site are notified (without the treatment)."""
@@ -172,4 +177,6 @@ def unblind(
         subject_id=subject_id,
         reason_category=body.reason_category,
         reason=body.reason,
+        settings=settings,
+        signature=body.signature.given(),
     )

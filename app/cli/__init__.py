@@ -13,6 +13,7 @@ from app.cli import (
     audit,
     database,
     exports,
+    identity,
     kits,
     lists,
     outbox,
@@ -24,6 +25,7 @@ from app.cli import (
     stages,
     study,
     supply,
+    tokens,
     users,
 )
 from app.domain.study import StudyDefinitionError
@@ -31,6 +33,15 @@ from app.domain.study import StudyDefinitionError
 app = typer.Typer(
     help="IMC-002 IRT: randomization and trial supply management.", no_args_is_help=True
 )
+
+
+@app.callback()
+def who(
+    user: identity.UserOption = None, password_file: identity.PasswordFileOption = None
+) -> None:
+    """Who runs the command (app/cli/identity.py): --user NAME or IRT_TOKEN."""
+    identity.set_credentials(user=user, password_file=password_file)
+
 
 app.command()(server.serve)
 app.command()(server.demo)
@@ -43,6 +54,7 @@ for name, group in (
     ("depots", sites.depots_app),
     ("sites", sites.sites_app),
     ("users", users.users_app),
+    ("tokens", tokens.tokens_app),
     ("kits", kits.kits_app),
     ("supply", supply.supply_app),
     ("audit", audit.audit_app),

@@ -11,9 +11,12 @@ import typer
 from sqlalchemy import func, select
 
 from app.cli.common import DatabaseUrl, command_group, fail, open_database
+from app.cli.identity import person
 from app.db.models import AuditEntry
 from app.domain.audit_chain import verify_chain
-from app.services import audit
+from app.domain.audit_replay import ReplayReport
+from app.domain.roles import UNBLINDED_MONITORS
+from app.services import attempts, audit, audit_integrity, checkpoints
 
 audit_app = command_group("The audit trail.")
 
@@ -31,11 +34,86 @@ def audit_verify(
         with file.open(encoding="utf-8") as lines:
             report = verify_chain(json.loads(line) for line in lines if line.strip())
     else:
-        with open_database(database_url).read() as session:
-            report = audit.verify(session)
+        db = open_database(database_url)
+        person(db, UNBLINDED_MONITORS)  # the trail is unblinded data: its readers only
+        with db.read() as session:
+            full = audit_integrity.verify_all(session, checkpoint_log=checkpoints.log_of(db))
+        _print_integrity(full)
+        return
     if not report.ok:
         fail(f"BROKEN at entry {report.first_bad_seq} ({report.entries} entries verify before it)")
     typer.echo(f"ok: {report.entries} entries, head {report.head_hash}")
+
+
+def _print_integrity(report: audit_integrity.IntegrityReport) -> None:
+    """Chain, checkpoints, replay: one line each, then every discrepancy; exit 1 unless ok."""
+    chain, points = report.chain, report.checkpoints
+    if chain.ok:  # the first line as for an exported file: `ok: N entries, head H`
+        typer.echo(f"ok: {chain.entries} entries, head {chain.head_hash}")
+    else:
+        typer.echo(
+            f"BROKEN at entry {chain.first_bad_seq} ({chain.entries} entries verify before it)"
+        )
+    if points is None:
+        typer.echo("checkpoints: none configured (IRT_CHECKPOINT_FILE)")
+    elif points.ok:
+        typer.echo(f"checkpoints: ok, {points.detail}")
+    else:
+        typer.echo(f"checkpoints: CONTRADICTED at entry {points.first_bad_seq}: {points.detail}")
+    for line in report.bad_checkpoint_lines:
+        typer.echo(f"checkpoints: FORGED {line}")
+    _print_replay(report.replay)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _print_replay(replayed: ReplayReport) -> None:
+    if replayed.ok:
+        typer.echo(f"replay: ok, {replayed.entries} entries explain {replayed.rows} rows")
+        return
+    typer.echo(f"replay: {len(replayed.discrepancies)} rows the trail does not explain")
+    for d in replayed.discrepancies:
+        typer.echo(f"  {d.table} {d.key}: {d.problem}")
+
+
+@audit_app.command("replay")
+def audit_replay(database_url: DatabaseUrl = None) -> None:
+    """Replay the trail against the business tables; name every row it does not explain."""
+    db = open_database(database_url)
+    person(db, UNBLINDED_MONITORS)
+    with db.read() as session:
+        replayed = audit_integrity.replay_trail(session)
+    _print_replay(replayed)
+    if not replayed.ok:
+        raise typer.Exit(1)
+
+
+@audit_app.command("keygen")
+def audit_keygen(
+    key_file: Annotated[
+        Path, typer.Option("--key-file", help="Where to write the Ed25519 private key (PEM).")
+    ],
+) -> None:
+    """Create the checkpoint signing key (owner-only) and its public key (`KEY_FILE.pub`)."""
+    if key_file.exists():
+        fail(f"{key_file} exists already; a signing key is never overwritten.")
+    public = checkpoints.keygen(key_file)
+    typer.echo(f"Private key: {key_file} (IRT_CHECKPOINT_KEY_FILE; never on the database host)")
+    typer.echo(f"Public key: {public} (give it to the auditors; IRT_CHECKPOINT_PUBLIC_KEY_FILE)")
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    why: Annotated[str, typer.Option(help="Why this checkpoint is taken.")] = "operator request",
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Sign the chain head now (e.g. to anchor a trail written before checkpoints were on)."""
+    db = open_database(database_url)
+    person(db, UNBLINDED_MONITORS)
+    point = audit_integrity.checkpoint_head(db, why=why)
+    if point is None:
+        fail("No checkpoint written: no signing key configured, or the trail is empty.")
+    typer.echo(f"Checkpoint at entry {point.seq}, hash {point.hash}.")
 
 
 @audit_app.command("export")
@@ -45,7 +123,11 @@ def audit_export(
 ) -> None:
     """Write the whole audit trail as JSON Lines (one entry a line, with its hashes)."""
     count = 0
-    with open_database(database_url).read() as session, out.open("w", encoding="utf-8") as handle:
+    db = open_database(database_url)
+    actor = person(db, UNBLINDED_MONITORS)
+    # recorded first, so the export holds its own entry and ends at the chain head
+    attempts.record_unblinded_read(db, actor=actor, what="audit_trail")
+    with db.read() as session, out.open("w", encoding="utf-8") as handle:
         total = session.execute(select(func.count()).select_from(AuditEntry)).scalar_one()
         entries = session.execute(select(AuditEntry).order_by(AuditEntry.seq)).scalars()
         with typer.progressbar(entries, length=total, label="Exporting audit trail") as bar:

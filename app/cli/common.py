@@ -14,6 +14,7 @@ from app.db.engine import Database
 from app.db.migrate import NotMigratedError, ensure_migrated
 from app.domain.errors import DomainError
 from app.domain.study import StudyDefinition, StudyDefinitionError, load_study
+from app.services import checkpoints
 from app.services.study_state import load_definition
 from app.services.transaction import writing
 from app.settings import get_settings
@@ -56,6 +57,7 @@ def open_database(database_url: str | None) -> Database:
     db = Database(resolve_url(database_url))
     try:
         ensure_migrated(db.engine)
+        checkpoints.attach(db, checkpoints.log_from_settings(get_settings()))
     except NotMigratedError as exc:
         fail(str(exc))
     return db

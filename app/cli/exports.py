@@ -8,14 +8,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy.orm import Session
 
 from app.cli.common import DatabaseUrl, command_group, fail, open_database
+from app.cli.identity import person
 from app.cli.lists import ExportFormat, ListFormat, ListScope
+from app.db.engine import Database
 from app.domain.errors import DomainError
+from app.domain.roles import OVERSIGHT, UNBLINDED_MONITORS, Role
+from app.domain.study import StudyDefinition
 from app.services import exports as export_service
-from app.services import lists as list_service
-from app.services import unblinded_allocations as unblinded_service
+from app.services import unblinded_reads
+from app.services.actor import Actor
 from app.services.study_state import load_definition
 from app.services.transaction import utcnow
 
@@ -32,15 +35,24 @@ Blinded = Annotated[
 
 
 def _export_file(
-    database_url: str | None, *, output: Path, label: str, build: Callable[[Session], str | bytes]
+    database_url: str | None,
+    *,
+    output: Path,
+    label: str,
+    roles: frozenset[Role] | tuple[Role, ...],
+    build: Callable[[Database, StudyDefinition, Actor], str | bytes],
 ) -> None:
-    """Read, build and write one export with a progress bar: large trials take a while."""
+    """Read, build and write one export with a progress bar: large trials take a while. The
+    export is made as the named user running the command, who needs one of `roles`; the
+    unblinded ones are recorded in the audit trail under that user by the service."""
+    db = open_database(database_url)
+    actor = person(db, roles)
     with typer.progressbar(length=3, label=label) as progress:
-        db = open_database(database_url)
         progress.update(1)
         try:
             with db.read() as session:
-                body = build(session)
+                study = load_definition(session)
+            body = build(db, study, actor)
         except DomainError as exc:
             fail(exc.detail)
         progress.update(1)
@@ -59,7 +71,10 @@ def export_allocations(output: Output, database_url: DatabaseUrl = None) -> None
         database_url,
         output=output,
         label="Exporting allocations",
-        build=lambda s: unblinded_service.allocations_csv(s, study=load_definition(s)),
+        roles=UNBLINDED_MONITORS,
+        build=lambda db, study, actor: unblinded_reads.allocations_csv(
+            db=db, study=study, actor=actor
+        ),
     )
 
 
@@ -75,8 +90,9 @@ def export_list(
         database_url,
         output=output,
         label="Exporting list",
-        build=lambda s: list_service.export_text(
-            s, study=load_definition(s), file_format=file_format.value, scope=scope
+        roles=UNBLINDED_MONITORS,
+        build=lambda db, study, actor: unblinded_reads.list_export(
+            db=db, study=study, actor=actor, file_format=file_format.value, scope=scope
         ),
     )
 
@@ -90,8 +106,9 @@ def _export(
         url,
         output=output,
         label=label,
-        build=lambda s: export_service.export_bytes(
-            s, study=load_definition(s), kind=kind, blinded=blinded, now=utcnow()
+        roles=OVERSIGHT if blinded else UNBLINDED_MONITORS,
+        build=lambda db, study, actor: unblinded_reads.export(
+            db=db, study=study, actor=actor, kind=kind, blinded=blinded, now=utcnow()
         ),
     )
 

@@ -3,18 +3,27 @@ each kit's content."""
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from app.cli.common import DatabaseUrl, command_group, load_study_file, transact
-from app.services import kits as kit_service
-from app.services.actor import SYSTEM
+from app.cli.common import (
+    DatabaseUrl,
+    command_group,
+    load_study_file,
+    open_database,
+    run_command,
+)
+from app.cli.identity import person, signature
+from app.domain import signatures as meanings
+from app.domain.roles import KIT_IMPORTERS
+from app.services import admin_commands
 from app.services.demo import DEMO_KITS_PER_CONTENT, demo_kit_list
-from app.services.study_state import load_definition
 from app.services.transaction import utcnow
+from app.settings import get_settings
 
 kits_app = command_group("Kit lists (unblinded work).")
 
@@ -49,12 +58,15 @@ def kits_import(
     file: Annotated[Path, typer.Argument(help="CSV: kit_number,content,lot,expiry_date,depot")],
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Import a kit list: every row valid or nothing is imported; the same file twice is a no-op."""
+    """Import a kit list (unblinded monitor, signed): every row valid or nothing is imported;
+    the same file twice is a no-op."""
     text = file.read_text("utf-8")
-    result = transact(
+    actor = person(open_database(database_url), KIT_IMPORTERS)
+    given = signature(meanings.kit_list_meaning(hashlib.sha256(text.encode("utf-8")).hexdigest()))
+    result = run_command(
         database_url,
-        lambda s: kit_service.import_kit_list(
-            s, study=load_definition(s), actor=SYSTEM, text=text, today=utcnow().date()
+        lambda db, study: admin_commands.import_kit_list(
+            db=db, study=study, actor=actor, text=text, settings=get_settings(), signature=given
         ),
     )
     if result["already_imported"]:

@@ -1,8 +1,10 @@
 """`irt lists`: randomization lists, generated here or imported, with their commitments. Unblinded
-work: run by the unblinded statistician, never by a blinded role."""
+work: run by an unblinded monitor account (the unblinded statistician's), never by a blinded
+role. Generating and importing lists are signed."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from collections.abc import Callable
@@ -13,11 +15,18 @@ from typing import Annotated
 import typer
 
 from app.cli.common import DatabaseUrl, command_group, fail, open_database, transact
+from app.cli.identity import person, signature
+from app.db.engine import Database
+from app.domain import signatures as meanings
 from app.domain.errors import DomainError
+from app.domain.roles import UNBLINDED_MONITORS
+from app.domain.signatures import Signature
 from app.domain.study import PHASE_II_SCOPE
 from app.services import lists as list_service
-from app.services.actor import SYSTEM
+from app.services import signatures, unblinded_reads
+from app.services.actor import Actor
 from app.services.study_state import load_definition
+from app.settings import get_settings
 
 lists_app = command_group("Randomization lists (unblinded work).")
 
@@ -90,6 +99,16 @@ def _seed(read: Callable[[str], str], path: Path) -> str:
         fail(exc.detail)
 
 
+def _sign(db: Database, *, actor: Actor, meaning: str) -> Signature:
+    """The signature of the list's generation or import, checked before any work starts."""
+    try:
+        return signatures.sign(
+            db, settings=get_settings(), actor=actor, given=signature(meaning), meaning=meaning
+        )
+    except DomainError as exc:
+        fail(exc.detail)
+
+
 def _write_new_file(path: Path, text: str) -> None:
     """Create `path` for its owner only (0600); refuse to overwrite anything."""
     try:
@@ -120,6 +139,11 @@ def lists_generate(
     _refuse_seed_value(seed)
     if seed_file is not None and seed_out is not None:
         fail("--seed-out writes a generated seed; with --seed-file you hold the seed already.")
+    db = open_database(database_url)
+    actor = person(db, UNBLINDED_MONITORS)
+    with db.read() as session:
+        meaning = meanings.list_generation_meaning(load_definition(session).code)
+    signed = _sign(db, actor=actor, meaning=meaning)
     secret = (
         list_service.new_seed()
         if seed_file is None
@@ -132,7 +156,7 @@ def lists_generate(
             scopes = transact(
                 database_url,
                 lambda s: list_service.generate(
-                    s, study=load_definition(s), actor=SYSTEM, seed=secret
+                    s, study=load_definition(s), actor=actor, seed=secret, signature=signed
                 ),
             )
             progress.update(1)
@@ -158,14 +182,20 @@ def lists_import(
     scope: ScopeOption = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Import an externally generated list: all rows valid, or nothing is imported."""
+    """Import an externally generated list: all rows valid, or nothing is imported. Signed
+    under the file's SHA-256."""
     text = file.read_text("utf-8")
+    db = open_database(database_url)
+    actor = person(db, UNBLINDED_MONITORS)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    signed = _sign(db, actor=actor, meaning=meanings.list_import_meaning(digest))
     scopes = transact(
         database_url,
         lambda s: list_service.import_csv(
             s,
             study=load_definition(s),
-            actor=SYSTEM,
+            actor=actor,
+            signature=signed,
             text=text,
             file_format=file_format.value,
             scope=scope or PHASE_II_SCOPE,
@@ -180,6 +210,7 @@ def lists_verify(seed_file: SeedFile = None, database_url: DatabaseUrl = None) -
     generated lists from the seed (which must match its stored SHA-256)."""
     seed = None if seed_file is None else _seed(list_service.given_seed, seed_file)
     db = open_database(database_url)
+    person(db, UNBLINDED_MONITORS)
     with db.read() as session:
         results = list_service.verify(session, study=load_definition(session), seed=seed)
     for result in results:
@@ -197,6 +228,7 @@ def lists_verify(seed_file: SeedFile = None, database_url: DatabaseUrl = None) -
 def lists_show_commitment(database_url: DatabaseUrl = None) -> None:
     """Print each list's SHA-256 commitment."""
     db = open_database(database_url)
+    person(db, UNBLINDED_MONITORS)
     with db.read() as session:
         for row in list_service.commitments(session):
             typer.echo(
@@ -215,11 +247,13 @@ def lists_export(
     """Write the stored lists: canonical CSV (the text the commitment hashes) or REDCap's
     allocation table of one scope."""
     db = open_database(database_url)
+    actor = person(db, UNBLINDED_MONITORS)
     try:
         with db.read() as session:
-            text = list_service.export_text(
-                session, study=load_definition(session), file_format=file_format.value, scope=scope
-            )
+            study = load_definition(session)
+        text = unblinded_reads.list_export(
+            db=db, study=study, actor=actor, file_format=file_format.value, scope=scope
+        )
     except DomainError as exc:
         fail(exc.detail)
     out.write_text(text, "utf-8")

@@ -16,9 +16,10 @@ from app.cli.common import (
     open_database,
     write_output,
 )
+from app.cli.identity import person
 from app.domain.errors import DomainError
+from app.domain.roles import EVERYONE, OVERSIGHT, PHARMACY, Role
 from app.services import reports
-from app.services.actor import SYSTEM
 from app.services.study_state import load_definition
 from app.services.transaction import utcnow
 
@@ -28,8 +29,10 @@ report_app = command_group("Reports as CSV: enrolment, inventory and expiry, unb
 @report_app.command("enrolment")
 def report_enrolment(out: Out = None, database_url: DatabaseUrl = None) -> None:
     """Subjects per stage against caps, per stratum and per site (never per arm)."""
-    with open_database(database_url).read() as session:
-        report = reports.enrolment(session, study=load_definition(session), actor=SYSTEM)
+    db = open_database(database_url)
+    actor = person(db, EVERYONE)
+    with db.read() as session:
+        report = reports.enrolment(session, study=load_definition(session), actor=actor)
     write_output(reports.enrolment_csv(report), out)
 
 
@@ -38,12 +41,14 @@ def report_inventory(
     site: SiteOption = None, out: Out = None, database_url: DatabaseUrl = None
 ) -> None:
     """Kits per status and stock per expiry window at each site and depot (no contents)."""
+    db = open_database(database_url)
+    actor = person(db, PHARMACY)
     try:
-        with open_database(database_url).read() as session:
+        with db.read() as session:
             report = reports.inventory(
                 session,
                 study=load_definition(session),
-                actor=SYSTEM,
+                actor=actor,
                 today=utcnow().date(),
                 site_id=site,
             )
@@ -61,8 +66,12 @@ def report_unblindings(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Every emergency unblinding: who, when, why; the treatment only with --with-treatment."""
-    with open_database(database_url).read() as session:
+    db = open_database(database_url)
+    actor = person(db, OVERSIGHT)
+    if with_treatment and actor.role != Role.UNBLINDED_MONITOR:
+        fail("Only the unblinded monitor may see the treatments.")
+    with db.read() as session:
         rows = reports.unblindings(
-            session, study=load_definition(session), actor=SYSTEM, with_treatment=with_treatment
+            session, study=load_definition(session), actor=actor, with_treatment=with_treatment
         )
     write_output(reports.unblindings_csv(rows, with_treatment=with_treatment), out)

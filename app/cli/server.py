@@ -16,7 +16,8 @@ from app.db.engine import Database
 from app.db.migrate import upgrade
 from app.db.models import Study
 from app.domain.study import load_study
-from app.services.demo import DEFAULT_PASSWORD, set_up_demo
+from app.services import checkpoints
+from app.services.demo import DEFAULT_PASSWORD, demo_password_problem, set_up_demo
 from app.settings import Settings
 
 Host = Annotated[str, typer.Option(help="Interface to listen on.")]
@@ -91,6 +92,26 @@ def serve(
     )
 
 
+def _demo_checkpoints(database: Path, *, fresh: bool) -> checkpoints.CheckpointLog | None:
+    """Unless configured, the demo keeps its signed checkpoints and its own signing key beside
+    its database file (a recreated database starts a new checkpoint file); the server it
+    starts inherits the settings through the environment."""
+    if not os.environ.get("IRT_CHECKPOINT_FILE"):
+        path = database.with_name(database.stem + ".checkpoints.jsonl")
+        if fresh:
+            path.unlink(missing_ok=True)
+        os.environ["IRT_CHECKPOINT_FILE"] = str(path.resolve())
+    if not os.environ.get("IRT_CHECKPOINT_KEY_FILE"):
+        key = database.with_name(database.stem + ".checkpoint-key.pem")
+        if not key.exists():
+            checkpoints.keygen(key)
+        os.environ["IRT_CHECKPOINT_KEY_FILE"] = str(key.resolve())
+    try:
+        return checkpoints.log_from_settings(Settings())
+    except (ValueError, OSError) as exc:
+        fail(f"Audit checkpoints: {exc}")
+
+
 def demo(
     password: Annotated[
         str, typer.Option(envvar="IRT_DEMO_PASSWORD", help="Password of every demo user.")
@@ -110,6 +131,9 @@ def demo(
     forwarded_allow_ips: ForwardedAllowIps = None,
 ) -> None:
     """Create the IMC-002 demo study (depot, kits, sites, users, lists, cohort C1 open); serve."""
+    weak = demo_password_problem(study=load_study(), password=password)
+    if weak is not None:
+        fail(f"--password: {weak}")
     if database_url is None:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{database}{suffix}").unlink(missing_ok=True)
@@ -117,7 +141,7 @@ def demo(
     else:
         url = database_url
     upgrade(url)
-    db = Database(url)
+    db = checkpoints.attach(Database(url), _demo_checkpoints(database, fresh=database_url is None))
     with db.read() as session:
         loaded = session.execute(select(Study.id)).first() is not None
     if loaded and not if_empty:

@@ -1,9 +1,9 @@
-"""`irt shipments`: shipments from depots to sites, done as the supply manager. Blinded: lines name
+"""`irt shipments`: shipments from depots to sites, done by a supply manager (a pharmacist may
+list and receive their sites' shipments, as in the API). Blinded: lines name
 kit counts and statuses, never contents."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Annotated
 
 import typer
@@ -16,18 +16,21 @@ from app.cli.common import (
     open_database,
     run_command,
 )
-from app.domain.roles import Role
+from app.cli.identity import person
+from app.domain.roles import PHARMACY, SUPPLY_MANAGERS
 from app.services import commands, supply_commands
 from app.services import shipments as shipment_service
-from app.services.actor import SYSTEM
+from app.services.actor import Actor
 from app.services.results import ShipmentOut
 from app.services.shipments import Receipt
 
 shipments_app = command_group("Shipments from depots to sites (blinded: no contents).")
 
 ShipmentId = Annotated[int, typer.Argument(min=1, help="The shipment's number.")]
-SUPPLY_SYSTEM = replace(SYSTEM, role=Role.SUPPLY_MANAGER)
-"""The operator doing supply work: the supply manager's rights, audited as `system`."""
+
+
+def _supply_manager(database_url: str | None) -> Actor:
+    return person(open_database(database_url), SUPPLY_MANAGERS)
 
 
 def _shipment_line(shipment: ShipmentOut) -> str:
@@ -41,8 +44,10 @@ def _shipment_line(shipment: ShipmentOut) -> str:
 @shipments_app.command("list")
 def shipments_list(site: SiteOption = None, database_url: DatabaseUrl = None) -> None:
     """Every shipment (or one site's) with its status and kit count."""
-    with open_database(database_url).read() as session:
-        for row in shipment_service.list_shipments(session, actor=SUPPLY_SYSTEM, site_id=site):
+    db = open_database(database_url)
+    actor = person(db, PHARMACY)
+    with db.read() as session:
+        for row in shipment_service.list_shipments(session, actor=actor, site_id=site):
             typer.echo(_shipment_line(ShipmentOut.model_validate(row)))
 
 
@@ -54,12 +59,13 @@ def shipments_request(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Request a manual shipment (the same number of kits of each content)."""
+    actor = _supply_manager(database_url)
     shipment = run_command(
         database_url,
         lambda db, study: supply_commands.request_shipment(
             db=db,
             study=study,
-            actor=SUPPLY_SYSTEM,
+            actor=actor,
             site_id=site_id,
             kits_per_content=kits_per_content,
             reason=reason,
@@ -71,10 +77,11 @@ def shipments_request(
 @shipments_app.command("ship")
 def shipments_ship(shipment_id: ShipmentId, database_url: DatabaseUrl = None) -> None:
     """Send a requested shipment: its kits go in transit to the site."""
+    actor = _supply_manager(database_url)
     shipment = run_command(
         database_url,
         lambda db, study: supply_commands.ship_shipment(
-            db=db, study=study, actor=SUPPLY_SYSTEM, shipment_id=shipment_id
+            db=db, study=study, actor=actor, shipment_id=shipment_id
         ),
     )
     typer.echo(_shipment_line(shipment))
@@ -85,10 +92,11 @@ def shipments_cancel(
     shipment_id: ShipmentId, reason: Reason, database_url: DatabaseUrl = None
 ) -> None:
     """Cancel a shipment that has not been sent."""
+    actor = _supply_manager(database_url)
     shipment = run_command(
         database_url,
         lambda db, _: supply_commands.cancel_shipment(
-            db=db, actor=SUPPLY_SYSTEM, shipment_id=shipment_id, reason=reason
+            db=db, actor=actor, shipment_id=shipment_id, reason=reason
         ),
     )
     typer.echo(_shipment_line(shipment))
@@ -105,12 +113,13 @@ def shipments_receive(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Record the receipt at the site; every kit not named damaged or missing is received."""
+    actor = person(open_database(database_url), PHARMACY)
     shipment = run_command(
         database_url,
         lambda db, study: commands.receive_shipment(
             db=db,
             study=study,
-            actor=SUPPLY_SYSTEM,
+            actor=actor,
             shipment_id=shipment_id,
             receipt=Receipt(
                 damaged=tuple(damaged or ()),
@@ -124,12 +133,13 @@ def shipments_receive(
 
 def _resolve(shipment_id: int, *, release: bool, reason: str, database_url: str | None) -> None:
     """`release` and `reject` are one quarantine decision with opposite outcomes."""
+    actor = _supply_manager(database_url)
     shipment = run_command(
         database_url,
         lambda db, study: supply_commands.resolve_quarantine(
             db=db,
             study=study,
-            actor=SUPPLY_SYSTEM,
+            actor=actor,
             shipment_id=shipment_id,
             release=release,
             reason=reason,

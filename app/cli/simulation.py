@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -67,6 +68,10 @@ def simulate_command(
     """Simulate whole trials through the service's own allocation, dosing, dispensing and
     resupply rules: missed doses, kits shipped, wasted and the overage, and the blind-leak
     figure (how well an adversary who sees what blinded roles see guesses each arm)."""
+    for out in (json_out, csv_out):
+        if out is not None and not out.parent.is_dir():
+            typer.secho(f"No such folder for {out}: nothing was simulated.", fg="red", err=True)
+            raise typer.Exit(2)
     study, chosen = _load(scenario, study_file)
     if recommend_levels:
         _recommend(study, scenario=chosen, trials=trials, seed=seed, max_p=max_p_missed)
@@ -87,6 +92,12 @@ def _write(summary: Summary, json_out: Path | None, csv_out: Path | None) -> Non
         json_out.write_text(json.dumps(simulation.as_json(summary), indent=1), "utf-8")
     if csv_out is not None:
         csv_out.write_text(simulation.as_csv(summary), "utf-8")
+
+
+def trials_to_show(max_p: float) -> int:
+    """Trials without a miss whose 95 % upper bound on P(any missed dose) is below max_p
+    (the rule of three: 3 / n)."""
+    return math.ceil(3 / max_p)
 
 
 def _recommend(
@@ -114,6 +125,14 @@ def _recommend(
         )
     )
     typer.echo(simulation.recommendation_table(found))
+    if trials < trials_to_show(max_p):
+        typer.secho(
+            f"{trials} trials rank the levels but cannot show P(any missed dose) < {max_p} with "
+            f"95 % confidence (that takes {trials_to_show(max_p)} trials without a miss): run "
+            "the chosen levels again with more trials.",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
     if found.best is None:
         typer.secho(
             "No levels in the search meet the risk target: raise the target, shorten lead "

@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 
 from app.cli.common import DatabaseUrl, Reason, command_group, open_database, run_command, transact
+from app.cli.identity import person, person_or_setup
+from app.domain.roles import SPONSOR_ADMINS
 from app.services import admin_commands, sites, study_setup
-from app.services.actor import SYSTEM
 
 depots_app = command_group("Depots.")
 sites_app = command_group("Sites.")
@@ -22,10 +23,11 @@ DepotOption = Annotated[str | None, typer.Option("--depot", help="The supplying 
 def depots_add(
     depot_id: str, name: str, country: Country, database_url: DatabaseUrl = None
 ) -> None:
-    """Add a depot."""
+    """Add a depot (a sponsor admin; anyone before the first account exists)."""
+    actor = person_or_setup(open_database(database_url), SPONSOR_ADMINS)
     transact(
         database_url,
-        lambda s: sites.add_depot(s, actor=SYSTEM, depot_id=depot_id, name=name, country=country),
+        lambda s: sites.add_depot(s, actor=actor, depot_id=depot_id, name=name, country=country),
     )
     typer.echo(f"Depot {depot_id} added.")
 
@@ -39,10 +41,11 @@ def sites_add(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Add a site (inactive until `irt sites activate`)."""
+    actor = person_or_setup(open_database(database_url), SPONSOR_ADMINS)
     transact(
         database_url,
         lambda s: study_setup.add_site(
-            s, actor=SYSTEM, site_id=site_id, name=name, country=country, depot_id=depot
+            s, actor=actor, site_id=site_id, name=name, country=country, depot_id=depot
         ),
     )
     typer.echo(f"Site {site_id} added (inactive).")
@@ -53,10 +56,11 @@ def sites_activate(
     site_id: str, reason: Reason, depot: DepotOption = None, database_url: DatabaseUrl = None
 ) -> None:
     """Open a site for enrolment; its initial shipment is requested from its depot."""
+    actor = person(open_database(database_url), SPONSOR_ADMINS)
     activated = run_command(
         database_url,
         lambda db, study: admin_commands.activate_site(
-            db=db, study=study, actor=SYSTEM, site_id=site_id, depot_id=depot, reason=reason
+            db=db, study=study, actor=actor, site_id=site_id, depot_id=depot, reason=reason
         ),
     )
     shipment_id = activated.initial_shipment_id
@@ -69,8 +73,10 @@ def sites_activate(
 @sites_app.command("list")
 def sites_list(database_url: DatabaseUrl = None) -> None:
     """List the sites with their depot and whether they are active."""
-    with open_database(database_url).read() as session:
-        for site in sites.list_sites(session, actor=SYSTEM):
+    db = open_database(database_url)
+    actor = person(db, SPONSOR_ADMINS)
+    with db.read() as session:
+        for site in sites.list_sites(session, actor=actor):
             state = "active" if site["active"] else "inactive"
             typer.echo(
                 f"{site['site_id']:<12} {site['country']}  {state:<8} "

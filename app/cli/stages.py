@@ -9,8 +9,11 @@ from typing import Annotated, Literal
 import typer
 
 from app.cli.common import DatabaseUrl, Reason, command_group, fail, open_database, run_command
+from app.cli.identity import person, signature
+from app.domain import signatures as meanings
+from app.domain.roles import SPONSOR_ADMINS
 from app.services import admin_commands, stages
-from app.services.actor import SYSTEM
+from app.settings import get_settings
 
 cohorts_app = command_group("Phase Ib cohorts: open and close (sponsor decisions).")
 phase2_app = command_group("The phase II dose, recorded once (sponsor decision).")
@@ -34,11 +37,20 @@ def cohorts_list(database_url: DatabaseUrl = None) -> None:
 def _change_cohort(
     code: str, *, action: Literal["open", "close"], reason: str, database_url: str | None
 ) -> None:
-    """`open` and `close` differ only in the action the service is asked for."""
+    """`open` and `close` differ only in the action the service is asked for. Signed."""
+    actor = person(open_database(database_url), SPONSOR_ADMINS)
+    signed = signature(meanings.cohort_meaning(code=code, action=action))
     cohort = run_command(
         database_url,
         lambda db, study: admin_commands.change_cohort(
-            db=db, study=study, actor=SYSTEM, code=code, action=action, reason=reason
+            db=db,
+            study=study,
+            actor=actor,
+            code=code,
+            action=action,
+            reason=reason,
+            settings=get_settings(),
+            signature=signed,
         ),
     )
     typer.echo(_cohort_line(cohort.model_dump()))
@@ -83,10 +95,18 @@ def phase2_select(
         level = Decimal(dose)
     except InvalidOperation:
         fail(f"Not a number: {dose!r}.")
+    actor = person(open_database(database_url), SPONSOR_ADMINS)
+    signed = signature(meanings.phase2_dose_meaning(level))
     phase2 = run_command(
         database_url,
         lambda db, study: admin_commands.select_phase2_dose(
-            db=db, study=study, actor=SYSTEM, dose_mg_per_kg=level, reason=reason
+            db=db,
+            study=study,
+            actor=actor,
+            dose_mg_per_kg=level,
+            reason=reason,
+            settings=get_settings(),
+            signature=signed,
         ),
     )
     typer.echo(_phase2_line(phase2.model_dump()))

@@ -7,9 +7,10 @@ from typing import Annotated
 
 import typer
 
-from app.cli.common import DatabaseUrl, command_group, load_study_file, transact
+from app.cli.common import DatabaseUrl, command_group, load_study_file, open_database, transact
+from app.cli.identity import person_or_setup
+from app.domain.roles import SPONSOR_ADMINS
 from app.services import study_setup
-from app.services.actor import SYSTEM
 
 study_app = command_group("The study definition.")
 
@@ -21,7 +22,8 @@ def study_load(
 ) -> None:
     """Load the study definition (once per database)."""
     study = load_study_file(file)
-    transact(database_url, lambda s: study_setup.load_study(s, study=study, actor=SYSTEM))
+    actor = person_or_setup(open_database(database_url), SPONSOR_ADMINS)
+    transact(database_url, lambda s: study_setup.load_study(s, study=study, actor=actor))
     typer.echo(f"Study {study.code} loaded (definition {study.fingerprint()}).")
 
 

@@ -7,13 +7,16 @@ import typer
 
 from app.cli.common import DatabaseUrl, command_group, open_database
 from app.services import sites
-from app.services.actor import SYSTEM
+from app.services.actor import job
 from app.services.locks import lock_site
 from app.services.resupply import check_site
 from app.services.study_state import load_definition
 from app.services.transaction import utcnow, writing
 
 supply_app = command_group("Supply jobs.")
+
+RESUPPLY = job("resupply")
+"""The daily job is the service's own, recorded as `system:resupply`."""
 
 
 @supply_app.command("check")
@@ -22,13 +25,13 @@ def supply_check(database_url: DatabaseUrl = None) -> None:
     db = open_database(database_url)
     with db.read() as session:
         study = load_definition(session)
-        site_ids = [s["site_id"] for s in sites.list_sites(session, actor=SYSTEM) if s["active"]]
+        site_ids = [s["site_id"] for s in sites.list_sites(session, actor=RESUPPLY) if s["active"]]
     for site_id in site_ids:
         with writing(db) as session:
             shipment = check_site(
                 session,
                 study=study,
-                actor=SYSTEM,
+                actor=RESUPPLY,
                 site=lock_site(session, site_id=site_id),
                 today=utcnow().date(),
             )

@@ -66,7 +66,7 @@ class DueCalendar:
         size = self._size
         if offset >= size:
             return  # beyond the calendar: never inside a horizon it is asked about
-        tree, i = self._trees[content], max(offset, 0) + 1
+        tree, i = self._trees[content], (offset if offset > 0 else 0) + 1
         while i <= size:
             tree[i] += vials
             i += i & -i
@@ -76,25 +76,30 @@ class DueCalendar:
         offset = (until - self._start).days
         if offset < 0:
             return 0
-        tree, i, total = self._trees[content], min(offset, self._size - 1) + 1, 0
-        while i > 0:
+        last = self._size - 1
+        tree, i, total = self._trees[content], (offset if offset < last else last) + 1, 0
+        while i:
             total += tree[i]
-            i -= i & -i
+            i &= i - 1  # drops the lowest set bit: the next node to the left
         return total
 
     def next_due_after(self, content: str, day: date, beyond: int = 0) -> date | None:
         """The first day after `day` by which the content's need has grown by more than
         `beyond` vials (with 0: the next day a pending visit falls due), or None."""
-        tree = self._trees[content]
-        seen = self.need(content, day) + beyond
-        # Fenwick descent: the largest index whose prefix sum is still `seen`
-        index, remaining, step = 0, seen, 1 << self._size.bit_length()
+        return self.first_over(content, self.need(content, day) + beyond)
+
+    def first_over(self, content: str, vials: int) -> date | None:
+        """The first day by which the content's need exceeds `vials`, or None: `next_due_after`
+        for a caller that holds the need by its day already."""
+        tree, size = self._trees[content], self._size
+        # Fenwick descent: the largest index whose prefix sum is still `vials`
+        index, remaining, step = 0, vials, 1 << (size.bit_length() - 1)
         while step:
             nxt = index + step
-            if nxt <= self._size and tree[nxt] <= remaining:
+            if nxt <= size and tree[nxt] <= remaining:
                 index, remaining = nxt, remaining - tree[nxt]
             step >>= 1
-        if index >= self._size:
+        if index >= size:
             return None
         return self._start + timedelta(days=index)
 

@@ -25,7 +25,6 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from fractions import Fraction
 
 
 @dataclass(frozen=True)
@@ -84,7 +83,13 @@ def split(total: int, shares: Mapping[str, float]) -> dict[str, int]:
 def safety_levels(positions: Mapping[str, Position], levels: Levels, floor: int) -> dict[str, int]:
     """Safety kits per content: the site's trigger kits in all, split in the shares of need,
     and never less than one heaviest-weight visit (`floor`) of each content."""
-    parts = split(levels.trigger * len(positions), _shares(positions, floor))
+    return _safety(positions, levels, floor, _shares(positions, floor))
+
+
+def _safety(
+    positions: Mapping[str, Position], levels: Levels, floor: int, shares: Mapping[str, float]
+) -> dict[str, int]:
+    parts = split(levels.trigger * len(positions), shares)
     return {c: max(floor, parts[c]) for c in positions}
 
 
@@ -108,11 +113,19 @@ def plan(positions: Mapping[str, Position], levels: Levels, floor: int) -> Plan:
     out at about the same time and few kits are stranded. Every content gets at least one kit
     (never a one-content shipment). `floor` is the vials of one heaviest-weight visit, the least
     a site must hold of each content."""
-    safety = safety_levels(positions, levels, floor)
+    return plan_in_shares(positions, levels, floor, _shares(positions, floor))
+
+
+def plan_in_shares(
+    positions: Mapping[str, Position], levels: Levels, floor: int, shares: Mapping[str, float]
+) -> Plan:
+    """`plan`, given the shares it splits in: `need_shares` of the positions' cover need and the
+    floor (for a caller that holds them already, as the simulator does)."""
+    safety = _safety(positions, levels, floor, shares)
     slack = {c: p.stock + p.in_transit - p.need_lead - safety[c] for c, p in positions.items()}
     if min(slack.values(), default=0) >= 0:
         return Plan({}, slack)
-    buffers = split(levels.target * len(positions), _shares(positions, floor))
+    buffers = split(levels.target * len(positions), shares)
     quantities = {
         c: max(
             1, max(p.need_cover, p.need_lead) + max(buffers[c], safety[c]) - p.stock - p.in_transit
@@ -152,25 +165,29 @@ def pick_depot_dates(
     next, and strand most of them."""
     wanted = {c: quantities.get(c, 0) for c in contents if quantities.get(c, 0) > 0}
     picked: dict[str, Counter[date]] = {c: Counter() for c in contents}
-    done = Fraction(0)  # the fraction of every quantity picked so far
+    # exact fractions in integers: `done` is the fraction of every quantity picked so far, in
+    # units of 1/whole (each step is a date's kits over a quantity, so a multiple of 1/whole)
+    whole = math.lcm(*wanted.values())
+    done = 0
     for day in sorted({d for c in contents for d in depot.get(c, {})}):
-        if done == 1 or not wanted:
+        if done == whole or not wanted:
             break
         held = {c: depot.get(c, {}).get(day, 0) for c in contents}
         if min(held.values()) <= 0:
             continue
-        step = min([1 - done, *(Fraction(held[c], q) for c, q in wanted.items())])
+        step = min([whole - done, *(held[c] * whole // q for c, q in wanted.items())])
         for content, q in wanted.items():
-            take = _half_up((done + step) * q) - _half_up(done * q)
+            take = _half_up(done + step, q, whole) - _half_up(done, q, whole)
             if take:
                 picked[content][day] += take
         done += step
-    short = {c: q - _half_up(done * q) for c, q in wanted.items()}
+    short = {c: q - _half_up(done, q, whole) for c, q in wanted.items()}
     return picked, {c: n for c, n in short.items() if n}
 
 
-def _half_up(x: Fraction) -> int:
-    return math.floor(x + Fraction(1, 2))
+def _half_up(done: int, quantity: int, whole: int) -> int:
+    """done / whole x quantity, rounded half up (exactly)."""
+    return (2 * done * quantity + whole) // (2 * whole)
 
 
 def depot_shippable(depot: DepotShelf, contents: Sequence[str]) -> dict[str, int]:

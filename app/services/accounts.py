@@ -1,4 +1,5 @@
-"""Account administration: disable a user, reset a password (both end every token)."""
+"""Account administration: disable a user, reset a password (both end every token); a new
+password must follow the password policy (app/domain/password_policy.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from app.db.models import User
 from app.domain.errors import Conflict
+from app.domain.password_policy import check_password
 from app.domain.reasons import check_reason
 from app.services import audit
 from app.services.actor import Actor
@@ -41,7 +43,7 @@ def reset_password(
 ) -> None:
     reason = check_reason(reason)
     user = _user(session, username)
-    user.password_hash = hash_password(password)
+    user.password_hash = hash_password(check_password(password, username=username))
     user.token_version += 1
     audit.record(
         session,

@@ -24,6 +24,14 @@ class Actor:
         return self.role not in SITE_ROLES or site_id in self.site_ids
 
 
+def job(name: str, role: Role = Role.SPONSOR_ADMIN) -> Actor:
+    """One of the service's own jobs (`system:resupply`, `system:outbox`, `system:demo`,
+    `system:setup`), recorded with role `system`: the trail tells it apart from any person,
+    whose user name can never hold a colon (app/services/study_setup.py)."""
+    return Actor(f"system:{name}", role, frozenset(), is_system=True)
+
+
 SYSTEM = Actor("system", Role.SPONSOR_ADMIN, frozenset(), is_system=True)
-"""The service itself and the `irt` command line run by the operator: study-level rights,
-recorded in the audit trail as user `system`, role `system`."""
+"""The service itself, where no job name fits: study-level rights, recorded in the audit trail
+as user `system`, role `system`. The `irt` command line acts as a named user instead
+(app/cli/identity.py)."""

@@ -2,20 +2,25 @@
 II dose, called by the API (app/api/admin.py) and the admin pages alike.
 
 Each one owns its unit of work (`writing`: the change and its audit entry commit together) and
-answers a typed result (app/services/results.py).
+answers a typed result (app/services/results.py). Stage decisions and the kit list import are
+signed (app/services/signatures.py): the signature is checked before the transaction starts.
 """
 
 from __future__ import annotations
 
+import hashlib
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from app.db.engine import Database
+from app.domain import signatures as meanings
 from app.domain.study import StudyDefinition
-from app.services import sites, stages
+from app.services import attempts, kits, signatures, sites, stages
 from app.services.actor import Actor
 from app.services.results import CohortOut, Phase2Out, SiteActivatedOut
+from app.services.signatures import SignatureInput
 from app.services.transaction import utcnow, writing
+from app.settings import Settings
 
 
 def activate_site(
@@ -29,7 +34,17 @@ def activate_site(
 ) -> SiteActivatedOut:
     """Open a site for enrolment (supplied by `depot_id`, or the depot it has); its initial
     shipment is requested from that depot."""
-    with writing(db) as session:
+    with (
+        attempts.refusals_recorded(
+            db,
+            actor=actor,
+            action="site.activate_refused",
+            entity="site",
+            entity_id=site_id,
+            sent={"depot_id": depot_id, "reason": reason},
+        ),
+        writing(db) as session,
+    ):
         site = sites.activate(
             session,
             study=study,
@@ -50,21 +65,95 @@ def change_cohort(
     code: str,
     action: Literal["open", "close"],
     reason: str,
+    settings: Settings,
+    signature: SignatureInput,
 ) -> CohortOut:
-    """Open or close a cohort, audited with the reason."""
-    with writing(db) as session:
+    """Open or close a cohort, signed by the sponsor and audited with the reason."""
+    signed = signatures.sign(
+        db,
+        settings=settings,
+        actor=actor,
+        given=signature,
+        meaning=meanings.cohort_meaning(code=code, action=action),
+    )
+    with (
+        attempts.refusals_recorded(
+            db,
+            actor=actor,
+            action=f"cohort.{action}_refused",
+            entity="cohort",
+            entity_id=code,
+            sent={"action": action, "reason": reason},
+        ),
+        writing(db) as session,
+    ):
         cohort = stages.change_cohort(
-            session, study=study, actor=actor, code=code, action=action, reason=reason
+            session,
+            study=study,
+            actor=actor,
+            code=code,
+            action=action,
+            reason=reason,
+            signature=signed,
         )
     return CohortOut.model_validate(cohort)
 
 
 def select_phase2_dose(
-    *, db: Database, study: StudyDefinition, actor: Actor, dose_mg_per_kg: Decimal, reason: str
+    *,
+    db: Database,
+    study: StudyDefinition,
+    actor: Actor,
+    dose_mg_per_kg: Decimal,
+    reason: str,
+    settings: Settings,
+    signature: SignatureInput,
 ) -> Phase2Out:
-    """Record the phase II dose once (every cohort closed), audited with the reason."""
-    with writing(db) as session:
+    """Record the phase II dose once (every cohort closed), signed and audited with the reason."""
+    signed = signatures.sign(
+        db,
+        settings=settings,
+        actor=actor,
+        given=signature,
+        meaning=meanings.phase2_dose_meaning(dose_mg_per_kg),
+    )
+    with (
+        attempts.refusals_recorded(
+            db,
+            actor=actor,
+            action="phase2.select_dose_refused",
+            entity="study",
+            entity_id="phase2",
+            sent={"dose_mg_per_kg": dose_mg_per_kg, "reason": reason},
+        ),
+        writing(db) as session,
+    ):
         phase2 = stages.select_phase2_dose(
-            session, study=study, actor=actor, dose=dose_mg_per_kg, reason=reason
+            session, study=study, actor=actor, dose=dose_mg_per_kg, reason=reason, signature=signed
         )
     return Phase2Out.model_validate(phase2)
+
+
+def import_kit_list(
+    *,
+    db: Database,
+    study: StudyDefinition,
+    actor: Actor,
+    text: str,
+    settings: Settings,
+    signature: SignatureInput,
+) -> dict[str, Any]:
+    """Import the packager's kit list, signed under the file's SHA-256 (the meaning names the
+    very file approved)."""
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    signed = signatures.sign(
+        db,
+        settings=settings,
+        actor=actor,
+        given=signature,
+        meaning=meanings.kit_list_meaning(digest),
+    )
+    with writing(db) as session:
+        return kits.import_kit_list(
+            session, study=study, actor=actor, text=text, today=utcnow().date(), signature=signed
+        )

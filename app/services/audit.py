@@ -12,8 +12,11 @@ from sqlalchemy.orm import Session
 
 from app.db.models import AuditEntry, AuditHead
 from app.domain.audit_chain import ChainReport, entry_hash, verify_chain
+from app.services.checkpoints import Chained
 
 _PENDING = "irt_audit_pending"
+CHAINED = "irt_audit_chained"
+"""session.info key: what the transaction appended, for the checkpoint after commit."""
 
 
 def to_json(value: Mapping[str, Any] | None) -> str:
@@ -81,6 +84,12 @@ def flush(session: Session) -> None:
         prev = digest
     head.seq, head.hash = seq, prev
     session.flush()
+    session.info[CHAINED] = Chained(
+        first_seq=seq - len(pending) + 1,
+        last_seq=seq,
+        last_hash=prev,
+        actions=tuple(e["action"] for e in pending),
+    )
 
 
 def discard(session: Session) -> None:
@@ -119,10 +128,20 @@ def verify(session: Session) -> ChainReport:
 
 
 def entries_after(
-    session: Session, *, after_seq: int, limit: int | None = None
+    session: Session,
+    *,
+    after_seq: int,
+    limit: int | None = None,
+    username: str | None = None,
+    action: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Entries with seq > after_seq, in chain order."""
+    """Entries with seq > after_seq, in chain order; only one user's, or one action's, when
+    asked (how a reader finds a refused attempt or an unblinded read)."""
     query = select(AuditEntry).where(AuditEntry.seq > after_seq).order_by(AuditEntry.seq)
+    if username is not None:
+        query = query.where(AuditEntry.username == username)
+    if action is not None:
+        query = query.where(AuditEntry.action == action)
     if limit is not None:
         query = query.limit(limit)
     return [entry_dict(e) for e in session.execute(query).scalars()]

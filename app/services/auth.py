@@ -1,101 +1,153 @@
-"""Login and bearer tokens (HS256 JWT: subject, role, token version, expiry). The user is re-read
-on every request, so a disabled user, a changed role or a reset password stops tokens at once."""
+"""Login and bearer tokens (HS256 JWT: subject, role, token version, session id, expiry). The
+user is re-read on every request, so a disabled user, a changed role, a reset password or a
+logout stops tokens at once."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import timedelta
+import secrets
+from datetime import UTC, datetime, timedelta
 
 import jwt
-from sqlalchemy import func, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from app.db.engine import Database
-from app.db.models import LoginFailure, User, UserSite
+from app.db.models import RevokedToken, User, UserSite
 from app.domain.errors import DomainError, NotAuthenticated, TooManyAttempts
 from app.domain.roles import Role
-from app.services import audit
+from app.services import audit, throttle
 from app.services.actor import Actor
-from app.services.passwords import verify_password
+from app.services.passwords import dummy_hash, verify_password
+from app.services.throttle import LoginAttempt, Refused, insert_ignoring_conflict, stale_keys
 from app.services.transaction import utcnow, writing
 from app.settings import Settings
 
 ALGORITHM = "HS256"
+
+__all__ = ["LoginAttempt", "actor_from_token", "issue_token", "login", "logout", "unauthorized"]
 
 
 def unauthorized(detail: str) -> DomainError:
     return NotAuthenticated("unauthorized", detail)
 
 
-@dataclass(frozen=True)
-class LoginAttempt:
-    """Who tried to log in, as the audit trail records a failed attempt."""
+def login(
+    db: Database,
+    *,
+    settings: Settings,
+    username: str,
+    password: str,
+    source: str,
+    device_id: str | None = None,
+) -> User:
+    """Check the password, throttled by key (app/services/throttle.py): the attempt is reserved
+    first, and a refused one (429 with the seconds to wait) checks no password. Unknown, disabled
+    and real users cost the same: one user read, one Argon2 check (against a dummy hash of the
+    same parameters when there is no user), the same throttle and audit work.
 
-    username: str
-    audit_role: str = "anonymous"
-
-
-def login(db: Database, *, settings: Settings, username: str, password: str) -> User:
-    """Check the password; throttle repeated failures per user name (429); audit each failure."""
-    since = utcnow() - timedelta(seconds=settings.login_failure_window_seconds)
-    with db.read() as session:
-        recent = int(
-            session.execute(
-                select(func.count())
-                .select_from(LoginFailure)
-                .where(LoginFailure.username == username, LoginFailure.failed_at > since)
-            ).scalar_one()
+    `source` is the client address as the app sees it; `device_id` comes from a valid device
+    proof for this user name (app/services/device_proof.py), None without one."""
+    keys = throttle.keys_for(
+        settings=settings, source=source, username=username, device_id=device_id
+    )
+    now = utcnow()
+    with writing(db) as session:
+        outcome = throttle.reserve(
+            session, settings=settings, keys=keys, username=username, source=source, now=now
         )
         user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
-        throttled = recent >= settings.login_max_failures
-        if (
-            not throttled
-            and user is not None
-            and user.active
-            and verify_password(user.password_hash, password)
-        ):
-            return user
-    name = username[:80]
-    with writing(db) as session:
-        session.add(LoginFailure(username=name, failed_at=utcnow()))
-        action = "auth.login_throttled" if throttled else "auth.login_failed"
-        audit.record(
-            session,
-            actor=LoginAttempt(name),
-            action=action,
-            entity="user",
-            entity_id=name,
-            before=None,
-            after={"failures_in_window": recent + 1},
-        )
-    if throttled:
-        raise TooManyAttempts(
-            "too_many_attempts",
-            f"Too many failed logins for this user. Wait "
-            f"{settings.login_failure_window_seconds // 60} minutes, or ask an administrator.",
-        )
+    if isinstance(outcome, Refused):
+        raise _throttled(outcome.retry_after)
+    if outcome.created:
+        throttle.forget_stale(db, settings=settings, now=now)
+    checked = verify_password(user.password_hash if user is not None else dummy_hash(), password)
+    if checked and user is not None and user.active:
+        with writing(db) as session:
+            throttle.give_back(session, keys=keys, now=utcnow())
+        return user
+    if throttle.is_audited(outcome):  # decided by the counts alone, never by the user
+        with writing(db) as session:
+            throttle.audit_failure(
+                session,
+                username=username,
+                source=source,
+                reserved=outcome,
+                known_device=device_id is not None,
+            )
     raise unauthorized("The user name or password is wrong, or the account is disabled.")
 
 
-def issue_token(*, user: User, secret: str, ttl_seconds: int) -> str:
+def _throttled(retry_after: int) -> DomainError:
+    wait = f"{retry_after} seconds" if retry_after < 120 else f"{-(-retry_after // 60)} minutes"
+    return TooManyAttempts(
+        "too_many_attempts",
+        f"Too many failed logins. Wait {wait} before trying again; a device you have logged in "
+        "on before is not held up by other people's attempts.",
+        retry_after=retry_after,
+    )
+
+
+def issue_token(*, user: User, secret: str, ttl_seconds: int, session_id: str | None = None) -> str:
+    """A bearer token; `session_id` (the `sid` claim, new unless given) is what logout ends, so a
+    token renewed within one session should carry it on."""
     now = utcnow()
     claims = {
         "sub": user.username,
         "role": user.role,
         "ver": user.token_version,
+        "sid": session_id or secrets.token_hex(16),
         "iat": now,
         "exp": now + timedelta(seconds=ttl_seconds),
     }
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
-def actor_from_token(session: Session, *, token: str, secret: str) -> Actor:
+def _claims(token: str, secret: str) -> dict[str, object]:
     try:
-        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp"]})
+        claims: dict[str, object] = jwt.decode(
+            token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sid"]}
+        )
     except jwt.ExpiredSignatureError:
         raise unauthorized("Your session has expired. Log in again.") from None
     except jwt.PyJWTError:
         raise unauthorized("The access token is not valid. Log in again.") from None
+    return claims
+
+
+def logout(db: Database, *, token: str, secret: str, ttl_seconds: int) -> None:
+    """End the token's session on the server: every token of it is refused from now on. Ended
+    sessions are forgotten once no token of theirs can still be valid."""
+    with db.read() as session:
+        actor = actor_from_token(session, token=token, secret=secret)
+    claims = _claims(token, secret)
+    now = utcnow()
+    expires = datetime.fromtimestamp(int(str(claims["exp"])), UTC)
+    keep_until = max(expires, now + timedelta(seconds=ttl_seconds))
+    with writing(db) as session:
+        ended = select(RevokedToken.session_id).where(RevokedToken.expires_at < now)
+        session.execute(
+            delete(RevokedToken).where(RevokedToken.session_id.in_(stale_keys(session, ended)))
+        )
+        insert_ignoring_conflict(
+            session,
+            RevokedToken,
+            {"session_id": str(claims["sid"])[:64], "expires_at": keep_until},
+        )
+        audit.record(
+            session,
+            actor=actor,
+            action="auth.logout",
+            entity="user",
+            entity_id=actor.username,
+            before=None,
+            after=None,
+        )
+
+
+def actor_from_token(session: Session, *, token: str, secret: str) -> Actor:
+    claims = _claims(token, secret)
+    if session.get(RevokedToken, str(claims["sid"])[:64]) is not None:
+        raise unauthorized("You have logged out of this session. Log in again.")
     user = session.execute(
         select(User).where(User.username == claims.get("sub"))
     ).scalar_one_or_none()

@@ -22,16 +22,19 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from app.db.engine import Database
+from app.domain import signatures as meanings
 from app.domain.eligibility import EligibilityAnswers
 from app.domain.errors import DomainError, MalformedRequest
 from app.domain.kits import KitStatus
 from app.domain.study import StudyDefinition
 from app.services import (
+    attempts,
     dispensing,
     emergency_unblinding,
     idempotency,
     randomization,
     shipments,
+    signatures,
     subjects,
 )
 from app.services.actor import Actor
@@ -44,7 +47,9 @@ from app.services.results import (
     UnblindResultOut,
 )
 from app.services.shipments import Receipt
+from app.services.signatures import SignatureInput
 from app.services.transaction import utcnow, writing
+from app.settings import Settings
 
 Result = TypeVar("Result", bound=BaseModel)
 
@@ -86,25 +91,33 @@ def register_subject(
         "sex": sex,
         "year_of_birth": year_of_birth,
     }
-    _, body, replayed = idempotency.run(
+    with attempts.refusals_recorded(
         db,
         actor=actor,
-        key=retry.key,
-        endpoint="POST /subjects",
-        payload=payload,
-        lease_seconds=retry.lease_seconds,
-        work=lambda session: (
-            201,
-            subjects.register(
-                session,
-                actor=actor,
-                site_id=site_id,
-                screening_number=screening_number,
-                sex=sex,
-                year_of_birth=year_of_birth,
+        action="subject.register_refused",
+        entity="site",
+        entity_id=site_id,
+        sent=payload,
+    ):
+        _, body, replayed = idempotency.run(
+            db,
+            actor=actor,
+            key=retry.key,
+            endpoint="POST /subjects",
+            payload=payload,
+            lease_seconds=retry.lease_seconds,
+            work=lambda session: (
+                201,
+                subjects.register(
+                    session,
+                    actor=actor,
+                    site_id=site_id,
+                    screening_number=screening_number,
+                    sex=sex,
+                    year_of_birth=year_of_birth,
+                ),
             ),
-        ),
-    )
+        )
     return Done(SubjectOut.model_validate(body), replayed)
 
 
@@ -126,6 +139,8 @@ def randomize(
         actor=actor,
         retry=retry,
         what="Randomization",
+        refused="subject.randomize_refused",
+        subject_id=subject_id,
         endpoint=f"POST /subjects/{subject_id}/randomize",
         payload={
             "visit_date": visit_date,
@@ -163,6 +178,8 @@ def dispense(
         actor=actor,
         retry=retry,
         what="Dispensing",
+        refused="subject.dispense_refused",
+        subject_id=subject_id,
         endpoint=f"POST /subjects/{subject_id}/dispense",
         payload={"visit": visit_code, "visit_date": visit_date, "weight_kg": weight_kg},
         result=DispenseOut,
@@ -196,8 +213,11 @@ def replace_kit(
         actor=actor,
         retry=retry,
         what="Kit replacement",
+        refused="subject.replace_kit_refused",
+        subject_id=subject_id,
         endpoint=f"POST /subjects/{subject_id}/kits/{kit_number}/replace",
         payload={"reason": reason, "status": status.value},
+        sent={"kit_number": kit_number, "reason": reason, "status": status.value},
         result=ReplaceResultOut,
         work=lambda session: dispensing.replace_kit(
             session,
@@ -220,10 +240,28 @@ def unblind(
     subject_id: int,
     reason_category: str,
     reason: str,
+    settings: Settings,
+    signature: SignatureInput,
 ) -> UnblindResultOut:
-    """Emergency unblinding of one subject by an investigator: audited, notified. Not keyed:
-    a second unblinding of the same subject is refused by the rule itself."""
-    with writing(db) as session:
+    """Emergency unblinding of one subject by an investigator: signed, audited, notified. Not
+    keyed: a second unblinding of the same subject is refused by the rule itself."""
+    with db.read() as session:
+        subject = subjects.get_visible_subject(session, actor=actor, subject_id=subject_id)
+        meaning = meanings.unblinding_meaning(
+            screening_number=subject.screening_number, site_id=subject.site_id
+        )
+    signed = signatures.sign(db, settings=settings, actor=actor, given=signature, meaning=meaning)
+    with (
+        attempts.refusals_recorded(
+            db,
+            actor=actor,
+            action="subject.unblind_refused",
+            entity="subject",
+            entity_id=subject_id,
+            sent={"reason_category": reason_category, "reason": reason},
+        ),
+        writing(db) as session,
+    ):
         body = emergency_unblinding.unblind(
             session,
             study=study,
@@ -231,6 +269,7 @@ def unblind(
             subject_id=subject_id,
             reason_category=reason_category,
             reason=reason,
+            signature=signed,
         )
     return UnblindResultOut.model_validate(body)
 
@@ -240,7 +279,17 @@ def receive_shipment(
 ) -> ShipmentOut:
     """Record a shipment's arrival at the site, kit by kit. Not keyed: a second receipt of the
     same shipment is refused by the rule itself (it is no longer `shipped`)."""
-    with writing(db) as session:
+    with (
+        attempts.refusals_recorded(
+            db,
+            actor=actor,
+            action="shipment.receive_refused",
+            entity="shipment",
+            entity_id=shipment_id,
+            sent=dataclasses.asdict(receipt),
+        ),
+        writing(db) as session,
+    ):
         body = shipments.receive(
             session, study=study, actor=actor, shipment_id=shipment_id, receipt=receipt
         )
@@ -248,6 +297,44 @@ def receive_shipment(
 
 
 def _allocate(
+    *,
+    db: Database,
+    study: StudyDefinition,
+    actor: Actor,
+    retry: Retry,
+    what: str,
+    refused: str,
+    subject_id: int,
+    endpoint: str,
+    payload: dict[str, Any],
+    result: type[Result],
+    work: Callable[[Session], dict[str, Any]],
+    sent: dict[str, Any] | None = None,
+) -> Done[Result]:
+    """Run an allocating command once per key; its final refusal is recorded as `refused`
+    (a wait for the same key's first try is not a refusal of its own)."""
+    with attempts.refusals_recorded(
+        db,
+        actor=actor,
+        action=refused,
+        entity="subject",
+        entity_id=subject_id,
+        sent=payload if sent is None else sent,
+    ):
+        return _allocate_once_per_key(
+            db=db,
+            study=study,
+            actor=actor,
+            retry=retry,
+            what=what,
+            endpoint=endpoint,
+            payload=payload,
+            result=result,
+            work=work,
+        )
+
+
+def _allocate_once_per_key(
     *,
     db: Database,
     study: StudyDefinition,

@@ -135,6 +135,7 @@ def _event_fields(
         "kits": [],
         "replaced_kit": None,
         "reason_category": None,
+        "signature": result.get("signature"),
     }
     if kind == "randomization":
         fields.update(

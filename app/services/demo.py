@@ -8,14 +8,18 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from app.db.engine import Database
+from app.domain import password_policy
 from app.domain.kits import generate_kit_list, kit_list_csv
 from app.domain.roles import Role
 from app.domain.study import StudyDefinition
 from app.services import kits, lists, shipments, sites, stages, study_setup
-from app.services.actor import SYSTEM
+from app.services.actor import job
 from app.services.transaction import utcnow, writing
 
-DEFAULT_PASSWORD = "imc002-demo"
+DEMO = job("demo")
+"""The demo's set-up is the service's own job, recorded as `system:demo` (no prompt)."""
+DEFAULT_PASSWORD = "imc002-demo-login"
+"""Follows the password policy (app/domain/password_policy.py), as any other password must."""
 DEMO_EXPIRY_OFFSETS_DAYS = (75, 180, 365, 540, 730)
 """Kit expiry dates relative to the day the demo is created: the first lot can be shipped for
 two weeks and dispensed for six, so the supply windows matter from day one."""
@@ -66,6 +70,16 @@ def demo_kit_list(
     )
 
 
+def demo_password_problem(*, study: StudyDefinition, password: str) -> str | None:
+    """Why `password` may not be the demo users' password (the policy, for every demo user
+    name), or None; for the CLI to ask before it deletes anything."""
+    for user in demo_users(study):
+        message = password_policy.problem(password, username=user.username)
+        if message is not None:
+            return message
+    return None
+
+
 def set_up_demo(
     db: Database,
     *,
@@ -83,15 +97,15 @@ def set_up_demo(
     today = utcnow().date()
     rng = random.Random(seed) if seed else secrets.SystemRandom()
     with writing(db) as session:
-        study_setup.load_study(session, study=study, actor=SYSTEM)
+        study_setup.load_study(session, study=study, actor=DEMO)
         for depot in study.demo_depots:
             sites.add_depot(
-                session, actor=SYSTEM, depot_id=depot.code, name=depot.name, country=depot.country
+                session, actor=DEMO, depot_id=depot.code, name=depot.name, country=depot.country
             )
         for site in study.demo_sites:
             study_setup.add_site(
                 session,
-                actor=SYSTEM,
+                actor=DEMO,
                 site_id=site.code,
                 name=site.name,
                 country=site.country,
@@ -100,7 +114,7 @@ def set_up_demo(
         for user in users:
             study_setup.add_user(
                 session,
-                actor=SYSTEM,
+                actor=DEMO,
                 username=user.username,
                 password=password,
                 role=user.role,
@@ -108,12 +122,12 @@ def set_up_demo(
             )
         # tests and benchmarks give a fixed seed; otherwise a 256-bit one, discarded: the
         # demo's lists are throwaway, and a seed shown nowhere cannot leak
-        lists.generate(session, study=study, actor=SYSTEM, seed=seed or lists.new_seed())
+        lists.generate(session, study=study, actor=DEMO, seed=seed or lists.new_seed())
         session.flush()
         kits.import_kit_list(
             session,
             study=study,
-            actor=SYSTEM,
+            actor=DEMO,
             text=demo_kit_list(study=study, today=today, per_content=kits_per_content, rng=rng),
             today=today,
         )
@@ -123,7 +137,7 @@ def set_up_demo(
         stages.change_cohort(
             session,
             study=study,
-            actor=SYSTEM,
+            actor=DEMO,
             code=study.phase_ib.cohorts[0].code,
             action="open",
             reason="demo set-up: first phase Ib cohort opened",
@@ -134,7 +148,7 @@ def set_up_demo(
                 sites.set_levels(
                     session,
                     study=study,
-                    actor=SYSTEM,
+                    actor=DEMO,
                     site_id=site.code,
                     trigger=trigger,
                     target=target,
@@ -142,7 +156,7 @@ def set_up_demo(
             opened = sites.activate(
                 session,
                 study=study,
-                actor=SYSTEM,
+                actor=DEMO,
                 site_id=site.code,
                 depot_id=None,
                 reason="demo set-up: site initiation visit done",
@@ -151,12 +165,12 @@ def set_up_demo(
             shipment_id = opened["initial_shipment_id"]
             if shipment_id is None:
                 continue
-            shipments.ship(session, study=study, actor=SYSTEM, shipment_id=shipment_id, today=today)
+            shipments.ship(session, study=study, actor=DEMO, shipment_id=shipment_id, today=today)
             if site.code != in_transit_site:
                 shipments.receive(
                     session,
                     study=study,
-                    actor=SYSTEM,
+                    actor=DEMO,
                     shipment_id=shipment_id,
                     receipt=shipments.Receipt(),
                 )

@@ -21,7 +21,7 @@ from app.domain.kits import KitStatus
 from app.domain.reasons import check_reason
 from app.domain.study import StudyDefinition, Visit
 from app.services import audit, confirmations
-from app.services.actor import SYSTEM, Actor
+from app.services.actor import Actor, job
 from app.services.blinded_views import dispensing_view
 from app.services.kits import move
 from app.services.locks import lock_site
@@ -59,7 +59,7 @@ def raise_urgent_resupply(
         return check_site(
             session,
             study=study,
-            actor=SYSTEM,
+            actor=job("resupply"),
             site=site,
             today=today,
             kind="urgent",

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from app.db.models import Randomization, Slot, Subject, Unblinding
 from app.domain.errors import Conflict
 from app.domain.reasons import check_reason
+from app.domain.signatures import Signature
 from app.domain.study import StudyDefinition
 from app.services import audit, confirmations, outbox
 from app.services.actor import Actor
@@ -29,8 +30,10 @@ def unblind(
     subject_id: int,
     reason_category: str,
     reason: str,
+    signature: Signature | None = None,
 ) -> dict[str, Any]:
-    """Reveal one subject's treatment to the investigator; flag, outbox and audit together."""
+    """Reveal one subject's treatment to the investigator; flag, outbox and audit together. The
+    investigator's signature goes into the audit entry and onto the confirmation."""
     reason = check_reason(reason)
     subject = get_visible_subject(session, actor=actor, subject_id=subject_id)
     lock_site(session, subject.site_id)
@@ -87,7 +90,11 @@ def unblind(
         entity="subject",
         entity_id=subject.id,
         before={"unblinded": False},
-        after={"unblinded": True, "reason_category": reason_category},
+        after={
+            "unblinded": True,
+            "reason_category": reason_category,
+            **({} if signature is None else {"signature": signature.as_record()}),
+        },
         reason=reason,
     )
     session.flush()
@@ -96,7 +103,11 @@ def unblind(
         "treatment": study.treatment_label(arm, randomization.dose_level_mg_per_kg),
         "unblinded_at": iso_utc(now),
     }
-    event = {**result, "reason_category": reason_category}
+    event = {
+        **result,
+        "reason_category": reason_category,
+        "signature": None if signature is None else signature.as_record(),
+    }
     return confirmations.record(
         session, study=study, actor=actor, kind="unblinding", subject_id=subject.id, result=event
     )

@@ -20,6 +20,7 @@ from app.domain import list_formats as lf
 from app.domain import randomization_list as rl
 from app.domain import seeds
 from app.domain.errors import Conflict, InvalidInput, not_found, validation_error
+from app.domain.signatures import Signature, with_signature
 from app.domain.study import PHASE_II_SCOPE, StudyDefinition
 from app.services import audit
 from app.services.actor import Actor
@@ -47,11 +48,26 @@ def given_seed(text: str) -> str:
     return seeds.read_seed(text)
 
 
-def generate(session: Session, *, study: StudyDefinition, actor: Actor, seed: str) -> list[str]:
+def generate(
+    session: Session,
+    *,
+    study: StudyDefinition,
+    actor: Actor,
+    seed: str,
+    signature: Signature | None = None,
+) -> list[str]:
     """Generate every scope's list from the secret seed; return the scopes created. Only the
-    seed's SHA-256 is stored."""
+    seed's SHA-256 is stored. A person signs it (`signature`); the demo's set-up does not."""
     lists = rl.generate_all(seed, study)
-    _store_all(session, study=study, actor=actor, lists=lists, source="generated", seed=seed)
+    _store_all(
+        session,
+        study=study,
+        actor=actor,
+        lists=lists,
+        source="generated",
+        seed=seed,
+        signature=signature,
+    )
     return list(lists)
 
 
@@ -63,6 +79,7 @@ def import_csv(
     text: str,
     file_format: str = "canonical",
     scope: str = PHASE_II_SCOPE,
+    signature: Signature | None = None,
 ) -> list[str]:
     """Validate the whole file first; store nothing unless every row is right.
 
@@ -76,7 +93,15 @@ def import_csv(
             "The list file was refused; nothing was imported.",
             problems=exc.problems,
         ) from None
-    _store_all(session, study=study, actor=actor, lists=lists, source="imported", seed=None)
+    _store_all(
+        session,
+        study=study,
+        actor=actor,
+        lists=lists,
+        source="imported",
+        seed=None,
+        signature=signature,
+    )
     return sorted(lists)
 
 
@@ -88,10 +113,18 @@ def _store_all(
     lists: dict[str, list[rl.Slot]],
     source: str,
     seed: str | None,
+    signature: Signature | None,
 ) -> None:
     for scope, slots in lists.items():
         _store(
-            session, study=study, actor=actor, scope=scope, slots=slots, source=source, seed=seed
+            session,
+            study=study,
+            actor=actor,
+            scope=scope,
+            slots=slots,
+            source=source,
+            seed=seed,
+            signature=signature,
         )
 
 
@@ -104,6 +137,7 @@ def _store(
     slots: list[rl.Slot],
     source: str,
     seed: str | None,
+    signature: Signature | None,
 ) -> None:
     if session.execute(
         select(RandomizationList.id).where(RandomizationList.scope == scope)
@@ -143,12 +177,15 @@ def _store(
         entity="randomization_list",
         entity_id=scope,
         before=None,
-        after={
-            "sha256": digest,
-            "slots": len(slots),
-            "source": source,
-            "definition_sha256": study.fingerprint(),
-        },
+        after=with_signature(
+            {
+                "sha256": digest,
+                "slots": len(slots),
+                "source": source,
+                "definition_sha256": study.fingerprint(),
+            },
+            signature,
+        ),
     )
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from app.db.engine import Database
 from app.db.models import OutboxMessage, User, UserSite
 from app.services import audit
-from app.services.actor import SYSTEM
+from app.services.actor import job
 from app.services.transaction import utcnow, writing
 from app.settings import Settings
 
@@ -129,7 +129,7 @@ def drain(db: Database, *, send: Sender, limit: int = 100) -> tuple[int, int]:
                 sent += 1
             audit.record(
                 session,
-                actor=SYSTEM,
+                actor=job("outbox"),
                 action="outbox.deliver",
                 entity="outbox_message",
                 entity_id=message.id,

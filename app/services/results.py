@@ -92,8 +92,18 @@ class ReplaceResultOut(ReplaceOut):
     confirmation_id: int
 
 
+class SignatureOut(BaseModel):
+    """An electronic signature as shown with the signed action (app/domain/signatures.py)."""
+
+    printed_name: str
+    username: str
+    signed_at: str
+    meaning: str
+
+
 class UnblindResultOut(UnblindOut):
     confirmation_id: int
+    signature: SignatureOut | None = None
 
 
 class SubjectOut(BaseModel):

@@ -12,6 +12,7 @@ from app.db.models import Cohort, Study
 from app.domain import stages as rules
 from app.domain.errors import Conflict, NotFound
 from app.domain.reasons import check_reason
+from app.domain.signatures import Signature, with_signature
 from app.domain.study import StudyDefinition
 from app.services import audit
 from app.services.actor import Actor
@@ -43,9 +44,17 @@ def list_cohorts(session: Session) -> list[dict[str, Any]]:
 
 
 def change_cohort(
-    session: Session, *, study: StudyDefinition, actor: Actor, code: str, action: str, reason: str
+    session: Session,
+    *,
+    study: StudyDefinition,
+    actor: Actor,
+    code: str,
+    action: str,
+    reason: str,
+    signature: Signature | None = None,
 ) -> dict[str, Any]:
-    """`action` is "open" or "close"; audited with the reason."""
+    """`action` is "open" or "close"; audited with the reason (and the sponsor's signature;
+    None only for the service's own jobs, such as the demo's set-up)."""
     reason = check_reason(reason)
     study_row = lock_study_exclusive(session)
     statuses = cohort_statuses(session)
@@ -75,7 +84,7 @@ def change_cohort(
         entity="cohort",
         entity_id=code,
         before=before,
-        after=after,
+        after=with_signature(after, signature),
         reason=reason,
     )
     return after
@@ -94,7 +103,13 @@ def phase2_view(session: Session, study_row: Study | None = None) -> dict[str, A
 
 
 def select_phase2_dose(
-    session: Session, *, study: StudyDefinition, actor: Actor, dose: Decimal, reason: str
+    session: Session,
+    *,
+    study: StudyDefinition,
+    actor: Actor,
+    dose: Decimal,
+    reason: str,
+    signature: Signature | None = None,
 ) -> dict[str, Any]:
     reason = check_reason(reason)
     study_row = lock_study_exclusive(session)
@@ -119,7 +134,7 @@ def select_phase2_dose(
         entity="study",
         entity_id=study_row.code,
         before=before,
-        after=after,
+        after=with_signature(after, signature),
         reason=reason,
     )
     return after

@@ -9,7 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db.models import Cohort, Site, Study, User, UserSite
-from app.domain.errors import Conflict, NotFound
+from app.domain.errors import Conflict, InvalidInput, NotFound
+from app.domain.password_policy import check_password
 from app.domain.roles import Role
 from app.domain.study import StudyDefinition
 from app.services import audit
@@ -94,7 +95,10 @@ def add_user(
     role: Role,
     site_ids: Iterable[str] = (),
     email: str | None = None,
+    full_name: str | None = None,
 ) -> None:
+    if ":" in username:  # `system:<job>` names the service's own jobs in the trail
+        raise InvalidInput("validation_error", "A user name may not contain a colon.")
     if session.execute(select(User.id).where(User.username == username)).first():
         raise Conflict("user_exists", f"User {username} exists already.")
     sites = sorted(set(site_ids))
@@ -103,12 +107,13 @@ def add_user(
             raise NotFound("not_found", f"Site {site_id} was not found.")
     user = User(
         username=username,
-        password_hash=hash_password(password),
+        password_hash=hash_password(check_password(password, username=username)),
         role=str(role),
         active=True,
         created_at=utcnow(),
         email=email,
         token_version=0,
+        full_name=full_name,
     )
     session.add(user)
     session.flush()

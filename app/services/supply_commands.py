@@ -13,7 +13,7 @@ from app.domain.errors import Conflict
 from app.domain.kits import KitStatus
 from app.domain.reasons import check_reason
 from app.domain.study import StudyDefinition
-from app.services import inventory, shipments, sites
+from app.services import attempts, inventory, shipments, sites
 from app.services.actor import Actor
 from app.services.kits import get_kit
 from app.services.results import KitOut, ShipmentOut, SupplyLevelsOut
@@ -39,7 +39,17 @@ def request_shipment(
     reason: str,
 ) -> ShipmentOut:
     """A manual shipment: the same number of kits of each content (so it reveals nothing)."""
-    with writing(db) as session:
+    with (
+        attempts.refusals_recorded(
+            db,
+            actor=actor,
+            action="shipment.manual_refused",
+            entity="site",
+            entity_id=site_id,
+            sent={"kits_per_content": kits_per_content, "reason": reason},
+        ),
+        writing(db) as session,
+    ):
         shipment = request_manual(
             session,
             study=study,
@@ -57,7 +67,17 @@ def ship_shipment(
     *, db: Database, study: StudyDefinition, actor: Actor, shipment_id: int
 ) -> ShipmentOut:
     """The depot sends a requested shipment: its kits go in transit to the site."""
-    with writing(db) as session:
+    with (
+        attempts.refusals_recorded(
+            db,
+            actor=actor,
+            action="shipment.ship_refused",
+            entity="shipment",
+            entity_id=shipment_id,
+            sent={},
+        ),
+        writing(db) as session,
+    ):
         view = shipments.ship(
             session, study=study, actor=actor, shipment_id=shipment_id, today=utcnow().date()
         )
@@ -66,7 +86,17 @@ def ship_shipment(
 
 def cancel_shipment(*, db: Database, actor: Actor, shipment_id: int, reason: str) -> ShipmentOut:
     """A requested shipment is not sent: its kits stay at the depot."""
-    with writing(db) as session:
+    with (
+        attempts.refusals_recorded(
+            db,
+            actor=actor,
+            action="shipment.cancel_refused",
+            entity="shipment",
+            entity_id=shipment_id,
+            sent={"reason": reason},
+        ),
+        writing(db) as session,
+    ):
         view = shipments.cancel(session, actor=actor, shipment_id=shipment_id, reason=reason)
     return ShipmentOut.model_validate(view)
 
@@ -81,7 +111,17 @@ def resolve_quarantine(
     reason: str,
 ) -> ShipmentOut:
     """Release (kits available again) or reject (kits damaged) a quarantined shipment."""
-    with writing(db) as session:
+    with (
+        attempts.refusals_recorded(
+            db,
+            actor=actor,
+            action="shipment.release_refused" if release else "shipment.reject_refused",
+            entity="shipment",
+            entity_id=shipment_id,
+            sent={"release": release, "reason": reason},
+        ),
+        writing(db) as session,
+    ):
         view = shipments.resolve_quarantine(
             session,
             study=study,
@@ -105,8 +145,18 @@ def resolve_kit_quarantine(
     """Release one quarantined kit (back to available at a site, to the depot's stock at a
     depot) or reject it as damaged. A kit no longer quarantined (decided already, e.g. in
     another tab) is refused: nothing is changed."""
-    reason = check_reason(reason)
-    with writing(db) as session:
+    with (
+        attempts.refusals_recorded(
+            db,
+            actor=actor,
+            action="kit.resolve_quarantine_refused",
+            entity="kit",
+            entity_id=kit_number,
+            sent={"release": release, "reason": reason},
+        ),
+        writing(db) as session,
+    ):
+        reason = check_reason(reason)
         kit = get_kit(session, kit_number=kit_number, actor=actor)
         if kit.status != KitStatus.QUARANTINED.value:
             raise Conflict(
@@ -131,7 +181,17 @@ def set_supply_levels(
     *, db: Database, study: StudyDefinition, actor: Actor, site_id: str, trigger: int, target: int
 ) -> SupplyLevelsOut:
     """A site's own resupply trigger and target, the same for every content."""
-    with writing(db) as session:
+    with (
+        attempts.refusals_recorded(
+            db,
+            actor=actor,
+            action="site.supply_levels_refused",
+            entity="site",
+            entity_id=site_id,
+            sent={"trigger": trigger, "target": target},
+        ),
+        writing(db) as session,
+    ):
         levels = sites.set_levels(
             session, study=study, actor=actor, site_id=site_id, trigger=trigger, target=target
         )

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from sqlalchemy.orm import Session
 
 from app.db.engine import Database
-from app.services import audit
+from app.services import audit, checkpoints
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,9 @@ def writing(db: Database) -> Iterator[Session]:
             raise
         audit.flush(session)
         follow_ups: list[FollowUp] = session.info.pop(_FOLLOW_UPS, [])
+        chained: checkpoints.Chained | None = session.info.pop(audit.CHAINED, None)
+    if chained is not None:
+        checkpoints.after_commit(db, chained)
     for follow_up in follow_ups:
         _run_follow_up(db, follow_up)
 

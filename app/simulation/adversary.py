@@ -4,8 +4,9 @@ subject's arm, against the prior that the allocation ratio alone gives (0.75 in 
 What a blinded pharmacist or coordinator sees of a subject is summed into a few numbers
 (`SubjectSeen.features`): refusals while the shelf showed enough kits, visits served on a day
 another subject was refused, kits later than the earliest on the shelf and by how much, kits from
-the newest shipment, and the time to and size of the next shipment after randomization. Four
-simple strategies each read one of them; a logistic-regression classifier reads all of them (and
+the newest shipment, the time to and size of the next shipment after randomization, and tiers
+left stranded when the subject took the last kits of one content there. Six simple strategies
+each read one of them; a logistic-regression classifier reads all of them (and
 their squares). Every guess is scored on trials the strategy or classifier was not fitted on
 (two-fold: fit on one half of the trials, score the other, and back).
 """
@@ -29,6 +30,7 @@ STRATEGIES: dict[str, Callable[[Matrix], NDArray[np.bool_]]] = {
     "later expiry than the oldest on the shelf": lambda x: x[:, 3] > 0,
     "kits from the newest shipment": lambda x: x[:, 5] > 0.5,
     "shipment within a week of randomization": lambda x: x[:, 6] < 7 / 60,
+    "took the last kits of a tier left stranded": lambda x: x[:, 9] > 0,
 }
 """Simple strategies: each splits the subjects on one thing seen; the guess in each part is the
 arm more common there in the trials fitted on."""

@@ -26,6 +26,7 @@ class Doses:
     def __init__(self, study: StudyDefinition, scenario: Scenario) -> None:
         self.study, self.scenario = study, scenario
         self._vials: dict[tuple[str, Decimal], int] = {}
+        self._floors: dict[Decimal, int] = {}
 
     def level(self, scope: ListScope) -> Decimal:
         if scope.stage == PHASE_IB:
@@ -44,6 +45,14 @@ class Doses:
             self._vials[key] = dose.vials
         return self._vials[key]
 
+    def floor(self, level: Decimal) -> int:
+        """`heaviest_visit_vials` at the level (kept: a stage has one level)."""
+        found = self._floors.get(level)
+        if found is None:
+            study = self.study
+            found = self._floors[level] = heaviest_visit_vials(level, study.drug, study.weight)
+        return found
+
     def enrolment(
         self,
         subjects_per_week: float,
@@ -59,14 +68,11 @@ class Doses:
         if scope is None:
             levels = [c.dose_mg_per_kg for c in study.phase_ib.cohorts]
             highest = max([*levels, self.scenario.phase2_dose_mg_per_kg])
-            return Enrolment(0.0, 0, {}, 0), heaviest_visit_vials(highest, study.drug, study.weight)
+            return Enrolment(0.0, 0, {}, 0), self.floor(highest)
         level = self.level(scope)
         typical = self.vials(float(study.supply.forecast_weight_kg), level)
         places = scope.cap - in_scope
         shares = places_shares(
             [(places, scope.allocation.ratio), *((s.cap, s.allocation.ratio) for s in later)]
         )
-        return (
-            Enrolment(subjects_per_week, places, shares, typical),
-            heaviest_visit_vials(level, study.drug, study.weight),
-        )
+        return Enrolment(subjects_per_week, places, shares, typical), self.floor(level)

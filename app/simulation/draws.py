@@ -8,10 +8,13 @@ import random
 from app.simulation.scenario import WeightDistribution
 
 
-def poisson(rng: random.Random, mean: float) -> int:
-    """Arrivals in one day at a site (Knuth's method: the means here are well below 1)."""
-    k, p, threshold = 0, rng.random(), math.exp(-mean)
-    while p > threshold:
+def arrivals(rng: random.Random, none: float, first: float) -> int:
+    """Arrivals in one day at a site, Poisson by Knuth's method (the means here are well below
+    1). `none` is exp(-mean), the chance of no arrival (a site's is the same every day), and
+    `first` the method's first draw, made by the caller: at or below `none`, there is no arrival
+    and no need to call."""
+    k, p = 0, first
+    while p > none:
         k += 1
         p *= rng.random()
     return k

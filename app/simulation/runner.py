@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from app.domain.resupply import Levels
 from app.domain.study import PHASE_IB, PHASE_II, StudyDefinition
 from app.simulation.adversary import Accuracy, Observations, StageLeak, collect, stage_leak
+from app.simulation.kept import Kept
 from app.simulation.scenario import Scenario
 from app.simulation.trial import Trial
 
@@ -61,8 +62,9 @@ def run_chunk(
 ) -> Chunk:
     chunk = Chunk()
     active = study.active_arm.code
+    kept = Kept(study, scenario, levels)
     for seed in seeds:
-        record = Trial(study, scenario, levels, seed).run()
+        record = Trial(study, scenario, levels, seed, kept).run()
         t = record.tally
         chunk.figures.append(
             TrialFigures(

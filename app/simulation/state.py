@@ -15,7 +15,7 @@ from decimal import Decimal
 from app.domain.common_expiry import Tier
 from app.domain.forecast import DueCalendar
 
-N_FEATURES = 9
+N_FEATURES = 10
 """Per subject: see `SubjectSeen.features`."""
 
 
@@ -36,6 +36,9 @@ class SubjectSeen:
     shipment_after_days: int = 60
     """Days from randomization to the site's next shipment request (60: none within 60)."""
     shipment_after_size: int = 0
+    stranded_tiers: int = 0
+    """Tiers this subject took the last kits of one content from, leaving the other content's
+    kits there stranded: the next subject is served from another tier while kits remain."""
 
     def features(self, vials: int) -> list[float]:
         kits = max(self.kits, 1)
@@ -49,6 +52,7 @@ class SubjectSeen:
             self.shipment_after_days / 60,
             self.shipment_after_size / 20,
             float(vials),
+            float(self.stranded_tiers),
         ]
 
 
@@ -79,50 +83,69 @@ class Shelf:
     rule offers a tier only while every content holds it), kept apart so that the rule does
     not walk past them at every visit; they still expire and count as left at the end."""
 
+    totals: dict[str, int] = field(default_factory=dict)
+    """Per content (in the study's order), the kits on the shelf, stranded ones included."""
+
     @classmethod
     def empty(cls, contents: tuple[str, ...]) -> Shelf:
-        return cls({c: Counter() for c in contents}, {c: Counter() for c in contents})
+        return cls(
+            {c: Counter() for c in contents},
+            {c: Counter() for c in contents},
+            dict.fromkeys(contents, 0),
+        )
 
     _first: date | None = None
-    _stale: bool = True
+    stale: bool = True
+    """The earliest expiry may have moved since `earliest` last looked."""
 
     def add(self, content: str, tier: Tier, count: int) -> None:
         self.counts[content][tier] += count
-        self._stale = True
+        self.totals[content] += count
+        self.stale = True
 
-    def take(self, content: str, tier: Tier, count: int = 1, strand: bool = False) -> None:
+    def take(self, content: str, tier: Tier, count: int = 1, strand: bool = False) -> int:
+        """Take kits; with `strand`, a tier whose content ran out strands the other contents'
+        kits there. Returns the kits it stranded."""
         row = self.counts[content]
         row[tier] -= count
+        self.totals[content] -= count
         if row[tier]:
-            return
+            return 0
         del row[tier]
-        self._stale = True
+        self.stale = True
+        stranded = 0
         if strand:
             for other, kits in self.counts.items():
                 if tier in kits:
-                    self.stranded[other][tier] += kits.pop(tier)
+                    moved = kits.pop(tier)
+                    self.stranded[other][tier] += moved
+                    stranded += moved
+        return stranded
 
     def expire(self, cutoff: date) -> dict[str, int]:
         """Remove every kit expiring on or before `cutoff`; how many per content."""
         gone: dict[str, int] = {}
-        self._stale = True
+        self.stale = True
         for rows in (self.counts, self.stranded):
             for content, row in rows.items():
                 for tier in [t for t in row if t[0] <= cutoff]:
                     gone[content] = gone.get(content, 0) + row.pop(tier)
+        for content, n in gone.items():
+            self.totals[content] -= n
         return gone
 
     def earliest(self) -> date | None:
         """The earliest expiry date on the shelf (kept until the shelf changes)."""
-        if self._stale:
+        if self.stale:
             dates = [
                 t[0] for rows in (self.counts, self.stranded) for r in rows.values() for t in r
             ]
-            self._first, self._stale = (min(dates) if dates else None), False
+            self._first, self.stale = (min(dates) if dates else None), False
         return self._first
 
     def left(self, content: str) -> int:
-        return sum(self.counts[content].values()) + sum(self.stranded[content].values())
+        """Kits of the content on the shelf, stranded ones included."""
+        return self.totals[content]
 
     def by_date(self, after: date) -> dict[str, dict[date, int]]:
         """Kits expiring later than `after`, per content and expiry date."""

@@ -21,10 +21,12 @@ from app.web import (
     pages_monitor,
     pages_pharmacy,
     pages_reports,
+    pages_session,
     pages_simulation,
     pages_site,
     pages_supply,
 )
+from app.web.cookies import QueuedCookies
 from app.web.refusals import LoginRequired, PageRefused
 from app.web.rendering import STATIC_DIR, error_page
 from app.web.session import mark_page
@@ -39,6 +41,7 @@ for _module in (
     pages_monitor,
     pages_admin,
     pages_reports,
+    pages_session,
 ):
     router.include_router(_module.router)
 
@@ -54,6 +57,7 @@ def install(app: FastAPI) -> None:
     keeps its problem+json)."""
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(QueuedCookies)  # the renewed session, the kept form (app/web/cookies.py)
     api_handlers = dict(app.exception_handlers)
 
     async def login_required(request: Request, exc: Exception) -> Response:

@@ -1,5 +1,6 @@
-"""CSRF protection of the forms: every token is an HMAC with the IRT secret key of a cookie the
-browser sends (the session, or before login a pre-session), so no token is stored server-side."""
+"""CSRF protection of the forms: every token is an HMAC with the IRT secret key of what a cookie
+the browser sends holds (the session's id, or before login a pre-session), so no token is stored
+server-side."""
 
 from __future__ import annotations
 
@@ -22,9 +23,10 @@ def _hmac(secret: str, purpose: str, value: str) -> str:
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
-def session_csrf_token(secret: str, session_token: str) -> str:
-    """The CSRF token of a session: an HMAC of the session cookie with the IRT secret key."""
-    return _hmac(secret, "csrf", session_token)
+def session_csrf_token(secret: str, session_id: str) -> str:
+    """The CSRF token of a session: an HMAC of its id with the IRT secret key. The id stays the
+    same while the session's cookie is renewed, so a form open in another tab stays valid."""
+    return _hmac(secret, "csrf", session_id)
 
 
 def login_csrf_token(secret: str, pre_session: str) -> str:
@@ -54,7 +56,12 @@ def csrf_refused() -> PageRefused:
     )
 
 
+def csrf_matches(request: Request, form: FormData | None, expected: str) -> bool:
+    """Whether the request's header or form field carries `expected`."""
+    return hmac.compare_digest(_sent_csrf(request, form), expected)
+
+
 def check_csrf(request: Request, form: FormData | None, expected: str) -> None:
     """Refuse (403 page) a request whose header or form field does not carry `expected`."""
-    if not hmac.compare_digest(_sent_csrf(request, form), expected):
+    if not csrf_matches(request, form, expected):
         raise csrf_refused()

@@ -84,6 +84,11 @@ def form_values(form: FormData) -> dict[str, str]:
     return {k: v for k, v in form.items() if isinstance(v, str) and k != CSRF_FIELD}
 
 
+def without_passwords(values: dict[str, str]) -> dict[str, str]:
+    """The values a refused form shows again: never a password (a signature's included)."""
+    return {k: v for k, v in values.items() if not k.endswith("password")}
+
+
 def checkbox(form: Mapping[str, Any], name: str) -> bool:
     return form.get(name) in ("on", "true", "1", "yes")
 

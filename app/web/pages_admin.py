@@ -9,13 +9,23 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse, Response
 
-from app.api.deps import DB, StudyDep
-from app.api.schemas import Phase2DoseIn, ReasonIn, SiteActivateIn
+from app.api.deps import DB, SettingsDep, StudyDep
+from app.api.schemas import Phase2DoseIn, SignedReasonIn, SiteActivateIn
+from app.domain import signatures as meanings
 from app.domain.roles import SPONSOR_ADMINS
 from app.domain.study import StudyDefinition
 from app.services import admin_commands, sites, stages
 from app.services.actor import Actor
-from app.web.forms import Form, FormState, blank_to_none, form_values, post_form, render_form
+from app.settings import Settings
+from app.web.forms import (
+    Form,
+    FormState,
+    blank_to_none,
+    form_values,
+    post_form,
+    render_form,
+    without_passwords,
+)
 from app.web.session import page_actor
 
 router = APIRouter()
@@ -74,6 +84,9 @@ def activate(
 def _cohorts_page(request: Request, *, db: DB, form: FormState | None = None) -> Response:
     with db.read() as session:
         rows = stages.list_cohorts(session)
+    for row in rows:  # the meaning each form's signature carries, shown next to its password
+        action = {"planned": "open", "open": "close"}.get(row["status"])
+        row["meaning"] = meanings.cohort_meaning(code=row["code"], action=action or "")
     return render_form(request, "admin/cohorts.html", form=form, title="Cohorts", cohorts=rows)
 
 
@@ -91,15 +104,31 @@ def _change(
     form: Form,
     db: DB,
     study: StudyDefinition,
+    settings: Settings,
 ) -> Response:
-    """Open or close a cohort from its row's form (fields named `<code>.<action>.`)."""
+    """Open or close a cohort from its row's form (fields named `<code>.<action>.`), signed."""
     values = form_values(form)
     prefix = f"{code}.{action}."
     return post_form(
-        values,
-        parse=lambda: ReasonIn(reason=values.get(f"{prefix}reason", "")),
+        without_passwords(values),
+        parse=lambda: SignedReasonIn.model_validate(
+            {
+                "reason": values.get(f"{prefix}reason", ""),
+                "signature": {
+                    "password": values.get(f"{prefix}signature.password", ""),
+                    "meaning": values.get(f"{prefix}signature.meaning"),
+                },
+            }
+        ),
         run=lambda body: admin_commands.change_cohort(
-            db=db, study=study, actor=actor, code=code, action=action, reason=body.reason
+            db=db,
+            study=study,
+            actor=actor,
+            code=code,
+            action=action,
+            reason=body.reason,
+            settings=settings,
+            signature=body.signature.given(),
         ),
         again=lambda refused: _cohorts_page(request, db=db, form=refused),
         done="/admin/cohorts",
@@ -109,16 +138,46 @@ def _change(
 
 @router.post("/admin/cohorts/{code}/open", response_class=HTMLResponse)
 def open_cohort(
-    request: Request, code: Code, actor: Sponsor, form: Form, db: DB, study: StudyDep
+    request: Request,
+    code: Code,
+    actor: Sponsor,
+    form: Form,
+    db: DB,
+    study: StudyDep,
+    settings: SettingsDep,
 ) -> Response:
-    return _change(request, code=code, action="open", actor=actor, form=form, db=db, study=study)
+    return _change(
+        request,
+        code=code,
+        action="open",
+        actor=actor,
+        form=form,
+        db=db,
+        study=study,
+        settings=settings,
+    )
 
 
 @router.post("/admin/cohorts/{code}/close", response_class=HTMLResponse)
 def close_cohort(
-    request: Request, code: Code, actor: Sponsor, form: Form, db: DB, study: StudyDep
+    request: Request,
+    code: Code,
+    actor: Sponsor,
+    form: Form,
+    db: DB,
+    study: StudyDep,
+    settings: SettingsDep,
 ) -> Response:
-    return _change(request, code=code, action="close", actor=actor, form=form, db=db, study=study)
+    return _change(
+        request,
+        code=code,
+        action="close",
+        actor=actor,
+        form=form,
+        db=db,
+        study=study,
+        settings=settings,
+    )
 
 
 # --- phase II dose ------------------------------------------------------------------------------
@@ -131,6 +190,7 @@ def _phase2_page(
         current = stages.phase2_view(session)
         cohorts = stages.list_cohorts(session)
     levels = [(str(c.dose_mg_per_kg), f"{c.dose_mg_per_kg} mg/kg") for c in study.phase_ib.cohorts]
+    signing = [meanings.phase2_dose_meaning(c.dose_mg_per_kg) for c in study.phase_ib.cohorts]
     return render_form(
         request,
         "admin/phase2.html",
@@ -139,6 +199,7 @@ def _phase2_page(
         current=current,
         cohorts=cohorts,
         levels=levels,
+        meanings=signing,
     )
 
 
@@ -149,14 +210,19 @@ def phase2(request: Request, actor: Sponsor, db: DB, study: StudyDep) -> Respons
 
 @router.post("/admin/phase2-dose", response_class=HTMLResponse)
 def select_phase2(
-    request: Request, actor: Sponsor, form: Form, db: DB, study: StudyDep
+    request: Request, actor: Sponsor, form: Form, db: DB, study: StudyDep, settings: SettingsDep
 ) -> Response:
-    """Record the phase II dose once (every cohort closed), audited with the reason."""
+    """Record the phase II dose once (every cohort closed), signed and audited with the reason.
+    The meaning follows the dose chosen, so it is not echoed: the service's own is recorded."""
     values = form_values(form)
     return post_form(
-        values,
+        without_passwords(values),
         parse=lambda: Phase2DoseIn.model_validate(
-            {"dose_mg_per_kg": values.get("dose_mg_per_kg", ""), "reason": values.get("reason")}
+            {
+                "dose_mg_per_kg": values.get("dose_mg_per_kg", ""),
+                "reason": values.get("reason"),
+                "signature": {"password": values.get("signature.password", "")},
+            }
         ),
         run=lambda body: admin_commands.select_phase2_dose(
             db=db,
@@ -164,6 +230,8 @@ def select_phase2(
             actor=actor,
             dose_mg_per_kg=body.dose_mg_per_kg,
             reason=body.reason,
+            settings=settings,
+            signature=body.signature.given(),
         ),
         again=lambda refused: _phase2_page(request, db=db, study=study, form=refused),
         done="/admin/phase2-dose",

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from app.api.deps import DB, RowId
 from app.domain.roles import CONFIRMATION_READERS
-from app.services import confirmations
+from app.services import confirmations, unblinded_reads
 from app.services.actor import Actor
 from app.web.rendering import render
 from app.web.session import page_actor
@@ -29,10 +29,9 @@ def confirmation_list(request: Request, actor: Reader, db: DB) -> Response:
 
 @router.get("/confirmations/{confirmation_id}")
 def confirmation_page(request: Request, confirmation_id: RowId, actor: Reader, db: DB) -> Response:
-    with db.read() as session:
-        row = confirmations.get_visible(session, actor=actor, confirmation_id=confirmation_id)
-        unblinded = confirmations.may_see_treatment(actor, row)
-        confirmation = confirmations.view(row, with_treatment=unblinded)
+    confirmation, unblinded = unblinded_reads.confirmation(
+        db=db, actor=actor, confirmation_id=confirmation_id
+    )
     return render(
         request,
         "confirmations/detail.html",

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from app.api.deps import DB, MAX_ID, StudyDep
 from app.domain.roles import UNBLINDED_MONITORS
-from app.services import audit, emergency_unblinding, unblinded_allocations
+from app.services import audit, audit_integrity, checkpoints, unblinded_reads
 from app.services.actor import Actor
 from app.web.rendering import render
 from app.web.session import page_actor
@@ -22,15 +22,13 @@ AUDIT_PAGE = 100
 
 @router.get("/monitor/allocations", response_class=HTMLResponse)
 def allocations(request: Request, actor: Monitor, db: DB, study: StudyDep) -> Response:
-    with db.read() as session:
-        rows = unblinded_allocations.allocations(session, study)
+    rows = unblinded_reads.allocations(db=db, study=study, actor=actor)
     return render(request, "monitor/allocations.html", title="Allocations", rows=rows)
 
 
 @router.get("/monitor/unblindings", response_class=HTMLResponse)
 def unblindings(request: Request, actor: Monitor, db: DB, study: StudyDep) -> Response:
-    with db.read() as session:
-        rows = emergency_unblinding.unblinding_log(session, study)
+    rows = unblinded_reads.unblinding_log(db=db, study=study, actor=actor)
     return render(
         request,
         "reports/unblindings.html",
@@ -44,7 +42,13 @@ def _audit_page(
     request: Request, *, db: DB, after_seq: int, verify: bool, partial: bool = False
 ) -> Response:
     with db.read() as session:
-        report = audit.verify(session) if verify else None
+        report = (
+            audit_integrity.summary(
+                audit_integrity.verify_all(session, checkpoint_log=checkpoints.log_of(db))
+            )
+            if verify
+            else None
+        )
         entries = (
             [] if partial else audit.entries_after(session, after_seq=after_seq, limit=AUDIT_PAGE)
         )
@@ -57,6 +61,7 @@ def _audit_page(
         after_seq=after_seq,
         page_size=AUDIT_PAGE,
         report=report,
+        checkpoints=audit_integrity.checkpoints_view(db, count=5),
     )
 
 

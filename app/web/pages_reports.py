@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from app.api.deps import DB, StudyDep
 from app.api.downloads import csv_download
 from app.domain.roles import EVERYONE, OVERSIGHT, PHARMACY, Role
-from app.services import reports
+from app.services import reports, unblinded_reads
 from app.services.actor import Actor
 from app.services.kits_due import kits_due
 from app.services.transaction import utcnow
@@ -118,10 +118,9 @@ def _unblinded(actor: Actor) -> bool:
 
 @router.get("/reports/unblindings", response_class=HTMLResponse)
 def unblindings(request: Request, actor: Oversight, db: DB, study: StudyDep) -> Response:
-    with db.read() as session:
-        rows = reports.unblindings(
-            session, study=study, actor=actor, with_treatment=_unblinded(actor)
-        )
+    rows = unblinded_reads.unblindings_report(
+        db=db, study=study, actor=actor, with_treatment=_unblinded(actor)
+    )
     return render(
         request,
         "reports/unblindings.html",
@@ -134,8 +133,7 @@ def unblindings(request: Request, actor: Oversight, db: DB, study: StudyDep) -> 
 
 @router.get("/reports/unblindings.csv")
 def unblindings_csv(actor: Oversight, db: DB, study: StudyDep) -> Response:
-    with db.read() as session:
-        rows = reports.unblindings(
-            session, study=study, actor=actor, with_treatment=_unblinded(actor)
-        )
+    rows = unblinded_reads.unblindings_report(
+        db=db, study=study, actor=actor, with_treatment=_unblinded(actor)
+    )
     return csv_download(reports.unblindings_csv(rows, _unblinded(actor)), "unblindings.csv")

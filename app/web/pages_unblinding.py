@@ -10,11 +10,12 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from app.api.deps import DB, RowId, StudyDep
+from app.api.deps import DB, RowId, SettingsDep, StudyDep
 from app.api.problems import status_of
 from app.api.schemas import UnblindIn
 from app.domain.errors import DomainError
 from app.domain.roles import INVESTIGATORS
+from app.domain.signatures import unblinding_meaning
 from app.services import commands, confirmations
 from app.services.actor import Actor
 from app.services.emergency_unblinding import REASON_CATEGORIES
@@ -28,6 +29,7 @@ from app.web.forms import (
     form_values,
     present,
     render_form,
+    without_passwords,
 )
 from app.web.pages_subjects import subject_view
 from app.web.rendering import see_other
@@ -47,6 +49,9 @@ CATEGORY_LABELS = {
 def _unblind_page(request: Request, *, subject: dict[str, Any], form: FormState) -> Response:
     categories = [(c, CATEGORY_LABELS.get(c, c)) for c in REASON_CATEGORIES]
     title = f"Emergency unblinding of subject {subject['screening_number']}"
+    meaning = unblinding_meaning(
+        screening_number=subject["screening_number"], site_id=subject["site_id"]
+    )
     return render_form(
         request,
         "subjects/unblind.html",
@@ -54,6 +59,7 @@ def _unblind_page(request: Request, *, subject: dict[str, Any], form: FormState)
         title=title,
         subject=subject,
         categories=categories,
+        meaning=meaning,
     )
 
 
@@ -70,14 +76,23 @@ def unblind_submit(
     form: Form,
     db: DB,
     study: StudyDep,
+    settings: SettingsDep,
 ) -> Response:
-    """Break the blind for this subject once the investigator typed its screening number."""
+    """Break the blind for this subject once the investigator typed its screening number and
+    signed with their password under the meaning shown."""
     subject = subject_view(db, actor, subject_id)
-    values = form_values(form)
+    values = without_passwords(form_values(form))
     errors = FormErrors()
+    signature = present(
+        {
+            "password": form.get("signature.password") or None,
+            "meaning": form_text(form, "signature.meaning"),
+        }
+    )
     try:
         body = UnblindIn.model_validate(
             present({name: form_text(form, name) for name in ("reason_category", "reason")})
+            | {"signature": signature}
         )
     except ValidationError as exc:
         body = None
@@ -98,6 +113,8 @@ def unblind_submit(
             subject_id=subject_id,
             reason_category=body.reason_category,
             reason=body.reason,
+            settings=settings,
+            signature=body.signature.given(),
         )
     except DomainError as exc:
         earlier = (

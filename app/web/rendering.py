@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 from app.services.actor import Actor
 from app.web.csrf import session_csrf_token
 from app.web.navigation import nav_for
+from app.web.session import seconds_left
 
 HERE = Path(__file__).parent
 TEMPLATES_DIR = HERE / "templates"
@@ -26,12 +27,15 @@ HTMX_VERSION = "2.0.11"
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     """Render a page with the layout's context: user, menu, CSRF token, study."""
     actor: Actor | None = getattr(request.state, "actor", None)
-    token: str | None = getattr(request.state, "session_token", None)
+    session_id: str | None = getattr(request.state, "session_id", None)
     settings = request.app.state.settings
     base = {
         "actor": actor,
         "nav": nav_for(actor.role if actor else None),
-        "csrf_token": session_csrf_token(settings.secret_key, token) if token else "",
+        "csrf_token": session_csrf_token(settings.secret_key, session_id) if session_id else "",
+        # the session warning (static/session.js): seconds left when the page was made
+        "session_expires_in": seconds_left(request),
+        "session_warning": settings.session_warning_seconds,
         "study": request.app.state.study,
         "htmx_version": HTMX_VERSION,
     }

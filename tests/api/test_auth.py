@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from app.db.engine import Database
 from tests.support.api import assert_problem, fill_path, openapi_operations
-from tests.support.databases import snapshot
+from tests.support.databases import assert_unchanged, snapshot
 from tests.support.demo import DEMO_PASSWORD
 from tests.support.helpers import login
 
@@ -23,7 +23,7 @@ SECRET = os.environ["IRT_SECRET_KEY"]  # set by tests/conftest.py before the app
 
 def _token(username: str, role: str, expires_in: timedelta, secret: str = SECRET) -> str:
     now = datetime.now(UTC)
-    claims = {"sub": username, "role": role, "iat": now, "exp": now + expires_in}
+    claims = {"sub": username, "role": role, "sid": "s1", "iat": now, "exp": now + expires_in}
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
@@ -49,6 +49,11 @@ def test_token_endpoint_and_me(client: TestClient, subtests: Any) -> None:
     assert body["token_type"] == "bearer" and body["expires_in"] > 0
     claims = jwt.decode(body["access_token"], SECRET, algorithms=["HS256"])
     assert claims["sub"] == "coordinator" and claims["role"] == "site_coordinator"
+    assert len(claims["sid"]) == 32  # the session a logout ends
+    # the device proof is no bearer token (signed with a key of its own)
+    assert_problem(
+        client.get("/api/v1/me", headers=_bearer(body["device_token"])), 401, "unauthorized"
+    )
     assert claims["exp"] - claims["iat"] == body["expires_in"]
 
     reference = client.post(TOKEN_URL, data={"username": "nobody", "password": "x"})
@@ -88,7 +93,12 @@ def _forged() -> dict[str, str]:
         ),
         "role escalated": _token("coordinator", "unblinded_monitor", timedelta(minutes=5)),
         "unknown user": _token("ghost", "sponsor_admin", timedelta(minutes=5)),
-        "no expiry": jwt.encode({"sub": "sponsor", "role": "sponsor_admin"}, SECRET, "HS256"),
+        "no expiry": jwt.encode(
+            {"sub": "sponsor", "role": "sponsor_admin", "sid": "s1"}, SECRET, "HS256"
+        ),
+        "no session id": jwt.encode(
+            {"sub": "sponsor", "role": "sponsor_admin", "exp": in_5_min}, SECRET, "HS256"
+        ),
         "alg none": jwt.encode(
             {"sub": "monitor", "role": "unblinded_monitor", "exp": in_5_min}, None, "none"
         ),
@@ -136,10 +146,23 @@ def test_every_route_but_token_and_health_needs_a_token(
                 response = client.request(method, url, headers=headers)
                 assert_problem(response, 401, "unauthorized")
                 assert response.headers["www-authenticate"] == "Bearer"
-    assert snapshot(demo_db) == before
+    assert_unchanged(demo_db, before)
 
     with subtests.test(msg="public routes"):
         health = client.get("/health")
         assert health.status_code == 200 and health.json()["status"] == "ok"
         token = client.post(TOKEN_URL, data={"username": "supply", "password": DEMO_PASSWORD})
         assert token.status_code == 200
+
+
+def test_logout_ends_the_token_on_the_server(client: TestClient, demo_db: Database) -> None:
+    token = client.post(TOKEN_URL, data={"username": "pharmacist", "password": DEMO_PASSWORD})
+    headers = _bearer(token.json()["access_token"])
+    other = login(client, "pharmacist")  # another session of the same user
+    assert client.get("/api/v1/me", headers=headers).status_code == 200
+    assert client.post("/api/v1/auth/logout", headers=headers).status_code == 204
+    for path in ("/api/v1/me", "/api/v1/shipments"):
+        problem = assert_problem(client.get(path, headers=headers), 401, "unauthorized")
+        assert "logged out" in problem["detail"]
+    assert_problem(client.post("/api/v1/auth/logout", headers=headers), 401, "unauthorized")
+    assert client.get("/api/v1/me", headers=other).status_code == 200  # only that session

@@ -23,7 +23,15 @@ from app.domain.roles import BLINDED_ROLES, Role
 from app.domain.study import load_study
 from tests.support.api import assert_blinded, assert_problem, fill_path, leaks, openapi_operations
 from tests.support.demo import DEMO_PASSWORD
-from tests.support.helpers import login, randomize, randomize_body, register, today
+from tests.support.helpers import (
+    SIGNATURE_HEADERS,
+    SIGNED,
+    login,
+    randomize,
+    randomize_body,
+    register,
+    today,
+)
 
 API = "/api/v1"
 ADMIN = f"{API}/admin"
@@ -128,9 +136,9 @@ def study(client: TestClient) -> Study:
         url = f"{ADMIN}/cohorts/{code}/{action}"
         built.keep(
             f"{action} {code}",
-            client.post(url, json={"reason": "SRC review done"}, headers=sponsor),
+            client.post(url, json={"reason": "SRC review done", **SIGNED}, headers=sponsor),
         )
-    body = {"dose_mg_per_kg": 1.2, "reason": "SRC dose decision"}
+    body = {"dose_mg_per_kg": 1.2, "reason": "SRC dose decision", **SIGNED}
     built.keep("phase2-dose", client.post(f"{ADMIN}/phase2-dose", json=body, headers=sponsor))
 
     # phase II 1:1 in blocks of 4 or 6: four subjects of one stratum hold both arms
@@ -221,6 +229,11 @@ def _token(client: TestClient, study: Study, user: str, hdrs: dict[str, str]) ->
         ("login", "POST", url, {"data": {"username": user, "password": DEMO_PASSWORD}}),
         ("bad login", "POST", url, {"data": {"username": user, "password": "wrong"}}),
     ]
+
+
+def _logout(client: TestClient, study: Study, user: str, hdrs: dict[str, str]) -> list[Request]:
+    """A token of its own, so that the walk's token stays valid."""
+    return [("logout", "POST", f"{API}/auth/logout", {"headers": login(client, user)})]
 
 
 def _register(client: TestClient, study: Study, user: str, hdrs: dict[str, str]) -> list[Request]:
@@ -386,7 +399,7 @@ def _kit_import(client: TestClient, study: Study, user: str, hdrs: dict[str, str
         rng=random.Random(user),
     )
     content = kit_list_csv(records).encode()
-    kwargs = {"content": content, "headers": {"Content-Type": "text/csv"}}
+    kwargs = {"content": content, "headers": {"Content-Type": "text/csv", **SIGNATURE_HEADERS}}
     return [
         ("import kits", "POST", f"{ADMIN}/kits/import", kwargs),
         ("import kits again", "POST", f"{ADMIN}/kits/import", kwargs),
@@ -401,7 +414,7 @@ def _cohort_change(action: str) -> Builder:
                 f"{action} {code}",
                 "POST",
                 fill_path(url, code=code),
-                {"json": {"reason": "walk: safety review"}},
+                {"json": {"reason": "walk: safety review", **SIGNED}},
             )
             for code in ("C1", "C2", "C3", "C9")
         ]
@@ -418,7 +431,7 @@ def _phase2_select(
             f"select {dose}",
             "POST",
             url,
-            {"json": {"dose_mg_per_kg": dose, "reason": "walk: dose review"}},
+            {"json": {"dose_mg_per_kg": dose, "reason": "walk: dose review", **SIGNED}},
         )
         for dose in (0.8, 1.2, 1.6)
     ]
@@ -441,7 +454,11 @@ def _unblind(client: TestClient, study: Study, user: str, hdrs: dict[str, str]) 
     success is tested in test_unblinding.py); here another site's subject, a subject not
     randomized, and a request without a reason."""
     url = f"{API}/subjects/{{}}/unblind"
-    body = {"reason_category": "adverse_event", "reason": "walk: anaphylaxis after infusion"}
+    body = {
+        "reason_category": "adverse_event",
+        "reason": "walk: anaphylaxis after infusion",
+        **SIGNED,
+    }
     elsewhere = next(s for s in study.c1 if study.sites[s] not in _sites_of(user))
     own = study.registered_only[min(_sites_of(user))]
     mine = next(s for s in study.c1 if study.sites[s] in _sites_of(user))
@@ -480,6 +497,7 @@ REASON = {"reason": "walk of the blinded roles"}
 BUILDERS: dict[tuple[str, str], Builder] = {
     ("POST", f"{API}/auth/token"): _token,
     ("GET", f"{API}/me"): _get(f"{API}/me"),
+    ("POST", f"{API}/auth/logout"): _logout,
     ("GET", "/health"): _get("/health"),
     ("POST", f"{API}/subjects"): _register,
     ("GET", f"{API}/subjects"): _get(
@@ -515,6 +533,7 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ),
     ("GET", f"{ADMIN}/audit"): _get(f"{ADMIN}/audit", {"limit": 1000}),
     ("GET", f"{ADMIN}/audit/verify"): _get(f"{ADMIN}/audit/verify"),
+    ("GET", f"{ADMIN}/audit/checkpoints"): _get(f"{ADMIN}/audit/checkpoints"),
     ("GET", f"{ADMIN}/cohorts"): _get(f"{ADMIN}/cohorts"),
     ("POST", f"{ADMIN}/cohorts/{{code}}/open"): _cohort_change("open"),
     ("POST", f"{ADMIN}/cohorts/{{code}}/close"): _cohort_change("close"),
@@ -568,6 +587,7 @@ SPONSOR = frozenset({Role.SPONSOR_ADMIN})
 ALLOWED: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", f"{API}/auth/token"): EVERYONE,
     ("GET", f"{API}/me"): EVERYONE,
+    ("POST", f"{API}/auth/logout"): EVERYONE,
     ("GET", "/health"): EVERYONE,
     ("POST", f"{API}/subjects"): SITE_STAFF,
     ("GET", f"{API}/subjects"): SITE_STAFF,
@@ -597,6 +617,7 @@ ALLOWED: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", f"{ADMIN}/exports/list.csv"): MONITOR,
     ("GET", f"{ADMIN}/audit"): MONITOR,
     ("GET", f"{ADMIN}/audit/verify"): MONITOR,
+    ("GET", f"{ADMIN}/audit/checkpoints"): MONITOR,
     ("GET", f"{ADMIN}/cohorts"): SPONSOR,
     ("POST", f"{ADMIN}/cohorts/{{code}}/open"): SPONSOR,
     ("POST", f"{ADMIN}/cohorts/{{code}}/close"): SPONSOR,

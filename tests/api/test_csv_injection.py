@@ -15,7 +15,9 @@ from typer.testing import CliRunner
 from app.cli import app as irt
 from app.db.engine import Database
 from app.domain.csv_cells import FORMULA_STARTS
-from tests.support.helpers import login, randomize, register
+from tests.support.cli import as_demo_user
+from tests.support.demo import DEMO_PASSWORD
+from tests.support.helpers import SIGNED, as_user, login, randomize, register
 from tests.web.support import web_login
 
 API = "/api/v1"
@@ -27,7 +29,7 @@ def _unblind_with_a_formula(client: TestClient, reason: str = FORMULA) -> int:
     investigator = login(client, "investigator")
     subject = register(client, investigator)
     assert randomize(client, investigator, subject).status_code == 201
-    body = {"reason_category": "other", "reason": reason}
+    body = {"reason_category": "other", "reason": reason, **SIGNED}
     response = client.post(f"{API}/subjects/{subject}/unblind", json=body, headers=investigator)
     assert response.status_code == 200, response.text
     return subject
@@ -62,7 +64,12 @@ def test_a_formula_reason_is_text_in_every_unblindings_csv(
     for flags in ([], ["--with-treatment"]):
         out = tmp_path / f"unblindings{len(flags)}.csv"
         result = runner.invoke(
-            irt, ["report", "unblindings", *flags, "--out", str(out), "--database-url", db_url]
+            irt,
+            [
+                *as_user("monitor"),
+                *("report", "unblindings", *flags, "--out", str(out), "--database-url", db_url),
+            ],
+            input=DEMO_PASSWORD,
         )
         assert result.exit_code == 0, result.output
         files[f"irt report unblindings {flags}"] = out.read_text("utf-8")
@@ -75,7 +82,9 @@ def test_a_formula_reason_is_text_in_every_unblindings_csv(
 
     # the audit trail is exported as JSON Lines, not CSV: the reason stays exactly as typed
     out = tmp_path / "audit.jsonl"
-    result = runner.invoke(irt, ["audit", "export", "--out", str(out), "--database-url", db_url])
+    result = runner.invoke(
+        irt, as_demo_user(["audit", "export", "--out", str(out), "--database-url", db_url])
+    )
     assert result.exit_code == 0, result.output
     entries = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
     assert [e["reason"] for e in entries if e["action"] == "subject.unblind"] == [FORMULA]

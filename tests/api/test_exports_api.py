@@ -23,6 +23,7 @@ from app.cli import app
 from app.db.engine import Database
 from app.domain.study import load_study
 from tests.support.api import assert_problem, leaks
+from tests.support.cli import as_demo_user
 from tests.support.helpers import login, register, today
 from tests.support.supply import dispense, randomize_on, replace
 
@@ -198,7 +199,7 @@ def test_cli_exports(
     ):
         path = tmp_path / name
         args = ["export", command, "--output", str(path), *extra, "--database-url", db_url]
-        result = runner.invoke(app, args)
+        result = runner.invoke(app, as_demo_user(args))
         assert result.exit_code == 0, result.output
         assert f"Wrote {path}." in result.output
         outputs[name] = path
@@ -212,6 +213,6 @@ def test_cli_exports(
     fhir_text = outputs["fhir.json"].read_text()
     Bundle.model_validate_json(fhir_text)
     assert _blind_leaks(fhir_text, trial) == []
-    result = runner.invoke(app, ["export", "list", "--output", str(tmp_path / "x"), "--scope", "P9",
-                                 "--database-url", db_url])  # fmt: skip
+    args = ["export", "list", "--output", str(tmp_path / "x"), "--scope", "P9"]
+    result = runner.invoke(app, as_demo_user([*args, "--database-url", db_url]))
     assert result.exit_code == 1 and "unknown scope" in result.output

@@ -18,7 +18,7 @@ from app.db.engine import Database
 from app.db.models import Kit
 from app.domain.study import load_study
 from tests.support.api import assert_blinded, assert_problem, error_fields, leaks
-from tests.support.databases import snapshot
+from tests.support.databases import assert_unchanged, snapshot
 from tests.support.helpers import login, today
 from tests.support.supply import assert_supply_blinded, ok, randomize_on
 from tests.web.support import field_error, web_login
@@ -138,7 +138,7 @@ def test_weeks_out_of_range_are_refused_and_change_nothing(
                 body = assert_problem(response, 422, "validation_error")
                 assert error_fields(body) == ["weeks"], body
                 assert "weeks" in body["detail"]
-    assert snapshot(demo_db) == before
+    assert_unchanged(demo_db, before)
     for horizon in (1, 52):
         assert ok(get(trial, "supply", weeks=horizon))["weeks"] == horizon
     assert ok(get(trial, "supply"))["weeks"] == 8  # the default

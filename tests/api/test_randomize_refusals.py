@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 
 from app.db.engine import Database
 from tests.support.api import assert_problem, error_fields
-from tests.support.databases import snapshot
-from tests.support.helpers import login, randomize, randomize_body, register, today
+from tests.support.databases import assert_unchanged, snapshot
+from tests.support.helpers import SIGNED, login, randomize, randomize_body, register, today
 
 RANDOMIZE = "/api/v1/subjects/{}/randomize"
 FUTURE = (today() + timedelta(days=2)).isoformat()
@@ -110,7 +110,7 @@ def test_ineligible_subjects_are_refused_with_every_failed_criterion(
             problem = assert_problem(response, 422, "ineligible")
             assert [f["criterion"] for f in problem["failed_criteria"]] == criteria
             assert all(f["message"] for f in problem["failed_criteria"])
-            assert snapshot(demo_db) == before
+            assert_unchanged(demo_db, before)
     # the control: the same subject, eligible, is randomized
     assert randomize(client, coordinator, subject_id).status_code == 201
 
@@ -144,7 +144,7 @@ def test_site_scoping(client: TestClient, demo_db: Database, coordinator: dict[s
         headers=outsider,
     )
     assert_problem(response, 403, "not_your_site")
-    assert snapshot(demo_db) == before
+    assert_unchanged(demo_db, before)
 
 
 def test_closed_cohort_refuses_randomization(
@@ -153,13 +153,13 @@ def test_closed_cohort_refuses_randomization(
     subject_id = register(client, coordinator)
     closed = client.post(
         "/api/v1/admin/cohorts/C1/close",
-        json={"reason": "safety review pending"},
+        json={"reason": "safety review pending", **SIGNED},
         headers=login(client, "sponsor"),
     )
     assert closed.status_code == 200, closed.text
     before = snapshot(demo_db)
     assert_problem(randomize(client, coordinator, subject_id), 409, "stage_closed")
-    assert snapshot(demo_db) == before
+    assert_unchanged(demo_db, before)
 
 
 def test_full_cohort_refuses_the_ninth_subject(
@@ -173,7 +173,7 @@ def test_full_cohort_refuses_the_ninth_subject(
     before = snapshot(demo_db)
     problem = assert_problem(randomize(client, coordinator, ninth), 409, "stage_full")
     assert "8 of 8" in problem["detail"]
-    assert snapshot(demo_db) == before
+    assert_unchanged(demo_db, before)
 
 
 MALFORMED: dict[str, tuple[dict[str, Any], str]] = {
@@ -216,7 +216,7 @@ def test_malformed_requests_are_validation_errors(
             response = randomize(client, coordinator, subject_id, body)
             problem = assert_problem(response, 422, "validation_error")
             assert field in error_fields(problem), problem
-            assert snapshot(demo_db) == before
+            assert_unchanged(demo_db, before)
 
     with subtests.test(msg="invalid JSON"):
         before = snapshot(demo_db)
@@ -228,13 +228,13 @@ def test_malformed_requests_are_validation_errors(
         problem = assert_problem(response, 422, "validation_error")
         assert error_fields(problem) == ["body"], problem
         assert "not valid JSON" in problem["errors"][0]["message"], problem
-        assert snapshot(demo_db) == before
+        assert_unchanged(demo_db, before)
 
     with subtests.test(msg="no Idempotency-Key"):
         before = snapshot(demo_db)
         response = client.post(url, json=VALID, headers=coordinator)
         assert_problem(response, 400, "idempotency_key_required")
-        assert snapshot(demo_db) == before
+        assert_unchanged(demo_db, before)
 
     # the control: the same subject and body, well formed, are randomized
     assert randomize(client, coordinator, subject_id, VALID).status_code == 201
@@ -255,13 +255,13 @@ def test_idempotency_key_replays_and_conflicts(
     assert replay.status_code == 201, replay.text
     assert replay.headers["idempotent-replayed"] == "true"
     assert replay.content == first.content
-    assert snapshot(demo_db) == after_first
+    assert_unchanged(demo_db, after_first)
 
     changed = randomize(client, coordinator, subject_id, _with(VALID, 71.0, "weight_kg"), key=key)
     assert_problem(changed, 422, "idempotency_conflict")
     elsewhere = randomize(client, coordinator, other_subject, VALID, key=key)
     assert_problem(elsewhere, 422, "idempotency_conflict")
-    assert snapshot(demo_db) == after_first
+    assert_unchanged(demo_db, after_first)
     view = client.get(f"/api/v1/subjects/{other_subject}", headers=coordinator).json()
     assert view["status"] == "registered" and view["randomization"] is None
 
@@ -270,7 +270,7 @@ def test_idempotency_key_replays_and_conflicts(
     assert_problem(again, 409, "already_randomized")
     by_investigator = randomize(client, login(client, "investigator"), subject_id, key="third")
     assert_problem(by_investigator, 409, "already_randomized")
-    assert snapshot(demo_db) == after_first
+    assert_unchanged(demo_db, after_first)
 
     # keys belong to their user: the investigator's "rand-..." key is a new request
     investigator = login(client, "investigator")

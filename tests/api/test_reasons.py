@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from app.db.engine import Database
 from app.domain.reasons import TOO_SHORT
 from tests.support.api import assert_problem, audit_entries
-from tests.support.databases import snapshot
-from tests.support.helpers import login, randomize, register
+from tests.support.databases import assert_unchanged, snapshot
+from tests.support.helpers import SIGNED, login, randomize, register
 
 API = "/api/v1"
 TOO_FEW = (
@@ -35,11 +35,15 @@ def _routes(client: TestClient) -> list[tuple[str, str, dict[str, Any]]]:
     subject = register(client, coordinator)
     assert randomize(client, coordinator, subject).status_code == 201
     return [
-        ("investigator", f"/subjects/{subject}/unblind", {"reason_category": "adverse_event"}),
+        (
+            "investigator",
+            f"/subjects/{subject}/unblind",
+            {"reason_category": "adverse_event", **SIGNED},
+        ),
         ("pharmacist", f"/subjects/{subject}/kits/ACDE3479/replace", {"status": "damaged"}),
-        ("sponsor", "/admin/cohorts/C1/close", {}),
-        ("sponsor", "/admin/cohorts/C2/open", {}),
-        ("sponsor", "/admin/phase2-dose", {"dose_mg_per_kg": 0.8}),
+        ("sponsor", "/admin/cohorts/C1/close", SIGNED),
+        ("sponsor", "/admin/cohorts/C2/open", SIGNED),
+        ("sponsor", "/admin/phase2-dose", {"dose_mg_per_kg": 0.8, **SIGNED}),
         ("sponsor", "/admin/sites/DE01/activate", {}),
         ("supply", "/shipments", {"site_id": "DE01", "kits_per_content": 1}),
         ("supply", "/shipments/1/cancel", {}),
@@ -63,13 +67,15 @@ def test_every_reason_needs_ten_visible_characters(client: TestClient, demo_db: 
             problem = assert_problem(response, 422, "validation_error")
             assert {"field": "reason", "message": TOO_SHORT} in problem["errors"], (path, reason)
             assert TOO_SHORT in problem["detail"]
-    assert snapshot(demo_db) == before
+    assert_unchanged(demo_db, before)
 
 
 def test_the_reason_is_stored_without_invisible_ends(client: TestClient) -> None:
     sponsor, monitor = login(client, "sponsor"), login(client, "monitor")
     typed = "\u200b\ufeff  C1 safety review: no DLT\nminutes of 2 Dec  \u00a0\u2060"
-    response = client.post(f"{API}/admin/cohorts/C1/close", json={"reason": typed}, headers=sponsor)
+    response = client.post(
+        f"{API}/admin/cohorts/C1/close", json={"reason": typed, **SIGNED}, headers=sponsor
+    )
     assert response.status_code == 200, response.text
     entry = audit_entries(client, monitor)[-1]
     assert entry["action"] == "cohort.close"

@@ -11,10 +11,14 @@ from fastapi.testclient import TestClient
 
 from app.domain.study import load_study
 from tests.support.api import assert_blinded, assert_problem
-from tests.support.helpers import login, open_phase2, randomize, randomize_body, register
+from tests.support.helpers import SIGNED, login, open_phase2, randomize, randomize_body, register
 
 REPORTS = "/api/v1/reports"
-REASON = {"reason_category": "adverse_event", "reason": "anaphylaxis after the infusion"}
+REASON = {
+    "reason_category": "adverse_event",
+    "reason": "anaphylaxis after the infusion",
+    **SIGNED,
+}
 
 
 def _rows(text: str) -> list[dict[str, str]]:

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 
 from app.db.engine import Database
 from tests.support.api import assert_problem, audit_entries
-from tests.support.databases import snapshot
-from tests.support.helpers import login, randomize, randomize_body, register
+from tests.support.databases import assert_unchanged, is_attempt, snapshot
+from tests.support.helpers import SIGNED, login, randomize, randomize_body, register
 
 ADMIN = "/api/v1/admin"
 
@@ -26,13 +26,15 @@ def _change(
     action: str,
     reason: str = "safety review done",
 ) -> httpx.Response:
-    return client.post(f"{ADMIN}/cohorts/{code}/{action}", json={"reason": reason}, headers=headers)
+    return client.post(
+        f"{ADMIN}/cohorts/{code}/{action}", json={"reason": reason, **SIGNED}, headers=headers
+    )
 
 
 def _select_dose(client: TestClient, headers: dict[str, str], dose: float) -> httpx.Response:
     return client.post(
         f"{ADMIN}/phase2-dose",
-        json={"dose_mg_per_kg": dose, "reason": "dose selected by the safety committee"},
+        json={"dose_mg_per_kg": dose, "reason": "dose selected by the safety committee", **SIGNED},
         headers=headers,
     )
 
@@ -65,7 +67,7 @@ def test_cohorts_change_in_order_only_and_every_change_is_audited(
     before = snapshot(demo_db)
     for code, action, status, error in refusals:
         assert_problem(_change(client, sponsor, code, action), status, error)
-    assert snapshot(demo_db) == before
+    assert_unchanged(demo_db, before)
 
     changes = [
         ("C1", "close", "C1 safety review passed, 0 DLT"),
@@ -77,7 +79,7 @@ def test_cohorts_change_in_order_only_and_every_change_is_audited(
     before = snapshot(demo_db)
     for code, action in (("C1", "close"), ("C1", "open"), ("C3", "open")):
         assert_problem(_change(client, sponsor, code, action), 409, "invalid_stage_change")
-    assert snapshot(demo_db) == before
+    assert_unchanged(demo_db, before)
     opened = _change(client, sponsor, *changes[1])
     assert opened.status_code == 200, opened.text
     body = opened.json()
@@ -85,7 +87,14 @@ def test_cohorts_change_in_order_only_and_every_change_is_audited(
     assert body["cap"] == 8 and body["randomized"] == 0 and body["opened_at"]
     assert _statuses(client, sponsor) == {"C1": "closed", "C2": "open", "C3": "planned"}
 
-    new = audit_entries(client, monitor)[start:]
+    entries = audit_entries(client, monitor)[start:]
+    refused = [(e["action"], e["entity_id"]) for e in entries if is_attempt(e["action"])]
+    assert refused == [
+        (f"cohort.{action}_refused", code)
+        for code, action in [(c, a) for c, a, _, _ in refusals]
+        + [("C1", "close"), ("C1", "open"), ("C3", "open")]
+    ]
+    new = [e for e in entries if not is_attempt(e["action"])]
     assert [(e["action"], e["entity_id"], e["reason"]) for e in new] == [
         (f"cohort.{action}", code, reason) for code, action, reason in changes
     ]
@@ -117,13 +126,13 @@ def test_phase2_dose_then_stratified_randomization(
     before = snapshot(demo_db)
     # while C1 is open nothing may be selected, not even C1's level
     assert_problem(_select_dose(client, sponsor, 0.8), 409, "invalid_stage_change")
-    assert snapshot(demo_db) == before
+    assert_unchanged(demo_db, before)
     for code, action in (("C1", "close"), ("C2", "open"), ("C2", "close")):
         assert _change(client, sponsor, code, action).status_code == 200
     before = snapshot(demo_db)
     assert_problem(_select_dose(client, sponsor, 1.6), 409, "invalid_stage_change")  # C3 not run
     assert_problem(_select_dose(client, sponsor, 1.0), 409, "invalid_stage_change")  # no cohort
-    assert snapshot(demo_db) == before
+    assert_unchanged(demo_db, before)
 
     monitor = login(client, "monitor")
     start = len(audit_entries(client, monitor))
@@ -137,7 +146,7 @@ def test_phase2_dose_then_stratified_randomization(
     assert_problem(_select_dose(client, sponsor, 1.2), 409, "invalid_stage_change")  # once only
     assert_problem(_select_dose(client, sponsor, 0.8), 409, "invalid_stage_change")
     assert_problem(_change(client, sponsor, "C3", "open"), 409, "invalid_stage_change")
-    assert snapshot(demo_db) == before
+    assert_unchanged(demo_db, before)
 
     coordinator = login(client, "coordinator")
     for count, (sledai, prednisone, stratum) in enumerate(STRATA, start=1):
@@ -177,7 +186,7 @@ def test_phase2_dose_then_stratified_randomization(
         before = snapshot(demo_db)
         response = randomize(client, coordinator, subject_id, body)
         assert_problem(response, 422, "validation_error")
-        assert snapshot(demo_db) == before
+        assert_unchanged(demo_db, before)
 
 
 ADMIN_ROUTES = [
@@ -212,7 +221,7 @@ def test_stage_routes_are_for_the_sponsor_only(
                 response = client.request(method, path, json=body, headers=headers)
                 assert_problem(response, 401, "unauthorized")
                 assert response.headers["www-authenticate"] == "Bearer"
-    assert snapshot(demo_db) == before
+    assert_unchanged(demo_db, before)
     # the control: the sponsor's token passes the same routes
     sponsor = login(client, "sponsor")
     assert client.get(f"{ADMIN}/cohorts", headers=sponsor).status_code == 200

@@ -15,8 +15,8 @@ from sqlalchemy import update
 from app.db.engine import Database
 from app.db.models import Kit
 from tests.support.api import assert_problem, error_fields
-from tests.support.databases import snapshot
-from tests.support.helpers import login, randomize, register, today
+from tests.support.databases import assert_unchanged, snapshot
+from tests.support.helpers import SIGNATURE_HEADERS, login, randomize, register, today
 from tests.support.supply import (
     ADMIN,
     API,
@@ -132,7 +132,7 @@ def test_dispensing_rules(client: TestClient, demo_db: Database) -> None:
     changed = dispense(client, pharmacist, first, "W4", w4, 71.0, idempotency_key)
     assert_problem(changed, 422, "idempotency_conflict")
     assert_problem(dispense(client, pharmacist, first, "D1", day_one), 409, "already_dispensed")
-    assert snapshot(demo_db) == after_w4
+    assert_unchanged(demo_db, after_w4)
 
     # W8 then W4: out of order
     body = ok(dispense(client, coordinator, second, "W8", w8), 201)
@@ -176,7 +176,7 @@ def test_dispensing_rules(client: TestClient, demo_db: Database) -> None:
     )
     for role in ("supply", "sponsor", "monitor"):
         assert_problem(dispense(client, users[role], third, "W4", w4), 403, "forbidden")
-    assert snapshot(demo_db) == after_w8
+    assert_unchanged(demo_db, after_w8)
 
     # the do-not-dispense window: kits expiring exactly visit date + 30 days stay on the shelf,
     # one day later they are the first to go (first expiry first)
@@ -258,7 +258,7 @@ def test_kit_status_changes_follow_the_state_machine(client: TestClient, demo_db
     _refused_transition(
         set_kit_status(client, supply, at_depot, "available"), "at_depot", "available"
     )
-    assert snapshot(demo_db) == before
+    assert_unchanged(demo_db, before)
 
     # the pharmacist quarantines a kit of their site, may not release it; the supply manager may
     quarantined = ok(set_kit_status(client, pharmacist, kit, "quarantined"))
@@ -275,7 +275,7 @@ def test_kit_status_changes_follow_the_state_machine(client: TestClient, demo_db
         set_kit_status(client, pharmacist, kit, "available"), "quarantined", "available"
     )
     assert "pharmacist" in problem["detail"], problem
-    assert snapshot(demo_db) == after_quarantine
+    assert_unchanged(demo_db, after_quarantine)
     assert ok(set_kit_status(client, supply, kit, "available"))["status"] == "available"
     assert ok(client.get(f"{API}/kits/{kit}", headers=pharmacist))["status"] == "available"
 
@@ -289,7 +289,7 @@ def test_kit_status_changes_follow_the_state_machine(client: TestClient, demo_db
         assert_problem(client.get(f"{API}/kits/{kit}", headers=users[role]), 403, "forbidden")
         refused = set_kit_status(client, users[role], kit, "quarantined")
         assert_problem(refused, 403, "forbidden")
-    assert snapshot(demo_db) == before
+    assert_unchanged(demo_db, before)
     # the supply manager sees every kit, blinded
     depot_view = ok(client.get(f"{API}/kits/{at_depot}", headers=supply))
     assert (depot_view["status"], depot_view["depot_id"], depot_view["site_id"]) == (
@@ -314,7 +314,7 @@ def _import(client: TestClient, headers: dict[str, str], text: str) -> Any:
     return client.post(
         f"{ADMIN}/kits/import",
         content=text.encode(),
-        headers={**headers, "Content-Type": "text/csv"},
+        headers={**headers, "Content-Type": "text/csv", **SIGNATURE_HEADERS},
     )
 
 
@@ -335,7 +335,7 @@ def test_kit_list_import(client: TestClient, demo_db: Database) -> None:
     # pooled with the sponsor's EX export of kit numbers per subject, would unblind)
     for role in ("pharmacist", "coordinator", "sponsor", "supply"):
         assert_problem(_import(client, users[role], text), 403, "forbidden")
-    assert snapshot(demo_db) == before
+    assert_unchanged(demo_db, before)
 
     response = _import(client, users["monitor"], text)
     body = ok(response, 201)
@@ -352,7 +352,7 @@ def test_kit_list_import(client: TestClient, demo_db: Database) -> None:
     response = _import(client, users["monitor"], text)
     assert response.status_code in (200, 201), response.text
     assert response.json() == {**body, "already_imported": True}
-    assert snapshot(demo_db) == after_import
+    assert_unchanged(demo_db, after_import)
 
     # a bad file names every bad row and imports nothing, not even its good rows
     fresh = _kit_numbers(6)
@@ -380,7 +380,7 @@ def test_kit_list_import(client: TestClient, demo_db: Database) -> None:
     clash += f"{fresh[5]},PLACEBO,L92B,{expiry},{DEPOT}\n"
     problem = assert_problem(_import(client, users["monitor"], clash), 422, "invalid_kit_list")
     assert problem["problems"] == [f"kit number {numbers[0]} exists already"]
-    assert snapshot(demo_db) == after_import
+    assert_unchanged(demo_db, after_import)
     assert not set(fresh) & set(monitor_kits(client))
 
 
@@ -413,8 +413,8 @@ def test_a_kit_list_that_is_not_utf8_is_refused_whole(
     response = client.post(
         "/api/v1/admin/kits/import",
         content=body,
-        headers={**login(client, "monitor"), "Content-Type": "text/csv"},
+        headers={**login(client, "monitor"), "Content-Type": "text/csv", **SIGNATURE_HEADERS},
     )
     assert response.status_code == 422 and response.json()["code"] == "invalid_kit_list"
     assert "not UTF-8" in response.json()["problems"][0]
-    assert snapshot(demo_db) == before
+    assert_unchanged(demo_db, before)

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from app.db.engine import Database
 from tests.support.api import assert_problem
-from tests.support.helpers import today
+from tests.support.helpers import SIGNED, today
 from tests.support.supply import (
     ADMIN,
     API,
@@ -255,7 +255,7 @@ def test_a_site_life_from_activation_to_a_balanced_reconciliation(
                     ok(
                         client.post(
                             f"{ADMIN}/cohorts/{code}/{action}",
-                            json={"reason": "safety review done"},
+                            json={"reason": "safety review done", **SIGNED},
                             headers=sponsor,
                         )
                     )

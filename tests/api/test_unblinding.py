@@ -10,10 +10,14 @@ from fastapi.testclient import TestClient
 from app.db.engine import Database
 from app.services import outbox as outbox_service
 from tests.support.api import assert_blinded, assert_problem
-from tests.support.databases import snapshot
-from tests.support.helpers import login, randomize, register
+from tests.support.databases import assert_unchanged, snapshot
+from tests.support.helpers import SIGNED, login, randomize, register
 
-REASON = {"reason_category": "adverse_event", "reason": "Anaphylaxis after infusion, ICU admission"}
+REASON = {
+    "reason_category": "adverse_event",
+    "reason": "Anaphylaxis after infusion, ICU admission",
+    **SIGNED,
+}
 
 
 def _randomized(client: TestClient, site: str = "DE01", user: str = "coordinator") -> int:
@@ -45,7 +49,7 @@ def test_refusals_change_nothing(client: TestClient, demo_db: Database) -> None:
     bad_category = {"reason_category": "curiosity", "reason": "I would like to know the arm"}
     assert_problem(_unblind(client, subject, body=bad_category), 422, "validation_error")
     assert_problem(_unblind(client, unrandomized), 409, "not_randomized")
-    assert snapshot(demo_db) == before
+    assert_unchanged(demo_db, before)
 
 
 def test_unblinding_reveals_one_subject_and_notifies_without_treatment(
@@ -109,6 +113,6 @@ def test_a_failure_midway_leaves_no_flag_no_outbox_no_audit(
     response = _unblind(client, subject)
     assert_problem(response, 500, "internal_error")
     assert "fire" not in response.text and "Traceback" not in response.text
-    assert snapshot(demo_db) == before
+    assert_unchanged(demo_db, before)
     monkeypatch.undo()
     assert _unblind(client, subject).status_code == 200

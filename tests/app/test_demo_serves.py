@@ -32,7 +32,7 @@ def test_irt_demo_serves_the_study(tmp_path: Path) -> None:
             "--port",
             str(port),
             "--password",
-            "demo-pass-1",
+            "demo-pass-0001",
         ],
         cwd=tmp_path,
         env=env,
@@ -53,7 +53,7 @@ def test_irt_demo_serves_the_study(tmp_path: Path) -> None:
             time.sleep(0.3)
         with httpx.Client(base_url=f"{base}/api/v1", timeout=30) as api:
             token = api.post(
-                "/auth/token", data={"username": "coordinator", "password": "demo-pass-1"}
+                "/auth/token", data={"username": "coordinator", "password": "demo-pass-0001"}
             )
             assert token.status_code == 200, token.text
             api.headers["Authorization"] = f"Bearer {token.json()['access_token']}"

@@ -23,6 +23,7 @@ from tests.browser.pages import (
     subject_id,
     submit,
 )
+from tests.support.demo import DEMO_PASSWORD as PASSWORD
 from tests.support.helpers import today
 
 SCREENING = "DE01-B001"
@@ -127,7 +128,7 @@ def investigator_unblinds(page: Page, subject: int, screenshot: Shot) -> str:
     assert_blinded(page, "unblind form with an error")
     screenshot(page, "09-unblind-mistyped")
 
-    fill(page, {**answers, "confirm_screening_number": SCREENING})
+    fill(page, {**answers, "confirm_screening_number": SCREENING, "signature.password": PASSWORD})
     submit(page, re.compile(r"unblind", re.I))
     expect(page).to_have_url(CONFIRMATION_URL)
     treatment = data_field(page, "treatment")

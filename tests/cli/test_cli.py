@@ -15,14 +15,15 @@ from app.domain import randomization_list as rl
 from app.domain.study import load_study
 from app.main import create_app
 from app.settings import Settings
-from tests.support.databases import snapshot
+from tests.support.cli import as_demo_user
+from tests.support.databases import assert_unchanged, snapshot
 from tests.support.demo import DEMO_SEED
 
 runner = CliRunner()
 
 
 def irt(*args: str) -> tuple[int, str]:
-    result = runner.invoke(app, list(args))
+    result = runner.invoke(app, as_demo_user(list(args)))
     return result.exit_code, result.output
 
 
@@ -64,7 +65,7 @@ def test_import_refuses_a_bad_file_whole_and_names_rows(
     code, output = irt("lists", "import", str(path), "--database-url", db_url)
     assert code == 1
     assert "row 2:" in output and "row 5:" in output and "nothing was imported" in output
-    assert snapshot(db) == before
+    assert_unchanged(db, before)
 
     path.write_text("\n".join(canonical) + "\n")
     code, output = irt("lists", "import", str(path), "--database-url", db_url)
@@ -88,6 +89,12 @@ def test_serve_refuses_an_unmigrated_database(tmp_path: Path) -> None:
 
 def test_demo_sets_up_a_servable_study(db_url: str, tmp_path: Path) -> None:
     code, output = irt("demo", "--database-url", db_url, "--no-serve", "--password", "pw-123456")
+    assert code == 1 and "at least 12 characters" in output  # the password policy, first
+    for weak in ("password1234", "my-monitor-password"):  # common; holds a demo user's name
+        assert irt("demo", "--database-url", db_url, "--no-serve", "--password", weak)[0] == 1
+    code, output = irt(
+        "demo", "--database-url", db_url, "--no-serve", "--password", "pw-1234567890"
+    )
     assert code == 0, output
     assert "coordinator" in output and "unblinded_monitor" in output
     code, output = irt("demo", "--database-url", db_url, "--no-serve")

@@ -20,7 +20,8 @@ from app.domain import list_formats as lf
 from app.domain import randomization_list as rl
 from app.domain.study import load_study
 from tests.domain.test_list_formats import sealed_envelope
-from tests.support.databases import pg_admin, pg_url, snapshot
+from tests.support.cli import as_demo_user
+from tests.support.databases import assert_unchanged, pg_admin, pg_url, snapshot
 from tests.support.demo import DEMO_SEED
 from tests.support.helpers import login, open_phase2, randomize, randomize_body, register
 
@@ -31,7 +32,7 @@ BLINDED_USERS = ("coordinator", "investigator", "pharmacist", "supply", "sponsor
 
 
 def irt(*args: str) -> tuple[int, str]:
-    result = runner.invoke(app, list(args))
+    result = runner.invoke(app, as_demo_user(list(args)))
     return result.exit_code, result.output
 
 
@@ -133,7 +134,7 @@ def test_bad_files_are_refused_whole_naming_every_bad_row(
     )  # fmt: skip
     assert code == 1
     assert "row 3:" in output and "row 7:" in output and "nothing was imported" in output
-    assert snapshot(db) == before
+    assert_unchanged(db, before)
 
 
 def _allocations_csv(client: TestClient, headers: dict[str, str]) -> list[dict[str, str]]:

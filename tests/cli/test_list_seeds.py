@@ -19,14 +19,15 @@ from app.cli import app
 from app.db.engine import Database
 from app.domain import randomization_list as rl
 from app.domain.study import load_study
-from tests.support.databases import snapshot
+from tests.support.cli import as_demo_user
+from tests.support.databases import assert_unchanged, snapshot
 
 runner = CliRunner()
 SEED_64 = re.compile(r"\b[0-9a-f]{64}\b")
 
 
 def irt(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> tuple[int, str]:
-    result = runner.invoke(app, list(args), input=stdin, env=env)
+    result = runner.invoke(app, as_demo_user(list(args)), input=stdin, env=env)
     return result.exit_code, result.output
 
 
@@ -86,7 +87,7 @@ def test_a_weak_seed_is_refused_and_nothing_is_stored(
     assert code == 1
     assert message in output and "128 bits" in output and "openssl rand -hex 32" in output
     assert len(seed) < 8 or seed not in output  # a refusal never repeats the seed
-    assert snapshot(db) == before
+    assert_unchanged(db, before)
 
 
 def test_a_seed_on_the_command_line_or_in_the_environment_is_refused(

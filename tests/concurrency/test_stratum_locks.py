@@ -18,7 +18,7 @@ from app.domain.study import load_study
 from app.services.demo import set_up_demo
 from tests.concurrency.test_randomize_concurrency import open_phase_ii
 from tests.support.demo import DEMO_LEVELS, DEMO_PASSWORD, DEMO_SEED
-from tests.support.helpers import login, randomize_body, register
+from tests.support.helpers import SIGNED, login, randomize_body, register
 from tests.support.server import running_server
 
 pytestmark = pytest.mark.slow
@@ -110,7 +110,7 @@ def test_closing_a_cohort_during_a_burst_admits_only_what_came_before(
             async with httpx.AsyncClient(base_url=base, timeout=120) as http:
                 close = http.post(
                     "/api/v1/admin/cohorts/C1/close",
-                    json={"reason": "safety review"},
+                    json={"reason": "safety review", **SIGNED},
                     headers=sponsor,
                 )
                 posts = [

@@ -72,6 +72,23 @@ def test_next_due_after_is_the_day_the_need_grows(
         assert calendar.need(content, nxt - timedelta(days=1)) <= now + beyond
 
 
+@PROPERTY
+@given(subjects, st.integers(-5, 80))
+def test_first_over_is_the_day_the_need_passes_a_count(on: list[OnTreatment], vials: int) -> None:
+    start = TODAY - timedelta(days=500)
+    calendar = DueCalendar(CONTENTS, start, 1500)
+    for subject in on:
+        for due, n in pending_visits(subject, VISITS):
+            calendar.add(subject.content, due, n)
+    for content in CONTENTS:
+        first = calendar.first_over(content, vials)
+        if first is None:
+            assert calendar.need(content, start + timedelta(days=1500)) <= vials
+            continue
+        assert calendar.need(content, first) > vials
+        assert first == start or calendar.need(content, first - timedelta(days=1)) <= vials
+
+
 def test_overdue_visits_count_and_later_ones_wait() -> None:
     subject = OnTreatment(CONTENTS[0], TODAY - timedelta(days=30), 1, 2)  # W4 two days overdue
     assert subject_need([subject], visits=VISITS, today=TODAY, horizon_days=0) == {CONTENTS[0]: 2}

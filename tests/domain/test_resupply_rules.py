@@ -12,8 +12,11 @@ from app.domain.resupply import (
     Levels,
     Position,
     depot_shippable,
+    need_shares,
     order_quantities,
     pick_depot_dates,
+    plan,
+    plan_in_shares,
     safety_levels,
     shipment_due,
     split,
@@ -70,6 +73,17 @@ def test_order_brings_every_content_to_its_target(
         after = p.stock + p.in_transit + quantities[content]
         assert after - p.need_lead >= safety[content], "the shipment clears the safety level"
         assert after >= p.need_cover + safety[content]
+
+
+@PROPERTY
+@given(positions, positions, site_levels(), st.integers(0, 4))
+def test_plan_in_shares_decides_as_plan(
+    a: Position, b: Position, levels: Levels, floor: int
+) -> None:
+    """The variant the simulator calls, given the shares `plan` splits in, is `plan`."""
+    state = dict(zip(CONTENTS, (a, b), strict=True))
+    shares = need_shares({c: p.need_cover for c, p in state.items()}, floor)
+    assert plan_in_shares(state, levels, floor, shares) == plan(state, levels, floor)
 
 
 @PROPERTY

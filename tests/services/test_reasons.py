@@ -31,7 +31,7 @@ from app.services import (
 )
 from app.services.actor import SYSTEM, Actor
 from app.services.transaction import writing
-from tests.support.databases import snapshot
+from tests.support.databases import assert_unchanged, snapshot
 
 STUDY = load_study()
 TODAY = date(2026, 1, 5)
@@ -98,7 +98,7 @@ def test_every_use_case_refuses_a_short_reason_first(demo_db: Database) -> None:
             error = refused.value
             assert (error.code, error.detail) == ("validation_error", TOO_SHORT), name
             assert error.extra["errors"] == [{"field": "reason", "message": TOO_SHORT}], name
-    assert snapshot(demo_db) == before
+    assert_unchanged(demo_db, before)
 
 
 def test_an_accepted_reason_is_stored_cleaned(demo_db: Database) -> None:

@@ -19,7 +19,10 @@ from app.domain.study import load_study
 from app.services import commands
 from app.services.actor import Actor
 from app.services.results import DispenseOut, RandomizeOut, ReplaceResultOut, SubjectOut
+from app.services.signatures import SignatureInput
+from app.settings import Settings
 from tests.support.builders import eligible_answers
+from tests.support.demo import DEMO_PASSWORD
 
 STUDY = load_study()
 COORDINATOR = Actor("coordinator", Role.SITE_COORDINATOR, frozenset({"DE01"}))
@@ -141,6 +144,8 @@ def test_dispense_replace_and_unblind(demo_db: Database) -> None:
         subject_id=subject.subject_id,
         reason_category="adverse_event",
         reason="serious adverse event needing the treatment",
+        settings=Settings(),
+        signature=SignatureInput(password=DEMO_PASSWORD),
     )
     assert unblinded.subject_id == subject.subject_id
     assert unblinded.treatment  # the one place a treatment is shown, on purpose
@@ -152,6 +157,8 @@ def test_dispense_replace_and_unblind(demo_db: Database) -> None:
             subject_id=subject.subject_id,
             reason_category="adverse_event",
             reason="serious adverse event needing the treatment",
+            settings=Settings(),
+            signature=SignatureInput(password=DEMO_PASSWORD),
         )
     assert _count(demo_db, Dispensing) == 2
 

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 import app.simulation as simulation_package
 from app.cli import app
+from app.cli.simulation import trials_to_show
 from app.domain.study import load_study
 from app.simulation.scenario import ScenarioError, load_scenario
 
@@ -64,3 +65,20 @@ def test_not_toml(tmp_path: Path) -> None:
 def test_the_bundled_scenarios_load() -> None:
     for name in ("imc002-demo.toml", "imc002-20-sites.toml"):
         assert load_scenario(bundled_scenario(name), STUDY).sites
+
+
+@pytest.mark.parametrize("option", ["--json", "--csv"])
+def test_an_output_in_a_missing_folder_is_refused_before_any_trial(
+    tmp_path: Path, option: str
+) -> None:
+    out = tmp_path / "no-such-folder" / "figures.out"
+    result = CliRunner().invoke(app, ["simulate", "--trials", "1", option, str(out)])
+    assert result.exit_code == 2
+    assert "No such folder" in result.output
+    assert "Simulating" not in result.output
+    assert not out.parent.exists()
+
+
+def test_trials_needed_to_show_a_risk_target_follow_the_rule_of_three() -> None:
+    assert trials_to_show(0.01) == 300
+    assert trials_to_show(0.05) == 60

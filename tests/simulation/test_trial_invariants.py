@@ -55,3 +55,17 @@ def test_the_same_seed_gives_the_same_trial() -> None:
 def test_scenarios_ship_with_the_package() -> None:
     for name in ("imc002-demo.toml", "imc002-20-sites.toml"):
         assert Path(bundled_scenario(name)).is_file()
+
+
+def test_a_stranded_tier_is_seen_on_the_subject_who_emptied_it() -> None:
+    """The adversary's stranded-tier feature is fed: under the blind policy some subjects take
+    the last kits of a content in a tier (stranding the rest); the per-content policy, which
+    strands nothing, never shows it."""
+    scenario = load_scenario(bundled_scenario("imc002-20-sites.toml"), STUDY)
+    trial = Trial(STUDY, scenario, scenario_levels(STUDY, scenario), 3)
+    record = trial.run()
+    seen = sum(s.seen.stranded_tiers for s in record.subjects)
+    assert seen > 0
+    naive = scenario.model_copy(update={"policy": "per_content"})
+    record = Trial(STUDY, naive, scenario_levels(STUDY, naive), 3).run()
+    assert sum(s.seen.stranded_tiers for s in record.subjects) == 0  # nothing strands there

@@ -1,8 +1,10 @@
 """The test databases: which engines, how to reach PostgreSQL, and a snapshot of every row to
-prove that a refused request changed nothing."""
+prove that a refused request changed nothing but the audit trail, where the attempt is recorded
+(`assert_unchanged`, `assert_attempt_recorded`)."""
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -11,6 +13,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
 from app.db.engine import Database
+from app.services import audit
 
 PG_URL = os.environ.get("IRT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 ENGINES = ["sqlite", "postgresql"]
@@ -35,3 +38,64 @@ def snapshot(db: Database) -> dict[str, list[tuple[Any, ...]]]:
             rows = conn.execute(text(f'SELECT * FROM "{table}"')).all()
             result[table] = sorted((tuple(r) for r in rows), key=repr)
         return result
+
+
+AUDIT_TABLES = ("audit_log", "audit_head")
+"""The audit trail: the only tables a refused request, a forbidden one or a read may grow."""
+
+
+ATTEMPTS = frozenset(
+    {"request.forbidden", "unblinded.read", "signature.refused", "auth.login_failed"}
+    | {"auth.login_throttled"}
+)
+LOGIN_TABLES = frozenset({"login_throttle", "revoked_tokens"})
+"""Login bookkeeping (the throttle's counters, logged-out sessions): a login in a test changes
+them, and they hold no trial data."""
+
+
+def is_attempt(action: str) -> bool:
+    """An entry that records an attempt, not a change: a refusal, a forbidden request, or a
+    read of unblinded data (app/services/attempts.py)."""
+    return action.endswith("_refused") or action in ATTEMPTS
+
+
+def assert_unchanged(
+    db: Database, before: dict[str, list[tuple[Any, ...]]]
+) -> list[dict[str, Any]]:
+    """Since `before`, no business row changed and no audit entry changed or vanished; the only
+    new rows are audit entries of attempts, chained onto the old ones. Returns them, oldest
+    first (their `after` parsed)."""
+    after = snapshot(db)
+    for table in sorted(before.keys() | after.keys()):
+        if table not in AUDIT_TABLES and table not in LOGIN_TABLES:
+            assert after.get(table) == before.get(table), f"{table} changed"
+    old = set(before["audit_log"])
+    assert old <= set(after["audit_log"]), "an audit entry changed or vanished"
+    with db.read() as session:
+        report = audit.verify(session)
+        assert report.ok, report
+        entries = audit.entries_after(session, after_seq=len(old))
+    assert len(entries) == len(after["audit_log"]) - len(old), "entries out of sequence"
+    assert (after["audit_head"] == before["audit_head"]) == (not entries)
+    for entry in entries:
+        assert is_attempt(entry["action"]), f"a refused request recorded {entry['action']}"
+        entry["after"] = json.loads(entry["after"])
+    return entries
+
+
+def assert_attempt_recorded(
+    db: Database,
+    before: dict[str, list[tuple[Any, ...]]],
+    *,
+    action: str,
+    username: str,
+    code: str | None = None,
+) -> dict[str, Any]:
+    """Nothing changed but the audit trail (`assert_unchanged`), where exactly one new entry
+    records this attempt by this user (with this refusal code); returns that entry."""
+    entries = assert_unchanged(db, before)
+    found = [e for e in entries if e["action"] == action and e["username"] == username]
+    assert len(found) == 1, (action, username, entries)
+    if code is not None:
+        assert found[0]["after"]["code"] == code, found[0]
+    return found[0]

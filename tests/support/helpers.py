@@ -20,6 +20,18 @@ def login(client: Client, username: str, password: str = DEMO_PASSWORD) -> dict[
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
+SIGNED: dict[str, Any] = {"signature": {"password": DEMO_PASSWORD}}
+"""An electronic signature in a request body: the demo user's own password, entered again."""
+SIGNATURE_HEADERS = {"Signature-Password": DEMO_PASSWORD}
+"""The same for the kit list upload, whose body is the file."""
+
+
+def as_user(username: str) -> list[str]:
+    """`irt` options that run a command as a demo user, the password (also for signing) read
+    from stdin: invoke with `input=DEMO_PASSWORD`."""
+    return ["--user", username, "--password-file", "-"]
+
+
 def today() -> date:
     return datetime.now(UTC).date()
 
@@ -97,13 +109,13 @@ def open_phase2(client: Client, dose: float = 1.2) -> None:
     for code, action in (("C1", "close"), ("C2", "open"), ("C2", "close")):
         response = client.post(
             f"/api/v1/admin/cohorts/{code}/{action}",
-            json={"reason": "safety review done"},
+            json={"reason": "safety review done", **SIGNED},
             headers=sponsor,
         )
         assert response.status_code == 200, response.text
     response = client.post(
         "/api/v1/admin/phase2-dose",
-        json={"dose_mg_per_kg": dose, "reason": "selected after review"},
+        json={"dose_mg_per_kg": dose, "reason": "selected after review", **SIGNED},
         headers=sponsor,
     )
     assert response.status_code == 200, response.text

@@ -32,6 +32,7 @@ from tests.api.test_blinding import (  # the API walk's study: both arms, both s
     study,
 )
 from tests.support.api import assert_blinded, leaks
+from tests.support.demo import DEMO_PASSWORD
 from tests.support.helpers import login, register, today
 from tests.web.support import eligible_form, web_login
 
@@ -129,7 +130,11 @@ def _dispense(client: TestClient, study: Study, user: str) -> list[PageRequest]:
 
 def _unblind(client: TestClient, study: Study, user: str) -> list[PageRequest]:
     """Refusals only (the success is in test_subject_pages.py)."""
-    data = {"reason_category": "other", "reason": "walk: refused on purpose"}
+    data = {
+        "reason_category": "other",
+        "reason": "walk: refused on purpose",
+        "signature.password": DEMO_PASSWORD,
+    }
     elsewhere = next(s for s in study.c1 if study.sites[s] not in _sites_of(user))
     mine = next(s for s in study.c1 if study.sites[s] in _sites_of(user))
     own = _own_registered(study, user)
@@ -290,7 +295,10 @@ def _cohort(action: str) -> PageBuilder:
                 f"{action} {code}",
                 "POST",
                 f"/admin/cohorts/{code}/{action}",
-                {f"{code}.{action}.reason": "walk: safety review done"},
+                {
+                    f"{code}.{action}.reason": "walk: safety review done",
+                    f"{code}.{action}.signature.password": DEMO_PASSWORD,
+                },
             )
             for code in ("C1", "C2", "C3")
         ]
@@ -299,7 +307,11 @@ def _cohort(action: str) -> PageBuilder:
 
 
 def _phase2(client: TestClient, study: Study, user: str) -> list[PageRequest]:
-    data = {"dose_mg_per_kg": "0.8", "reason": "walk: dose review decision"}
+    data = {
+        "dose_mg_per_kg": "0.8",
+        "reason": "walk: dose review decision",
+        "signature.password": DEMO_PASSWORD,
+    }
     return [("select dose", "POST", "/admin/phase2-dose", data)]
 
 
@@ -394,6 +406,17 @@ for _suffix in (".json", ".csv"):
         _get(f"/supply/simulation{_suffix}", "?trials=1&seed=1", "?trials=0&seed=1"),
         SIMULATION_READERS,
     )
+# the session's own routes (app/web/pages_session.py; tests/web/test_session_timeout.py)
+PAGES[("GET", "/session/status")] = (_get("/session/status"), EVERYONE)
+PAGES[("POST", "/session/extend")] = (
+    lambda client, study, user: [("stay logged in", "POST", "/session/extend", {})],
+    EVERYONE,
+)
+PAGES[("GET", "/session/kept")] = (_get("/session/kept"), EVERYONE)
+PAGES[("POST", "/session/kept/discard")] = (
+    lambda client, study, user: [("discard kept", "POST", "/session/kept/discard", {})],
+    EVERYONE,
+)
 PUBLIC = {("GET", "/login"), ("POST", "/login")}
 
 

@@ -15,7 +15,8 @@ from app.services import study_setup
 from app.services.actor import SYSTEM
 from app.services.transaction import writing
 from tests.support.api import LEAK_TEXT, audit_entries
-from tests.support.databases import snapshot
+from tests.support.databases import assert_unchanged, snapshot
+from tests.support.demo import DEMO_PASSWORD
 from tests.support.helpers import login, randomize, register
 from tests.web.support import field_error, hidden, submit, web_login
 
@@ -113,7 +114,7 @@ def test_receipt_per_kit_with_excursion(client: TestClient, demo_db: Database) -
     assert field_error(bad.text, f"outcome.{kits[0]}") == "choose received, damaged or missing"
     unknown = submit(client, url, {"outcome.NOTINBOX": "missing"}, token)
     assert unknown.status_code == 422 and "not in shipment" in unknown.text
-    assert snapshot(demo_db) == before
+    assert_unchanged(demo_db, before)
 
     data = {f"outcome.{kits[0]}": "damaged", f"outcome.{kits[1]}": "missing"}
     response = submit(client, url, {**data, "temperature_excursion": "on"}, token)
@@ -186,19 +187,27 @@ def test_cohorts_and_phase2_dose(client: TestClient, demo_db: Database) -> None:
     before = snapshot(demo_db)
     short = submit(client, "/admin/cohorts/C2/open", {"C2.open.reason": "x"}, token)
     assert short.status_code == 422 and field_error(short.text, "C2.open.reason")
-    early = submit(client, "/admin/cohorts/C2/open", {"C2.open.reason": "SRC review done"}, token)
+    signed = {"C2.open.reason": "SRC review done", "C2.open.signature.password": DEMO_PASSWORD}
+    early = submit(client, "/admin/cohorts/C2/open", signed, token)
     assert early.status_code == 409 and 'role="alert"' in early.text
     dose = submit(
         client,
         "/admin/phase2-dose",
-        {"dose_mg_per_kg": "1.2", "reason": "dose chosen early"},
+        {
+            "dose_mg_per_kg": "1.2",
+            "reason": "dose chosen early",
+            "signature.password": DEMO_PASSWORD,
+        },
         token,
     )
     assert dose.status_code == 409 and 'role="alert"' in dose.text
-    assert snapshot(demo_db) == before
+    assert_unchanged(demo_db, before)
 
     for code, action in (("C1", "close"), ("C2", "open"), ("C2", "close")):
-        data = {f"{code}.{action}.reason": "safety review done"}
+        data = {
+            f"{code}.{action}.reason": "safety review done",
+            f"{code}.{action}.signature.password": DEMO_PASSWORD,
+        }
         response = submit(client, f"/admin/cohorts/{code}/{action}", data, token)
         assert response.status_code == 303, response.text
     page = _page(client, "/admin/phase2-dose")
@@ -210,7 +219,11 @@ def test_cohorts_and_phase2_dose(client: TestClient, demo_db: Database) -> None:
         token,
     )
     assert bad.status_code == 422 and field_error(bad.text, "dose_mg_per_kg")
-    data = {"dose_mg_per_kg": "1.2", "reason": "dose review decision"}
+    data = {
+        "dose_mg_per_kg": "1.2",
+        "reason": "dose review decision",
+        "signature.password": DEMO_PASSWORD,
+    }
     assert submit(client, "/admin/phase2-dose", data, token).status_code == 303
     page = _page(client, "/admin/phase2-dose")
     assert 'data-field="dose_mg_per_kg">1.2 mg/kg' in page and "Record the phase" not in page
@@ -243,7 +256,11 @@ def test_report_pages_and_csv_by_role(client: TestClient, demo_db: Database) -> 
     investigator = login(client, "investigator")
     subject = register(client, investigator)
     randomize(client, investigator, subject)
-    body = {"reason_category": "other", "reason": "emergency surgery planned"}
+    body = {
+        "reason_category": "other",
+        "reason": "emergency surgery planned",
+        "signature": {"password": DEMO_PASSWORD},
+    }
     client.post(f"{API}/subjects/{subject}/unblind", json=body, headers=investigator)
     pages = {
         "coordinator": ["/reports/enrolment"],

@@ -17,7 +17,7 @@ from app.db.engine import Database
 from app.db.models import Kit, Shipment, ShipmentKit, SupplyLevel
 from app.services.transaction import utcnow, writing
 from tests.support.api import audit_entries
-from tests.support.databases import snapshot
+from tests.support.databases import assert_unchanged, snapshot
 from tests.support.demo import DEMO_LEVELS
 from tests.support.helpers import login, today
 from tests.web.support import field_error, submit, web_login
@@ -138,7 +138,7 @@ def test_request_ship_and_cancel_shipments(client: TestClient, demo_db: Database
     data = {"site_id": "XX99", "kits_per_content": "2", "reason": "top up before screening"}
     nowhere = submit(client, "/supply/shipments", data, token)
     assert nowhere.status_code == 404 and "XX99" in (field_error(nowhere.text, "site_id") or "")
-    assert snapshot(demo_db) == before
+    assert_unchanged(demo_db, before)
 
     data = {"site_id": "DE01", "kits_per_content": "3", "reason": "two screenings next week"}
     done = submit(client, "/supply/shipments", data, token)
@@ -167,7 +167,7 @@ def test_request_ship_and_cancel_shipments(client: TestClient, demo_db: Database
     before = snapshot(demo_db)
     short = submit(client, f"/supply/shipments/{second}/cancel", {"reason": "no"}, token)
     assert short.status_code == 422 and field_error(short.text, "reason")
-    assert snapshot(demo_db) == before
+    assert_unchanged(demo_db, before)
     data = {"reason": "site visit postponed"}
     cancelled = submit(client, f"/supply/shipments/{second}/cancel", data, token)
     assert cancelled.status_code == 303
@@ -234,7 +234,7 @@ def test_quarantine_decisions(client: TestClient, demo_db: Database) -> None:
     kit_url = f"/supply/quarantine/kits/{at_site}"
     short = submit(client, kit_url, {f"kit-{at_site}.decision": "reject"}, token)
     assert short.status_code == 422 and field_error(short.text, f"kit-{at_site}.reason")
-    assert snapshot(demo_db) == before
+    assert_unchanged(demo_db, before)
 
     data = {f"{prefix}decision": "release", f"{prefix}reason": "within the stability data"}
     response = submit(client, url, data, token)
@@ -280,7 +280,7 @@ def test_supply_levels_per_site(client: TestClient, demo_db: Database) -> None:
     assert 'name="DE01.trigger" type="number" value="20"' in inverted.text
     typo = submit(client, "/supply/levels/DE01", {"DE01.trigger": "x", "DE01.target": "30"}, token)
     assert typo.status_code == 422 and field_error(typo.text, "DE01.trigger")
-    assert snapshot(demo_db) == before
+    assert_unchanged(demo_db, before)
     unknown = submit(
         client, "/supply/levels/XX99", {"XX99.trigger": "5", "XX99.target": "9"}, token
     )
@@ -407,7 +407,7 @@ def test_bad_receipt_dates_are_refused_next_to_the_field(
             assert response.status_code == 422, (value, target, response.text[:300])
             assert message in (field_error(response.text, "received_on") or ""), (value, target)
             assert f'name="received_on" type="date" value="{value}"' in response.text
-    assert snapshot(demo_db) == before
+    assert_unchanged(demo_db, before)
     on_the_day = submit(client, url, {"received_on": shipped_on.isoformat()}, token)
     assert on_the_day.status_code == 303
     assert _shipment(demo_db, shipment_id).received_on == shipped_on

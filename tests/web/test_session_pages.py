@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from app.db.engine import Database
-from tests.support.databases import snapshot
+from tests.support.databases import assert_unchanged, snapshot
 from tests.web.support import csrf_token, hidden, submit, web_login
 
 
@@ -54,22 +54,38 @@ def test_a_wrong_password_is_shown_and_audited_as_the_api_does(client: TestClien
     assert "irt_session" not in client.cookies
 
 
-def test_login_throttles_as_the_api_does(client: TestClient) -> None:
-    for _ in range(5):
-        form = client.get("/login")
-        data = {
-            "username": "pharmacist",
-            "password": "x",
-            "csrf_token": hidden(form.text, "csrf_token"),
-        }
-        assert client.post("/login", data=data).status_code == 401
+def _form_login(client: TestClient, username: str, password: str) -> int:
+    """Post the login form (keeping the browser's cookies); the status of the answer."""
     form = client.get("/login")
     data = {
-        "username": "pharmacist",
-        "password": "test-password",
+        "username": username,
+        "password": password,
         "csrf_token": hidden(form.text, "csrf_token"),
     }
-    assert client.post("/login", data=data).status_code == 429
+    return client.post("/login", data=data, follow_redirects=False).status_code
+
+
+def test_login_throttles_as_the_api_does_but_not_a_known_browser(client: TestClient) -> None:
+    settings = client.app.state.settings  # type: ignore[attr-defined]
+    client.app.state.settings = settings.model_copy(update={"login_backoff_base_seconds": 600})  # type: ignore[attr-defined]
+    known = TestClient(client.app)  # a browser the pharmacist logged in with before
+    assert _form_login(known, "pharmacist", "test-password") == 303
+    assert any(name.startswith("irt_device_") for name in known.cookies)
+    for _ in range(5):
+        assert _form_login(client, "pharmacist", "x") == 401
+    assert _form_login(client, "pharmacist", "test-password") == 429
+    assert _form_login(known, "pharmacist", "test-password") == 303
+    known.close()
+
+
+def test_logout_ends_the_session_on_the_server(client: TestClient) -> None:
+    web_login(client, "coordinator")
+    stolen = client.cookies["irt_session"]
+    out = submit(client, "/logout", {}, csrf_token(client))
+    assert out.status_code == 303
+    client.cookies.set("irt_session", stolen)  # the cookie, copied before the logout
+    response = client.get("/", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"].startswith("/login")
 
 
 def test_login_without_its_csrf_token_is_refused_and_changes_nothing(
@@ -100,7 +116,7 @@ def test_a_post_without_or_with_a_wrong_csrf_token_is_refused_and_changes_nothin
         response = client.post("/subjects/new", data={**data, **sent}, follow_redirects=False)
         assert response.status_code == 403, response.text
         assert "nothing was changed" in response.text
-    assert snapshot(demo_db) == before
+    assert_unchanged(demo_db, before)
     # the HTMX header is accepted in place of the field
     response = client.post(
         "/subjects/new", data=data, headers={"X-CSRF-Token": token}, follow_redirects=False

@@ -1,0 +1,213 @@
+"""The monitor's full check of the audit evidence: the hash chain, the chain against the signed
+checkpoints outside the database, and the replay of the trail against the business rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db.engine import Database
+from app.db.models import (
+    AuditEntry,
+    AuditHead,
+    Cohort,
+    DispensedKit,
+    Dispensing,
+    Kit,
+    KitImport,
+    Randomization,
+    RandomizationList,
+    Site,
+    Study,
+    Subject,
+    Unblinding,
+)
+from app.domain.audit_chain import ChainReport
+from app.domain.audit_replay import ReplayReport, replay
+from app.domain.checkpoints import Checkpoint, CheckpointReport, check_chain
+from app.services import audit
+from app.services.checkpoints import CheckpointLog, key_id, log_of
+
+
+@dataclass(frozen=True)
+class IntegrityReport:
+    ok: bool
+    chain: ChainReport
+    checkpoints: CheckpointReport | None
+    """None: no checkpoint file is configured for this service."""
+    bad_checkpoint_lines: list[str]
+    replay: ReplayReport
+
+
+def _entries(session: Session) -> Iterator[dict[str, Any]]:
+    query = select(
+        AuditEntry.seq, AuditEntry.action, AuditEntry.entity_id, AuditEntry.after, AuditEntry.reason
+    ).order_by(AuditEntry.seq)
+    for seq, action, entity_id, after, reason in session.execute(query):
+        yield {
+            "seq": seq,
+            "action": action,
+            "entity_id": entity_id,
+            "after": after,
+            "reason": reason,
+        }
+
+
+def business_rows(session: Session) -> dict[str, dict[str, dict[str, Any]]]:
+    """The replayed tables as the database holds them, keyed as the trail names their rows."""
+    kits_of: dict[int, list[str]] = {}
+    for dispensing_id, number in session.execute(
+        select(DispensedKit.dispensing_id, DispensedKit.kit_number)
+    ):
+        kits_of.setdefault(dispensing_id, []).append(number)
+    rows: dict[str, dict[str, dict[str, Any]]] = {
+        "study": {
+            s.code: {
+                "definition_sha256": s.definition_sha256,
+                "phase2_dose_mg_per_kg": s.phase2_dose_mg_per_kg,
+            }
+            for s in session.scalars(select(Study))
+        },
+        "cohorts": {
+            c.code: {"status": c.status, "dose_mg_per_kg": c.dose_mg_per_kg}
+            for c in session.scalars(select(Cohort))
+        },
+        "sites": {s.id: {"active": s.active} for s in session.scalars(select(Site))},
+        "randomization_lists": {
+            r.scope: {"sha256": r.sha256, "slot_count": r.slot_count, "source": r.source}
+            for r in session.scalars(select(RandomizationList))
+        },
+        "kit_imports": {
+            str(i.id): {"sha256": i.sha256, "kit_count": i.kit_count}
+            for i in session.scalars(select(KitImport))
+        },
+        "kits": {
+            number: {"content": content, "lot": lot, "expiry_date": expiry, "import_id": import_id}
+            for number, content, lot, expiry, import_id in session.execute(
+                select(Kit.kit_number, Kit.content, Kit.lot, Kit.expiry_date, Kit.import_id)
+            )
+        },
+        "subjects": {
+            str(s.id): {
+                "site_id": s.site_id,
+                "screening_number": s.screening_number,
+                "sex": s.sex,
+                "year_of_birth": s.year_of_birth,
+                "status": s.status,
+                "unblinded": s.unblinded_at is not None,
+            }
+            for s in session.scalars(select(Subject))
+        },
+        "randomizations": {
+            str(r.subject_id): {
+                "randomization_number": r.randomization_number,
+                "stage": r.stage,
+                "stratum": r.stratum,
+                "slot_id": r.slot_id,
+                **_dose(r),
+            }
+            for r in session.scalars(select(Randomization))
+        },
+        "dispensings": {
+            f"{d.subject_id}/{d.visit}": {
+                "visit_date": d.visit_date,
+                "kits": ",".join(sorted(kits_of.get(d.id, []))),
+                **_dose(d),
+            }
+            for d in session.scalars(select(Dispensing))
+        },
+        "unblindings": {
+            str(u.subject_id): {"reason_category": u.reason_category, "reason": u.reason}
+            for u in session.scalars(select(Unblinding))
+        },
+    }
+    return rows
+
+
+def _dose(row: Randomization | Dispensing) -> dict[str, Any]:
+    return {
+        "dose_level_mg_per_kg": row.dose_level_mg_per_kg,
+        "weight_kg": row.weight_kg,
+        "dose_mg": row.dose_mg,
+        "vials": row.vials,
+    }
+
+
+def replay_trail(session: Session) -> ReplayReport:
+    """Every business row the audit trail does not explain (app/domain/audit_replay.py)."""
+    return replay(_entries(session), business_rows(session))
+
+
+def check_checkpoints(session: Session, checkpoint_log: CheckpointLog) -> CheckpointReport:
+    """The stored chain against the signed checkpoints; a forged line counts as none."""
+    chain = {
+        seq: digest for seq, digest in session.execute(select(AuditEntry.seq, AuditEntry.hash))
+    }
+    return check_chain(checkpoint_log.read().checkpoints, chain, length=max(chain, default=0))
+
+
+def verify_all(session: Session, *, checkpoint_log: CheckpointLog | None) -> IntegrityReport:
+    """Chain, checkpoints and replay in one read transaction (one consistent snapshot)."""
+    chain = audit.verify(session)
+    points = None if checkpoint_log is None else check_checkpoints(session, checkpoint_log)
+    bad_lines = [] if checkpoint_log is None else checkpoint_log.read().bad_lines
+    replayed = replay_trail(session)
+    ok = chain.ok and replayed.ok and not bad_lines and (points is None or points.ok)
+    return IntegrityReport(ok, chain, points, bad_lines, replayed)
+
+
+def checkpoint_head(db: Database, *, why: str) -> Checkpoint | None:
+    """Sign the chain head as it is now (`irt audit checkpoint`): anchors a trail written
+    before checkpoints were configured, or marks a moment such as a database lock."""
+    checkpoint_log = log_of(db)
+    if checkpoint_log is None:
+        return None
+    with db.read() as session:
+        head = session.get(AuditHead, 1)
+        seq, digest = (head.seq, head.hash) if head is not None else (0, "")
+    if seq == 0:
+        return None
+    return checkpoint_log.append(seq=seq, hash=digest, why=why)
+
+
+def summary(report: IntegrityReport, *, max_rows: int = 200) -> dict[str, Any]:
+    """The report as the API and the pages show it; at most `max_rows` discrepancies."""
+    chain, points = report.chain, report.checkpoints
+    first_bad = chain.first_bad_seq
+    if first_bad is None and points is not None:
+        first_bad = points.first_bad_seq
+    return {
+        "ok": report.ok,
+        "entries": chain.entries,
+        "head_hash": chain.head_hash,
+        "first_bad_seq": first_bad,
+        "chain_ok": chain.ok,
+        "checkpoints": None if points is None else asdict(points),
+        "bad_checkpoint_lines": report.bad_checkpoint_lines,
+        "replay": {
+            "ok": report.replay.ok,
+            "entries": report.replay.entries,
+            "rows": report.replay.rows,
+            "discrepancies": [asdict(d) for d in report.replay.discrepancies[:max_rows]],
+        },
+    }
+
+
+def checkpoints_view(db: Database, *, count: int = 20) -> dict[str, Any]:
+    """The latest checkpoints and the public key that verifies them (published to auditors)."""
+    checkpoint_log = log_of(db)
+    if checkpoint_log is None:
+        return {"public_key_pem": None, "key_id": None, "checkpoints": []}
+    pem = checkpoint_log.public_key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+    return {
+        "public_key_pem": pem,
+        "key_id": key_id(checkpoint_log.public_key),
+        "checkpoints": [asdict(c) for c in reversed(checkpoint_log.latest(count))],
+    }

@@ -1,0 +1,186 @@
+"""The end of a simulated day: each site's resupply check, through the rules the service runs
+(app/domain/forecast.py, app/domain/resupply.py, app/domain/common_expiry.py), and the shipments
+it sends.
+
+A site is checked only when something it decides on may have changed: an event (a refusal, an
+arrival, a dose change, a stage opening), dispensings that may have used up its slack, or the day
+on which time alone can change the answer (`_next_check`). Checking only then keeps the answer
+of a daily check while the shares of need stay as they were (docs/supply.md).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from datetime import timedelta
+
+from app.domain.common_expiry import usable_stock
+from app.domain.forecast import combine
+from app.domain.resupply import Position, need_shares, pick_depot_dates, plan_in_shares
+from app.domain.study import ListScope
+from app.simulation.kept import START, Kept
+from app.simulation.naive import naive_quantities
+from app.simulation.state import Shelf, Shipment, SiteState, Subject, Tally
+
+
+class Resupply:
+    """The resupply half of a `Trial` (which sets these attributes)."""
+
+    kept: Kept
+    contents: tuple[str, ...]
+    blind: bool
+    dnd: int
+    """Do-not-dispense days."""
+    dns: int
+    """Do-not-ship days."""
+    sites: list[SiteState]
+    depots: list[Shelf]
+    subjects: list[Subject]
+    tally: Tally
+    arrivals: dict[int, list[Shipment]]
+    next_shipment: int
+    stage_index: int
+    stage_opens: int
+    in_scope: int
+
+    def _open_scope(self, day: int) -> ListScope | None:
+        raise NotImplementedError
+
+    def _end_of_day(self, day: int) -> None:
+        scope = self._open_scope(day)
+        opening = day == self.stage_opens
+        for index, site in enumerate(self.sites):
+            if day < site.activation_day:
+                continue  # nothing reaches a site before it opens, and it is checked then
+            if site.refused_today:
+                for subject_id in site.served_today:
+                    self.subjects[subject_id].seen.served_while_refused += 1
+            elif not (site.dirty or opening or site.served_today) and day < site.next_check:
+                # nothing happened here today (what was spent before stays within the slack,
+                # or the site would have been checked then), and time alone changes nothing yet
+                continue
+            due = site.dirty or opening or day >= site.next_check
+            if not due:
+                slack = site.slack
+                for content, n in site.spent.items():
+                    if n > slack.get(content, -1):
+                        due = True
+                        break
+            if due:
+                self._check(day, index, site, scope)
+                site.spent = {}
+                site.dirty = False
+            site.refused_today.clear()
+            site.served_today.clear()
+            site.refused_vials = 0
+
+    def _next_check(
+        self, day: int, site: SiteState, slack: dict[str, int], own_lead: tuple[int, ...]
+    ) -> int:
+        """The first day on which time alone can change the decision: a content's need within
+        the lead time (`own_lead` of the subjects on treatment now) outgrows its slack, or a kit
+        ages past the arrival cutoff."""
+        dates, lead, calendar = self.kept.dates, site.lead_days, site.calendar
+        first = len(dates)
+        for content, own in zip(self.contents, own_lead, strict=True):
+            nxt = calendar.first_over(content, own + max(slack.get(content, 0), 0))
+            if nxt is not None:
+                first = min(first, (nxt - START).days - lead)
+        cutoff = dates[day + lead + self.dnd]
+        later = [t[0] for row in site.shelf.counts.values() for t in row if t[0] > cutoff]
+        if later:
+            first = min(first, (min(later) - START).days - lead - self.dnd)
+        return max(first, day + 1)
+
+    def _check(self, day: int, index: int, site: SiteState, scope: ListScope | None) -> None:
+        """The resupply check: a shipment if one is due; the slack per content left above the
+        safety level (none after a shipment) and the next day to check, kept on the site."""
+        kept, contents, calendar = self.kept, self.contents, site.calendar
+        levels = kept.site_levels[index]
+        floor, coming_lead, coming_cover = kept.forecast(
+            index, scope, self.stage_index, self.in_scope
+        )
+        lead = levels.lead_days
+        until = kept.dates[day + lead]
+        own_lead = tuple([calendar.need(c, until) for c in contents])
+        need_lead = combine(dict(zip(contents, own_lead, strict=True)), coming_lead, contents)
+        until = kept.dates[day + lead + levels.cover_days]
+        need_cover = combine({c: calendar.need(c, until) for c in contents}, coming_cover, contents)
+        extra = site.refused_vials
+        if extra:
+            need_lead = {c: n + extra for c, n in need_lead.items()}
+            need_cover = {c: n + extra for c, n in need_cover.items()}
+        transit = site.in_transit
+        if self.blind:
+            shares = site.shares = need_shares(need_cover, floor)
+            stock = usable_stock(
+                site.shelf.counts,
+                contents=contents,
+                shares=shares,
+                expiring_after=kept.dates[day + lead + self.dnd],
+            )
+            positions = {
+                c: Position(stock[c], transit[c], need_lead[c], need_cover[c]) for c in contents
+            }
+            decided = plan_in_shares(positions, levels, floor, shares)
+            quantities, slack = decided.quantities, decided.slack
+        else:
+            usable = site.shelf.by_date(kept.dates[day + self.dnd])
+            positions = {
+                c: Position(sum(usable[c].values()), transit[c], need_lead[c], need_cover[c])
+                for c in contents
+            }
+            quantities, slack = naive_quantities(positions, levels), {}
+        if quantities:
+            self._ship(day, index, site, quantities)
+            slack = {}
+        site.slack = slack
+        site.next_check = self._next_check(day, site, slack, own_lead)
+
+    def _ship(self, day: int, index: int, site: SiteState, quantities: dict[str, int]) -> None:
+        depot = self.depots[site.depot]
+        shippable = depot.by_date(self.kept.dates[day] + timedelta(days=self.dns))
+        if self.blind:
+            picked, short = pick_depot_dates(shippable, quantities, self.contents)
+            site.dirty = site.dirty or bool(short)
+        else:
+            picked = {c: Counter() for c in self.contents}
+            for content, quantity in quantities.items():
+                left = quantity
+                for expiry in sorted(shippable[content]):
+                    take = min(left, shippable[content][expiry])
+                    if take:
+                        picked[content][expiry] += take
+                        left -= take
+        size = sum(sum(row.values()) for row in picked.values())
+        if not size:
+            return
+        shipment = Shipment(self.next_shipment, index, day + site.lead_days, picked)
+        self.next_shipment += 1
+        for content, row in picked.items():
+            for expiry, n in row.items():
+                depot.take(content, (expiry, 0), n)
+                site.in_transit[content] += n
+                self.tally.shipped[content] += n
+        self.tally.shipments += 1
+        for subject_id in site.waiting_shipment:
+            seen = self.subjects[subject_id].seen
+            seen.shipment_after_days = min(day - self.subjects[subject_id].day_one, 60)
+            seen.shipment_after_size = size
+        site.waiting_shipment.clear()
+        # checked at the end of the day: a lead time of 0 arrives the next morning
+        shipment.arrival_day = day + max(site.lead_days, 1)
+        self.arrivals.setdefault(shipment.arrival_day, []).append(shipment)
+
+
+def spend(site: SiteState, content: str, kits: int, tiers: int) -> None:
+    """A dispensing can lower a content's usable stock by at most its kits in the shares of the
+    last check (a tier is used until its scarcest content runs out), plus one per tier touched:
+    while that stays within the slack, the check's answer cannot change."""
+    shares, spent = site.shares, site.spent
+    if not shares:
+        site.dirty = True
+        return
+    own = max(shares.get(content, 0.0), 1e-9)
+    for other, share in shares.items():
+        spent[other] = spent.get(other, 0) + math.ceil(kits * share / own) + tiers
