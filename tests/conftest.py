@@ -31,6 +31,18 @@ from tests.support.databases import ENGINES, PG_URL, pg_admin, pg_url
 from tests.support.demo import DEMO_KITS, DEMO_LEVELS, DEMO_PASSWORD, DEMO_SEED
 
 
+@pytest.fixture(autouse=True)
+def _environment_restored() -> Iterator[None]:
+    """Every test starts and ends with the same IRT_* environment: `irt demo` run in-process
+    (CliRunner) sets its checkpoint file and key there for the server it starts, and a later
+    test in the same worker would otherwise sign and verify against another database's file."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith("IRT_")}
+    yield
+    for key in [k for k in os.environ if k.startswith("IRT_") and k not in saved]:
+        del os.environ[key]
+    os.environ.update(saved)
+
+
 @pytest.fixture(scope="session")
 def pg_template() -> Iterator[str | None]:
     """A migrated PostgreSQL template database, or None when PostgreSQL is unreachable."""
