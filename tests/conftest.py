@@ -26,7 +26,7 @@ from app.db.migrate import upgrade
 from app.domain.study import load_study
 from app.main import create_app
 from app.services.demo import set_up_demo
-from app.settings import Settings
+from app.settings import Settings, get_settings
 from tests.support.databases import ENGINES, PG_URL, pg_admin, pg_url
 from tests.support.demo import DEMO_KITS, DEMO_LEVELS, DEMO_PASSWORD, DEMO_SEED
 
@@ -41,6 +41,7 @@ def _environment_restored() -> Iterator[None]:
     for key in [k for k in os.environ if k.startswith("IRT_") and k not in saved]:
         del os.environ[key]
     os.environ.update(saved)
+    get_settings.cache_clear()  # the CLI reads its settings once per process, cached
 
 
 @pytest.fixture(scope="session")

@@ -54,12 +54,15 @@ def fail(message: str) -> NoReturn:
 
 def open_database(database_url: str | None) -> Database:
     """The database, refused unless migrated: commands never run against an old schema."""
-    db = Database(resolve_url(database_url))
+    url = resolve_url(database_url)
+    db = Database(url)
     try:
         ensure_migrated(db.engine)
-        checkpoints.attach(db, checkpoints.log_from_settings(get_settings()))
+        checkpoints.attach(db, checkpoints.log_for(get_settings(), database_url=url))
     except NotMigratedError as exc:
         fail(str(exc))
+    except (ValueError, OSError) as exc:
+        fail(f"Audit checkpoints: {exc}")
     return db
 
 

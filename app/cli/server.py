@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from app.cli.common import DatabaseUrl, fail, open_database, resolve_url
 from app.db.engine import Database
@@ -97,12 +98,12 @@ def _demo_checkpoints(database: Path, *, fresh: bool) -> checkpoints.CheckpointL
     its database file (a recreated database starts a new checkpoint file); the server it
     starts inherits the settings through the environment."""
     if not os.environ.get("IRT_CHECKPOINT_FILE"):
-        path = database.with_name(database.stem + ".checkpoints.jsonl")
+        path = checkpoints.beside(database)[0]
         if fresh:
             path.unlink(missing_ok=True)
         os.environ["IRT_CHECKPOINT_FILE"] = str(path.resolve())
     if not os.environ.get("IRT_CHECKPOINT_KEY_FILE"):
-        key = database.with_name(database.stem + ".checkpoint-key.pem")
+        key = checkpoints.beside(database)[1]
         if not key.exists():
             checkpoints.keygen(key)
         os.environ["IRT_CHECKPOINT_KEY_FILE"] = str(key.resolve())
@@ -141,9 +142,15 @@ def demo(
     else:
         url = database_url
     upgrade(url)
-    db = checkpoints.attach(Database(url), _demo_checkpoints(database, fresh=database_url is None))
+    db = Database(url)
     with db.read() as session:
         loaded = session.execute(select(Study.id)).first() is not None
+    # the checkpoints sit beside the SQLite file set up (or the --database path for another
+    # engine), and a new set-up starts a new checkpoint file
+    parsed = make_url(url)
+    sqlite_file = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    beside = Path(sqlite_file) if sqlite_file else database
+    checkpoints.attach(db, _demo_checkpoints(beside, fresh=not loaded))
     if loaded and not if_empty:
         fail("A study is loaded in that database already; the demo needs an empty one.")
     if not loaded:

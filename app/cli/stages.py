@@ -90,7 +90,7 @@ def phase2_select(
     reason: Reason,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Record the phase II dose (once; every phase Ib cohort must be closed)."""
+    """Record the phase II dose (once; the level of a closed cohort, while none is open)."""
     try:
         level = Decimal(dose)
     except InvalidOperation:

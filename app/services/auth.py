@@ -78,7 +78,10 @@ def login(
 
 
 def _throttled(retry_after: int) -> DomainError:
-    wait = f"{retry_after} seconds" if retry_after < 120 else f"{-(-retry_after // 60)} minutes"
+    if retry_after < 120:
+        wait = "1 second" if retry_after == 1 else f"{retry_after} seconds"
+    else:
+        wait = f"{-(-retry_after // 60)} minutes"
     return TooManyAttempts(
         "too_many_attempts",
         f"Too many failed logins. Wait {wait} before trying again; a device you have logged in "

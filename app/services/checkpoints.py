@@ -20,6 +20,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from sqlalchemy.engine import make_url
 
 from app.db.engine import Database
 from app.domain.checkpoints import Checkpoint, checkpoint_reason, signed_payload
@@ -162,6 +163,32 @@ def log_from_settings(settings: Settings) -> CheckpointLog | None:
 
 
 _LOGS: weakref.WeakKeyDictionary[Database, CheckpointLog] = weakref.WeakKeyDictionary()
+
+
+def beside(database: Path) -> tuple[Path, Path]:
+    """The checkpoint file and signing key that `irt demo` keeps beside its SQLite file (unless
+    configured), so that later `irt` commands on that file find them too."""
+    return (
+        database.with_name(database.stem + ".checkpoints.jsonl"),
+        database.with_name(database.stem + ".checkpoint-key.pem"),
+    )
+
+
+def log_for(settings: Settings, *, database_url: str) -> CheckpointLog | None:
+    """The configured log; without one, for a SQLite file, the log `irt demo` keeps beside it
+    (when both its file and key are there)."""
+    configured = log_from_settings(settings)
+    if configured is not None or settings.checkpoint_file:
+        return configured
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    path, key = beside(Path(url.database))
+    if not (path.exists() and key.exists()):
+        return None
+    return log_from_settings(
+        settings.model_copy(update={"checkpoint_file": str(path), "checkpoint_key_file": str(key)})
+    )
 
 
 def attach(db: Database, checkpoint_log: CheckpointLog | None) -> Database:

@@ -99,6 +99,8 @@ def add_user(
 ) -> None:
     if ":" in username:  # `system:<job>` names the service's own jobs in the trail
         raise InvalidInput("validation_error", "A user name may not contain a colon.")
+    if username.casefold() in ("anonymous", "system"):  # who the trail names when nobody acts
+        raise InvalidInput("validation_error", f"The user name {username!r} is reserved.")
     if session.execute(select(User.id).where(User.username == username)).first():
         raise Conflict("user_exists", f"User {username} exists already.")
     sites = sorted(set(site_ids))

@@ -39,6 +39,12 @@ class LoginAttempt:
     audit_role: str = "anonymous"
 
 
+ANONYMOUS = LoginAttempt("anonymous")
+"""Who a failed login is recorded as: nobody logged in, whatever name was tried (the name is
+the entry's entity, or in its `after`), so a tried name such as `system:demo` or another user's
+never appears as the one who acted."""
+
+
 @dataclass(frozen=True)
 class ThrottleKey:
     key: str
@@ -201,7 +207,7 @@ def audit_failure(
     name = username[:NAME_CHARS]
     audit.record(
         session,
-        actor=LoginAttempt(name),
+        actor=ANONYMOUS,
         action="auth.login_failed",
         entity="user",
         entity_id=name,
@@ -240,13 +246,14 @@ def _audit_delay(
     until = row.blocked_until or now
     audit.record(
         session,
-        actor=LoginAttempt(username[:NAME_CHARS]),
+        actor=ANONYMOUS,
         action="auth.login_throttled",
         entity=entity,
         entity_id=entity_id,
         before=None,
         after={
             "throttled_by": key.kind,
+            "username": username[:NAME_CHARS],
             "source": source[:SOURCE_CHARS],
             "failures_in_window": row.failures,
             "retry_after_seconds": max(1, math.ceil((until - now).total_seconds())),

@@ -38,6 +38,9 @@ class KeptForm:
     action: str
     fields: tuple[tuple[str, str], ...]
     kept_at: int
+    asked: tuple[str, ...] = ()
+    """The password fields the form had (an electronic signature's): never kept, so the kept
+    page asks for them again."""
 
     def shown_fields(self) -> list[tuple[str, str]]:
         """The answers, as the kept-form page lists them (not the one-time key)."""
@@ -51,7 +54,13 @@ def _key(secret: str) -> bytes:
 def seal(kept: KeptForm, secret: str) -> str:
     """The cookie value: nonce and ciphertext, base64url."""
     payload = json.dumps(
-        {"u": kept.username, "a": kept.action, "f": kept.fields, "t": kept.kept_at},
+        {
+            "u": kept.username,
+            "a": kept.action,
+            "f": kept.fields,
+            "t": kept.kept_at,
+            "p": kept.asked,
+        },
         separators=(",", ":"),
     ).encode()
     nonce = secrets.token_bytes(12)
@@ -66,7 +75,8 @@ def unseal(value: str, secret: str) -> KeptForm | None:
         payload = AESGCM(_key(secret)).decrypt(raw[:12], raw[12:], _AAD)
         data = json.loads(payload)
         fields = tuple((str(name), str(text)) for name, text in data["f"])
-        return KeptForm(str(data["u"]), str(data["a"]), fields, int(data["t"]))
+        asked = tuple(str(name) for name in data.get("p", ()))
+        return KeptForm(str(data["u"]), str(data["a"]), fields, int(data["t"]), asked)
     except (InvalidTag, ValueError, binascii.Error, KeyError, TypeError):
         return None
 
@@ -90,12 +100,16 @@ async def keep_expired_post(
     if not csrf_matches(request, form, expected_csrf):
         return False
     fields: list[tuple[str, str]] = []
+    asked: list[str] = []
     for name, value in form.multi_items():
         if not isinstance(value, str):
             return False
         if not _never_kept(name):
             fields.append((name, value))
-    value = seal(KeptForm(username, _action(request), tuple(fields), now), settings.secret_key)
+        elif name != CSRF_FIELD:
+            asked.append(name)
+    kept = KeptForm(username, _action(request), tuple(fields), now, tuple(asked))
+    value = seal(kept, settings.secret_key)
     if len(value) > MAX_COOKIE_CHARS:
         return False
     queue_cookie(request, name=KEPT_COOKIE, value=value, max_age=settings.session_kept_form_seconds)

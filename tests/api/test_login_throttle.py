@@ -166,3 +166,25 @@ def test_investigator_unblinds_while_50_wrong_logins_run_in_parallel(
     assert set(statuses) <= {401, 429} and statuses[401] <= 5, statuses
     guesses = sum(n for password, n in checked.items() if password.startswith("guess-"))
     assert guesses == statuses[401] <= 5
+
+
+def test_a_failed_login_is_recorded_as_anonymous_whatever_name_was_tried(
+    api: TestClient, demo_db: Database
+) -> None:
+    """Nobody logged in, so nobody is named as having acted: a tried `system:demo` or another
+    user's name is the entry's entity, never its user (and neither name can be created)."""
+    for tried in ("system:demo", "investigator"):
+        assert _post(api, tried, "wrong-password").status_code == 401
+        with demo_db.read() as session:
+            users = session.execute(
+                select(AuditEntry.username, AuditEntry.role).where(
+                    AuditEntry.entity_id == tried, AuditEntry.action == "auth.login_failed"
+                )
+            ).all()
+        assert users == [("anonymous", "anonymous")]
+    with demo_db.read() as session:
+        assert not session.execute(
+            select(AuditEntry.seq)
+            .where(AuditEntry.username.in_(["system:demo", "investigator"]))
+            .where(AuditEntry.action.like("auth.%"))
+        ).all()

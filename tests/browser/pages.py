@@ -196,6 +196,10 @@ ACCESSIBILITY_PROBLEMS = """() => {
 
 
 def assert_accessible(page: Page, where: str) -> None:
-    """Labels on every control, th scope, named buttons, one <main> and one <h1>, a title."""
+    """Labels on every control, th scope, named buttons, one <main> and one <h1>, a title.
+    Called right after a click on a link, the page may still be between documents: wait for
+    the new one to load first."""
+    page.wait_for_load_state("load")
+    page.locator("main").first.wait_for()
     problems = page.evaluate(ACCESSIBILITY_PROBLEMS)
     assert not problems, f"{where}: {problems}"

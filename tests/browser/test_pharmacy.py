@@ -50,7 +50,8 @@ def receive_with_damaged_and_missing(page: Page, screenshot: Shot) -> tuple[str,
     """Receive DE02's shipment, one kit damaged and one missing; returns their numbers."""
     page.goto("/pharmacy/shipments")
     assert_blinded(page, "shipments")
-    page.get_by_role("link", name=re.compile(r"receive shipment", re.I)).first.click()
+    with page.expect_navigation():
+        page.get_by_role("link", name=re.compile(r"receive shipment", re.I)).first.click()
     assert_accessible(page, "receive shipment")
     assert_blinded(page, "receive shipment")
     kits = page.locator("fieldset legend").all_inner_texts()
@@ -110,7 +111,8 @@ def test_receipt_inventory_and_kit_replacement(
     assert kit not in (damaged, missing)
 
     pharmacist.goto(f"/subjects/{subject}")
-    pharmacist.get_by_role("link", name=re.compile(rf"replace\s+kit {kit}", re.I)).click()
+    with pharmacist.expect_navigation():
+        pharmacist.get_by_role("link", name=re.compile(rf"replace\s+kit {kit}", re.I)).click()
     assert_accessible(pharmacist, "replace kit")
     fill(pharmacist, {"status": "damaged", "reason": "Vial dropped during preparation."})
     screenshot(pharmacist, "pharmacy-replace-form")

@@ -39,7 +39,8 @@ def test_supply_manager_ships_and_pharmacist_receives_with_review(
         screenshot(supply, f"page-supply-{path.strip('/').replace('/', '-')}")
 
     supply.goto("/supply/shipments")
-    supply.get_by_role("link", name="Request a shipment").first.click()
+    with supply.expect_navigation():
+        supply.get_by_role("link", name="Request a shipment").first.click()
     assert_accessible(supply, "request a shipment")
     fill(supply, {"site_id": "DE02", "kits_per_content": "2", "reason": "Two screenings planned."})
     submit(supply, re.compile(r"request shipment", re.I))

@@ -109,3 +109,29 @@ def test_demo_sets_up_a_servable_study(db_url: str, tmp_path: Path) -> None:
 def test_serve_refuses_a_database_without_a_study(db_url: str) -> None:
     code, output = irt("serve", "--database-url", db_url)
     assert code == 1 and "No study is loaded" in output and "irt study load" in output
+
+
+def test_the_demo_keeps_its_checkpoints_beside_its_file_and_verify_finds_them(
+    tmp_path: Path,
+) -> None:
+    """`irt demo` on a SQLite file signs checkpoints into files beside it; a later `irt audit
+    verify` on that file checks against them without any setting, and names tampering."""
+    database = tmp_path / "trial.db"
+    url = f"sqlite:///{database}"
+    password = "pw-1234567890"
+    code, output = irt("demo", "--database-url", url, "--no-serve", "--password", password)
+    assert code == 0, output
+    log, key = tmp_path / "trial.checkpoints.jsonl", tmp_path / "trial.checkpoint-key.pem"
+    assert log.read_text("utf-8").strip() and key.exists()
+    secret = tmp_path / "password"
+    secret.write_text(password + "\n", "utf-8")
+    verify = ["--user", "monitor", "--password-file", str(secret), "audit", "verify"]
+    code, output = irt(*verify, "--database-url", url)
+    assert code == 0 and "none configured" not in output, output
+    signed = log.read_text("utf-8").splitlines()
+    with Database(url).engine.begin() as conn:  # an insider rewrites a checkpointed entry
+        conn.execute(text("DROP TRIGGER IF EXISTS audit_log_no_update"))
+        conn.execute(text("UPDATE audit_log SET reason = 'rewritten' WHERE seq = 1"))
+    code, output = irt(*verify, "--database-url", url)
+    assert code == 1, output
+    assert log.read_text("utf-8").splitlines()[: len(signed)] == signed

@@ -155,7 +155,8 @@ def test_a_form_sent_after_the_end_is_kept_and_sent_once_after_logging_in_again(
     assert back.headers["location"] == kept_forms.KEPT_PATH
     page = client.get(kept_forms.KEPT_PATH)
     assert "Submit now" in page.text and 'data-kept="weight_kg">70.0<' in page.text
-    assert "never-kept" not in page.text  # a password field is never kept
+    assert "never-kept" not in page.text  # a password field is never kept: it is asked again
+    assert 'type="password" id="kept-1" name="password"' in page.text
     assert hidden(page.text, "idempotency_key") == key  # the original one-time key
     action = f"/subjects/{subject_id}/randomize"
     assert f'action="{action}"' in page.text
