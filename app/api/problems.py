@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.db.engine import TextWithNul
@@ -23,6 +24,8 @@ from app.domain.errors import (
     TooManyAttempts,
     Unavailable,
 )
+from app.services import attempts
+from app.services.auth import actor_from_token
 
 MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger("irt.api")
@@ -84,6 +87,26 @@ def message_of(error: dict[str, Any]) -> str:
     return str(error["msg"]).removeprefix("Value error, ")
 
 
+def record_invalid_command(request: Request, body: Any, fields: list[str]) -> None:
+    """Record a command refused for its shape, as the user its bearer token names (an
+    anonymous or unreadable request is not recorded: nobody can be named)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return
+    db = request.app.state.db
+    try:
+        with db.read() as session:
+            actor = actor_from_token(
+                session, token=token, secret=request.app.state.settings.secret_key
+            )
+    except DomainError:
+        return
+    attempts.record_invalid_request(
+        db, actor=actor, method=request.method, path=request.url.path, sent=body, fields=fields
+    )
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _service_error(request: Request, exc: DomainError) -> JSONResponse:
@@ -98,6 +121,10 @@ def install(app: FastAPI) -> None:
         detail = "The request is not valid: " + "; ".join(
             f"{e['field']}: {e['message']}" for e in errors
         )
+        if request.method != "GET":
+            await run_in_threadpool(
+                record_invalid_command, request, exc.body, [e["field"] for e in errors]
+            )
         return problem(422, "validation_error", detail, request.url.path, errors=errors)
 
     @app.exception_handler(TextWithNul)

@@ -38,8 +38,37 @@ _ID_LENGTH = 80  # the audit entry's entity_id column
 
 
 def sent_without_secrets(sent: Mapping[str, Any]) -> dict[str, Any]:
-    """What was sent, minus anything that must never be stored (passwords, tokens, seeds)."""
-    return {key: value for key, value in sent.items() if not _SECRET.search(key)}
+    """What was sent, minus anything that must never be stored (passwords, tokens, seeds), at
+    any depth (a signature's password sits inside `signature`)."""
+    return {
+        key: sent_without_secrets(value) if isinstance(value, Mapping) else value
+        for key, value in sent.items()
+        if not _SECRET.search(str(key))
+    }
+
+
+INVALID_REQUEST = "request.invalid_refused"
+
+
+def record_invalid_request(
+    db: Database, *, actor: Actor, method: str, path: str, sent: Any, fields: list[str]
+) -> None:
+    """A command whose request did not even have the right shape (a weight of -3, a missing
+    answer): refused at the edge before any use case ran, recorded like the use cases'
+    refusals. Best effort, as `record_refusal`."""
+    after = {
+        "code": "validation_error",
+        "status": "invalid_input",
+        "fields": fields,
+        "sent": sent_without_secrets(sent) if isinstance(sent, Mapping) else {},
+        "method": method,
+    }
+    try:
+        _append(
+            db, actor=actor, action=INVALID_REQUEST, entity="route", entity_id=path, after=after
+        )
+    except Exception:
+        log.exception("Could not record the invalid request %s %s", method, path)
 
 
 def refusal_kind(error: DomainError) -> str:

@@ -148,3 +148,30 @@ def test_a_page_refused_to_a_blinded_role_is_recorded(
         demo_db, before, action="request.forbidden", username="coordinator"
     )
     assert entry["after"]["sent"] == {"method": "GET", "path": "/monitor/allocations"}
+
+
+def test_a_command_refused_for_its_shape_is_recorded_as_its_user_without_secrets(
+    client: TestClient, demo_db: Database
+) -> None:
+    """A weight of -3 never reaches the use case (the request's schema refuses it); the refusal
+    is recorded all the same, as the user the token names, with what was sent minus any
+    password; the same request without a token names nobody and records nothing."""
+    pharmacist = login(client, "pharmacist")
+    subject_id, _ = randomize_on(client, login(client, "coordinator"), "DE01", today(), 70.0)
+    path = f"/api/v1/subjects/{subject_id}/dispense"
+    body = {"visit": "W4", "visit_date": today().isoformat(), "weight_kg": -3}
+    before = snapshot(demo_db)
+    refused = client.post(
+        path, json={**body, "signature": {"password": "not-kept"}}, headers=pharmacist
+    )
+    assert_problem(refused, 422, "validation_error")
+    entry = assert_attempt_recorded(
+        demo_db, before, action="request.invalid_refused", username="pharmacist"
+    )
+    assert entry["entity_id"] == path and "weight_kg" in entry["after"]["fields"]
+    assert entry["after"]["sent"]["weight_kg"] == -3
+    assert "not-kept" not in json.dumps(entry)
+    before = snapshot(demo_db)
+    assert client.post(path, json=body).status_code in (401, 422)
+    assert_unchanged(demo_db, before)
+    assert snapshot(demo_db) == before
