@@ -39,7 +39,14 @@ def unblindings(request: Request, actor: Monitor, db: DB, study: StudyDep) -> Re
 
 
 def _audit_page(
-    request: Request, *, db: DB, after_seq: int, verify: bool, partial: bool = False
+    request: Request,
+    *,
+    db: DB,
+    after_seq: int,
+    verify: bool,
+    partial: bool = False,
+    username: str | None = None,
+    action: str | None = None,
 ) -> Response:
     with db.read() as session:
         report = (
@@ -50,7 +57,11 @@ def _audit_page(
             else None
         )
         entries = (
-            [] if partial else audit.entries_after(session, after_seq=after_seq, limit=AUDIT_PAGE)
+            []
+            if partial
+            else audit.entries_after(
+                session, after_seq=after_seq, limit=AUDIT_PAGE, username=username, action=action
+            )
         )
     template = "monitor/_verify.html" if partial else "monitor/audit.html"
     return render(
@@ -60,18 +71,35 @@ def _audit_page(
         entries=entries,
         after_seq=after_seq,
         page_size=AUDIT_PAGE,
+        filters={"username": username or "", "action": action or ""},
         report=report,
         checkpoints=audit_integrity.checkpoints_view(db, count=5),
     )
 
 
 AfterSeq = Annotated[int, Query(ge=0, le=MAX_ID)]
+Filter = Annotated[str | None, Query(max_length=80)]
 
 
 @router.get("/monitor/audit", response_class=HTMLResponse)
-def audit_trail(request: Request, actor: Monitor, db: DB, after_seq: AfterSeq = 0) -> Response:
-    """The audit trail, a page of entries at a time."""
-    return _audit_page(request, db=db, after_seq=after_seq, verify=False)
+def audit_trail(
+    request: Request,
+    actor: Monitor,
+    db: DB,
+    after_seq: AfterSeq = 0,
+    username: Filter = None,
+    action: Filter = None,
+) -> Response:
+    """The audit trail, a page of entries at a time; only one user's or one action's when
+    asked, as `GET /api/v1/admin/audit` filters (a refused attempt is found this way)."""
+    return _audit_page(
+        request,
+        db=db,
+        after_seq=after_seq,
+        verify=False,
+        username=username or None,
+        action=action or None,
+    )
 
 
 @router.get("/monitor/audit/verify", response_class=HTMLResponse)

@@ -170,6 +170,12 @@ def test_monitor_pages_and_chain_verification(client: TestClient) -> None:
     tail = _page(client, f"/monitor/audit?after_seq={entries[-1]['seq'] - 3}")
     assert "subject.randomize" in tail and "Previous entries" in tail and "Next entries" not in tail
     assert "Verify chain" in audit and 'hx-get="/monitor/audit/verify"' in audit
+    mine = _page(client, "/monitor/audit?username=coordinator&action=subject.randomize")
+    rows = re.findall(
+        r"<td>(coordinator|system:demo)</td><td>[a-z_]+</td>\s*<td>([a-z_.]+)</td>", mine
+    )
+    assert rows == [("coordinator", "subject.randomize")], rows
+    assert "by coordinator, action subject.randomize" in mine
     page = _page(client, "/monitor/audit/verify")
     assert "<h1>" in page and "The chain is intact" in page
     partial = client.get("/monitor/audit/verify", headers={"HX-Request": "true"})
