@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -119,49 +120,39 @@ def cohorts(actor: Sponsor, db: DB) -> Any:
         return stages.list_cohorts(session)
 
 
-@router.post("/cohorts/{code}/open", response_model=CohortOut)
-def open_cohort(
-    code: str,
-    body: SignedReasonIn,
-    actor: Sponsor,
-    db: DB,
-    study: StudyDep,
-    settings: SettingsDep,
-) -> Any:
-    """Signed: `signature.password` is the sponsor's own; the meaning is "I approve opening
-    cohort <code>"."""
-    return admin_commands.change_cohort(
-        db=db,
-        study=study,
-        actor=actor,
-        code=code,
-        action="open",
-        reason=body.reason,
-        settings=settings,
-        signature=body.signature.given(),
+def _cohort_route(action: Literal["open", "close"]) -> Callable[..., Any]:
+    """Open or close a cohort: one route per action, one body."""
+
+    def route(
+        code: str,
+        body: SignedReasonIn,
+        actor: Sponsor,
+        db: DB,
+        study: StudyDep,
+        settings: SettingsDep,
+    ) -> Any:
+        return admin_commands.change_cohort(
+            db=db,
+            study=study,
+            actor=actor,
+            code=code,
+            action=action,
+            reason=body.reason,
+            settings=settings,
+            signature=body.signature.given(),
+        )
+
+    route.__name__ = f"{action}_cohort"
+    verb = "opening" if action == "open" else "closing"
+    route.__doc__ = (
+        f"Signed: `signature.password` is the sponsor's own; the meaning is \"I approve {verb} "
+        'cohort <code>".'
     )
+    return route
 
 
-@router.post("/cohorts/{code}/close", response_model=CohortOut)
-def close_cohort(
-    code: str,
-    body: SignedReasonIn,
-    actor: Sponsor,
-    db: DB,
-    study: StudyDep,
-    settings: SettingsDep,
-) -> Any:
-    """Signed, as opening is ("I approve closing cohort <code>")."""
-    return admin_commands.change_cohort(
-        db=db,
-        study=study,
-        actor=actor,
-        code=code,
-        action="close",
-        reason=body.reason,
-        settings=settings,
-        signature=body.signature.given(),
-    )
+for _action in ("open", "close"):
+    router.post(f"/cohorts/{{code}}/{_action}", response_model=CohortOut)(_cohort_route(_action))
 
 
 @router.get("/phase2-dose", response_model=Phase2Out)

@@ -63,12 +63,9 @@ def record_invalid_request(
         "sent": sent_without_secrets(sent) if isinstance(sent, Mapping) else {},
         "method": method,
     }
-    try:
-        _append(
-            db, actor=actor, action=INVALID_REQUEST, entity="route", entity_id=path, after=after
-        )
-    except Exception:
-        log.exception("Could not record the invalid request %s %s", method, path)
+    _append_best_effort(
+        db, actor=actor, action=INVALID_REQUEST, entity="route", entity_id=path, after=after
+    )
 
 
 def refusal_kind(error: DomainError) -> str:
@@ -97,6 +94,17 @@ def _append(
         )
 
 
+def _append_best_effort(
+    db: Database, *, actor: Actor, action: str, entity: str, entity_id: object, after: Any
+) -> None:
+    """`_append`, but a failure to write (the database is down) is logged, not raised: the
+    refusal it records still reaches the user."""
+    try:
+        _append(db, actor=actor, action=action, entity=entity, entity_id=entity_id, after=after)
+    except Exception:
+        log.exception("Could not record %s %s by %s", action, entity_id, actor.username)
+
+
 def record_refusal(
     db: Database,
     *,
@@ -115,10 +123,9 @@ def record_refusal(
         "fields": _fields(error),
         "sent": sent_without_secrets(sent),
     }
-    try:
-        _append(db, actor=actor, action=action, entity=entity, entity_id=entity_id, after=after)
-    except Exception:
-        log.exception("Could not record the refused attempt %s by %s", action, actor.username)
+    _append_best_effort(
+        db, actor=actor, action=action, entity=entity, entity_id=entity_id, after=after
+    )
 
 
 @contextmanager
@@ -155,10 +162,9 @@ def record_forbidden(db: Database, *, actor: Actor, method: str, path: str) -> N
         "fields": [],
         "sent": {"method": method, "path": path},
     }
-    try:
-        _append(db, actor=actor, action=FORBIDDEN, entity="route", entity_id=path, after=after)
-    except Exception:
-        log.exception("Could not record the forbidden request %s %s", method, path)
+    _append_best_effort(
+        db, actor=actor, action=FORBIDDEN, entity="route", entity_id=path, after=after
+    )
 
 
 def record_unblinded_read(

@@ -4,6 +4,7 @@ app/api/admin.py) with the same request schema."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Request
@@ -136,47 +137,36 @@ def _change(
     )
 
 
-@router.post("/admin/cohorts/{code}/open", response_class=HTMLResponse)
-def open_cohort(
-    request: Request,
-    code: Code,
-    actor: Sponsor,
-    form: Form,
-    db: DB,
-    study: StudyDep,
-    settings: SettingsDep,
-) -> Response:
-    return _change(
-        request,
-        code=code,
-        action="open",
-        actor=actor,
-        form=form,
-        db=db,
-        study=study,
-        settings=settings,
-    )
+def _cohort_page_route(action: Literal["open", "close"]) -> Callable[..., Response]:
+    """The form post that opens or closes a cohort: one route per action, one body."""
+
+    def route(
+        request: Request,
+        code: Code,
+        actor: Sponsor,
+        form: Form,
+        db: DB,
+        study: StudyDep,
+        settings: SettingsDep,
+    ) -> Response:
+        return _change(
+            request,
+            code=code,
+            action=action,
+            actor=actor,
+            form=form,
+            db=db,
+            study=study,
+            settings=settings,
+        )
+
+    route.__name__ = f"{action}_cohort"
+    return route
 
 
-@router.post("/admin/cohorts/{code}/close", response_class=HTMLResponse)
-def close_cohort(
-    request: Request,
-    code: Code,
-    actor: Sponsor,
-    form: Form,
-    db: DB,
-    study: StudyDep,
-    settings: SettingsDep,
-) -> Response:
-    return _change(
-        request,
-        code=code,
-        action="close",
-        actor=actor,
-        form=form,
-        db=db,
-        study=study,
-        settings=settings,
+for _action in ("open", "close"):
+    router.post(f"/admin/cohorts/{{code}}/{_action}", response_class=HTMLResponse)(
+        _cohort_page_route(_action)
     )
 
 
