@@ -17,6 +17,7 @@ from starlette.datastructures import FormData
 
 from app.api.problems import field_of, message_of, status_of
 from app.domain.errors import DomainError, NotFound
+from app.services import attempts
 from app.web.csrf import CSRF_FIELD
 from app.web.rendering import render, see_other
 
@@ -190,6 +191,25 @@ def refused_form(exc: DomainError, values: dict[str, str]) -> FormState:
     if isinstance(exc, NotFound):
         raise exc
     return FormState(values, errors_from_service(exc), status_of(exc))
+
+
+def invalid_form(
+    request: Request, values: dict[str, str], errors: FormErrors, *, sent: Mapping[str, Any]
+) -> FormState:
+    """The form shown again after its schema refused it (422), recorded in the audit trail as
+    the API records a request refused for its shape (`request.invalid_refused`), under the
+    page's user: a refused attempt never skips the trail."""
+    actor = getattr(request.state, "actor", None)
+    if actor is not None:
+        attempts.record_invalid_request(
+            request.app.state.db,
+            actor=actor,
+            method=request.method,
+            path=request.url.path,
+            sent=without_passwords(dict(sent)),
+            fields=sorted(errors.fields),
+        )
+    return FormState(values, errors, 422)
 
 
 def post_form(

@@ -31,6 +31,7 @@ from app.web.forms import (
     form_decimal,
     form_text,
     form_values,
+    invalid_form,
     new_idempotency_key,
     present,
     render_form,
@@ -142,7 +143,7 @@ def register_submit(
             present({name: form_text(form, name) for name in SubjectCreate.model_fields})
         )
     except ValidationError as exc:
-        refused = FormState(values, errors_from_validation(exc), 422)
+        refused = invalid_form(request, values, errors_from_validation(exc), sent=values)
         return _register_page(request, actor=actor, form=refused)
     try:
         created = commands.register_subject(
@@ -214,16 +215,24 @@ def _randomize_errors(exc: DomainError) -> FormErrors:
 
 
 def _parse_randomize(
-    request: Request, *, study: StudyDep, subject: dict[str, Any], form: FormData
+    request: Request,
+    *,
+    study: StudyDep,
+    subject: dict[str, Any],
+    form: FormData,
+    preview: bool = False,
 ) -> RandomizeIn | Response:
-    """The validated body, or the form shown again with its errors."""
+    """The validated body, or the form shown again with its errors. The review (`preview`)
+    also shows failed eligibility at once; a submission leaves that to the use case, which
+    refuses and records it in the audit trail."""
     values = form_values(form)
     try:
         body = RandomizeIn.model_validate(_randomize_body(form))
     except ValidationError as exc:
         errors = errors_from_validation(exc, strip=("eligibility.",))
-        return _randomize_page(request, subject=subject, form=FormState(values, errors, 422))
-    failed = check_eligibility(study.eligibility, body.eligibility.to_domain())
+        refused = invalid_form(request, values, errors, sent=_randomize_body(form))
+        return _randomize_page(request, subject=subject, form=refused)
+    failed = check_eligibility(study.eligibility, body.eligibility.to_domain()) if preview else []
     if failed:
         errors = FormErrors(summary=["The subject is not eligible:"])
         for criterion in failed:
@@ -249,7 +258,7 @@ def randomize_review(
     subject = subject_view(db, actor, subject_id)
     if form.get("action") == "edit":
         return _randomize_page(request, subject=subject, form=FormState(form_values(form)))
-    parsed = _parse_randomize(request, study=study, subject=subject, form=form)
+    parsed = _parse_randomize(request, study=study, subject=subject, form=form, preview=True)
     if isinstance(parsed, Response):
         return parsed
     return render(
@@ -342,8 +351,7 @@ def dispense_submit(
             )
         )
     except ValidationError as exc:
-        errors = errors_from_validation(exc)
-        refused = FormState(values, errors, 422)
+        refused = invalid_form(request, values, errors_from_validation(exc), sent=values)
         return _dispense_page(request, study=study, subject=subject, form=refused)
     retry = form_retry(form_text(form, "idempotency_key"), settings)
     try:

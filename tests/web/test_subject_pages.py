@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from app.db.engine import Database
 from tests.support.api import assert_blinded
-from tests.support.databases import assert_unchanged, snapshot
+from tests.support.databases import assert_attempt_recorded, assert_unchanged, snapshot
 from tests.support.demo import DEMO_PASSWORD
 from tests.support.helpers import login, randomize, randomize_body, register, today
 from tests.web.support import eligible_form, field_error, hidden, submit, web_login
@@ -287,3 +287,35 @@ def test_confirmations_go_to_the_site_users_through_the_outbox_without_treatment
     assert len(created) == 2
     listing = client.get("/api/v1/confirmations", headers=investigator).json()
     assert {c["kind"] for c in listing} >= {"randomization", "unblinding"}
+
+
+def test_refusals_sent_from_the_pages_are_in_the_audit_trail(
+    client: TestClient, demo_db: Database
+) -> None:
+    """A SLEDAI of 5 sent from the randomize page is refused by the use case (not only by the
+    page), so it is recorded as the page's user; so is a form its schema refuses."""
+    token = web_login(client, "coordinator")
+    subject_id = register(client, login(client, "coordinator"), "DE01")
+    form = client.get(f"/subjects/{subject_id}/randomize")
+    data = {
+        **eligible_form("70.0"),
+        "sledai_2k_score": "5",
+        "idempotency_key": hidden(form.text, "idempotency_key"),
+    }
+    before = snapshot(demo_db)
+    page = submit(client, f"/subjects/{subject_id}/randomize", data, token)
+    assert page.status_code == 422 and "SLEDAI-2K" in (
+        field_error(page.text, "sledai_2k_score") or ""
+    )
+    entry = assert_attempt_recorded(
+        demo_db, before, action="subject.randomize_refused", username="coordinator"
+    )
+    assert entry["after"]["code"] == "ineligible"
+    before = snapshot(demo_db)
+    page = submit(client, f"/subjects/{subject_id}/randomize", {**data, "weight_kg": "abc"}, token)
+    assert page.status_code == 422
+    entry = assert_attempt_recorded(
+        demo_db, before, action="request.invalid_refused", username="coordinator"
+    )
+    assert entry["entity_id"] == f"/subjects/{subject_id}/randomize"
+    assert "weight_kg" in entry["after"]["fields"]
