@@ -32,9 +32,16 @@ test: lint
 # Load, ceiling, invariants and faults on SQLite and PostgreSQL (see README, "Benchmarks");
 # e.g. make benchmark BENCH_ARGS="--engine postgresql --workers 4 --faults"
 BENCH_ARGS ?= --faults
+# The OpenAPI contract: Schemathesis, every check, every role, 100 examples per operation and
+# every phase (tests/contract runs the same with 1 example); e.g. CONTRACT_ARGS="--max-examples 500"
+CONTRACT_ARGS ?=
+# PostgreSQL at scale; e.g. SCALE_ARGS="--scale 10 --parts costs,plans" for a short run
+SCALE_ARGS ?=
 benchmark: setup
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 	$(BIN)/python -m benchmarks.simulation
+	$(BIN)/python -m benchmarks.contract $(CONTRACT_ARGS)
+	$(BIN)/python -m benchmarks.scale_run $(SCALE_ARGS)
 
 clean:
 	rm -rf $(VENV) irt-demo.db* irt-demo.checkpoint* .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from anyio import to_thread
 from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from app.api import docs_ui, problems, security
-from app.api.deps import DB
+from app.api import contract, docs_ui, problems, security, training_marks
 from app.api.routers import API_PREFIX, API_ROUTERS
-from app.api.schemas import Health
 from app.db.engine import Database
 from app.db.migrate import ensure_migrated
-from app.services import checkpoints
+from app.observability import health, logs, metrics
+from app.observability.requests import RequestObservation
+from app.services import checkpoints, environment
 from app.services.study_state import load_definition
 from app.settings import Settings
 from app.web import install as install_web
@@ -25,12 +24,14 @@ from app.web import install as install_web
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; refuse to start on a database that is not migrated or has no study."""
     settings = settings or Settings()
+    logs.configure()
     db = checkpoints.attach(
         Database(settings.database_url), checkpoints.log_from_settings(settings)
     )
     ensure_migrated(db.engine)
     with db.read() as session:
         study = load_definition(session)
+        training = environment.is_training(session)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -52,21 +53,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.db = db
     app.state.settings = settings
     app.state.study = study
+    app.state.training = training  # the database says so itself (docs/deployment.md)
     problems.install(app)
     security.install(app, settings)
+    if training:
+        training_marks.install(app)
     for router in API_ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
     install_web(app)
     docs_ui.install(app)
+    health.install(app)
+    metrics.install(app, token=settings.metrics_token)
+    contract.install(app)
+    # outside the security layer, so that its 413s are logged and timed too
+    templates = {id(route): path for path, route in contract.api_routes(app)}
+    app.add_middleware(RequestObservation, templates=templates)
     if settings.forwarded_allow_ips:
         # Added last, so it runs first: every layer sees the client's scheme (the Secure
         # cookie) and address, taken from the headers of the listed proxies only.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
-
-    @app.get("/health", response_model=Health, tags=["health"])
-    def health(database: DB) -> Any:
-        with database.read() as session:
-            load_definition(session)
-        return Health(status="ok", database=database.engine.dialect.name, study=study.code)
 
     return app

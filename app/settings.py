@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     """The public key that verifies them; default: derived from the private key."""
     checkpoint_every: int = Field(default=100, ge=1)
     """A checkpoint at least every this many entries (and at every stage change)."""
+    metrics_token: str | None = Field(default=None, min_length=16)
+    """The bearer token Prometheus sends to read GET /metrics; unset, /metrics is not served
+    (docs/deployment.md, "Metrics")."""
 
     @field_validator("forwarded_allow_ips")
     @classmethod

@@ -123,7 +123,7 @@ class Worker:
             dispensing_id = self.q(
                 "INSERT INTO dispensings (subject_id, visit, visit_index, visit_date, "
                 "weight_measured_kg, weight_kg, dose_level_mg_per_kg, dose_mg, vials, "
-                "infusion_volume_ml, dispensed_at, dispensed_by) "
+                "drug_volume_ml, dispensed_at, dispensed_by) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
                 subject_id,
                 "D1",
@@ -164,7 +164,7 @@ class Worker:
             rand_id = self.q(
                 "INSERT INTO randomizations (subject_id, slot_id, randomization_number, stage, "
                 "scope, stratum, randomized_at, randomized_by, visit_date, weight_kg, "
-                "dose_level_mg_per_kg, dose_mg, vials, infusion_volume_ml, eligibility_json) "
+                "dose_level_mg_per_kg, dose_mg, vials, drug_volume_ml, eligibility_json) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
                 subject_id,
                 slot_id,

@@ -71,8 +71,8 @@ def randomize_body(rng: random.Random, day_one: date) -> dict[str, Any]:
             "on_soc_medication": True,
             "prednisone_equivalent_mg_per_day": rng.choice((0, 2.5, 5, 7.5, 10, 12.5, 15, 20)),
             "exclusions": {
-                "active_neuropsychiatric_sle": False,
-                "active_lupus_nephritis": False,
+                "active_or_unstable_neuropsychiatric_sle": False,
+                "active_or_unstable_lupus_nephritis": False,
                 "other_autoimmune_disease": False,
                 "uncontrolled_medical_condition": False,
                 "active_severe_infection": False,

@@ -53,7 +53,8 @@ def wait_healthy(base: str, pid: int, workers: int, timeout: float = 60) -> None
         try:
             if (
                 httpx.get(f"{base}/health", timeout=2).status_code == 200
-                and len(worker_pids(pid)) >= workers
+                # one worker: uvicorn serves in its own process, with no worker children
+                and (workers == 1 or len(worker_pids(pid)) >= workers)
             ):
                 return
         except httpx.TransportError:

@@ -89,12 +89,18 @@ def kit_levels(
 
 
 def set_up(
-    engine: str, workdir: Path, randomizations: int, sites: int, kits_per_subject: float = 4.0
+    engine: str,
+    workdir: Path,
+    randomizations: int,
+    sites: int,
+    kits_per_subject: float = 4.0,
+    cap_room: int = 0,
 ) -> BenchDatabase:
     """Create, migrate and load: demo set-up of the bench study, phase II open at 1.2 mg/kg,
-    one coordinator and one pharmacist per site."""
+    one coordinator and one pharmacist per site. `cap_room` widens the phase II cap (and its
+    list) for subjects the bulk loader adds without the service (benchmarks/scale.py)."""
     os.environ.setdefault("IRT_PASSWORD_HASH_PROFILE", "fast")
-    study = bench_study(randomizations, sites)
+    study = bench_study(randomizations + cap_room, sites)
     url = create_database(engine, workdir)
     db = Database(url)
     try:

@@ -22,9 +22,11 @@ from app.api.schemas import (
     ReconciliationOut,
     SignedReasonIn,
     SiteActivateIn,
+    SiteTimezoneIn,
     UnblindedKitOut,
     UnblindingLogOut,
 )
+from app.domain.kits import KitStatus
 from app.domain.roles import KIT_IMPORTERS, SPONSOR_ADMINS, UNBLINDED_MONITORS
 from app.services import (
     admin_commands,
@@ -65,11 +67,14 @@ def export_list(
     actor: Monitor,
     db: DB,
     study: StudyDep,
-    list_format: Annotated[Literal["canonical", "redcap"], Query(alias="format")] = "canonical",
+    list_format: Annotated[
+        Literal["canonical", "redcap", "sealed-envelope"], Query(alias="format")
+    ] = "canonical",
     scope: Annotated[str | None, Query(max_length=8, pattern=r"^[A-Z0-9]+$")] = None,
 ) -> Response:
-    """The stored list: canonical CSV (every scope, or `scope`) or REDCap's allocation table of
-    `scope` (default P2). See docs/randomization.md."""
+    """The stored list: canonical CSV (every scope, or `scope`), REDCap's allocation table or
+    Sealed Envelope's list of `scope` (default P2), with numbers that tell nothing of blocks.
+    See docs/randomization.md."""
     text = unblinded_reads.list_export(
         db=db, study=study, actor=actor, file_format=list_format, scope=scope
     )
@@ -225,7 +230,12 @@ async def import_kits(
 
 
 @router.get("/kits", response_model=list[UnblindedKitOut])
-def all_kits(actor: Monitor, db: DB, site_id: str | None = None, status: str | None = None) -> Any:
+def all_kits(
+    actor: Monitor,
+    db: DB,
+    site_id: Annotated[str | None, Query(max_length=12)] = None,
+    status: KitStatus | None = None,
+) -> Any:
     return unblinded_reads.all_kits(db=db, actor=actor, site_id=site_id, status=status)
 
 
@@ -246,6 +256,14 @@ def activate_site(
 ) -> Any:
     return admin_commands.activate_site(
         db=db, study=study, actor=actor, site_id=site_id, depot_id=body.depot_id, reason=body.reason
+    )
+
+
+@router.put("/sites/{site_id}/timezone", response_model=SiteOut)
+def set_site_timezone(site_id: str, body: SiteTimezoneIn, actor: Sponsor, db: DB) -> Any:
+    """The site's IANA time zone: its local dates in the SDTM export and the pages."""
+    return admin_commands.set_site_timezone(
+        db=db, actor=actor, site_id=site_id, timezone=body.timezone
     )
 
 

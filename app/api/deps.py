@@ -15,6 +15,7 @@ from app.domain.study import StudyDefinition
 from app.services import attempts
 from app.services.actor import Actor
 from app.services.auth import actor_from_token, unauthorized
+from app.services.idempotency import MAX_KEY_LENGTH
 from app.settings import Settings
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
@@ -72,7 +73,13 @@ def require(*roles: Role) -> Callable[..., Actor]:
 
 IdempotencyKeyHeader = Annotated[
     str | None,
-    Header(alias="Idempotency-Key", description="Client-chosen key; retries reuse it."),
+    Header(
+        alias="Idempotency-Key",
+        description="Client-chosen key, 1 to 200 printable ASCII characters; retries reuse "
+        "it. Required by every command that takes it (400 idempotency_key_required without).",
+        max_length=MAX_KEY_LENGTH,
+        pattern=r"^[ -~]+$",
+    ),
 ]
 
 

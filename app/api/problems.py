@@ -9,6 +9,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -44,6 +47,24 @@ STATUS: dict[type[DomainError], int] = {
 """The one place where a kind of refusal becomes an HTTP status (API and pages alike)."""
 
 
+RETRY_AFTER_SECONDS = 5
+"""What a 503 asks the client to wait before trying again (the Retry-After header)."""
+OUTAGES: tuple[type[Exception], ...] = (OperationalError, InterfaceError, PoolTimeout)
+"""The database errors that mean "unreachable or busy now", not "this request is wrong":
+refused or lost connections, a server restarting or ending the session, SQLite's file
+locked or unreadable, no pooled connection free in time."""
+OUTAGE_DETAIL = (
+    "The service cannot reach its database just now, so nothing was saved. "
+    "Please try again in a minute; sending the same request again is safe."
+)
+
+
+def is_outage(exc: BaseException) -> bool:
+    if isinstance(exc, OUTAGES):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
 def status_of(error: DomainError) -> int:
     for kind in type(error).__mro__:
         if kind in STATUS:
@@ -67,6 +88,8 @@ def problem(
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     if status == 429 and "retry_after" in extra:  # a throttled login: when to try again
         headers = {"Retry-After": str(extra["retry_after"])}
+    if status == 503:
+        headers = {"Retry-After": str(extra.get("retry_after", RETRY_AFTER_SECONDS))}
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
@@ -107,7 +130,28 @@ def record_invalid_command(request: Request, body: Any, fields: list[str]) -> No
     )
 
 
+def outage_problem(instance: str | None) -> JSONResponse:
+    return problem(503, "database_unavailable", OUTAGE_DETAIL, instance)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (a path may have one route per method)."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        pattern = getattr(route, "path_regex", None)
+        if pattern is not None and route.methods and pattern.match(request.scope["path"]):
+            methods |= route.methods
+    return sorted(methods)
+
+
 def install(app: FastAPI) -> None:
+    async def _outage(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return outage_problem(request.url.path)
+
+    for kind in OUTAGES:
+        app.add_exception_handler(kind, _outage)
+
     @app.exception_handler(DomainError)
     async def _service_error(request: Request, exc: DomainError) -> JSONResponse:
         return problem(status_of(exc), exc.code, exc.detail, request.url.path, **exc.extra)
@@ -136,10 +180,15 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return problem(exc.status_code, code, str(exc.detail), request.url.path)
+        response = problem(exc.status_code, code, str(exc.detail), request.url.path)
+        if exc.status_code == 405:  # RFC 9110: a 405 lists the methods the path does serve
+            response.headers["Allow"] = ", ".join(allowed_methods(request))
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if is_outage(exc):  # raised outside the routes (a middleware), or wrapped
+            return await _outage(request, exc)
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return problem(
             500,

@@ -13,8 +13,8 @@ from pydantic import BaseModel
 
 from app.api.deps import DB, StudyDep, require
 from app.api.downloads import CSV_RESPONSE, csv_download
-from app.domain.roles import EVERYONE, OVERSIGHT, PHARMACY, Role
-from app.services import reports
+from app.domain.roles import EVERYONE, MISSTRATIFICATION_READERS, OVERSIGHT, PHARMACY, Role
+from app.services import corrections, reports, unblinded_reads
 from app.services.actor import Actor
 from app.services.kits_due import KitsDue, kits_due
 from app.services.transaction import utcnow
@@ -50,6 +50,8 @@ class SiteLineOut(BaseModel):
     registered: int
     randomized: int
     by_scope: dict[str, int]
+    by_status: dict[str, int]
+    """Subjects per lifecycle status (app/domain/lifecycle.py), every status named."""
 
 
 class EnrolmentOut(BaseModel):
@@ -57,6 +59,9 @@ class EnrolmentOut(BaseModel):
     target: int
     registered: int
     randomized: int
+    """Every subject ever randomized (discontinued, withdrawn and completed ones included)."""
+    by_status: dict[str, int]
+    """The reader's subjects per lifecycle status; `randomized` there: still on treatment."""
     stages: list[StageLineOut]
     strata: list[StratumLineOut]
     sites: list[SiteLineOut]
@@ -141,6 +146,45 @@ def kits_due_report(
 
 def _unblinded(actor: Actor) -> bool:
     return actor.role == Role.UNBLINDED_MONITOR
+
+
+class MisstratifiedOut(BaseModel):
+    subject_id: int
+    site_id: str
+    screening_number: str
+    randomization_number: str
+    stratum_randomized: str
+    stratum_actual: str
+    corrected_at: str
+    corrected_by: str
+    arm: str | None = None
+    """Only in the unblinded monitor's variant (left out, not null, for everyone else)."""
+    treatment: str | None = None
+
+
+Misstratification = Annotated[Actor, Depends(require(*MISSTRATIFICATION_READERS))]
+
+
+@router.get(
+    "/misstratified", response_model=list[MisstratifiedOut], response_model_exclude_none=True
+)
+def misstratified(actor: Misstratification, db: DB, study: StudyDep) -> Any:
+    """Subjects whose corrected stratification factors give another stratum than the one they
+    were randomized in (they keep their allocation); the arm for the unblinded monitor only."""
+    return unblinded_reads.misstratified(
+        db=db, study=study, actor=actor, with_arm=_unblinded(actor)
+    )
+
+
+@router.get("/misstratified.csv", response_class=Response, responses=CSV_RESPONSE)
+def misstratified_csv(actor: Misstratification, db: DB, study: StudyDep) -> Response:
+    """The arm and treatment columns only in the unblinded monitor's file."""
+    rows = unblinded_reads.misstratified(
+        db=db, study=study, actor=actor, with_arm=_unblinded(actor)
+    )
+    return csv_download(
+        corrections.misstratified_csv(rows, with_arm=_unblinded(actor)), "misstratified.csv"
+    )
 
 
 @router.get(

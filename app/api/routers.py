@@ -5,10 +5,38 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api import admin, auth, confirmations, exports, forecast, reports, subjects, supply
+from app.api import (
+    admin,
+    auth,
+    confirmations,
+    corrections,
+    exports,
+    forecast,
+    lists,
+    reports,
+    study_admin,
+    subject_lifecycle,
+    subjects,
+    supply,
+    visits,
+)
 
 API_PREFIX = "/api/v1"
 API_ROUTERS: tuple[APIRouter, ...] = tuple(
     module.router
-    for module in (auth, subjects, supply, forecast, admin, reports, confirmations, exports)
+    for module in (
+        auth,
+        subjects,
+        corrections,
+        subject_lifecycle,
+        supply,
+        forecast,
+        admin,
+        lists,
+        study_admin,
+        reports,
+        confirmations,
+        exports,
+        visits,
+    )
 )

@@ -7,8 +7,9 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
+from app.domain.corrections import CORRECTABLE
 from app.domain.dates import latest_today
 from app.domain.eligibility import EligibilityAnswers, Exclusions
 from app.domain.errors import InvalidInput
@@ -22,6 +23,24 @@ from app.services.results import (
 )
 from app.services.shipments import Receipt
 from app.services.signatures import SignatureInput
+
+WeightKg = Annotated[
+    Decimal,
+    Field(gt=0, le=1000, max_digits=5, decimal_places=1),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "exclusiveMinimum": 0, "maximum": 1000},
+                {"type": "string", "pattern": r"^[0-9]{1,4}(\.[0-9])?$"},
+            ],
+            "description": "Kilograms, at most one decimal, above 0 and at most 1000; a number "
+            "or its text (as a form sends it).",
+        }
+    ),
+]
+"""A weight: the documented schema admits only what the validation admits (no "", no "abc")."""
+SCHEMA_YEAR = datetime.now(UTC).year
+"""The latest year of birth the OpenAPI document states (this year when the app started)."""
 
 
 def not_in_future(value: date) -> date:
@@ -80,7 +99,7 @@ class SubjectCreate(Strict):
         min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$"
     )
     sex: Literal["F", "M"]
-    year_of_birth: int = Field(ge=1900)
+    year_of_birth: int = Field(ge=1900, json_schema_extra={"maximum": SCHEMA_YEAR})
 
     @field_validator("year_of_birth")
     @classmethod
@@ -91,8 +110,8 @@ class SubjectCreate(Strict):
 
 
 class ExclusionAnswers(Strict):
-    active_neuropsychiatric_sle: bool
-    active_lupus_nephritis: bool
+    active_or_unstable_neuropsychiatric_sle: bool
+    active_or_unstable_lupus_nephritis: bool
     other_autoimmune_disease: bool
     uncontrolled_medical_condition: bool
     active_severe_infection: bool
@@ -126,7 +145,7 @@ class EligibilityIn(Strict):
 
 class RandomizeIn(Strict):
     visit_date: date
-    weight_kg: Decimal = Field(gt=0, le=1000, max_digits=5, decimal_places=1)
+    weight_kg: WeightKg
     eligibility: EligibilityIn
 
     _visit = field_validator("visit_date")(not_in_future)
@@ -153,6 +172,24 @@ class SignedReasonIn(ReasonIn):
 
 class Phase2DoseIn(SignedReasonIn):
     dose_mg_per_kg: Decimal = Field(gt=0, max_digits=5, decimal_places=2)
+
+
+ScopeCode = Annotated[str, Field(pattern=r"^[A-Z0-9]{1,8}$")]
+CapValue = Annotated[int, Field(ge=0, le=100_000)]
+
+
+class CapsIn(SignedReasonIn):
+    """The new caps of the scopes that change, e.g. a move of 3 unused places of closed cohort
+    C3 to phase II: `{"C3": 5, "P2": 197}` (docs/randomization.md, "Caps")."""
+
+    caps: dict[ScopeCode, CapValue] = Field(min_length=1, max_length=20)
+
+
+class StudyVersionIn(SignedReasonIn):
+    """A protocol amendment: the whole study definition (TOML text) and the day it takes effect."""
+
+    definition_toml: str = Field(min_length=1, max_length=200_000)
+    effective_date: date
 
 
 class AllocationOut(RandomizationOut):
@@ -256,9 +293,41 @@ class Health(BaseModel):
 class DispenseIn(Strict):
     visit: str = Field(min_length=1, max_length=8, description="Visit code, e.g. W4")
     visit_date: date
-    weight_kg: Decimal = Field(gt=0, le=1000, max_digits=5, decimal_places=1)
+    weight_kg: WeightKg
+    window_override_reason: Reason | None = Field(
+        default=None,
+        description="Investigators only: why the visit is dosed outside its window",
+    )
 
     _visit = field_validator("visit_date")(not_in_future)
+
+
+class VisitReasonIn(Strict):
+    """A missed visit, or a dispensing entered in error: why (docs/visits.md)."""
+
+    reason: Reason
+
+
+class StatusChangeIn(Strict):
+    """A subject status change (screen failure, discontinuation, withdrawal, completion): the
+    day it took effect, a coded reason (app/domain/lifecycle.py) and the reason in words."""
+
+    effective_date: date
+    reason_category: str = Field(min_length=1, max_length=40)
+    reason: Reason
+
+    _effective = field_validator("effective_date")(not_in_future)
+
+
+class CompletionIn(StatusChangeIn):
+    reason_category: str = Field(default="completed", min_length=1, max_length=40)
+
+
+class StatusUndoIn(Strict):
+    """The undo of a status change: why, signed with the user's own password."""
+
+    reason: Reason
+    signature: SignatureIn
 
 
 class ReplaceIn(Strict):
@@ -332,6 +401,11 @@ class SiteActivateIn(ReasonIn):
     depot_id: str | None = Field(default=None, max_length=12)
 
 
+class SiteTimezoneIn(Strict):
+    timezone: str = Field(min_length=1, max_length=64, examples=["Europe/Berlin"])
+    """IANA time zone name; an unknown one is refused by the use case (validation_error)."""
+
+
 class SupplyLevelsIn(Strict):
     trigger: int = Field(ge=0, le=1000)
     target: int = Field(ge=1, le=1000)
@@ -394,15 +468,20 @@ class ConfirmationOut(BaseModel):
     title: str
     study_code: str
     study_name: str
-    stage: str
+    stage: str | None
+    """None for a subject never randomized (a screen failure's confirmation)."""
     cohort: str | None
-    mode: str
+    mode: str | None
     site_id: str
     site_name: str
     subject_id: int
     screening_number: str
-    randomization_number: str
-    stratum: str
+    randomization_number: str | None
+    stratum: str | None
+    status: str | None = None
+    """A status change: the subject's state after it, and `from_status` before it."""
+    from_status: str | None = None
+    effective_date: str | None = None
     visit: str | None
     visit_date: str | None
     dose: DoseOut | None
@@ -414,3 +493,21 @@ class ConfirmationOut(BaseModel):
     performed_by_role: str
     signature: SignatureOut | None = None
     """The electronic signature of a signed action (an unblinding), with its meaning."""
+
+
+class CorrectionIn(Strict):
+    field: str = Field(
+        max_length=80,
+        description="What to correct: " + ", ".join(CORRECTABLE),
+        json_schema_extra={"enum": list(CORRECTABLE)},
+    )
+    visit: str | None = Field(
+        default=None, max_length=8, description="For weight_kg: the dosing visit (default D1)."
+    )
+    new_value: str = Field(
+        min_length=1,
+        max_length=40,
+        description="The corrected value as text: F or M, a year, a number, YYYY-MM-DD, yes/no.",
+    )
+    reason: Reason
+    signature: SignatureIn

@@ -38,10 +38,20 @@ class SecurityMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._too_large(scope, receive, send)
             return
+        if declared is None and b"transfer-encoding" in headers:
+            # a chunked body announces no size: read it here, up to the limit, so that an
+            # oversized one is refused with 413 like a declared one (the route's own body
+            # parsing would turn the error into a 400)
+            buffered = await self._read_limited(receive)
+            if buffered is None:
+                await self._too_large(scope, receive, send)
+                return
+            receive = _replay(buffered, receive)
         received = 0
 
         async def limited_receive() -> Message:
@@ -53,7 +63,9 @@ class SecurityMiddleware:
                     raise _TooLarge()
             return message
 
-        is_api = scope["path"].startswith(("/api/", "/health", "/openapi.json"))
+        is_api = scope["path"].startswith(
+            ("/api/", "/health", "/ready", "/metrics", "/openapi.json")
+        )
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -71,6 +83,21 @@ class SecurityMiddleware:
         except _TooLarge:
             await self._too_large(scope, receive, send_with_headers)
 
+    async def _read_limited(self, receive: Receive) -> list[Message] | None:
+        """The body's messages, or None once they pass `max_bytes`."""
+        messages: list[Message] = []
+        size = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                return messages
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                return None
+            if not message.get("more_body", False):
+                return messages
+
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = problem(
             413,
@@ -83,6 +110,15 @@ class SecurityMiddleware:
 
 class _TooLarge(Exception):
     pass
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    pending = list(messages)
+
+    async def replayed() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return replayed
 
 
 def install(app: FastAPI, settings: Settings) -> None:

@@ -125,6 +125,7 @@ def dispense(
         visit_code=body.visit,
         visit_date=body.visit_date,
         weight_kg=body.weight_kg,
+        window_override_reason=body.window_override_reason,
     )
     return _respond(response, done)
 

@@ -10,6 +10,7 @@ import sys
 import typer
 
 from app.cli import (
+    amendments,
     audit,
     database,
     exports,
@@ -61,6 +62,7 @@ for name, group in (
     ("outbox", outbox.outbox_app),
     ("cohorts", stages.cohorts_app),
     ("phase2-dose", stages.phase2_app),
+    ("caps", amendments.caps_app),
     ("shipments", shipments.shipments_app),
     ("report", reports.report_app),
     ("export", exports.export_app),

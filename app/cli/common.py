@@ -12,9 +12,10 @@ from sqlalchemy.orm import Session
 
 from app.db.engine import Database
 from app.db.migrate import NotMigratedError, ensure_migrated
+from app.domain.environment import LABEL, Mode
 from app.domain.errors import DomainError
 from app.domain.study import StudyDefinition, StudyDefinitionError, load_study
-from app.services import checkpoints
+from app.services import checkpoints, environment
 from app.services.study_state import load_definition
 from app.services.transaction import writing
 from app.settings import get_settings
@@ -59,6 +60,8 @@ def open_database(database_url: str | None) -> Database:
     try:
         ensure_migrated(db.engine)
         checkpoints.attach(db, checkpoints.log_for(get_settings(), database_url=url))
+        if environment.database_mode(db) == Mode.TRAINING:  # on every command's output
+            typer.secho(f"{LABEL}: this is a training database.", fg=typer.colors.YELLOW, err=True)
     except NotMigratedError as exc:
         fail(str(exc))
     except (ValueError, OSError) as exc:

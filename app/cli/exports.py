@@ -4,6 +4,7 @@ SDTM, ODM and FHIR come blinded with --blinded, as the sponsor admin gets them."
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -85,7 +86,7 @@ def export_list(
     scope: ListScope = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """The stored randomization lists, canonical or in REDCap's layout (unblinded!)."""
+    """The stored randomization lists: canonical, REDCap or Sealed Envelope layout (unblinded!)."""
     _export_file(
         database_url,
         output=output,
@@ -113,16 +114,55 @@ def _export(
     )
 
 
+class SdtmFileFormat(StrEnum):
+    CSV = "csv"
+    XPT = "xpt"
+
+
+SdtmFormat = Annotated[
+    SdtmFileFormat,
+    typer.Option(
+        "--format",
+        help="xpt: SAS XPT v5 with define.xml (for Pinnacle 21 and CORE); csv: CSV with "
+        "define.csv.",
+    ),
+]
+
+
 @export_app.command("sdtm")
-def export_sdtm(output: Output, blinded: Blinded = False, database_url: DatabaseUrl = None) -> None:
-    """A zip of SDTM-style DM, DS, EX and TA CSV datasets with define.csv."""
-    _export("sdtm", output=output, blinded=blinded, url=database_url)
+def export_sdtm(
+    output: Output,
+    blinded: Blinded = False,
+    file_format: SdtmFormat = SdtmFileFormat.CSV,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """A zip of the SDTM datasets DM, DS, EX, TA, TE and TV, as XPT or CSV."""
+    kind: export_service.ExportFormat = "sdtm-xpt" if file_format is SdtmFileFormat.XPT else "sdtm"
+    _export(kind, output=output, blinded=blinded, url=database_url)
 
 
 @export_app.command("odm")
-def export_odm(output: Output, blinded: Blinded = False, database_url: DatabaseUrl = None) -> None:
+def export_odm(
+    output: Output,
+    blinded: Blinded = False,
+    subject_key: Annotated[
+        str,
+        typer.Option(
+            help="SubjectKey: usubjid, or subject-label (the screening number the EDC shows)."
+        ),
+    ] = "usubjid",
+    database_url: DatabaseUrl = None,
+) -> None:
     """CDISC ODM 1.3.2 XML: randomization number, date and arm per subject."""
-    _export("odm", output=output, blinded=blinded, url=database_url)
+    _export_file(
+        database_url,
+        output=output,
+        label=f"Exporting odm{' (blinded)' if blinded else ''}",
+        roles=OVERSIGHT if blinded else UNBLINDED_MONITORS,
+        build=lambda db, study, actor: unblinded_reads.odm(
+            db=db, study=study, actor=actor, blinded=blinded, now=utcnow(), subject_key=subject_key
+        ),
+    )
 
 
 @export_app.command("fhir")

@@ -19,6 +19,7 @@ from app.cli.common import (
 )
 from app.cli.identity import person, signature
 from app.domain import signatures as meanings
+from app.domain.environment import Mode, mark_file
 from app.domain.roles import KIT_IMPORTERS
 from app.services import admin_commands
 from app.services.demo import DEMO_KITS_PER_CONTENT, demo_kit_list
@@ -36,6 +37,9 @@ def kits_generate(
     ),
     depot: Annotated[str | None, typer.Option(help="Depot code; default the demo depot.")] = None,
     study_file: Annotated[Path | None, typer.Option(help="Study definition TOML.")] = None,
+    training: Annotated[
+        bool, typer.Option(help="Dummy kits for a training database (marked as such).")
+    ] = False,
 ) -> None:
     """Write a kit list: random non-sequential kit numbers, several lots and expiry dates."""
     study = load_study_file(study_file)
@@ -48,7 +52,7 @@ def kits_generate(
             depot=depot,
         )
         progress.update(1)
-        out.write_text(text, "utf-8")
+        out.write_text(mark_file(Mode.TRAINING if training else Mode.PRODUCTION, text), "utf-8")
         progress.update(1)
     typer.echo(f"Wrote {per_content * len(study.contents)} kits to {out}.")
 

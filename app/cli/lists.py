@@ -40,12 +40,29 @@ class ImportFormat(StrEnum):
 class ExportFormat(StrEnum):
     CANONICAL = "canonical"
     REDCAP = "redcap"
+    SEALED_ENVELOPE = "sealed-envelope"
 
 
 ListFormat = Annotated[
-    ExportFormat, typer.Option("--format", help="canonical (all scopes) or redcap.")
+    ExportFormat,
+    typer.Option("--format", help="canonical (all scopes), redcap or sealed-envelope."),
 ]
-ListScope = Annotated[str | None, typer.Option(help="One scope only; redcap default P2.")]
+ListScope = Annotated[
+    str | None, typer.Option(help="One scope only; redcap and sealed-envelope default P2.")
+]
+
+
+def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
+    """`--column their_name=our_name` and `--dag GROUP_ID=SITE`, each given once or more."""
+    out: dict[str, str] = {}
+    for value in values or ():
+        key, sep, target = value.partition("=")
+        if not sep or not key.strip() or not target.strip():
+            fail(
+                f"{option} {value!r}: write it as FROM=TO, e.g. {option} sledai_strat=sledai_group"
+            )
+        out[key.strip()] = target.strip()
+    return out
 
 
 ScopeOption = Annotated[
@@ -180,11 +197,30 @@ def lists_import(
         ImportFormat, typer.Option("--format", help="Layout of the file.")
     ] = ImportFormat.CANONICAL,
     scope: ScopeOption = None,
+    column: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="THEIRS=OURS",
+            help="A column of the file under its own name, e.g. sledai_strat=sledai_group "
+            "(REDCap) or 'SLEDAI-2K score=SLEDAI' (Sealed Envelope); repeatable.",
+        ),
+    ] = None,
+    dag: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="GROUP_ID=SITE",
+            help="REDCap Data Access Group id -> site code, e.g. 1330=DE01; repeatable.",
+        ),
+    ] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Import an externally generated list: all rows valid, or nothing is imported. Signed
     under the file's SHA-256."""
-    text = file.read_text("utf-8")
+    columns, dag_sites = _pairs(column, "--column"), _pairs(dag, "--dag")
+    try:
+        text = file.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"Cannot read {file}: {exc} (save the list as CSV in UTF-8)")
     db = open_database(database_url)
     actor = person(db, UNBLINDED_MONITORS)
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -199,6 +235,8 @@ def lists_import(
             text=text,
             file_format=file_format.value,
             scope=scope or PHASE_II_SCOPE,
+            columns=columns,
+            dag_sites=dag_sites,
         ),
     )
     typer.echo(f"Imported lists for {', '.join(scopes)}.")
@@ -244,8 +282,9 @@ def lists_export(
     scope: ListScope = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Write the stored lists: canonical CSV (the text the commitment hashes) or REDCap's
-    allocation table of one scope."""
+    """Write the stored lists: canonical CSV (the text the commitment hashes), REDCap's
+    allocation table or Sealed Envelope's list of one scope (numbers that tell nothing of
+    blocks)."""
     db = open_database(database_url)
     actor = person(db, UNBLINDED_MONITORS)
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +17,7 @@ from app.cli.common import DatabaseUrl, fail, open_database, resolve_url
 from app.db.engine import Database
 from app.db.migrate import upgrade
 from app.db.models import Study
+from app.domain.environment import LABEL, Mode
 from app.domain.study import load_study
 from app.services import checkpoints
 from app.services.demo import DEFAULT_PASSWORD, demo_password_problem, set_up_demo
@@ -59,6 +61,9 @@ def run_server(
             "No study is loaded in this database. Load one first: `irt study load` (then sites, "
             "users, lists and kits), or `irt demo --database-url URL --no-serve` for the demo."
         )
+    metrics_dir = _metrics_directory(workers)
+    if metrics_dir:
+        typer.echo(f"Metrics of all {workers} workers are summed in {metrics_dir}.")
     typer.echo(f"Serving on http://{host}:{port} (API docs at /docs), {workers} worker(s).")
     if settings.forwarded_allow_ips:
         typer.echo(f"Believing X-Forwarded-Proto/For from {settings.forwarded_allow_ips}.")
@@ -69,11 +74,29 @@ def run_server(
         port=port,
         workers=workers,
         log_level="info",
+        access_log=False,  # the app logs each request itself, as JSON with its id
         server_header=False,
         # uvicorn would believe the headers from 127.0.0.1 by default; the app does it instead,
         # from IRT_FORWARDED_ALLOW_IPS only (app/main.py), however it is started.
         proxy_headers=False,
     )
+
+
+def _metrics_directory(workers: int) -> str | None:
+    """Several worker processes share their metrics through files (prometheus_client's
+    multiprocess mode): PROMETHEUS_MULTIPROC_DIR, or a fresh temporary directory. Files left by
+    an earlier run are removed, or their counts would be added again."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
+        if workers <= 1:
+            return None
+        directory = tempfile.mkdtemp(prefix="irt-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    for kind in ("counter", "gauge", "histogram", "summary"):  # prometheus_client's files only
+        for stale in Path(directory).glob(f"{kind}_*.db"):
+            stale.unlink()
+    return directory
 
 
 def serve(
@@ -155,8 +178,8 @@ def demo(
         fail("A study is loaded in that database already; the demo needs an empty one.")
     if not loaded:
         study = load_study()
-        users = set_up_demo(db, study=study, password=password)
-        typer.echo(f"Demo study {study.code} ready in {url}")
+        users = set_up_demo(db, study=study, password=password, mode=Mode.TRAINING)
+        typer.echo(f"{LABEL}: demo study {study.code} ready in {url} (a training database)")
         typer.echo(
             f"Users (password from --password / IRT_DEMO_PASSWORD, default {DEFAULT_PASSWORD!r}):"
         )

@@ -17,6 +17,12 @@ sites_app = command_group("Sites.")
 
 Country = Annotated[str, typer.Option(help="ISO 3166 alpha-2 code.")]
 DepotOption = Annotated[str | None, typer.Option("--depot", help="The supplying depot.")]
+Timezone = Annotated[
+    str | None,
+    typer.Option(
+        "--timezone", help="IANA time zone, e.g. Europe/Berlin (default: the country's first)."
+    ),
+]
 
 
 @depots_app.command("add")
@@ -38,6 +44,7 @@ def sites_add(
     name: str,
     country: Country,
     depot: DepotOption = None,
+    timezone: Timezone = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Add a site (inactive until `irt sites activate`)."""
@@ -45,7 +52,13 @@ def sites_add(
     transact(
         database_url,
         lambda s: study_setup.add_site(
-            s, actor=actor, site_id=site_id, name=name, country=country, depot_id=depot
+            s,
+            actor=actor,
+            site_id=site_id,
+            name=name,
+            country=country,
+            depot_id=depot,
+            timezone=timezone,
         ),
     )
     typer.echo(f"Site {site_id} added (inactive).")
@@ -70,6 +83,19 @@ def sites_activate(
         typer.echo(f"Site {site_id} active; initial shipment {shipment_id} requested.")
 
 
+@sites_app.command("set-timezone")
+def sites_set_timezone(site_id: str, timezone: str, database_url: DatabaseUrl = None) -> None:
+    """Set the site's IANA time zone (its local dates in the exports and pages)."""
+    actor = person(open_database(database_url), SPONSOR_ADMINS)
+    site = run_command(
+        database_url,
+        lambda db, _study: admin_commands.set_site_timezone(
+            db=db, actor=actor, site_id=site_id, timezone=timezone
+        ),
+    )
+    typer.echo(f"Site {site.site_id} is in time zone {site.timezone}.")
+
+
 @sites_app.command("list")
 def sites_list(database_url: DatabaseUrl = None) -> None:
     """List the sites with their depot and whether they are active."""
@@ -80,5 +106,5 @@ def sites_list(database_url: DatabaseUrl = None) -> None:
             state = "active" if site["active"] else "inactive"
             typer.echo(
                 f"{site['site_id']:<12} {site['country']}  {state:<8} "
-                f"depot {site['depot_id'] or '-':<12} {site['name']}"
+                f"depot {site['depot_id'] or '-':<12} {site['timezone']:<20} {site['name']}"
             )

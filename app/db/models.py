@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -36,6 +37,25 @@ class Study(Base):
     phase2_dose_mg_per_kg: Mapped[Decimal | None] = mapped_column(ExactDecimal, nullable=True)
     phase2_dose_selected_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    mode: Mapped[str] = mapped_column(String(12), default="production")
+    """`production` or `training`, written when the study is loaded (migration 0013)."""
+    phase2_cap: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """Phase II's cap as the sponsor last set it; None: the definition's (migration 0013)."""
+
+
+class StudyVersion(Base):
+    """One version of the study definition: 1 as first loaded, then each protocol amendment,
+    in effect from `effective_date` (app/services/study_versions.py, migration 0013)."""
+
+    __tablename__ = "study_versions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, unique=True)
+    definition_json: Mapped[str] = mapped_column(Text)
+    definition_sha256: Mapped[str] = mapped_column(String(64))
+    effective_date: Mapped[date] = mapped_column(Date)
+    loaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    loaded_by: Mapped[str] = mapped_column(String(80))
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Site(Base):
@@ -53,6 +73,8 @@ class Site(Base):
     """Weeks of forecast need a shipment covers beyond the lead time; None: the study's."""
     subjects_per_week: Mapped[Decimal | None] = mapped_column(ExactDecimal, nullable=True)
     """Expected recruitment, for the forecast; None: the study's."""
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    """IANA time zone of the site (migration 0014): its local dates in exports and pages."""
 
 
 class User(Base):
@@ -148,8 +170,43 @@ class Randomization(Base):
     dose_level_mg_per_kg: Mapped[Decimal] = mapped_column(ExactDecimal)
     dose_mg: Mapped[Decimal] = mapped_column(ExactDecimal)
     vials: Mapped[int] = mapped_column(Integer)
-    infusion_volume_ml: Mapped[Decimal] = mapped_column(ExactDecimal)
+    drug_volume_ml: Mapped[Decimal] = mapped_column(ExactDecimal)
     eligibility_json: Mapped[str] = mapped_column(Text)
+    """The answers as randomized; corrections are in DataCorrection, never written here."""
+    actual_stratum: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """The stratum the corrected answers give (migration 0012); None: no correction touched a
+    stratification factor. `stratum` stays the stratum as randomized, with its slot."""
+    study_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """The study definition version the randomization used (migration 0013)."""
+
+
+class SubjectStatusChange(Base):
+    """One change of a subject's status (migration 0010): an act (screen failure,
+    discontinuation, withdrawal, completion) or the signed correction that undoes one
+    (`corrects_id`). Append-only (database triggers): the history keeps both
+    (app/domain/lifecycle.py)."""
+
+    __tablename__ = "subject_status_changes"
+    __table_args__ = (
+        CheckConstraint(
+            "(act IS NULL) <> (corrects_id IS NULL)", name="ck_status_change_act_or_correction"
+        ),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"), index=True)
+    act: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    from_status: Mapped[str] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    effective_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    reason_category: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    reason: Mapped[str] = mapped_column(Text)
+    corrects_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subject_status_changes.id"), nullable=True, unique=True
+    )
+    signature_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recorded_by: Mapped[str] = mapped_column(String(80))
+    recorded_by_role: Mapped[str] = mapped_column(String(32))
 
 
 class IdempotencyKey(Base):
@@ -272,10 +329,20 @@ class ShipmentKit(Base):
 
 
 class Dispensing(Base):
-    """One dosing visit of one subject: the weight, the dose and (in DispensedKit) the kits."""
+    """One dosing visit of one subject: the weight, the dose and (in DispensedKit) the kits.
+    One standing dispensing per visit; one entered in error stays, marked, beside it."""
 
     __tablename__ = "dispensings"
-    __table_args__ = (UniqueConstraint("subject_id", "visit"),)
+    __table_args__ = (
+        Index(
+            "uq_dispensings_standing_visit",
+            "subject_id",
+            "visit",
+            unique=True,
+            sqlite_where=text("entered_in_error_at IS NULL"),
+            postgresql_where=text("entered_in_error_at IS NULL"),
+        ),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"), index=True)
     visit: Mapped[str] = mapped_column(String(8))
@@ -286,9 +353,32 @@ class Dispensing(Base):
     dose_level_mg_per_kg: Mapped[Decimal] = mapped_column(ExactDecimal)
     dose_mg: Mapped[Decimal] = mapped_column(ExactDecimal)
     vials: Mapped[int] = mapped_column(Integer)
-    infusion_volume_ml: Mapped[Decimal] = mapped_column(ExactDecimal)
+    drug_volume_ml: Mapped[Decimal] = mapped_column(ExactDecimal)
     dispensed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     dispensed_by: Mapped[str] = mapped_column(String(80))
+    study_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """The study definition version the dispensing used (migration 0013)."""
+    window_override_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    window_override_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    entered_in_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    entered_in_error_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    entered_in_error_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class MissedVisit(Base):
+    """A dosing visit that site staff recorded as missed, with a reason (docs/visits.md)."""
+
+    __tablename__ = "missed_visits"
+    __table_args__ = (
+        UniqueConstraint("subject_id", "visit", name="uq_missed_visits_subject_visit"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"), index=True)
+    visit: Mapped[str] = mapped_column(String(8))
+    visit_index: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recorded_by: Mapped[str] = mapped_column(String(80))
 
 
 class DispensedKit(Base):
@@ -382,3 +472,23 @@ class ApiToken(Base):
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class DataCorrection(Base):
+    """A signed correction of a subject's data (migration 0012): append-only, refused UPDATE
+    and DELETE by triggers. Values are kept as text, as the subject page shows them."""
+
+    __tablename__ = "data_corrections"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"), index=True)
+    field: Mapped[str] = mapped_column(String(80))
+    visit: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    old_value: Mapped[str] = mapped_column(Text)
+    new_value: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    stratum_before: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    stratum_after: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    signature_json: Mapped[str] = mapped_column(Text)
+    corrected_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    corrected_by: Mapped[str] = mapped_column(String(80))
+    corrected_by_role: Mapped[str] = mapped_column(String(32))

@@ -154,6 +154,7 @@ def _apply_subject(
             randomization_number=after.get("randomization_number"),
             stage=after.get("stage"),
             stratum=after.get("stratum"),
+            actual_stratum=None,
             slot_id=after.get("slot_id"),
             **_dose(after),
         )
@@ -164,10 +165,20 @@ def _apply_subject(
             kits=",".join(sorted(after.get("kits", []))),
             **_dose(after),
         )
+    elif action == "subject.dispensing_entered_in_error":
+        # the row stays, marked; only standing dispensings are compared (docs/visits.md)
+        state.tables["dispensings"].pop(f"{key}/{after.get('visit')}", None)
     elif action == "subject.replace_kit":
         row = state.row("dispensings", f"{key}/{after.get('visit')}")
         kits = (row.fields.get("kits", (None, 0))[0] or "").split(",")
         row.set(seq, kits=",".join(sorted(k for k in [*kits, after.get("kit")] if k)))
+    elif action in ("subject.status_change", "subject.status_correction"):
+        state.row("subjects", key).set(seq, status=after.get("status"))
+    elif action == "subject.correct":
+        if after.get("field") in ("sex", "year_of_birth"):
+            state.row("subjects", key).set(seq, **{after["field"]: after.get("value")})
+        if "actual_stratum" in after:
+            state.row("randomizations", key).set(seq, actual_stratum=after["actual_stratum"])
     elif action == "subject.unblind":
         state.row("subjects", key).set(seq, unblinded=True)
         state.row("unblindings", key).set(

@@ -7,8 +7,8 @@ from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 
 from app.domain.study import Drug, WeightRange
 
-MG_QUANTUM = Decimal("0.1")
 ML_QUANTUM = Decimal("0.1")
+"""The graduation of the syringe the drug is drawn up with: the one quantity that is rounded."""
 
 
 class WeightOutOfRange(ValueError):
@@ -21,7 +21,7 @@ class Dose:
     weight_kg: Decimal
     dose_mg: Decimal
     vials: int
-    infusion_volume_ml: Decimal
+    drug_volume_ml: Decimal
 
 
 def check_weight(weight_kg: Decimal, accepted: WeightRange) -> None:
@@ -35,12 +35,15 @@ def check_weight(weight_kg: Decimal, accepted: WeightRange) -> None:
 def calculate_dose(
     weight_kg: Decimal, *, dose_level_mg_per_kg: Decimal, drug: Drug, accepted: WeightRange
 ) -> Dose:
-    """dose_mg = weight x level (to 0.1 mg, half up); vials = ceil(dose / strength);
-    infusion volume = dose / concentration (to 0.1 mL, half up). Exact decimal arithmetic."""
+    """One rounding, on the volume the pharmacist draws up: weight x level is divided by the
+    concentration and rounded half up to the syringe's 0.1 mL; the dose is that volume times the
+    concentration, and the vials are ceil(dose / vial strength). Volume, dose and vials then
+    agree (docs/domain.md, "Dose"). Exact decimal arithmetic."""
     check_weight(weight_kg, accepted)
-    dose_mg = (weight_kg * dose_level_mg_per_kg).quantize(MG_QUANTUM, ROUND_HALF_UP)
+    prescribed_mg = weight_kg * dose_level_mg_per_kg
+    volume = (prescribed_mg / drug.concentration_mg_per_ml).quantize(ML_QUANTUM, ROUND_HALF_UP)
+    dose_mg = volume * drug.concentration_mg_per_ml
     vials = int((dose_mg / drug.vial_strength_mg).to_integral_value(ROUND_CEILING))
-    volume = (dose_mg / drug.concentration_mg_per_ml).quantize(ML_QUANTUM, ROUND_HALF_UP)
     return Dose(dose_level_mg_per_kg, weight_kg, dose_mg, vials, volume)
 
 

@@ -1,4 +1,9 @@
-"""Eligibility at randomization: every criterion checked, every miss reported."""
+"""Eligibility at randomization: every criterion checked, every miss reported.
+
+The protocol's criteria are the site's answers (`EligibilityAnswers`) and two facts the service
+already holds: the subject's year of birth (registration) and the day of randomization. The
+limits come from the study definition (`EligibilityRules`); docs/decisions.md, "Eligibility",
+says why each default is what it is."""
 
 from __future__ import annotations
 
@@ -11,8 +16,8 @@ from app.domain.study import EligibilityRules
 
 @dataclass(frozen=True)
 class Exclusions:
-    active_neuropsychiatric_sle: bool
-    active_lupus_nephritis: bool
+    active_or_unstable_neuropsychiatric_sle: bool
+    active_or_unstable_lupus_nephritis: bool
     other_autoimmune_disease: bool
     uncontrolled_medical_condition: bool
     active_severe_infection: bool
@@ -40,8 +45,8 @@ class FailedCriterion:
 
 
 EXCLUSION_MESSAGES = {
-    "active_neuropsychiatric_sle": "active or unstable neuropsychiatric SLE",
-    "active_lupus_nephritis": "active lupus nephritis",
+    "active_or_unstable_neuropsychiatric_sle": "active or unstable neuropsychiatric SLE",
+    "active_or_unstable_lupus_nephritis": "active or unstable lupus nephritis",
     "other_autoimmune_disease": "another autoimmune or rheumatic disease",
     "uncontrolled_medical_condition": "a significant uncontrolled condition unrelated to SLE",
     "active_severe_infection": "an active and/or severe infection",
@@ -49,11 +54,41 @@ EXCLUSION_MESSAGES = {
 }
 
 
+def possible_ages(year_of_birth: int, on: date) -> tuple[int, int]:
+    """The ages a subject born in `year_of_birth` may have on a day: the service knows the year
+    only, so the birthday may be before or after that day in its year."""
+    reached = on.year - year_of_birth
+    return reached - 1, reached
+
+
 def check_eligibility(
-    rules: EligibilityRules, answers: EligibilityAnswers
+    rules: EligibilityRules,
+    answers: EligibilityAnswers,
+    *,
+    year_of_birth: int,
+    randomization_date: date,
 ) -> list[FailedCriterion]:
     """Every criterion the answers miss; an empty list means eligible."""
     failed: list[FailedCriterion] = []
+    youngest, oldest = possible_ages(year_of_birth, answers.screening_date)
+    if oldest < rules.min_age_years or youngest > rules.max_age_years:
+        failed.append(
+            FailedCriterion(
+                "age_at_screening",
+                f"the age at screening must be {rules.min_age_years} to {rules.max_age_years} "
+                f"years (born {year_of_birth}: {youngest} or {oldest} at screening on "
+                f"{answers.screening_date.isoformat()})",
+            )
+        )
+    waited = (randomization_date - answers.screening_date).days
+    if waited > rules.screening_window_days:
+        failed.append(
+            FailedCriterion(
+                "screening_window",
+                f"randomization must be within {rules.screening_window_days} days of screening "
+                f"({waited} days after screening on {answers.screening_date.isoformat()})",
+            )
+        )
     weeks = rules.min_weeks_since_diagnosis
     if answers.sle_diagnosis_date > answers.screening_date - timedelta(weeks=weeks):
         failed.append(
@@ -86,6 +121,7 @@ def check_eligibility(
                 "(oral corticosteroid, antimalarial and/or immunosuppressant)",
             )
         )
+    failed += _soc_consistency(answers)
     for name in rules.exclusions:
         if getattr(answers.exclusions, name):
             failed.append(
@@ -94,3 +130,20 @@ def check_eligibility(
                 )
             )
     return failed
+
+
+def _soc_consistency(answers: EligibilityAnswers) -> list[FailedCriterion]:
+    """An oral prednisone-equivalent dose above 0 is an oral corticosteroid, a standard-of-care
+    medication: answering "not on standard of care" beside it is a contradiction (the reverse,
+    standard of care without a corticosteroid, is an antimalarial or an immunosuppressant)."""
+    dose = answers.prednisone_equivalent_mg_per_day
+    if dose <= 0 or answers.on_soc_medication:
+        return []
+    return [
+        FailedCriterion(
+            "soc_consistency",
+            f"the answers disagree: a prednisone-equivalent dose of {dose.normalize():f} mg/day "
+            "is an oral corticosteroid, a standard-of-care medication, yet the subject is "
+            "answered as on none",
+        )
+    ]

@@ -42,12 +42,13 @@ def block_arms(ratio: dict[str, int], size: int) -> list[str]:
 
 
 def generate_stratum(seed: str, scope: ListScope, stratum: str) -> list[Slot]:
-    """Whole blocks until the stratum can hold the scope's cap (any stratum may take them all)."""
+    """Whole blocks until the stratum can hold the scope's cap (any stratum may take them all;
+    phase II's list, the study's whole target: places may move there)."""
     stream = SeededStream(seed, f"{scope.code}|{stratum}")
     sizes = sorted(scope.allocation.block_sizes)
     slots: list[Slot] = []
     block = 0
-    while len(slots) < scope.cap:
+    while len(slots) < scope.slots_per_stratum:
         block += 1
         size = sizes[stream.below(len(sizes))]
         arms = block_arms(scope.allocation.ratio, size)
@@ -99,14 +100,18 @@ def parse_csv(text: str, study: StudyDefinition) -> dict[str, list[Slot]]:
     scopes = {s.code: s for s in study.scopes()}
     arms = {a.code for a in study.arms}
     problems: list[str] = []
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    if tuple(reader.fieldnames or ()) != CSV_COLUMNS:
-        raise ListImportError([f"header: expected columns {','.join(CSV_COLUMNS)}"])
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
     by_stratum: dict[tuple[str, str], list[tuple[int, Slot]]] = defaultdict(list)
-    for row_no, row in enumerate(reader, start=2):
-        slot = _parse_row(row_no, row=row, scopes=scopes, arms=arms, problems=problems)
-        if slot is not None:
-            by_stratum[(slot.scope, slot.stratum)].append((row_no, slot))
+    row_no = 1
+    try:
+        if tuple(reader.fieldnames or ()) != CSV_COLUMNS:
+            raise ListImportError([f"header: expected columns {','.join(CSV_COLUMNS)}"])
+        for row_no, row in enumerate(reader, start=2):
+            slot = _parse_row(row_no, row=row, scopes=scopes, arms=arms, problems=problems)
+            if slot is not None:
+                by_stratum[(slot.scope, slot.stratum)].append((row_no, slot))
+    except csv.Error as exc:  # a bare carriage return in a cell, a cell past the csv limit
+        raise ListImportError([f"row {row_no + 1}: not a readable CSV row ({exc})"]) from None
     for (scope_code, stratum), rows in sorted(by_stratum.items()):
         _check_stratum(scopes[scope_code], stratum=stratum, rows=rows, problems=problems)
     present = {scope_code for scope_code, _ in by_stratum}

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
+from app.domain.lifecycle import SubjectStatus
 from app.domain.study import NO_STRATUM, PHASE_IB, PHASE_II, PHASE_II_SCOPE, StudyDefinition
 
 # --- enrolment --------------------------------------------------------------------------------
@@ -17,11 +18,13 @@ from app.domain.study import NO_STRATUM, PHASE_IB, PHASE_II, PHASE_II_SCOPE, Stu
 
 @dataclass(frozen=True)
 class Enrolled:
-    """One registered subject: its site and, once randomized, its list scope and stratum."""
+    """One registered subject: its site and, once randomized, its list scope and stratum; its
+    lifecycle status (app/domain/lifecycle.py)."""
 
     site_id: str
     scope: str | None = None
     stratum: str | None = None
+    status: str = SubjectStatus.REGISTERED
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,8 @@ class SiteLine:
     registered: int
     randomized: int
     by_scope: dict[str, int]
+    by_status: dict[str, int] = field(default_factory=dict)
+    """Subjects per lifecycle status, every status named (zeros too)."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,9 @@ class EnrolmentReport:
     stages: list[StageLine]
     strata: list[StratumLine]
     sites: list[SiteLine]
+    by_status: dict[str, int] = field(default_factory=dict)
+    """The reader's subjects per lifecycle status (`randomized` there: still on treatment;
+    the `randomized` count above includes every subject ever randomized)."""
 
 
 def enrolment(
@@ -101,6 +109,7 @@ def enrolment(
                 registered=len(here),
                 randomized=sum(by_scope.values()),
                 by_scope={scope: by_scope[scope] for _, scope, _ in scopes},
+                by_status=status_counts(here),
             )
         )
     return EnrolmentReport(
@@ -110,7 +119,14 @@ def enrolment(
         stages=stages,
         strata=strata,
         sites=sites,
+        by_status=status_counts(subjects),
     )
+
+
+def status_counts(subjects: Iterable[Enrolled]) -> dict[str, int]:
+    """Subjects per lifecycle status, in the lifecycle's order, every status named."""
+    counts = Counter(s.status for s in subjects)
+    return {status.value: counts[status.value] for status in SubjectStatus}
 
 
 # --- expiry outlook ---------------------------------------------------------------------------

@@ -65,6 +65,14 @@ PLANNERS = SUPPLY_MANAGERS | OVERSIGHT
 CONFIRMATION_READERS = SITE_STAFF | UNBLINDED_MONITORS
 """Who opens the confirmation pages (the API's confirmations are for the site staff only)."""
 
+CORRECTORS = RANDOMIZERS
+"""Who corrects a subject's data (stratification factors, eligibility answers, weight, year of
+birth, sex) with a reason and a signature: the site staff who entered it."""
+
+MISSTRATIFICATION_READERS = SITE_STAFF | OVERSIGHT
+"""Who reads the mis-stratification report: site staff (their sites) and the sponsor admin,
+strata only; the unblinded monitor with the arm."""
+
 EVERYONE = frozenset(Role)
 """Every role: the home page and the enrolment report."""
 

@@ -41,6 +41,23 @@ def correction_meaning(*, entity: str, entity_id: str) -> str:
     return f"I approve the correction of {entity} {entity_id}"
 
 
+def status_correction_meaning(*, undone: str, screening_number: str, site_id: str) -> str:
+    """`undone`: the act undone, as a noun phrase ("treatment discontinuation")."""
+    return f"I approve undoing the {undone} of subject {screening_number} at site {site_id}"
+
+
+def caps_meaning(caps: dict[str, int]) -> str:
+    listed = ", ".join(f"{scope} {cap}" for scope, cap in sorted(caps.items()))
+    return f"I approve these randomization caps: {listed}"
+
+
+def study_version_meaning(*, sha256: str, effective_date: str) -> str:
+    return (
+        f"I approve the study definition with SHA-256 {sha256} as a new version in effect "
+        f"from {effective_date}"
+    )
+
+
 def same_meaning(shown: str, expected: str) -> bool:
     """A client echoes the meaning it showed; spacing and a final full stop do not matter."""
     return " ".join(shown.split()).rstrip(".") == " ".join(expected.split()).rstrip(".")

@@ -24,8 +24,8 @@ NO_STRATUM = "ALL"
 STRATIFIABLE_FIELDS = frozenset({"sledai_2k_score", "prednisone_equivalent_mg_per_day"})
 EXCLUSION_FIELDS = frozenset(
     {
-        "active_neuropsychiatric_sle",
-        "active_lupus_nephritis",
+        "active_or_unstable_neuropsychiatric_sle",
+        "active_or_unstable_lupus_nephritis",
         "other_autoimmune_disease",
         "uncontrolled_medical_condition",
         "active_severe_infection",
@@ -72,11 +72,23 @@ class WeightRange(_Model):
 
 
 class EligibilityRules(_Model):
+    min_age_years: int = Field(default=18, ge=0, le=120)
+    """Youngest age at screening, in completed years (docs/decisions.md, "Eligibility")."""
+    max_age_years: int = Field(default=75, ge=0, le=120)
+    """Oldest age at screening, in completed years."""
+    screening_window_days: int = Field(default=28, ge=0, le=365)
+    """Randomization at most this many days after the screening visit."""
     min_weeks_since_diagnosis: int = Field(ge=0)
     min_sledai_2k: int = Field(ge=0, le=105)
     min_bilag_a: int = Field(ge=0, le=9)
     min_bilag_b: int = Field(ge=0, le=9)
     exclusions: tuple[str, ...]
+
+    @model_validator(mode="after")
+    def _ages_ordered(self) -> EligibilityRules:
+        if self.min_age_years > self.max_age_years:
+            raise ValueError("min_age_years must not be above max_age_years")
+        return self
 
     @field_validator("exclusions")
     @classmethod
@@ -180,11 +192,20 @@ class Schedule(_Model):
 
     visit_interval_weeks: int = Field(ge=1, le=52)
     last_week: int = Field(ge=0, le=520)
+    window_days_before: int = Field(ge=0, le=90)
+    """Days a visit after day 1 may take place before its target date (docs/visits.md)."""
+    window_days_after: int = Field(ge=0, le=90)
+    """Days it may take place after its target date."""
 
     @model_validator(mode="after")
     def _whole_intervals(self) -> Schedule:
         if self.last_week % self.visit_interval_weeks:
             raise ValueError("last_week must be a multiple of visit_interval_weeks")
+        if self.window_days_before + self.window_days_after >= self.visit_interval_weeks * 7:
+            raise ValueError(
+                "window_days_before + window_days_after must be shorter than the visit "
+                "interval, so that two visits' windows never overlap"
+            )
         return self
 
     def visits(self) -> tuple[Visit, ...]:
@@ -313,7 +334,14 @@ class StudyDefinition(_Model):
         ]
         scopes.append(
             ListScope(
-                PHASE_II_SCOPE, PHASE_II, self.phase_ii.strata(), self.phase_ii.cap, self.phase_ii
+                PHASE_II_SCOPE,
+                PHASE_II,
+                self.phase_ii.strata(),
+                self.phase_ii.cap,
+                self.phase_ii,
+                # places of closed cohorts may move to phase II (app/domain/caps.py): its list
+                # holds the study's whole target in every stratum
+                length=self.total_cap,
             )
         )
         return scopes
@@ -339,6 +367,12 @@ class ListScope:
     strata: tuple[str, ...]
     cap: int
     allocation: Allocation
+    length: int = 0
+    """Slots a generated list holds in every stratum, at least (0: the cap)."""
+
+    @property
+    def slots_per_stratum(self) -> int:
+        return max(self.length, self.cap)
 
 
 def _plain(value: Decimal) -> str:

@@ -17,7 +17,7 @@ from app.domain import signatures as meanings
 from app.domain.study import StudyDefinition
 from app.services import attempts, kits, signatures, sites, stages
 from app.services.actor import Actor
-from app.services.results import CohortOut, Phase2Out, SiteActivatedOut
+from app.services.results import CohortOut, Phase2Out, SiteActivatedOut, SiteOut
 from app.services.signatures import SignatureInput
 from app.services.transaction import utcnow, writing
 from app.settings import Settings
@@ -55,6 +55,23 @@ def activate_site(
             today=utcnow().date(),
         )
     return SiteActivatedOut.model_validate(site)
+
+
+def set_site_timezone(*, db: Database, actor: Actor, site_id: str, timezone: str) -> SiteOut:
+    """Set the site's IANA time zone (its local dates in the exports and pages)."""
+    with (
+        attempts.refusals_recorded(
+            db,
+            actor=actor,
+            action="site.timezone_refused",
+            entity="site",
+            entity_id=site_id,
+            sent={"timezone": timezone},
+        ),
+        writing(db) as session,
+    ):
+        site = sites.set_timezone(session, actor=actor, site_id=site_id, timezone=timezone)
+    return SiteOut.model_validate(site)
 
 
 def change_cohort(

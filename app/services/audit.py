@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -13,10 +14,17 @@ from sqlalchemy.orm import Session
 from app.db.models import AuditEntry, AuditHead
 from app.domain.audit_chain import ChainReport, entry_hash, verify_chain
 from app.services.checkpoints import Chained
+from app.services.request_context import current_request_id
 
 _PENDING = "irt_audit_pending"
 CHAINED = "irt_audit_chained"
 """session.info key: what the transaction appended, for the checkpoint after commit."""
+COMMITTED = "irt_audit_committed"
+"""session.info key: the entries appended, for the listeners told after commit."""
+log = logging.getLogger(__name__)
+
+Listener = Callable[[Sequence[Mapping[str, Any]]], None]
+_LISTENERS: list[Listener] = []
 
 
 def to_json(value: Mapping[str, Any] | None) -> str:
@@ -44,7 +52,13 @@ def record(
     after: Mapping[str, Any] | None,
     reason: str | None = None,
 ) -> None:
-    """Buffer one audit entry; it is written in the same transaction, or not at all."""
+    """Buffer one audit entry; it is written in the same transaction, or not at all. Written
+    while serving an HTTP request, its `after` JSON also carries the request's id (the same as
+    in the request's log line and its X-Request-ID header)."""
+    details = dict(after or {})
+    request_id = current_request_id()
+    if request_id is not None:
+        details["request_id"] = request_id
     session.info.setdefault(_PENDING, []).append(
         {
             "username": actor.username,
@@ -53,7 +67,7 @@ def record(
             "entity": entity,
             "entity_id": str(entity_id),
             "before": to_json(before),
-            "after": to_json(after),
+            "after": to_json(details),
             "reason": reason,
         }
     )
@@ -84,6 +98,7 @@ def flush(session: Session) -> None:
         prev = digest
     head.seq, head.hash = seq, prev
     session.flush()
+    session.info[COMMITTED] = pending
     session.info[CHAINED] = Chained(
         first_seq=seq - len(pending) + 1,
         last_seq=seq,
@@ -94,6 +109,22 @@ def flush(session: Session) -> None:
 
 def discard(session: Session) -> None:
     session.info.pop(_PENDING, None)
+
+
+def on_committed(listener: Listener) -> None:
+    """Tell `listener` the entries of every committed transaction (the metrics count them);
+    registering the same listener twice has no effect."""
+    if listener not in _LISTENERS:
+        _LISTENERS.append(listener)
+
+
+def announce(entries: Sequence[Mapping[str, Any]]) -> None:
+    """Called after commit; a failing listener is logged, never raised: the work stands."""
+    for listener in _LISTENERS if entries else ():
+        try:
+            listener(entries)
+        except Exception:
+            log.exception("An audit listener failed after commit")
 
 
 def entry_dict(entry: AuditEntry) -> dict[str, Any]:

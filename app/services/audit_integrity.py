@@ -108,6 +108,7 @@ def business_rows(session: Session) -> dict[str, dict[str, dict[str, Any]]]:
                 "randomization_number": r.randomization_number,
                 "stage": r.stage,
                 "stratum": r.stratum,
+                "actual_stratum": r.actual_stratum,
                 "slot_id": r.slot_id,
                 **_dose(r),
             }
@@ -119,7 +120,9 @@ def business_rows(session: Session) -> dict[str, dict[str, dict[str, Any]]]:
                 "kits": ",".join(sorted(kits_of.get(d.id, []))),
                 **_dose(d),
             }
-            for d in session.scalars(select(Dispensing))
+            for d in session.scalars(
+                select(Dispensing).where(Dispensing.entered_in_error_at.is_(None))
+            )
         },
         "unblindings": {
             str(u.subject_id): {"reason_category": u.reason_category, "reason": u.reason}

@@ -14,7 +14,7 @@ class DoseRecord(Protocol):
     weight_kg: Decimal
     dose_mg: Decimal
     vials: int
-    infusion_volume_ml: Decimal
+    drug_volume_ml: Decimal
 
 
 def dose_view(row: DoseRecord) -> dict[str, Any]:
@@ -23,7 +23,7 @@ def dose_view(row: DoseRecord) -> dict[str, Any]:
         "weight_kg": float(row.weight_kg),
         "dose_mg": float(row.dose_mg),
         "vials": row.vials,
-        "infusion_volume_ml": float(row.infusion_volume_ml),
+        "drug_volume_ml": float(row.drug_volume_ml),
     }
 
 

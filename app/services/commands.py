@@ -170,8 +170,17 @@ def dispense(
     visit_code: str,
     visit_date: date,
     weight_kg: Decimal,
+    window_override_reason: str | None = None,
 ) -> Done[DispenseOut]:
-    """Dose a later visit (weight measured today), at most once per key."""
+    """Dose a later visit (weight measured today), at most once per key; outside its window
+    with an investigator's override reason."""
+    payload: dict[str, Any] = {
+        "visit": visit_code,
+        "visit_date": visit_date,
+        "weight_kg": weight_kg,
+    }
+    if window_override_reason is not None:
+        payload["window_override_reason"] = window_override_reason
     return _allocate(
         db=db,
         study=study,
@@ -181,7 +190,7 @@ def dispense(
         refused="subject.dispense_refused",
         subject_id=subject_id,
         endpoint=f"POST /subjects/{subject_id}/dispense",
-        payload={"visit": visit_code, "visit_date": visit_date, "weight_kg": weight_kg},
+        payload=payload,
         result=DispenseOut,
         work=lambda session: dispensing.dispense(
             session,
@@ -191,6 +200,7 @@ def dispense(
             visit_code=visit_code,
             visit_date=visit_date,
             weight_kg=weight_kg,
+            window_override_reason=window_override_reason,
         ),
     )
 

@@ -16,21 +16,30 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db.models import Confirmation, Randomization, Site, Slot, Subject, User
+from app.domain.date_display import format_moment
+from app.domain.environment import LABEL
 from app.domain.errors import not_found
 from app.domain.roles import SITE_ROLES, Role
 from app.domain.study import PHASE_IB, StudyDefinition
-from app.services import audit, outbox
+from app.services import audit, environment, outbox
 from app.services.actor import Actor
 from app.services.blinded_views import iso_utc
 from app.services.transaction import utcnow
 
-Kind = Literal["randomization", "dispensing", "replacement", "unblinding"]
+Kind = Literal[
+    "randomization", "dispensing", "replacement", "unblinding", "status_change", "status_correction"
+]
 TITLES: dict[str, str] = {
     "randomization": "Randomization confirmation",
     "dispensing": "Dosing visit confirmation",
     "replacement": "Kit replacement confirmation",
     "unblinding": "Emergency unblinding confirmation",
+    "status_change": "Subject status change confirmation",
+    "status_correction": "Subject status correction confirmation",
 }
+NOT_RANDOMIZED = "Not randomized"
+"""The treatment kept with the confirmation of a subject that was never randomized (a screen
+failure, a withdrawal before randomization)."""
 
 
 def record(
@@ -51,28 +60,26 @@ def record(
         select(Randomization, Slot.arm)
         .join(Slot, Slot.id == Randomization.slot_id)
         .where(Randomization.subject_id == subject.id)
-    ).one()
-    randomization, arm = row
+    ).first()
+    randomization, arm = row if row is not None else (None, None)
     now = utcnow()
     body = {
         "kind": kind,
         "title": TITLES[kind],
         "study_code": study.code,
         "study_name": study.name,
-        "stage": randomization.stage,
-        "cohort": randomization.scope if randomization.stage == PHASE_IB else None,
-        "mode": _mode(randomization),
+        **_randomization_fields(randomization),
         "site_id": subject.site_id,
         "site_name": site.name if site else subject.site_id,
         "subject_id": subject.id,
         "screening_number": subject.screening_number,
-        "randomization_number": randomization.randomization_number,
-        "stratum": randomization.stratum,
         "performed_at": iso_utc(now),
         "performed_by": actor.username,
         "performed_by_role": actor.audit_role,
         **_event_fields(kind=kind, randomization=randomization, result=result),
     }
+    if environment.is_training(session):  # printed, sent and exported with the confirmation
+        body["environment"] = LABEL
     confirmation = Confirmation(
         kind=kind,
         subject_id=subject.id,
@@ -82,13 +89,16 @@ def record(
         created_by=actor.username,
         created_by_role=actor.audit_role,
         body=json.dumps(body, sort_keys=True),
-        treatment=study.treatment_label(arm, randomization.dose_level_mg_per_kg),
+        treatment=NOT_RANDOMIZED
+        if randomization is None or arm is None
+        else study.treatment_label(arm, randomization.dose_level_mg_per_kg),
     )
     session.add(confirmation)
     session.flush()
     view = {"confirmation_id": confirmation.id, **body}
     recipients = outbox.site_users(session, subject.site_id)
-    line = f"{TITLES[kind]}: subject {subject.screening_number} at site {subject.site_id}"
+    when = format_moment(now, site.timezone if site else None)  # as the site reads it
+    line = f"{TITLES[kind]}: subject {subject.screening_number} at site {subject.site_id}, {when}"
     outbox.enqueue(
         session, kind=f"confirmation.{kind}", recipients=recipients, subject_line=line, body=view
     )
@@ -124,8 +134,22 @@ def _mode(randomization: Randomization) -> str:
     return "Phase II"
 
 
+def _randomization_fields(randomization: Randomization | None) -> dict[str, Any]:
+    """Stage, cohort, mode, number and stratum; all None for a subject never randomized."""
+    if randomization is None:
+        keys = ("stage", "cohort", "mode", "randomization_number", "stratum")
+        return dict.fromkeys(keys)
+    return {
+        "stage": randomization.stage,
+        "cohort": randomization.scope if randomization.stage == PHASE_IB else None,
+        "mode": _mode(randomization),
+        "randomization_number": randomization.randomization_number,
+        "stratum": randomization.stratum,
+    }
+
+
 def _event_fields(
-    *, kind: Kind, randomization: Randomization, result: dict[str, Any]
+    *, kind: Kind, randomization: Randomization | None, result: dict[str, Any]
 ) -> dict[str, Any]:
     """What the event adds: visit, dose and kits; the replaced kit; the unblinding category."""
     fields: dict[str, Any] = {
@@ -137,7 +161,15 @@ def _event_fields(
         "reason_category": None,
         "signature": result.get("signature"),
     }
-    if kind == "randomization":
+    if kind in ("status_change", "status_correction"):
+        fields.update(
+            reason_category=result.get("reason_category"),
+            status=result["status"],
+            from_status=result["from_status"],
+            effective_date=result.get("effective_date"),
+        )
+    elif kind == "randomization":
+        assert randomization is not None
         fields.update(
             visit="D1",
             visit_date=randomization.visit_date.isoformat(),

@@ -9,6 +9,7 @@ from datetime import date, timedelta
 
 from app.db.engine import Database
 from app.domain import password_policy
+from app.domain.environment import Mode, mark_file
 from app.domain.kits import generate_kit_list, kit_list_csv
 from app.domain.roles import Role
 from app.domain.study import StudyDefinition
@@ -89,15 +90,17 @@ def set_up_demo(
     kits_per_content: int = DEMO_KITS_PER_CONTENT,
     site_levels: tuple[int, int] | None = None,
     in_transit_site: str | None = "DE02",
+    mode: Mode = Mode.PRODUCTION,
 ) -> list[DemoUser]:
     """Load the study with demo data. Every site is activated; its initial shipment is shipped
     and received, except at `in_transit_site`, where it waits for the pharmacist's receipt.
-    `site_levels` (trigger, target) overrides the study's resupply levels at every site."""
+    `site_levels` (trigger, target) overrides the study's resupply levels at every site; `mode`
+    training (as `irt demo` sets it up) marks the database and its kit file as such."""
     users = demo_users(study)
     today = utcnow().date()
     rng = random.Random(seed) if seed else secrets.SystemRandom()
     with writing(db) as session:
-        study_setup.load_study(session, study=study, actor=DEMO)
+        study_setup.load_study(session, study=study, actor=DEMO, mode=mode)
         for depot in study.demo_depots:
             sites.add_depot(
                 session, actor=DEMO, depot_id=depot.code, name=depot.name, country=depot.country
@@ -128,7 +131,10 @@ def set_up_demo(
             session,
             study=study,
             actor=DEMO,
-            text=demo_kit_list(study=study, today=today, per_content=kits_per_content, rng=rng),
+            text=mark_file(
+                mode,
+                demo_kit_list(study=study, today=today, per_content=kits_per_content, rng=rng),
+            ),
             today=today,
         )
         session.flush()

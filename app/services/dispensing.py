@@ -14,20 +14,25 @@ from sqlalchemy.orm import Session
 
 from app.db.engine import Database
 from app.db.models import DispensedKit, Dispensing, Kit, Randomization, Shipment, Slot, Subject
+from app.domain import lifecycle
 from app.domain.common_expiry import choose_kits
 from app.domain.dosing import WeightOutOfRange, calculate_dose, check_weight, weight_for_dose
-from app.domain.errors import Conflict, not_found, validation_error
+from app.domain.errors import Conflict, NotPermitted, not_found, validation_error
 from app.domain.kits import KitStatus
 from app.domain.reasons import check_reason
+from app.domain.roles import Role
 from app.domain.study import StudyDefinition, Visit
-from app.services import audit, confirmations
+from app.domain.visits import VisitOutOfWindow, VisitWindow, needs_override, window_of
+from app.services import audit, confirmations, definitions
 from app.services.actor import Actor, job
 from app.services.blinded_views import dispensing_view
 from app.services.kits import move
 from app.services.locks import lock_site
 from app.services.resupply import available_kits, check_site
+from app.services.study_state import lock_study_shared
 from app.services.subjects import get_visible_subject
 from app.services.transaction import after_commit, utcnow, writing
+from app.services.visits import dispensed_and_missed, standing
 
 _rng = random.SystemRandom()
 
@@ -107,14 +112,17 @@ def allocate_visit_kits(
     visit_date: date,
     measured_weight: Decimal,
     must_hold: int = 0,
+    window: VisitWindow | None = None,
+    window_override_reason: str | None = None,
 ) -> dict[str, Any]:
     """Dose and kits for one visit, in the caller's transaction (the site row gets locked).
-    `must_hold`: vials of every content the site must hold for it (a randomization)."""
+    `must_hold`: vials of every content the site must hold for it (a randomization); `window`:
+    the visit's window, outside which only an override reason lets it through."""
     site = lock_site(session, subject.site_id)
     previous = (
         session.execute(
             select(Dispensing)
-            .where(Dispensing.subject_id == subject.id)
+            .where(Dispensing.subject_id == subject.id, standing())
             .order_by(Dispensing.visit_index.desc())
         )
         .scalars()
@@ -126,7 +134,7 @@ def allocate_visit_kits(
         )
     if session.execute(
         select(Dispensing.id).where(
-            Dispensing.subject_id == subject.id, Dispensing.visit == visit.code
+            Dispensing.subject_id == subject.id, Dispensing.visit == visit.code, standing()
         )
     ).first():
         raise Conflict(
@@ -144,6 +152,11 @@ def allocate_visit_kits(
             f"The visit date must be after the last dosing "
             f"visit ({previous.visit_date.isoformat()}).",
         )
+    override_by = None
+    if window is not None and needs_override(window, visit_date):
+        if window_override_reason is None:
+            raise VisitOutOfWindow(window, visit_date)
+        override_by = actor.username
     weight = weight_for_dose(measured_weight, previous.weight_kg if previous else None)
     dose = calculate_dose(
         weight,
@@ -173,9 +186,12 @@ def allocate_visit_kits(
         dose_level_mg_per_kg=dose.dose_level_mg_per_kg,
         dose_mg=dose.dose_mg,
         vials=dose.vials,
-        infusion_volume_ml=dose.infusion_volume_ml,
+        drug_volume_ml=dose.drug_volume_ml,
         dispensed_at=now,
         dispensed_by=actor.username,
+        study_version=definitions.in_effect(session, on=visit_date)[0],
+        window_override_by=override_by,
+        window_override_reason=window_override_reason if override_by else None,
     )
     session.add(dispensing)
     session.flush()
@@ -202,12 +218,20 @@ def allocate_visit_kits(
         entity="subject",
         entity_id=subject.id,
         before=None,
-        after={**view, "weight_measured_kg": str(measured_weight)},
+        after={**view, "weight_measured_kg": str(measured_weight), **_override(dispensing)},
+        reason=dispensing.window_override_reason,
     )
     after_commit(
         session, _resupply_follow_up(study=study, actor=actor, site_id=site.id, today=now.date())
     )
     return view
+
+
+def _override(dispensing: Dispensing) -> dict[str, Any]:
+    """The window override in the dispensing's audit entry (its reason is the entry's)."""
+    if dispensing.window_override_by is None:
+        return {}
+    return {"window_override": True, "window_override_by": dispensing.window_override_by}
 
 
 def _resupply_follow_up(
@@ -245,6 +269,19 @@ def refuse_weight_out_of_range(study: StudyDefinition, weight_kg: Decimal) -> No
         raise validation_error("weight_kg", f"The weight is refused: {exc}.") from None
 
 
+def refuse_unless_on_treatment(subject: Subject) -> None:
+    """No kit (a visit's or a replacement) for a subject off treatment: screen failed,
+    discontinued, withdrawn or completed (app/domain/lifecycle.py)."""
+    if not lifecycle.on_treatment(subject.status):
+        raise Conflict(
+            "subject_not_on_treatment",
+            f"This subject's status is {lifecycle.label(subject.status).lower()}: "
+            "no more kits are dispensed. If the status is wrong, undo the change on the "
+            "subject's page first.",
+            subject_status=subject.status,
+        )
+
+
 def dispense(
     session: Session,
     *,
@@ -254,8 +291,20 @@ def dispense(
     visit_code: str,
     visit_date: date,
     weight_kg: Decimal,
+    window_override_reason: str | None = None,
 ) -> dict[str, Any]:
-    """POST /subjects/{id}/dispense: a later dosing visit (day 1 is dispensed at randomization)."""
+    """POST /subjects/{id}/dispense: a later dosing visit (day 1 is dispensed at randomization).
+    Outside the visit's window only an investigator may dose it, with a reason."""
+    if window_override_reason is not None:
+        if actor.role != Role.INVESTIGATOR:
+            raise NotPermitted(
+                "window_override_not_permitted",
+                "Only an investigator may dose a visit outside its window; leave the override "
+                "empty or ask the investigator.",
+            )
+        window_override_reason = check_reason(window_override_reason)
+    lock_study_shared(session)  # a new study version waits for this act, and this act for it
+    _, study = definitions.in_effect(session, on=visit_date)  # the version the visit follows
     refuse_weight_out_of_range(study, weight_kg)
     try:
         visit = study.schedule.visit(visit_code)
@@ -264,15 +313,13 @@ def dispense(
         raise validation_error(
             "visit", f"Unknown visit {visit_code!r}; visits are {codes}."
         ) from None
-    subject = get_visible_subject(session, actor=actor, subject_id=subject_id)
+    # the subject's row stays locked: a discontinuation cannot commit between check and kits
+    subject = get_visible_subject(session, actor=actor, subject_id=subject_id, lock=True)
     randomization, content = subject_content(session, subject.id)
-    if subject.status != "randomized":
-        raise Conflict(
-            "subject_not_on_treatment",
-            f"This subject is {subject.status}; no kits are dispensed.",
-        )
+    refuse_unless_on_treatment(subject)
     if visit_date < randomization.visit_date:
         raise validation_error("visit_date", "The visit date is before the randomization visit.")
+    refuse_missed(session, subject_id=subject.id, visit=visit)
     view = allocate_visit_kits(
         session,
         study=study,
@@ -283,10 +330,31 @@ def dispense(
         visit=visit,
         visit_date=visit_date,
         measured_weight=weight_kg,
+        window=window_of(study.schedule, day_one=randomization.visit_date, code=visit.code),
+        window_override_reason=window_override_reason,
     )
     return confirmations.record(
         session, study=study, actor=actor, kind="dispensing", subject_id=subject.id, result=view
     )
+
+
+def refuse_missed(session: Session, *, subject_id: int, visit: Visit) -> None:
+    """A visit recorded as missed, or one before a visit recorded as missed, is never dosed."""
+    _, missed = dispensed_and_missed(session, subject_id)
+    if visit.code in missed:
+        raise Conflict(
+            "visit_missed",
+            f"Visit {visit.code} was recorded as missed; it cannot be dispensed. Dose the next "
+            "visit in its window.",
+        )
+    later = [m for m in missed.values() if m.visit_index > visit.index]
+    if later:
+        first = min(later, key=lambda m: m.visit_index)
+        raise Conflict(
+            "visit_out_of_order",
+            f"Visit {visit.code} comes before visit {first.visit}, recorded as missed; visits "
+            "are dispensed in schedule order.",
+        )
 
 
 def replace_kit(
@@ -302,7 +370,8 @@ def replace_kit(
 ) -> dict[str, Any]:
     """Mark a dispensed kit damaged or lost and give a kit of the same content, in one step."""
     reason = check_reason(reason)
-    subject = get_visible_subject(session, actor=actor, subject_id=subject_id)
+    subject = get_visible_subject(session, actor=actor, subject_id=subject_id, lock=True)
+    refuse_unless_on_treatment(subject)
     site = lock_site(session, subject.site_id)
     given = session.execute(
         select(DispensedKit, Dispensing)

@@ -16,7 +16,7 @@ from app.domain.kits import parse_kit_list as parse
 from app.domain.roles import SITE_ROLES
 from app.domain.signatures import Signature, with_signature
 from app.domain.study import StudyDefinition
-from app.services import audit
+from app.services import audit, environment
 from app.services.actor import Actor
 from app.services.blinded_views import iso_utc
 from app.services.transaction import utcnow
@@ -46,6 +46,7 @@ def import_kit_list(
     """Validate the whole file, then store every kit at its depot; the same file twice is a
     no-op (answered with the first import), a file repeating a stored kit number is refused."""
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    text = environment.accept(session, text, what="kit list")  # the file as signed: `digest`
     previous = session.execute(
         select(KitImport).where(KitImport.sha256 == digest)
     ).scalar_one_or_none()

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.db.models import Dispensing, Randomization, Subject
 from app.domain.forecast import OnTreatment, pending_visits
+from app.domain.lifecycle import ON_TREATMENT
 from app.domain.study import StudyDefinition
 from app.services.actor import Actor
 from app.services.reports import visible_sites
@@ -55,6 +56,7 @@ def kits_due(
     visits = study.schedule.visits()
     last = (
         select(Dispensing.subject_id, func.max(Dispensing.visit_index).label("last_index"))
+        .where(Dispensing.entered_in_error_at.is_(None))
         .group_by(Dispensing.subject_id)
         .subquery()
     )
@@ -62,7 +64,7 @@ def kits_due(
         select(Subject.id, Subject.screening_number, Randomization.visit_date, last.c.last_index)
         .join(Randomization, Randomization.subject_id == Subject.id)
         .join(last, last.c.subject_id == Subject.id)
-        .where(Subject.site_id == site_id, Subject.status == "randomized")
+        .where(Subject.site_id == site_id, Subject.status.in_(ON_TREATMENT))
     ).all()
     vials_of = _last_vials(session, [row[0] for row in rows])
     due: list[DueVisit] = []
@@ -82,7 +84,7 @@ def _last_vials(session: Session, subject_ids: list[int]) -> dict[int, int]:
     """Each subject's vials at the last visit (the dose changes only with a 10 % weight change)."""
     rows = session.execute(
         select(Dispensing.subject_id, Dispensing.visit_index, Dispensing.vials).where(
-            Dispensing.subject_id.in_(subject_ids)
+            Dispensing.subject_id.in_(subject_ids), Dispensing.entered_in_error_at.is_(None)
         )
     ).all()
     latest: dict[int, tuple[int, int]] = {}

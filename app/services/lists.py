@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db.models import AuditEntry, RandomizationList
+from app.db.models import AuditEntry, RandomizationList, Site
 from app.db.models import Slot as SlotRow
 from app.domain import list_formats as lf
 from app.domain import randomization_list as rl
@@ -22,7 +23,7 @@ from app.domain import seeds
 from app.domain.errors import Conflict, InvalidInput, not_found, validation_error
 from app.domain.signatures import Signature, with_signature
 from app.domain.study import PHASE_II_SCOPE, StudyDefinition
-from app.services import audit
+from app.services import audit, environment
 from app.services.actor import Actor
 from app.services.blinded_views import iso_utc
 from app.services.transaction import utcnow
@@ -80,13 +81,25 @@ def import_csv(
     file_format: str = "canonical",
     scope: str = PHASE_II_SCOPE,
     signature: Signature | None = None,
+    columns: Mapping[str, str] | None = None,
+    dag_sites: Mapping[str, str] | None = None,
 ) -> list[str]:
     """Validate the whole file first; store nothing unless every row is right.
 
     `file_format` is one of `list_formats.FORMATS`; `scope` is the scope of a REDCap or Sealed
-    Envelope file (a canonical file names its scopes on every row)."""
+    Envelope file (a canonical file names its scopes on every row); `columns` maps a file's
+    own column names to ours, `dag_sites` REDCap's Data Access Group ids to site codes."""
+    text = environment.accept(session, text, what="randomization list")
     try:
-        lists = lf.parse(text, study=study, file_format=file_format, scope=scope)
+        lists = lf.parse(
+            text,
+            study=study,
+            file_format=file_format,
+            scope=scope,
+            aliases=columns,
+            dag_sites=dag_sites,
+            sites=session.execute(select(Site.id)).scalars().all(),
+        )
     except rl.ListImportError as exc:
         raise InvalidInput(
             "invalid_list",
@@ -271,10 +284,12 @@ def commitments(session: Session) -> list[dict[str, Any]]:
 def export_text(
     session: Session, *, study: StudyDefinition, file_format: str, scope: str | None
 ) -> str:
-    """The stored list in a format: canonical (every scope, or one), or REDCap (one scope,
-    default phase II)."""
-    if file_format not in ("canonical", "redcap"):
-        raise validation_error("format", f"format {file_format!r}: use canonical or redcap")
+    """The stored list in a format: canonical (every scope, or one), or REDCap's or Sealed
+    Envelope's layout (one scope, default phase II)."""
+    if file_format not in lf.FORMATS:
+        raise validation_error(
+            "format", f"format {file_format!r}: use one of {', '.join(lf.FORMATS)}"
+        )
     if scope is not None and scope not in {s.code for s in study.scopes()}:
         raise validation_error("scope", f"unknown scope {scope!r}")
     if file_format == "canonical":
@@ -291,4 +306,4 @@ def export_text(
     ).scalar_one_or_none()
     if row is None:
         raise not_found(f"The randomization list of {code}")
-    return lf.to_redcap(stored_slots(session, row), study, code)
+    return lf.export(stored_slots(session, row), study=study, file_format=file_format, scope=code)

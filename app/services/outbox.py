@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from app.db.engine import Database
 from app.db.models import OutboxMessage, User, UserSite
-from app.services import audit
+from app.domain.environment import LABEL, Mode, mark_subject
+from app.services import audit, environment
 from app.services.actor import job
 from app.services.transaction import utcnow, writing
 from app.settings import Settings
@@ -26,10 +27,13 @@ SPONSOR = "sponsor"
 def enqueue(
     session: Session, *, kind: str, recipients: list[str], subject_line: str, body: dict[str, Any]
 ) -> OutboxMessage:
+    mode = environment.mode_of(session)  # a training notification says so, subject and body
+    if mode == Mode.TRAINING:
+        body = {**body, "environment": LABEL}
     message = OutboxMessage(
         kind=kind,
         recipients=json.dumps(sorted(set(recipients))),
-        subject_line=subject_line,
+        subject_line=mark_subject(mode, subject_line),
         body=json.dumps(body, sort_keys=True),
         created_at=utcnow(),
         attempts=0,

@@ -14,13 +14,14 @@ from sqlalchemy.orm import Session
 from app.db.models import Randomization as RandomizationRow
 from app.db.models import RandomizationList, Site
 from app.db.models import Slot as SlotRow
+from app.domain import lifecycle
 from app.domain.dosing import calculate_dose, heaviest_visit_vials
 from app.domain.eligibility import EligibilityAnswers, check_eligibility
 from app.domain.errors import Conflict, InvalidInput, validation_error
 from app.domain.stages import StageRuleError, Target, check_caps, route
 from app.domain.stratification import stratum_of
 from app.domain.study import NO_STRATUM, PHASE_IB, StudyDefinition
-from app.services import audit, confirmations
+from app.services import audit, caps, confirmations
 from app.services.actor import Actor
 from app.services.blinded_views import randomization_view
 from app.services.dispensing import allocate_visit_kits, refuse_weight_out_of_range
@@ -45,13 +46,16 @@ def randomize(
     weight_kg: Decimal,
     answers: EligibilityAnswers,
 ) -> dict[str, Any]:
-    """Randomize in the caller's transaction; any refusal raises before anything is written."""
-    refuse_weight_out_of_range(study, weight_kg)
+    """Randomize in the caller's transaction; any refusal raises before anything is written.
+    The rules are those of the study definition version in effect on the visit date, with the
+    caps in force (app/services/caps.py); the row records that version."""
     if answers.screening_date > visit_date:
         raise validation_error(
             "eligibility.screening_date", "The screening date must not be after the visit date."
         )
     study_row = lock_study_shared(session)
+    version, study = caps.effective_definition(session, on=visit_date)
+    refuse_weight_out_of_range(study, weight_kg)
     subject = get_visible_subject(session, actor=actor, subject_id=subject_id, lock=True)
     site = session.get(Site, subject.site_id)
     if site is None or not site.active:
@@ -63,7 +67,19 @@ def randomize(
         select(RandomizationRow.id).where(RandomizationRow.subject_id == subject.id)
     ).first():
         raise Conflict("already_randomized", "This subject is already randomized.")
-    failed = check_eligibility(study.eligibility, answers)
+    if subject.status not in lifecycle.RANDOMIZABLE:
+        raise Conflict(
+            "subject_not_randomizable",
+            f"This subject's status is {lifecycle.label(subject.status).lower()}: it cannot be "
+            "randomized. If the status is wrong, undo the change on the subject's page first.",
+            subject_status=subject.status,
+        )
+    failed = check_eligibility(
+        study.eligibility,
+        answers,
+        year_of_birth=subject.year_of_birth,
+        randomization_date=visit_date,
+    )
     if failed:
         raise InvalidInput(
             "ineligible",
@@ -97,8 +113,9 @@ def randomize(
         dose_level_mg_per_kg=dose.dose_level_mg_per_kg,
         dose_mg=dose.dose_mg,
         vials=dose.vials,
-        infusion_volume_ml=dose.infusion_volume_ml,
+        drug_volume_ml=dose.drug_volume_ml,
         eligibility_json=json.dumps(_answers_json(answers), sort_keys=True),
+        study_version=version,
     )
     day_one = allocate_visit_kits(
         session,

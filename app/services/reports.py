@@ -19,12 +19,15 @@ from app.domain import reports as rules
 from app.domain.csv_cells import csv_text
 from app.domain.errors import not_found
 from app.domain.kits import KitStatus
+from app.domain.lifecycle import SubjectStatus
 from app.domain.roles import SITE_ROLES
 from app.domain.study import PHASE_II_SCOPE, StudyDefinition
+from app.services import caps
 from app.services.actor import Actor
 from app.services.emergency_unblinding import unblinding_log
 from app.services.stages import phase2_view
 from app.services.study_state import cohort_statuses
+from app.services.transaction import utcnow
 
 
 def visible_sites(session: Session, *, actor: Actor, site_id: str | None = None) -> list[str]:
@@ -42,14 +45,17 @@ def visible_sites(session: Session, *, actor: Actor, site_id: str | None = None)
 
 
 def enrolment(session: Session, *, study: StudyDefinition, actor: Actor) -> dict[str, Any]:
-    """Stages against their caps (study-wide), strata and sites (the reader's sites)."""
+    """Stages against their caps in force (study-wide), strata and sites (the reader's sites)."""
+    _, study = caps.effective_definition(session, on=utcnow().date())
     site_ids = visible_sites(session, actor=actor)
     rows = session.execute(
-        select(Subject.site_id, Randomization.scope, Randomization.stratum)
+        select(Subject.site_id, Randomization.scope, Randomization.stratum, Subject.status)
         .outerjoin(Randomization, Randomization.subject_id == Subject.id)
         .where(Subject.site_id.in_(site_ids))
     ).all()
-    subjects = [rules.Enrolled(site, scope, stratum) for site, scope, stratum in rows]
+    subjects = [
+        rules.Enrolled(site, scope, stratum, status) for site, scope, stratum, status in rows
+    ]
     study_wide = {
         scope: int(n)
         for scope, n in session.execute(
@@ -66,6 +72,7 @@ def enrolment(session: Session, *, study: StudyDefinition, actor: Actor) -> dict
         "target": report.target,
         "registered": report.registered,
         "randomized": report.randomized,
+        "by_status": report.by_status,
         "stages": [{**asdict(line), "remaining": line.remaining} for line in report.stages],
         "strata": [asdict(line) for line in report.strata],
         "sites": [asdict(line) for line in report.sites],
@@ -83,6 +90,7 @@ ENROLMENT_COLUMNS = (
     "randomized",
     "cap",
     "remaining",
+    *(f"status_{status.value}" for status in SubjectStatus),
 )
 
 
@@ -91,7 +99,8 @@ def enrolment_csv(report: dict[str, Any]) -> str:
     rows: list[dict[str, Any]] = [{"level": "stage", **s} for s in report["stages"]]
     rows += [{"level": "stratum", **s} for s in report["strata"]]
     for site in report["sites"]:
-        rows.append({"level": "site", **site})
+        statuses = {f"status_{k}": n for k, n in site.get("by_status", {}).items()}
+        rows.append({"level": "site", **site, **statuses})
         rows += [
             {"level": "site_scope", "site_id": site["site_id"], "scope": scope, "randomized": n}
             for scope, n in site["by_scope"].items()

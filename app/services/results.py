@@ -6,7 +6,7 @@ content, apart from the treatment an investigator unblinds on purpose (UnblindOu
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field
 
 
 class DoseOut(BaseModel):
@@ -14,7 +14,11 @@ class DoseOut(BaseModel):
     weight_kg: float
     dose_mg: float
     vials: int
-    infusion_volume_ml: float
+    drug_volume_ml: float = Field(
+        validation_alias=AliasChoices("drug_volume_ml", "infusion_volume_ml"),
+        description="The drug volume drawn up from the vials (mL), at the syringe's 0.1 mL",
+    )
+    """Answers stored before the rename (replays, confirmations) still read."""
 
 
 class RandomizationOut(BaseModel):
@@ -128,6 +132,8 @@ class SiteOut(BaseModel):
     country: str
     active: bool
     depot_id: str | None
+    timezone: str
+    """IANA time zone: the site's local dates in exports and pages."""
 
 
 class SiteActivatedOut(SiteOut):

@@ -32,6 +32,7 @@ from app.domain.dosing import calculate_dose, heaviest_visit_vials
 from app.domain.errors import Conflict
 from app.domain.forecast import NO_ENROLMENT, Enrolment, OnTreatment, places_shares, site_need
 from app.domain.kits import KitCandidate, KitStatus, usable_on
+from app.domain.lifecycle import ON_TREATMENT
 from app.domain.reasons import check_reason
 from app.domain.resupply import (
     DepotShelf,
@@ -143,7 +144,7 @@ def on_treatment(session: Session, site_id: str) -> list[OnTreatment]:
     last = (
         select(Dispensing.subject_id, func.max(Dispensing.visit_index).label("last_index"))
         .join(Subject, Subject.id == Dispensing.subject_id)
-        .where(Subject.site_id == site_id)
+        .where(Subject.site_id == site_id, Dispensing.entered_in_error_at.is_(None))
         .group_by(Dispensing.subject_id)
         .subquery()
     )
@@ -155,9 +156,10 @@ def on_treatment(session: Session, site_id: str) -> list[OnTreatment]:
         .join(
             Dispensing,
             (Dispensing.subject_id == Randomization.subject_id)
-            & (Dispensing.visit_index == last.c.last_index),
+            & (Dispensing.visit_index == last.c.last_index)
+            & Dispensing.entered_in_error_at.is_(None),
         )
-        .where(Subject.site_id == site_id, Subject.status == "randomized")
+        .where(Subject.site_id == site_id, Subject.status.in_(ON_TREATMENT))
     ).all()
     return [
         OnTreatment(arm, day_one, last_index + 1, vials) for arm, day_one, last_index, vials in rows

@@ -9,7 +9,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.db.models import Depot, Site, SupplyLevel
-from app.domain.errors import Conflict, InvalidInput, not_found
+from app.domain.dates import is_timezone
+from app.domain.errors import Conflict, InvalidInput, not_found, validation_error
 from app.domain.reasons import check_reason
 from app.domain.study import StudyDefinition
 from app.services import audit
@@ -41,6 +42,7 @@ def site_view(site: Site) -> dict[str, Any]:
         "country": site.country,
         "active": site.active,
         "depot_id": site.depot_id,
+        "timezone": site.timezone,
     }
 
 
@@ -92,6 +94,36 @@ def activate(
     session.flush()
     shipment = check_site(session, study=study, actor=actor, site=site, today=today, kind="initial")
     return {**site_view(site), "initial_shipment_id": shipment.id if shipment else None}
+
+
+def check_timezone(timezone: str) -> str:
+    """An IANA zone name, as the time zone database spells it, or a refusal that says so."""
+    if not is_timezone(timezone):
+        raise validation_error(
+            "timezone",
+            f"Unknown time zone {timezone!r}: use an IANA name such as Europe/Berlin or "
+            "America/New_York.",
+        )
+    return timezone
+
+
+def set_timezone(session: Session, *, actor: Actor, site_id: str, timezone: str) -> dict[str, Any]:
+    """The site's time zone: its local dates in the exports and pages follow it from now on
+    (the stored moments are UTC, so nothing recorded changes)."""
+    zone = check_timezone(timezone)
+    site = lock_site(session, site_id)
+    before = site_view(site)
+    site.timezone = zone
+    audit.record(
+        session,
+        actor=actor,
+        action="site.timezone",
+        entity="site",
+        entity_id=site_id,
+        before=before,
+        after=site_view(site),
+    )
+    return site_view(site)
 
 
 def set_levels(
@@ -150,3 +182,8 @@ def levels_view(session: Session, *, study: StudyDefinition, actor: Actor) -> li
             {**site, "trigger": trigger, "target": target, "own_levels": site["site_id"] in own}
         )
     return views
+
+
+def timezones(session: Session) -> dict[str, str]:
+    """Each site's IANA time zone, to show its times in (not sensitive: every site's)."""
+    return {site_id: zone for site_id, zone in session.execute(select(Site.id, Site.timezone))}

@@ -9,29 +9,39 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db.models import Cohort, Site, Study, User, UserSite
+from app.domain.dates import country_timezone
+from app.domain.environment import Mode
 from app.domain.errors import Conflict, InvalidInput, NotFound
 from app.domain.password_policy import check_password
 from app.domain.roles import Role
 from app.domain.study import StudyDefinition
-from app.services import audit
+from app.services import audit, study_versions
 from app.services.actor import Actor
 from app.services.passwords import hash_password
+from app.services.sites import check_timezone
 from app.services.transaction import utcnow
 
 
-def load_study(session: Session, *, study: StudyDefinition, actor: Actor) -> None:
-    """Store the definition snapshot and the phase Ib cohorts (all planned)."""
+def load_study(
+    session: Session, *, study: StudyDefinition, actor: Actor, mode: Mode = Mode.PRODUCTION
+) -> None:
+    """Store the definition snapshot (version 1), the phase Ib cohorts (all planned) and the
+    database's mode, production or training, for good."""
     if session.execute(select(Study.id)).first():
         raise Conflict("study_exists", "A study is already loaded in this database.")
     definition = study.model_dump(mode="json")
+    now = utcnow()
     session.add(
         Study(
             code=study.code,
             definition_json=json.dumps(definition, sort_keys=True),
             definition_sha256=study.fingerprint(),
-            created_at=utcnow(),
+            created_at=now,
+            mode=str(mode),
+            phase2_cap=study.phase_ii.cap,
         )
     )
+    study_versions.add_first(session, study=study, actor=actor, loaded_at=now)
     for position, cohort in enumerate(study.phase_ib.cohorts, start=1):
         session.add(
             Cohort(
@@ -49,7 +59,11 @@ def load_study(session: Session, *, study: StudyDefinition, actor: Actor) -> Non
         entity="study",
         entity_id=study.code,
         before=None,
-        after={"definition_sha256": study.fingerprint(), "definition": definition},
+        after={
+            "definition_sha256": study.fingerprint(),
+            "definition": definition,
+            "mode": str(mode),
+        },
     )
 
 
@@ -61,10 +75,13 @@ def add_site(
     name: str,
     country: str,
     depot_id: str | None = None,
+    timezone: str | None = None,
 ) -> None:
-    """A new site, inactive until the sponsor activates it (which ships its first kits)."""
+    """A new site, inactive until the sponsor activates it (which ships its first kits); in
+    `timezone`, by default the first zone of its country (app/domain/dates.py)."""
     if session.get(Site, site_id) is not None:
         raise Conflict("site_exists", f"Site {site_id} exists already.")
+    zone = check_timezone(timezone) if timezone is not None else country_timezone(country)
     session.add(
         Site(
             id=site_id,
@@ -73,6 +90,7 @@ def add_site(
             active=False,
             depot_id=depot_id,
             created_at=utcnow(),
+            timezone=zone,
         )
     )
     audit.record(
@@ -82,7 +100,13 @@ def add_site(
         entity="site",
         entity_id=site_id,
         before=None,
-        after={"name": name, "country": country, "active": False, "depot_id": depot_id},
+        after={
+            "name": name,
+            "country": country,
+            "active": False,
+            "depot_id": depot_id,
+            "timezone": zone,
+        },
     )
 
 

@@ -7,10 +7,12 @@ import json
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.db.models import Cohort, Randomization, Study
+from app.db.models import Cohort, Randomization, Study, StudyVersion
 from app.domain.errors import Unavailable
 from app.domain.stages import CohortStatus
 from app.domain.study import StudyDefinition, parse_study
+from app.services import definitions
+from app.services.transaction import utcnow
 
 
 def lock_study_exclusive(session: Session) -> Study:
@@ -38,11 +40,14 @@ def current_study(session: Session) -> Study:
 
 
 def load_definition(session: Session) -> StudyDefinition:
-    """The definition snapshot stored when the study was loaded."""
+    """The version of the study definition in effect today (the one stored when the study was
+    loaded, until an amendment takes effect: app/services/study_versions.py)."""
     definition_json = session.execute(select(Study.definition_json)).scalar_one_or_none()
     if definition_json is None:
         raise Unavailable("study_not_loaded", "No study is loaded in this database.")
-    return parse_study(json.loads(definition_json))
+    if session.execute(select(StudyVersion.id).limit(1)).first() is None:
+        return parse_study(json.loads(definition_json))
+    return definitions.in_effect(session, on=utcnow().date())[1]
 
 
 def cohort_statuses(session: Session) -> dict[str, CohortStatus]:

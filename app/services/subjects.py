@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.db.models import DispensedKit, Dispensing, Randomization, Site, Subject
 from app.domain.errors import Conflict, NotPermitted, not_found
+from app.domain.exports.records import subject_spellings
 from app.services import audit
 from app.services.actor import Actor
 from app.services.blinded_views import dispensing_view, subject_view
@@ -47,10 +48,11 @@ def register(
         )
     duplicate = session.execute(
         select(Subject.id).where(
-            Subject.site_id == site_id, Subject.screening_number == screening_number
+            Subject.site_id == site_id,
+            Subject.screening_number.in_(subject_spellings(site_id, screening_number)),
         )
     ).first()
-    if duplicate:
+    if duplicate:  # "001" and "DE01-001" at DE01 would share one USUBJID (docs/exports.md)
         raise Conflict(
             "duplicate_subject",
             f"Screening number {screening_number} is already registered at site {site_id}.",
@@ -120,7 +122,7 @@ def visits_of(session: Session, subject_id: int) -> list[dict[str, Any]]:
     result = []
     for dispensing in session.execute(
         select(Dispensing)
-        .where(Dispensing.subject_id == subject_id)
+        .where(Dispensing.subject_id == subject_id, Dispensing.entered_in_error_at.is_(None))
         .order_by(Dispensing.visit_index)
     ).scalars():
         numbers = (

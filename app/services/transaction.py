@@ -32,6 +32,8 @@ def writing(db: Database) -> Iterator[Session]:
         audit.flush(session)
         follow_ups: list[FollowUp] = session.info.pop(_FOLLOW_UPS, [])
         chained: checkpoints.Chained | None = session.info.pop(audit.CHAINED, None)
+        committed = session.info.pop(audit.COMMITTED, [])
+    audit.announce(committed)
     if chained is not None:
         checkpoints.after_commit(db, chained)
     for follow_up in follow_ups:

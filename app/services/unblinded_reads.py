@@ -12,11 +12,14 @@ from datetime import datetime
 from typing import Any
 
 from app.db.engine import Database
+from app.domain.environment import mark_file
 from app.domain.study import StudyDefinition
 from app.services import (
     attempts,
     confirmations,
+    corrections,
     emergency_unblinding,
+    environment,
     exports,
     inventory,
     lists,
@@ -45,9 +48,10 @@ def allocations_csv(*, db: Database, study: StudyDefinition, actor: Actor) -> st
 def list_export(
     *, db: Database, study: StudyDefinition, actor: Actor, file_format: str, scope: str | None
 ) -> str:
-    """The stored randomization list (canonical or REDCap), every scope or one."""
+    """The stored randomization list (canonical, REDCap or Sealed Envelope), every scope or one."""
     with db.read() as session:
         text = lists.export_text(session, study=study, file_format=file_format, scope=scope)
+        text = mark_file(environment.mode_of(session), text)  # re-imported by training only
     attempts.record_unblinded_read(
         db,
         actor=actor,
@@ -97,6 +101,17 @@ def unblindings_report(
     return rows
 
 
+def misstratified(
+    *, db: Database, study: StudyDefinition, actor: Actor, with_arm: bool
+) -> list[dict[str, Any]]:
+    """The mis-stratified subjects of the reader's sites; recorded only when it shows arms."""
+    with db.read() as session:
+        rows = corrections.misstratified(session, study=study, actor=actor, with_arm=with_arm)
+    if with_arm:
+        attempts.record_unblinded_read(db, actor=actor, what="misstratified")
+    return rows
+
+
 def export(
     *,
     db: Database,
@@ -111,6 +126,28 @@ def export(
         body = exports.export_bytes(session, study=study, kind=kind, blinded=blinded, now=now)
     if not blinded:
         attempts.record_unblinded_read(db, actor=actor, what=f"{kind}_export")
+    return body
+
+
+def odm(
+    *,
+    db: Database,
+    study: StudyDefinition,
+    actor: Actor,
+    blinded: bool,
+    now: datetime,
+    subject_key: str,
+) -> bytes:
+    """The ODM export, keyed by USUBJID or the EDC's subject label; only the unblinded variant
+    is recorded."""
+    with db.read() as session:
+        body = exports.odm_export(
+            session, study=study, blinded=blinded, now=now, subject_key=subject_key
+        )
+    if not blinded:
+        attempts.record_unblinded_read(
+            db, actor=actor, what="odm_export", sent={"subject_key": subject_key}
+        )
     return body
 
 

@@ -104,8 +104,8 @@ def text(summary: Summary) -> str:
         f"  P(any missed dose) per trial  {summary.p_any_missed:.3f}  "
         f"(95 % {low:.3f} to {high:.3f})",
         f"  missed doses per 1,000 visits {summary.missed_per_1000_visits:.2f}",
-        "  (a refused visit is tried again daily; it is missed only when not served within the "
-        "grace days)",
+        "  (a refused visit is tried again daily; it is missed only when not served before its "
+        "window closes)",
         f"  refusals per trial {summary.refusals_per_trial:.1f}, subjects not randomized for "
         f"want of kits {summary.subjects_lost_per_trial:.2f}, "
         f"shipments {summary.shipments_per_trial:.1f}",

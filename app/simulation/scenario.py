@@ -84,7 +84,9 @@ class Scenario(_Model):
     """Days from a full phase Ib cohort to the next stage opening (safety review)."""
     phase2_dose_mg_per_kg: Decimal = Field(gt=0)
     grace_days: int = Field(default=3, ge=0, le=14)
-    """A refused visit is tried again daily this long before it counts as missed."""
+    """A patient refused at randomization for want of kits is tried again daily this long
+    before being lost. A refused dosing visit is tried until its window closes: the study
+    definition's `window_days_after`, not a scenario setting (docs/visits.md)."""
     policy: Literal["blind", "per_content"] = "blind"
     """`per_content` is the naive policy (first expiry first per content, refusals per content,
     shipments of equal numbers); it exists only to show what the adversary finds in it."""

@@ -46,6 +46,8 @@ class Trial(Resupply):
         self.visits = kept.visits
         self.blind = scenario.policy == "blind"
         self.dnd = study.supply.do_not_dispense_days
+        self.window_after = study.schedule.window_days_after
+        """A refused visit is tried again daily until its window closes (docs/visits.md)."""
         self.dns = study.supply.do_not_ship_days
         self.dates = kept.dates
         self.doses = kept.doses
@@ -259,7 +261,7 @@ class Trial(Resupply):
             if shown >= subject.vials:
                 subject.seen.refused_shown += 1
             site.refused_today.append(subject_id)
-            if day < subject.day_one + visit.day_offset + self.scenario.grace_days:
+            if day < subject.day_one + visit.day_offset + self.window_after:
                 self.due.setdefault(day + 1, []).append((subject_id, index))
                 return
             self.tally.visits_missed += 1

@@ -12,11 +12,12 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.api.problems import status_of
+from app.api.problems import OUTAGES, RETRY_AFTER_SECONDS, status_of
 from app.db.engine import TextWithNul
 from app.domain.errors import DomainError, NotFound
 from app.web import (
     pages_admin,
+    pages_caps,
     pages_forecast,
     pages_monitor,
     pages_pharmacy,
@@ -40,12 +41,19 @@ for _module in (
     pages_simulation,
     pages_monitor,
     pages_admin,
+    pages_caps,
     pages_reports,
     pages_session,
 ):
     router.include_router(_module.router)
 
 __all__ = ["install", "router"]
+
+
+OUTAGE_PAGE = (
+    "The service cannot reach its database just now, so nothing was saved. Wait a minute, "
+    "then try again: go back and send the form again, or reload the page."
+)
 
 
 def _is_page(request: Request) -> bool:
@@ -78,6 +86,10 @@ def install(app: FastAPI) -> None:
             if not _is_page(request):
                 response: Response = await original(request, exc)
                 return response
+            if isinstance(exc, OUTAGES):
+                page = error_page(request, status=503, title="Not saved", detail=OUTAGE_PAGE)
+                page.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+                return page
             if isinstance(exc, DomainError):
                 title = "Not found" if isinstance(exc, NotFound) else "Not possible"
                 return error_page(request, status=status_of(exc), title=title, detail=exc.detail)
@@ -95,6 +107,7 @@ def install(app: FastAPI) -> None:
 
     app.add_exception_handler(LoginRequired, login_required)
     app.add_exception_handler(PageRefused, refused)
-    for kind in (DomainError, StarletteHTTPException, RequestValidationError, TextWithNul):
+    kinds = (DomainError, StarletteHTTPException, RequestValidationError, TextWithNul, *OUTAGES)
+    for kind in kinds:
         if kind in api_handlers:
             app.add_exception_handler(kind, html_or_api(kind))

@@ -49,6 +49,7 @@ NAV: list[NavItem] = [
     NavItem("Sites", "/admin/sites", SPONSOR_ADMINS, "Sites and their activation."),
     NavItem("Cohorts", "/admin/cohorts", SPONSOR_ADMINS, "Open and close phase Ib cohorts."),
     NavItem("Phase II dose", "/admin/phase2-dose", SPONSOR_ADMINS, "Record the phase II dose."),
+    NavItem("Caps", "/admin/caps", SPONSOR_ADMINS, "Move unused places; study versions."),
     NavItem("Reports", "/reports/enrolment", EVERYONE),
 ]
 

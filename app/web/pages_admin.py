@@ -11,8 +11,10 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse, Response
 
 from app.api.deps import DB, SettingsDep, StudyDep
-from app.api.schemas import Phase2DoseIn, SignedReasonIn, SiteActivateIn
+from app.api.schemas import Phase2DoseIn, SignedReasonIn, SiteActivateIn, SiteTimezoneIn
 from app.domain import signatures as meanings
+from app.domain.errors import DomainError, not_found
+from app.domain.reasons import check_reason
 from app.domain.roles import SPONSOR_ADMINS
 from app.domain.study import StudyDefinition
 from app.services import admin_commands, sites, stages
@@ -24,9 +26,11 @@ from app.web.forms import (
     blank_to_none,
     form_values,
     post_form,
+    refused_form,
     render_form,
     without_passwords,
 )
+from app.web.rendering import render
 from app.web.session import page_actor
 
 router = APIRouter()
@@ -40,16 +44,41 @@ SiteId = Annotated[str, Path(max_length=12)]
 
 
 def _sites_page(
-    request: Request, *, db: DB, actor: Actor, form: FormState | None = None, done: str = ""
+    request: Request,
+    *,
+    db: DB,
+    actor: Actor,
+    form: FormState | None = None,
+    done: str = "",
+    zone: str = "",
 ) -> Response:
     with db.read() as session:
         rows = sites.list_sites(session, actor)
-    return render_form(request, "admin/sites.html", form=form, title="Sites", sites=rows, done=done)
+    return render_form(
+        request, "admin/sites.html", form=form, title="Sites", sites=rows, done=done, zone=zone
+    )
 
 
 @router.get("/admin/sites", response_class=HTMLResponse)
-def site_list(request: Request, actor: Sponsor, db: DB, done: str = "") -> Response:
-    return _sites_page(request, db=db, actor=actor, done=done[:12])
+def site_list(request: Request, actor: Sponsor, db: DB, done: str = "", zone: str = "") -> Response:
+    return _sites_page(request, db=db, actor=actor, done=done[:12], zone=zone[:12])
+
+
+@router.post("/admin/sites/{site_id}/timezone", response_class=HTMLResponse)
+def set_timezone(request: Request, site_id: SiteId, actor: Sponsor, form: Form, db: DB) -> Response:
+    """The site's IANA time zone (its local dates in the exports and pages)."""
+    values = form_values(form)
+    prefix = f"{site_id}."
+    return post_form(
+        values,
+        parse=lambda: SiteTimezoneIn(timezone=values.get(f"{prefix}timezone", "")),
+        run=lambda body: admin_commands.set_site_timezone(
+            db=db, actor=actor, site_id=site_id, timezone=body.timezone
+        ),
+        again=lambda refused: _sites_page(request, db=db, actor=actor, form=refused),
+        done=f"/admin/sites?zone={site_id}",
+        prefix=prefix,
+    )
 
 
 @router.post("/admin/sites/{site_id}/activate", response_class=HTMLResponse)
@@ -167,6 +196,35 @@ def _cohort_page_route(action: Literal["open", "close"]) -> Callable[..., Respon
 for _action in ("open", "close"):
     router.post(f"/admin/cohorts/{{code}}/{_action}", response_class=HTMLResponse)(
         _cohort_page_route(_action)
+    )
+
+
+@router.post("/admin/cohorts/{code}/close/review", response_class=HTMLResponse)
+def close_cohort_review(
+    request: Request, code: Code, actor: Sponsor, form: Form, db: DB
+) -> Response:
+    """Closing a cohort cannot be undone: what it means, for a last look, where the sponsor
+    signs; "Change" goes back to the cohorts (docs/visits.md, "Review steps")."""
+    values = form_values(form)
+    reason = values.get(f"{code}.close.reason", "")
+    try:
+        check_reason(reason)
+    except DomainError as exc:
+        refused = refused_form(exc, values)
+        refused.errors.fields = {f"{code}.close.{k}": v for k, v in refused.errors.fields.items()}
+        return _cohorts_page(request, db=db, form=refused)
+    with db.read() as session:
+        cohort = next((c for c in stages.list_cohorts(session) if c["code"] == code), None)
+    if cohort is None:
+        raise not_found(f"Cohort {code}")
+    return render(
+        request,
+        "admin/cohort_close_review.html",
+        title=f"Review closing cohort {code}",
+        cohort=cohort,
+        reason=reason,
+        meaning=meanings.cohort_meaning(code=code, action="close"),
+        errors=None,
     )
 
 

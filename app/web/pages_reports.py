@@ -10,7 +10,14 @@ from fastapi.responses import HTMLResponse, Response
 
 from app.api.deps import DB, StudyDep
 from app.api.downloads import csv_download
-from app.domain.roles import EVERYONE, OVERSIGHT, PHARMACY, Role
+from app.domain.roles import (
+    EVERYONE,
+    MISSTRATIFICATION_READERS,
+    OVERSIGHT,
+    PHARMACY,
+    SITE_STAFF,
+    Role,
+)
 from app.services import reports, unblinded_reads
 from app.services.actor import Actor
 from app.services.kits_due import kits_due
@@ -29,11 +36,15 @@ SiteFilter = Annotated[str | None, Query(max_length=12)]
 def _links(actor: Actor) -> list[tuple[str, str]]:
     """The reports the user may open, for the menu on each report page."""
     links = [("/reports/enrolment", "Enrolment")]
+    if actor.role in SITE_STAFF:
+        links.append(("/reports/visits", "Visits"))
     if actor.role in PHARMACY:
         links.append(("/reports/inventory", "Inventory and expiry"))
         links.append(("/reports/kits-due", "Kits due"))
     if actor.role in OVERSIGHT:
         links.append(("/reports/unblindings", "Unblindings"))
+    if actor.role in MISSTRATIFICATION_READERS:
+        links.append(("/reports/misstratified", "Mis-stratified subjects"))
     return links
 
 

@@ -15,7 +15,15 @@ from app.services import device_proof
 from app.services.actor import Actor
 from app.services.auth import login
 from app.services.auth import logout as end_session
-from app.web import kept_forms, pages_confirmations, pages_subjects, pages_unblinding
+from app.web import (
+    kept_forms,
+    pages_confirmations,
+    pages_corrections,
+    pages_lifecycle,
+    pages_subjects,
+    pages_unblinding,
+    pages_visits,
+)
 from app.web.csrf import LOGIN_CSRF_COOKIE, check_csrf, login_csrf_token, new_pre_session
 from app.web.forms import Form
 from app.web.rendering import render, see_other
@@ -25,7 +33,10 @@ from app.web.session import now as session_now
 router = APIRouter()
 router.include_router(pages_subjects.router)
 router.include_router(pages_unblinding.router)
+router.include_router(pages_visits.router)
+router.include_router(pages_lifecycle.router)
 router.include_router(pages_confirmations.router)
+router.include_router(pages_corrections.router)
 
 AnyUser = Annotated[Actor, Depends(page_actor(*EVERYONE))]
 

@@ -1,6 +1,7 @@
-"""Subject pages: list, register, detail, randomize (form, review, confirm) and dosing visit.
+"""Subject pages: list, register, detail, randomize (form, review, confirm).
 Each calls the same use case as the API router (app/services/commands.py), with the same roles;
-emergency unblinding has its own module (pages_unblinding.py)."""
+emergency unblinding and dosing visits have their own modules (pages_unblinding.py,
+pages_visits.py)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,22 @@ from starlette.datastructures import FormData
 
 from app.api.deps import DB, RowId, SettingsDep, StudyDep
 from app.api.problems import status_of
-from app.api.schemas import DispenseIn, RandomizeIn, SubjectCreate
+from app.api.schemas import RandomizeIn, SubjectCreate
+from app.domain import lifecycle
 from app.domain.eligibility import EXCLUSION_MESSAGES, check_eligibility
 from app.domain.errors import DomainError
-from app.domain.roles import RANDOMIZERS, SITE_STAFF, Role
-from app.services import commands, confirmations, subjects
+from app.domain.roles import CORRECTORS, RANDOMIZERS, SITE_STAFF, Role
+from app.services import (
+    commands,
+    confirmations,
+    corrections,
+    subject_lifecycle,
+    subjects,
+    visits,
+)
 from app.services.actor import Actor
+from app.services.lifecycle_commands import PATHS
+from app.services.transaction import utcnow
 from app.web.common import form_retry
 from app.web.forms import (
     Form,
@@ -59,6 +70,9 @@ CRITERION_FIELDS = {
     "sledai_2k_score": "sledai_2k_score",
     "bilag_2004": "bilag_a_count",
     "on_soc_medication": "on_soc_medication",
+    "soc_consistency": "prednisone_equivalent_mg_per_day",
+    "screening_window": "screening_date",
+    "age_at_screening": "screening_date",
     **{f"exclusion.{name}": f"exclusions.{name}" for name in EXCLUSIONS},
 }
 """Where an eligibility refusal is shown: next to the answer that failed."""
@@ -92,16 +106,6 @@ def _randomize_page(request: Request, *, subject: dict[str, Any], form: FormStat
         title=title,
         subject=subject,
         exclusions=EXCLUSION_MESSAGES,
-    )
-
-
-def _dispense_page(
-    request: Request, *, study: StudyDep, subject: dict[str, Any], form: FormState
-) -> Response:
-    visits = [v.code for v in study.schedule.visits()[1:]]
-    title = f"Dosing visit of subject {subject['screening_number']}"
-    return render_form(
-        request, "subjects/dispense.html", form=form, title=title, subject=subject, visits=visits
     )
 
 
@@ -169,11 +173,18 @@ def register_submit(
 
 
 @router.get("/subjects/{subject_id}")
-def subject_page(request: Request, subject_id: RowId, actor: SiteStaff, db: DB) -> Response:
+def subject_page(
+    request: Request, subject_id: RowId, actor: SiteStaff, db: DB, study: StudyDep
+) -> Response:
     with db.read() as session:
         subject = subjects.subject_detail(session, actor=actor, subject_id=subject_id)
         rows = confirmations.list_visible(session, actor=actor, subject_id=subject_id)
         confirmation_list = [confirmations.view(row) for row in rows]
+        history = subject_lifecycle.history(session, actor=actor, subject_id=subject_id)
+        corrected = corrections.list_for_subject(session, actor=actor, subject_id=subject_id)
+        schedule = visits.subject_schedule(
+            session, study=study, actor=actor, subject_id=subject_id, today=utcnow().date()
+        )
     return render(
         request,
         "subjects/detail.html",
@@ -183,6 +194,13 @@ def subject_page(request: Request, subject_id: RowId, actor: SiteStaff, db: DB) 
         may_randomize=actor.role in RANDOMIZERS,
         may_unblind=actor.role == Role.INVESTIGATOR,
         is_pharmacist=actor.role == Role.PHARMACIST,
+        may_correct=actor.role in CORRECTORS,
+        corrections=corrected,
+        schedule=schedule,
+        history=history,
+        status_label=lifecycle.label(subject["status"]),
+        act_labels=lifecycle.ACT_LABELS,
+        act_paths=PATHS,
     )
 
 
@@ -232,7 +250,16 @@ def _parse_randomize(
         errors = errors_from_validation(exc, strip=("eligibility.",))
         refused = invalid_form(request, values, errors, sent=_randomize_body(form))
         return _randomize_page(request, subject=subject, form=refused)
-    failed = check_eligibility(study.eligibility, body.eligibility.to_domain()) if preview else []
+    failed = (
+        check_eligibility(
+            study.eligibility,
+            body.eligibility.to_domain(),
+            year_of_birth=subject["year_of_birth"],
+            randomization_date=body.visit_date,
+        )
+        if preview
+        else []
+    )
     if failed:
         errors = FormErrors(summary=["The subject is not eligible:"])
         for criterion in failed:
@@ -302,73 +329,4 @@ def randomize_submit(
     except DomainError as exc:
         refused = FormState(form_values(form), _randomize_errors(exc), status_of(exc))
         return _randomize_page(request, subject=subject, form=refused)
-    return see_other(f"/confirmations/{result.confirmation_id}")
-
-
-# --- dosing visit -----------------------------------------------------------------------------
-
-
-def _next_visit(study: StudyDep, subject: dict[str, Any]) -> str:
-    codes = [v.code for v in study.schedule.visits()]
-    done = [codes.index(v["visit"]) for v in subject["visits"] if v["visit"] in codes]
-    following = max(done, default=0) + 1
-    return codes[following] if following < len(codes) else ""
-
-
-@router.get("/subjects/{subject_id}/dispense")
-def dispense_form(
-    request: Request, subject_id: RowId, actor: SiteStaff, db: DB, study: StudyDep
-) -> Response:
-    subject = subject_view(db, actor, subject_id)
-    values = {
-        "idempotency_key": new_idempotency_key(),
-        "visit": _next_visit(study, subject),
-        "visit_date": today_iso(),
-    }
-    return _dispense_page(request, study=study, subject=subject, form=FormState(values))
-
-
-@router.post("/subjects/{subject_id}/dispense")
-def dispense_submit(
-    request: Request,
-    subject_id: RowId,
-    actor: SiteStaff,
-    form: Form,
-    db: DB,
-    study: StudyDep,
-    settings: SettingsDep,
-) -> Response:
-    subject = subject_view(db, actor, subject_id)
-    values = form_values(form)
-    try:
-        body = DispenseIn.model_validate(
-            present(
-                {
-                    "visit": form_text(form, "visit"),
-                    "visit_date": form_text(form, "visit_date"),
-                    "weight_kg": form_decimal(form, "weight_kg"),
-                }
-            )
-        )
-    except ValidationError as exc:
-        refused = invalid_form(request, values, errors_from_validation(exc), sent=values)
-        return _dispense_page(request, study=study, subject=subject, form=refused)
-    retry = form_retry(form_text(form, "idempotency_key"), settings)
-    try:
-        result = commands.dispense(
-            db=db,
-            study=study,
-            actor=actor,
-            retry=retry,
-            subject_id=subject_id,
-            visit_code=body.visit,
-            visit_date=body.visit_date,
-            weight_kg=body.weight_kg,
-        ).result
-    except DomainError as exc:
-        errors = errors_from_service(exc)
-        if exc.code in ("already_dispensed", "visit_out_of_order"):
-            errors.fields["visit"] = exc.detail
-        refused = FormState(values, errors, status_of(exc))
-        return _dispense_page(request, study=study, subject=subject, form=refused)
     return see_other(f"/confirmations/{result.confirmation_id}")

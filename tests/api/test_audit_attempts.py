@@ -51,7 +51,8 @@ def test_a_refused_sledai_5_then_randomized_with_6_leaves_both_in_the_trail(
     assert recorded["after"]["code"] == "ineligible"
     assert recorded["after"]["sent"]["eligibility"]["sledai_2k_score"] == 5
     assert recorded["entity_id"] == str(subject_id) and recorded["role"] == "site_coordinator"
-    assert recorded["after"].keys() == {"code", "status", "fields", "sent"}  # nothing of an arm
+    # nothing of an arm; the id of the HTTP request that was refused (docs/deployment.md)
+    assert recorded["after"].keys() == {"code", "status", "fields", "sent", "request_id"}
     (success,) = found(client, username="coordinator", action="subject.randomize")
     assert success["seq"] > recorded["seq"]
     assert found(client, username="investigator", action="subject.randomize_refused") == []

@@ -17,7 +17,7 @@ from tests.support.demo import DEMO_PASSWORD
 from tests.support.helpers import login
 
 TOKEN_URL = "/api/v1/auth/token"
-PUBLIC = {("POST", TOKEN_URL), ("GET", "/health")}
+PUBLIC = {("POST", TOKEN_URL), ("GET", "/health"), ("GET", "/ready")}
 SECRET = os.environ["IRT_SECRET_KEY"]  # set by tests/conftest.py before the app reads it
 
 
@@ -151,6 +151,7 @@ def test_every_route_but_token_and_health_needs_a_token(
     with subtests.test(msg="public routes"):
         health = client.get("/health")
         assert health.status_code == 200 and health.json()["status"] == "ok"
+        assert client.get("/ready").json()["status"] == "ready"
         token = client.post(TOKEN_URL, data={"username": "supply", "password": DEMO_PASSWORD})
         assert token.status_code == 200
 

@@ -11,7 +11,8 @@ import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
+from importlib import resources
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.domain.kits import generate_kit_list, kit_list_csv
+from app.domain.randomization_list import generate_list, to_csv
 from app.domain.roles import BLINDED_ROLES, Role
 from app.domain.study import load_study
 from tests.support.api import assert_blinded, assert_problem, fill_path, leaks, openapi_operations
@@ -406,6 +408,14 @@ def _kit_import(client: TestClient, study: Study, user: str, hdrs: dict[str, str
     ]
 
 
+def _list_import(
+    client: TestClient, study: Study, user: str, hdrs: dict[str, str]
+) -> list[Request]:
+    content = to_csv(generate_list(f"walk {user}", load_study().scope("C1"))).encode()
+    kwargs = {"content": content, "headers": {"Content-Type": "text/csv", **SIGNATURE_HEADERS}}
+    return [("import a list", "POST", f"{ADMIN}/lists/import?scope=C1", kwargs)]
+
+
 def _cohort_change(action: str) -> Builder:
     def build(client: TestClient, study: Study, user: str, hdrs: dict[str, str]) -> list[Request]:
         url = f"{ADMIN}/cohorts/{{code}}/{action}"
@@ -437,6 +447,39 @@ def _phase2_select(
     ]
 
 
+def _caps_change(
+    client: TestClient, study: Study, user: str, hdrs: dict[str, str]
+) -> list[Request]:
+    """A refused change (C1 is open: it has no unused places to give) and one that lowers the
+    planned C3, whose places then stay unused."""
+    body = {"reason": "walk: DSMB review of caps", **SIGNED}
+    return [
+        (
+            f"caps {label}",
+            "POST",
+            f"{ADMIN}/caps",
+            {"json": {**body, "caps": caps}, "headers": _key()},
+        )
+        for label, caps in (("over target", {"C1": 9}), ("lower C3", {"C3": 7}))
+    ]
+
+
+def _version_load(
+    client: TestClient, study: Study, user: str, hdrs: dict[str, str]
+) -> list[Request]:
+    """The shipped definition again: refused as no change, whoever may load versions."""
+    text = resources.files("app.studies").joinpath("imc002.toml").read_text("utf-8")
+    body = {"reason": "walk: protocol amendment", "definition_toml": text, **SIGNED}
+    return [
+        (
+            "version same",
+            "POST",
+            f"{ADMIN}/study-versions",
+            {"json": {**body, "effective_date": date.today().isoformat()}},
+        )
+    ]
+
+
 def _activate(client: TestClient, study: Study, user: str, hdrs: dict[str, str]) -> list[Request]:
     return [
         (
@@ -446,6 +489,15 @@ def _activate(client: TestClient, study: Study, user: str, hdrs: dict[str, str])
             {"json": {"reason": "walk: SIV done"}},
         )
         for site in ("DE01", "XX99")
+    ]
+
+
+def _timezone(client: TestClient, study: Study, user: str, hdrs: dict[str, str]) -> list[Request]:
+    url = f"{ADMIN}/sites/{{}}/timezone"
+    return [
+        ("timezone DE01", "PUT", url.format("DE01"), {"json": {"timezone": "Europe/Berlin"}}),
+        ("timezone unknown", "PUT", url.format("DE01"), {"json": {"timezone": "Mars/Olympus"}}),
+        ("timezone XX99", "PUT", url.format("XX99"), {"json": {"timezone": "UTC"}}),
     ]
 
 
@@ -474,6 +526,126 @@ def _unblind(client: TestClient, study: Study, user: str, hdrs: dict[str, str]) 
     ]
 
 
+def _status_act(path: str, category: str) -> Builder:
+    """A status change: on a fresh subject of the user's own site where the role may register
+    one (randomized first for a discontinuation, so that it succeeds), and, refused for its
+    date, on a randomized subject of each arm (the walk's subjects must stay on treatment for
+    the users after this one; the refusals must read the same)."""
+
+    def build(client: TestClient, study: Study, user: str, hdrs: dict[str, str]) -> list[Request]:
+        body = {
+            "effective_date": today().isoformat(),
+            "reason_category": category,
+            "reason": "walk: recorded on purpose",
+        }
+        url = f"{API}/subjects/{{}}/{path}"
+        requests: list[Request] = []
+        if user in HOME_SITE:
+            fresh = register(client, hdrs, HOME_SITE[user])
+            if path == "discontinue" and USERS[user] in RANDOMIZERS:
+                randomize(client, hdrs, fresh, randomize_body(weight_kg=WEIGHT))
+            key = _key()
+            requests += [
+                (f"{path}", "POST", url.format(fresh), {"json": body, "headers": key}),
+                (f"{path} replay", "POST", url.format(fresh), {"json": body, "headers": key}),
+            ]
+        long_ago = {**body, "effective_date": (today() - timedelta(days=400)).isoformat()}
+        for arm in ("IMC002", "PLACEBO"):
+            subject_id = next(s for s in study.c1 if study.arms[s] == arm)
+            requests.append((f"{path} {arm}", "POST", url.format(subject_id), {"json": long_ago}))
+        return requests
+
+    return build
+
+
+def _status_views(
+    client: TestClient, study: Study, user: str, hdrs: dict[str, str]
+) -> list[Request]:
+    return [
+        (f"status history {s}", "GET", f"{API}/subjects/{s}/status-history", {})
+        for s in [*study.subjects, 999_999]
+    ]
+
+
+def _status_undo(
+    client: TestClient, study: Study, user: str, hdrs: dict[str, str]
+) -> list[Request]:
+    """The undo of a screen failure the walk's user recorded (when it could), and refusals."""
+    requests: list[Request] = []
+    url = f"{API}/subjects/{{}}/status-changes/{{}}/undo"
+    body = {"reason": "walk: undone on purpose", **SIGNED}
+    if user in HOME_SITE:
+        fresh = register(client, hdrs, HOME_SITE[user])
+        done = client.post(
+            f"{API}/subjects/{fresh}/screen-fail",
+            json={
+                "effective_date": today().isoformat(),
+                "reason_category": "other",
+                "reason": "walk: screen failure to undo",
+            },
+            headers=hdrs,
+        )
+        change = done.json().get("change_id", 999_999) if done.status_code == 201 else 999_999
+        requests.append(("status undo", "POST", url.format(fresh, change), {"json": body}))
+    for arm in ("IMC002", "PLACEBO"):
+        subject_id = next(s for s in study.c1 if study.arms[s] == arm)
+        requests.append((f"status undo {arm}", "POST", url.format(subject_id, 1), {"json": body}))
+    return requests
+
+
+def _correct(client: TestClient, study: Study, user: str, hdrs: dict[str, str]) -> list[Request]:
+    """A stratification factor and a weight corrected on a phase II subject of each arm (the
+    answers must read the same), and a value that cannot be used."""
+    url = f"{API}/subjects/{{}}/corrections"
+    body = {"reason": "walk: source data verification", **SIGNED}
+    requests: list[Request] = []
+    for arm in ("IMC002", "PLACEBO"):
+        subject_id = next(s for s in study.phase2[:4] if study.arms[s] == arm)
+        for name, value in (("eligibility.sledai_2k_score", "12"), ("weight_kg", "75")):
+            json_body = {**body, "field": name, "new_value": value}
+            requests.append(
+                (f"correct {name} {arm}", "POST", url.format(subject_id), {"json": json_body})
+            )
+        bad = {**body, "field": "sex", "new_value": "X"}
+        requests.append((f"correct sex X {arm}", "POST", url.format(subject_id), {"json": bad}))
+    return requests
+
+
+def _correction_views(
+    client: TestClient, study: Study, user: str, hdrs: dict[str, str]
+) -> list[Request]:
+    return [
+        (f"corrections {s}", "GET", f"{API}/subjects/{s}/corrections", {})
+        for s in [*study.subjects, 999_999]
+    ]
+
+
+def _schedule_views(
+    client: TestClient, study: Study, user: str, hdrs: dict[str, str]
+) -> list[Request]:
+    return [
+        (f"schedule {s}", "GET", f"{API}/subjects/{s}/visits", {})
+        for s in [*study.subjects, 999_999]
+    ]
+
+
+def _visit_act(act: str) -> Builder:
+    """A visit act on a C1 subject of each arm: week 48 (its window not open yet, or nothing
+    dispensed), and a visit that does not exist; the answers must read the same."""
+
+    def build(client: TestClient, study: Study, user: str, hdrs: dict[str, str]) -> list[Request]:
+        body = {"json": {"reason": "walk: the visit did not take place"}}
+        requests: list[Request] = []
+        for arm in ("IMC002", "PLACEBO"):
+            subject_id = next(s for s in study.c1 if study.arms[s] == arm)
+            for visit in ("W48", "W5"):
+                url = f"{API}/subjects/{subject_id}/visits/{visit}/{act}"
+                requests.append((f"{act} {visit} {arm}", "POST", url, body))
+        return requests
+
+    return build
+
+
 def _confirmation_views(
     client: TestClient, study: Study, user: str, hdrs: dict[str, str]
 ) -> list[Request]:
@@ -484,10 +656,10 @@ def _confirmation_views(
 
 
 def _datasets(prefix: str) -> Builder:
-    """Every SDTM-style dataset and the define, by name (ta is refused in the blinded variant)."""
+    """Every SDTM dataset and the define, by name (the blinded TA has one BLINDED arm)."""
 
     def build(client: TestClient, study: Study, user: str, hdrs: dict[str, str]) -> list[Request]:
-        names = ("dm", "ds", "ex", "ta", "define")
+        names = ("dm", "ds", "ex", "ta", "te", "tv", "define")
         return [(f"{prefix} {n}", "GET", f"{prefix}/sdtm/{n}.csv", {}) for n in names]
 
     return build
@@ -499,6 +671,7 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("GET", f"{API}/me"): _get(f"{API}/me"),
     ("POST", f"{API}/auth/logout"): _logout,
     ("GET", "/health"): _get("/health"),
+    ("GET", "/ready"): _get("/ready"),
     ("POST", f"{API}/subjects"): _register,
     ("GET", f"{API}/subjects"): _get(
         f"{API}/subjects", *({"site_id": s} for s in ("DE01", "DE02", "US01", "XX99"))
@@ -508,6 +681,14 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("POST", f"{API}/subjects/{{subject_id}}/dispense"): _dispense,
     ("POST", f"{API}/subjects/{{subject_id}}/kits/{{kit_number}}/replace"): _replace,
     ("POST", f"{API}/subjects/{{subject_id}}/unblind"): _unblind,
+    ("GET", f"{API}/subjects/{{subject_id}}/status-history"): _status_views,
+    ("POST", f"{API}/subjects/{{subject_id}}/corrections"): _correct,
+    ("GET", f"{API}/subjects/{{subject_id}}/corrections"): _correction_views,
+    ("POST", f"{API}/subjects/{{subject_id}}/screen-fail"): _status_act("screen-fail", "other"),
+    ("POST", f"{API}/subjects/{{subject_id}}/discontinue"): _status_act("discontinue", "other"),
+    ("POST", f"{API}/subjects/{{subject_id}}/withdraw"): _status_act("withdraw", "other"),
+    ("POST", f"{API}/subjects/{{subject_id}}/complete"): _status_act("complete", "completed"),
+    ("POST", f"{API}/subjects/{{subject_id}}/status-changes/{{change_id}}/undo"): _status_undo,
     ("GET", f"{API}/sites/{{site_id}}/inventory"): _inventory,
     ("PUT", f"{API}/sites/{{site_id}}/supply-levels"): _levels,
     ("GET", f"{API}/shipments"): _get(f"{API}/shipments", {"site_id": "DE01"}, {"site_id": "US01"}),
@@ -539,11 +720,17 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("POST", f"{ADMIN}/cohorts/{{code}}/close"): _cohort_change("close"),
     ("GET", f"{ADMIN}/phase2-dose"): _get(f"{ADMIN}/phase2-dose"),
     ("POST", f"{ADMIN}/phase2-dose"): _phase2_select,
+    ("GET", f"{ADMIN}/caps"): _get(f"{ADMIN}/caps"),
+    ("POST", f"{ADMIN}/caps"): _caps_change,
+    ("GET", f"{ADMIN}/study-versions"): _get(f"{ADMIN}/study-versions"),
+    ("POST", f"{ADMIN}/study-versions"): _version_load,
     ("POST", f"{ADMIN}/kits/import"): _kit_import,
+    ("POST", f"{ADMIN}/lists/import"): _list_import,
     ("GET", f"{ADMIN}/kits"): _get(f"{ADMIN}/kits", {"site_id": "DE01"}),
     ("GET", f"{ADMIN}/reconciliation"): _get(f"{ADMIN}/reconciliation"),
     ("GET", f"{ADMIN}/sites"): _get(f"{ADMIN}/sites"),
     ("POST", f"{ADMIN}/sites/{{site_id}}/activate"): _activate,
+    ("PUT", f"{ADMIN}/sites/{{site_id}}/timezone"): _timezone,
     ("GET", f"{ADMIN}/unblindings"): _get(f"{ADMIN}/unblindings"),
     ("GET", f"{ADMIN}/outbox"): _get(f"{ADMIN}/outbox"),
     ("GET", f"{API}/confirmations"): _get(f"{API}/confirmations", {"site_id": "DE01"}),
@@ -561,12 +748,23 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ),
     ("GET", f"{API}/reports/unblindings"): _get(f"{API}/reports/unblindings"),
     ("GET", f"{API}/reports/unblindings.csv"): _get(f"{API}/reports/unblindings.csv"),
+    ("GET", f"{API}/subjects/{{subject_id}}/visits"): _schedule_views,
+    ("POST", f"{API}/subjects/{{subject_id}}/visits/{{visit}}/missed"): _visit_act("missed"),
+    ("POST", f"{API}/subjects/{{subject_id}}/visits/{{visit}}/entered-in-error"): _visit_act(
+        "entered-in-error"
+    ),
+    ("GET", f"{API}/reports/visits"): _get(
+        f"{API}/reports/visits", *({"site_id": s} for s in ("DE01", "US01", "XX99"))
+    ),
+    ("GET", f"{API}/reports/visits.csv"): _get(f"{API}/reports/visits.csv", {"site_id": "DE01"}),
+    ("GET", f"{API}/reports/misstratified"): _get(f"{API}/reports/misstratified"),
+    ("GET", f"{API}/reports/misstratified.csv"): _get(f"{API}/reports/misstratified.csv"),
     # data exports: the detector reads a zip member by member
-    ("GET", f"{EXPORTS}/sdtm.zip"): _get(f"{EXPORTS}/sdtm.zip"),
+    ("GET", f"{EXPORTS}/sdtm.zip"): _get(f"{EXPORTS}/sdtm.zip", {"format": "xpt"}),
     ("GET", f"{EXPORTS}/sdtm/{{dataset}}.csv"): _datasets(EXPORTS),
     ("GET", f"{EXPORTS}/odm.xml"): _get(f"{EXPORTS}/odm.xml"),
     ("GET", f"{EXPORTS}/fhir.json"): _get(f"{EXPORTS}/fhir.json"),
-    ("GET", f"{EXPORTS}/blinded/sdtm.zip"): _get(f"{EXPORTS}/blinded/sdtm.zip"),
+    ("GET", f"{EXPORTS}/blinded/sdtm.zip"): _get(f"{EXPORTS}/blinded/sdtm.zip", {"format": "xpt"}),
     ("GET", f"{EXPORTS}/blinded/sdtm/{{dataset}}.csv"): _datasets(f"{EXPORTS}/blinded"),
     ("GET", f"{EXPORTS}/blinded/odm.xml"): _get(f"{EXPORTS}/blinded/odm.xml"),
     ("GET", f"{EXPORTS}/blinded/fhir.json"): _get(f"{EXPORTS}/blinded/fhir.json"),
@@ -589,6 +787,7 @@ ALLOWED: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", f"{API}/me"): EVERYONE,
     ("POST", f"{API}/auth/logout"): EVERYONE,
     ("GET", "/health"): EVERYONE,
+    ("GET", "/ready"): EVERYONE,
     ("POST", f"{API}/subjects"): SITE_STAFF,
     ("GET", f"{API}/subjects"): SITE_STAFF,
     ("GET", f"{API}/subjects/{{subject_id}}"): SITE_STAFF,
@@ -596,6 +795,14 @@ ALLOWED: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", f"{API}/subjects/{{subject_id}}/dispense"): SITE_STAFF,
     ("POST", f"{API}/subjects/{{subject_id}}/kits/{{kit_number}}/replace"): PHARMACIST,
     ("POST", f"{API}/subjects/{{subject_id}}/unblind"): INVESTIGATOR,
+    ("GET", f"{API}/subjects/{{subject_id}}/status-history"): SITE_STAFF,
+    ("POST", f"{API}/subjects/{{subject_id}}/corrections"): RANDOMIZERS,
+    ("GET", f"{API}/subjects/{{subject_id}}/corrections"): SITE_STAFF,
+    ("POST", f"{API}/subjects/{{subject_id}}/screen-fail"): RANDOMIZERS,
+    ("POST", f"{API}/subjects/{{subject_id}}/discontinue"): RANDOMIZERS,
+    ("POST", f"{API}/subjects/{{subject_id}}/withdraw"): RANDOMIZERS,
+    ("POST", f"{API}/subjects/{{subject_id}}/complete"): RANDOMIZERS,
+    ("POST", f"{API}/subjects/{{subject_id}}/status-changes/{{change_id}}/undo"): RANDOMIZERS,
     ("GET", f"{API}/sites/{{site_id}}/inventory"): PHARMACY,
     ("PUT", f"{API}/sites/{{site_id}}/supply-levels"): SUPPLY,
     ("GET", f"{API}/shipments"): PHARMACY,
@@ -623,11 +830,17 @@ ALLOWED: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", f"{ADMIN}/cohorts/{{code}}/close"): SPONSOR,
     ("GET", f"{ADMIN}/phase2-dose"): SPONSOR,
     ("POST", f"{ADMIN}/phase2-dose"): SPONSOR,
+    ("GET", f"{ADMIN}/caps"): SPONSOR,
+    ("POST", f"{ADMIN}/caps"): SPONSOR,
+    ("GET", f"{ADMIN}/study-versions"): SPONSOR | MONITOR,
+    ("POST", f"{ADMIN}/study-versions"): SPONSOR,
     ("POST", f"{ADMIN}/kits/import"): MONITOR,
+    ("POST", f"{ADMIN}/lists/import"): MONITOR,
     ("GET", f"{ADMIN}/kits"): MONITOR,
     ("GET", f"{ADMIN}/reconciliation"): MONITOR,
     ("GET", f"{ADMIN}/sites"): SPONSOR,
     ("POST", f"{ADMIN}/sites/{{site_id}}/activate"): SPONSOR,
+    ("PUT", f"{ADMIN}/sites/{{site_id}}/timezone"): SPONSOR,
     ("GET", f"{ADMIN}/unblindings"): MONITOR,
     ("GET", f"{ADMIN}/outbox"): MONITOR,
     ("GET", f"{API}/confirmations"): SITE_STAFF,
@@ -639,6 +852,13 @@ ALLOWED: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", f"{API}/reports/kits-due"): PHARMACY,
     ("GET", f"{API}/reports/unblindings"): MONITOR | SPONSOR,
     ("GET", f"{API}/reports/unblindings.csv"): MONITOR | SPONSOR,
+    ("GET", f"{API}/subjects/{{subject_id}}/visits"): SITE_STAFF,
+    ("POST", f"{API}/subjects/{{subject_id}}/visits/{{visit}}/missed"): SITE_STAFF,
+    ("POST", f"{API}/subjects/{{subject_id}}/visits/{{visit}}/entered-in-error"): SITE_STAFF,
+    ("GET", f"{API}/reports/visits"): SITE_STAFF,
+    ("GET", f"{API}/reports/visits.csv"): SITE_STAFF,
+    ("GET", f"{API}/reports/misstratified"): SITE_STAFF | MONITOR | SPONSOR,
+    ("GET", f"{API}/reports/misstratified.csv"): SITE_STAFF | MONITOR | SPONSOR,
     ("GET", f"{EXPORTS}/sdtm.zip"): MONITOR,
     ("GET", f"{EXPORTS}/sdtm/{{dataset}}.csv"): MONITOR,
     ("GET", f"{EXPORTS}/odm.xml"): MONITOR,
@@ -696,6 +916,15 @@ def _assert_reached(study: Study, user: str, seen: dict[str, httpx.Response]) ->
         assert replay.content == first.content
         assert first.json()["visit"] == "W4" and len(first.json()["kits"]) == 1
         assert_problem(seen["dispense again"], 409, "already_dispensed")
+    if role in RANDOMIZERS and user in HOME_SITE:  # the status changes (docs/lifecycle.md)
+        for path, status in (("discontinue", "discontinued"), ("withdraw", "withdrawn")):
+            first, replay = seen[path], seen[f"{path} replay"]
+            assert first.status_code == 201 and first.json()["status"] == status, first.text
+            assert replay.headers["idempotent-replayed"] == "true"
+        assert_problem(seen["complete"], 409, "status_change_not_allowed")
+        assert seen["status undo"].json()["status"] == "registered", seen["status undo"].text
+        refused = [seen[f"discontinue {arm}"] for arm in ("IMC002", "PLACEBO")]
+        assert [r.status_code for r in refused] == [422, 422]
     if role in RANDOMIZERS:
         first, replay = seen["randomize"], seen["randomize replay"]
         assert first.status_code == 201 and replay.status_code == 201, first.text
@@ -756,6 +985,9 @@ def _assert_reached(study: Study, user: str, seen: dict[str, httpx.Response]) ->
         assert seen[f"GET {ADMIN}/phase2-dose"].json()["dose_mg_per_kg"] == 1.2
         assert_problem(seen["select 1.2"], 409, "invalid_stage_change")
         assert_problem(seen["activate DE01"], 409, "site_already_active")
+        assert seen["timezone DE01"].json()["timezone"] == "Europe/Berlin"
+        assert_problem(seen["timezone unknown"], 422, "validation_error")
+        assert_problem(seen["timezone XX99"], 404, "not_found")
 
 
 def _without_ids(body: dict[str, Any], study: Study) -> dict[str, Any]:

@@ -100,7 +100,7 @@ def test_a_carriage_return_cannot_start_a_row_with_a_formula(client: TestClient)
 
 def test_no_csv_download_has_a_formula_cell(client: TestClient, demo_db: Database) -> None:
     _unblind_with_a_formula(client)
-    sdtm = ("dm", "ds", "ex", "ta", "define")
+    sdtm = ("dm", "ds", "ex", "ta", "te", "tv", "define")
     urls = {
         "monitor": [
             "/reports/enrolment.csv",
@@ -112,7 +112,7 @@ def test_no_csv_download_has_a_formula_cell(client: TestClient, demo_db: Databas
         ],
         "sponsor": [
             "/reports/unblindings.csv",
-            *(f"/admin/exports/blinded/sdtm/{d}.csv" for d in sdtm if d != "ta"),
+            *(f"/admin/exports/blinded/sdtm/{d}.csv" for d in sdtm),
         ],
         "supply": ["/reports/inventory.csv", "/supply/forecast.csv?weeks=52"],
         "pharmacist": ["/reports/inventory.csv"],

@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 from app.cli import app
 from app.db.engine import Database
 from app.domain.study import load_study
+from tests.domain.test_fhir_export import BLINDED_PRODUCT, check_transaction, first_id, of_type
 from tests.support.api import assert_problem, leaks
 from tests.support.cli import as_demo_user
 from tests.support.helpers import login, register, today
@@ -31,6 +32,7 @@ EXPORTS = "/api/v1/admin/exports"
 STUDY = load_study()
 ODM_SCHEMA = xmlschema.XMLSchema(get_schema_path("odm", "1.3.2"))
 BLINDED_USERS = ("coordinator", "investigator", "pharmacist", "supply", "sponsor")
+SDTM = ("dm", "ds", "ex", "ta", "te", "tv")
 
 
 @dataclass
@@ -92,7 +94,8 @@ def _unzip(content: bytes) -> dict[str, str]:
 def _blind_leaks(text: str, trial: Trial) -> list[str]:
     lots = {k["lot"].lower() for k in trial.kits.values()}
     words = {"placebo", "imc002", trial.armcd.lower(), *lots}
-    return sorted(w for w in words if w in text.lower())
+    text = text.lower().replace(BLINDED_PRODUCT.lower(), "")  # the same for every subject
+    return sorted(w for w in words if w in text)
 
 
 def test_sdtm_export_for_the_monitor(client: TestClient, trial: Trial) -> None:
@@ -100,16 +103,17 @@ def test_sdtm_export_for_the_monitor(client: TestClient, trial: Trial) -> None:
     assert response.headers["content-type"] == "application/zip"
     assert "IMC-002-sdtm.zip" in response.headers["content-disposition"]
     files = _unzip(response.content)
-    assert list(files) == ["dm.csv", "ds.csv", "ex.csv", "ta.csv", "define.csv"]
+    assert list(files) == [*(f"{n}.csv" for n in SDTM), "define.csv"]
     assert "body contains 'placebo'" in leaks(response)  # the walk's detector reads zips
-    for name in ("dm", "ds", "ex", "ta", "define"):
+    for name in (*SDTM, "define"):
         assert _get(client, "monitor", f"sdtm/{name}.csv").text == files[f"{name}.csv"]
     dm = {r["SITEID"]: r for r in _csv(files["dm.csv"])}
     assert dm["DE01"]["ARMCD"] == dm["DE01"]["ACTARMCD"] == trial.armcd
     assert dm["DE01"]["ARM"].startswith("Phase Ib C1: ") and dm["DE01"]["COUNTRY"] == "DEU"
     assert dm["DE01"]["RFXSTDTC"] == (today() - timedelta(days=28)).isoformat()
     assert dm["DE01"]["RFXENDTC"] == today().isoformat() and dm["DE01"]["BRTHDTC"] == "1980"
-    assert (dm["DE02"]["ARMCD"], dm["DE02"]["ACTARMCD"]) == ("NOTASSGN", "NOTASSGN")
+    assert (dm["DE02"]["ARMCD"], dm["DE02"]["ARMNRS"]) == ("", "NOT ASSIGNED")
+    assert dm["DE01"]["USUBJID"] == f"IMC-002-DE01-{dm['DE01']['SUBJID']}"
     (ds,) = _csv(files["ds.csv"])
     assert (ds["DSREFID"], ds["DSDECOD"], ds["DSCAT"]) == (
         trial.randomization_number, "RANDOMIZED", "PROTOCOL MILESTONE",
@@ -117,6 +121,7 @@ def test_sdtm_export_for_the_monitor(client: TestClient, trial: Trial) -> None:
     ex = _csv(files["ex.csv"])
     assert {r["EXREFID"] for r in ex} == set(trial.kits)  # the replaced kit is not exposure
     assert [r["VISIT"] for r in ex] == ["D1", "W4"] and [r["EXSEQ"] for r in ex] == ["1", "2"]
+    assert [r["VISITNUM"] for r in ex] == ["1", "2"]
     for row in ex:
         assert row["EXTRT"] == trial.treatment.upper()
         assert row["EXLOT"] == trial.kits[row["EXREFID"]]["lot"]
@@ -146,28 +151,60 @@ def test_odm_and_fhir_for_the_monitor(client: TestClient, trial: Trial) -> None:
         if isinstance(e.resource, ResearchSubject) and e.resource.progress
     )
     assert subject.assignedComparisonGroup == subject.actualComparisonGroup == trial.armcd
+    assert "body contains 'placebo'" in leaks(response)  # the detector's control
+    by_url = check_transaction(response.text)  # a transaction whose references all resolve
+    dispenses = of_type(by_url, "MedicationDispense")
+    assert {first_id(d) for d in dispenses} == set(trial.kits)  # not the replaced kit
+    for handed in dispenses:
+        medication = by_url[handed["medication"]["reference"]["reference"]]
+        assert medication["batch"]["lotNumber"] == trial.kits[first_id(handed)]["lot"]
+        assert medication["code"]["text"] == trial.treatment
+    administrations = of_type(by_url, "MedicationAdministration")
+    assert sorted(a["occurenceDateTime"] for a in administrations) == [
+        (today() - timedelta(days=28)).isoformat(), today().isoformat(),
+    ]  # fmt: skip
+    assert {a["dosage"]["dose"]["value"] for a in administrations} == {56}
+    assert {a["dosage"]["route"]["coding"][0]["code"] for a in administrations} == {"47625008"}
 
 
 def test_blinded_exports_for_the_sponsor(client: TestClient, trial: Trial) -> None:
     files = _unzip(_get(client, "sponsor", "blinded/sdtm.zip").content)
-    assert list(files) == ["dm.csv", "ds.csv", "ex.csv", "define.csv"]
+    assert list(files) == [*(f"{n}.csv" for n in SDTM), "define.csv"]
     for name, text in files.items():
         assert _blind_leaks(text, trial) == [], name
     dm = {r["SITEID"]: r for r in _csv(files["dm.csv"])}
     assert (dm["DE01"]["ARMCD"], dm["DE01"]["ACTARMCD"]) == ("BLINDED", "BLINDED")
+    assert {r["ARMCD"] for r in _csv(files["ta.csv"])} == {"BLINDED"}
+    xpt = _get(client, "sponsor", "blinded/sdtm.zip?format=xpt")
+    assert "IMC-002-blinded-sdtm-xpt.zip" in xpt.headers["content-disposition"]
+    members = zipfile.ZipFile(io.BytesIO(xpt.content)).namelist()
+    assert members == [*(f"{n}.xpt" for n in SDTM), "define.xml"] and leaks(xpt) == []
     ex = _csv(files["ex.csv"])
     assert {r["EXREFID"] for r in ex} == set(trial.kits)
     assert {(r["EXTRT"], r["EXLOT"], r["EXDOSE"]) for r in ex} == {("BLINDED", "", "56")}
     odm_text = _get(client, "sponsor", "blinded/odm.xml").text
     ODM_SCHEMA.validate(odm_text)
-    fhir_text = _get(client, "sponsor", "blinded/fhir.json").text
-    bundle = Bundle.model_validate_json(fhir_text)
-    assert len(bundle.entry or []) == 3
-    for text in (odm_text, fhir_text):
-        assert _blind_leaks(text, trial) == [] and trial.randomization_number in text
-    assert "ComparisonGroup" not in fhir_text and "comparisonGroup" not in fhir_text
+    assert _blind_leaks(odm_text, trial) == [] and trial.randomization_number in odm_text
     # the monitor may fetch the blinded variant too, to hand it on
     assert _get(client, "monitor", "blinded/odm.xml").text.count("SubjectData ") == 2
+
+
+def test_blinded_fhir_for_the_sponsor(client: TestClient, trial: Trial) -> None:
+    response = _get(client, "sponsor", "blinded/fhir.json")
+    assert leaks(response) == []  # the blinding walk's detector
+    fhir_text = response.text
+    by_url = check_transaction(fhir_text)  # a transaction whose references all resolve
+    kinds = sorted(r["resourceType"] for r in by_url.values())
+    assert kinds == sorted(
+        ["ResearchStudy", "Medication", *["Organization"] * 3, *["Patient", "ResearchSubject"] * 2]
+        + ["MedicationAdministration", "MedicationDispense"] * 2
+    )
+    (medication,) = of_type(by_url, "Medication")  # one product for every kit of every subject
+    assert medication["code"]["text"] == BLINDED_PRODUCT and "batch" not in medication
+    assert {first_id(d) for d in of_type(by_url, "MedicationDispense")} == set(trial.kits)
+    assert _blind_leaks(fhir_text, trial) == [] and trial.randomization_number in fhir_text
+    assert "ComparisonGroup" not in fhir_text and "comparisonGroup" not in fhir_text
+    assert _get(client, "monitor", "blinded/fhir.json").status_code == 200
 
 
 def test_roles_and_bad_dataset_names(client: TestClient, trial: Trial) -> None:
@@ -179,7 +216,7 @@ def test_roles_and_bad_dataset_names(client: TestClient, trial: Trial) -> None:
             if user != "sponsor":
                 assert_problem(blinded, 403, "forbidden")
     sponsor, monitor = login(client, "sponsor"), login(client, "monitor")
-    refused = client.get(f"{EXPORTS}/blinded/sdtm/ta.csv", headers=sponsor)
+    refused = client.get(f"{EXPORTS}/blinded/sdtm.zip?format=sas", headers=sponsor)
     assert_problem(refused, 422, "validation_error")
     assert_problem(client.get(f"{EXPORTS}/sdtm/ae.csv", headers=monitor), 422, "validation_error")
 
@@ -194,6 +231,7 @@ def test_cli_exports(
         ("list", "list.csv", ["--format", "redcap", "--scope", "C1"]),
         ("sdtm", "sdtm.zip", []),
         ("sdtm", "blinded.zip", ["--blinded"]),
+        ("sdtm", "sdtm-xpt.zip", ["--format", "xpt"]),
         ("odm", "odm.xml", []),
         ("fhir", "fhir.json", ["--blinded"]),
     ):
@@ -208,7 +246,9 @@ def test_cli_exports(
     assert outputs["list.csv"].read_text().startswith("redcap_randomization_number,")
     assert "ta.csv" in _unzip(outputs["sdtm.zip"].read_bytes())
     blinded = _unzip(outputs["blinded.zip"].read_bytes())
-    assert "ta.csv" not in blinded and _blind_leaks("".join(blinded.values()), trial) == []
+    assert "BLINDED" in blinded["ta.csv"] and _blind_leaks("".join(blinded.values()), trial) == []
+    xpt = zipfile.ZipFile(io.BytesIO(outputs["sdtm-xpt.zip"].read_bytes()))
+    assert xpt.namelist() == [*(f"{n}.xpt" for n in SDTM), "define.xml"]
     ODM_SCHEMA.validate(outputs["odm.xml"].read_text())
     fhir_text = outputs["fhir.json"].read_text()
     Bundle.model_validate_json(fhir_text)

@@ -52,9 +52,14 @@ INELIGIBLE: dict[str, tuple[dict[str, Any], list[str]]] = {
         {
             "sledai_2k_score": 4,
             "on_soc_medication": False,
-            "exclusions": {"active_lupus_nephritis": True},
+            "exclusions": {"active_or_unstable_lupus_nephritis": True},
         },
-        ["sledai_2k_score", "on_soc_medication", "exclusion.active_lupus_nephritis"],
+        [
+            "sledai_2k_score",
+            "on_soc_medication",
+            "soc_consistency",  # 5 mg/day of prednisone is standard of care
+            "exclusion.active_or_unstable_lupus_nephritis",
+        ],
     ),
     "every miss at once": (
         {
@@ -64,8 +69,8 @@ INELIGIBLE: dict[str, tuple[dict[str, Any], list[str]]] = {
             "bilag_b_count": 1,
             "on_soc_medication": False,
             "exclusions": {
-                "active_neuropsychiatric_sle": True,
-                "active_lupus_nephritis": True,
+                "active_or_unstable_neuropsychiatric_sle": True,
+                "active_or_unstable_lupus_nephritis": True,
                 "other_autoimmune_disease": True,
                 "uncontrolled_medical_condition": True,
                 "active_severe_infection": True,
@@ -77,8 +82,9 @@ INELIGIBLE: dict[str, tuple[dict[str, Any], list[str]]] = {
             "sledai_2k_score",
             "bilag_2004",
             "on_soc_medication",
-            "exclusion.active_neuropsychiatric_sle",
-            "exclusion.active_lupus_nephritis",
+            "soc_consistency",
+            "exclusion.active_or_unstable_neuropsychiatric_sle",
+            "exclusion.active_or_unstable_lupus_nephritis",
             "exclusion.other_autoimmune_disease",
             "exclusion.uncontrolled_medical_condition",
             "exclusion.active_severe_infection",
@@ -87,7 +93,18 @@ INELIGIBLE: dict[str, tuple[dict[str, Any], list[str]]] = {
     ),
     "SLEDAI 5": ({"sledai_2k_score": 5}, ["sledai_2k_score"]),
     "BILAG 0 A 1 B": ({"bilag_a_count": 0, "bilag_b_count": 1}, ["bilag_2004"]),
-    "not on SOC": ({"on_soc_medication": False}, ["on_soc_medication"]),
+    "not on SOC": (
+        {"on_soc_medication": False, "prednisone_equivalent_mg_per_day": 0},
+        ["on_soc_medication"],
+    ),
+    "on no SOC beside 7.5 mg/day prednisone": (
+        {"on_soc_medication": False, "prednisone_equivalent_mg_per_day": 7.5},
+        ["on_soc_medication", "soc_consistency"],
+    ),
+    "randomized 29 days after screening": (
+        {"screening_date": (today() - timedelta(days=29)).isoformat()},
+        ["screening_window"],
+    ),
     "diagnosed 12 weeks less a day before screening": (
         {"sle_diagnosis_date": (today() - timedelta(days=14 + 7 * 12 - 1)).isoformat()},
         ["sle_diagnosis_duration"],
@@ -180,8 +197,8 @@ MALFORMED: dict[str, tuple[dict[str, Any], str]] = {
     "missing weight": (_without(VALID, "weight_kg"), "weight_kg"),
     "missing eligibility": (_without(VALID, "eligibility"), "eligibility"),
     "missing exclusion": (
-        _without(VALID, "eligibility", "exclusions", "active_lupus_nephritis"),
-        "eligibility.exclusions.active_lupus_nephritis",
+        _without(VALID, "eligibility", "exclusions", "active_or_unstable_lupus_nephritis"),
+        "eligibility.exclusions.active_or_unstable_lupus_nephritis",
     ),
     "weight 0": (_with(VALID, 0, "weight_kg"), "weight_kg"),
     "weight 250": (_with(VALID, 250, "weight_kg"), "weight_kg"),

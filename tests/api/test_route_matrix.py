@@ -15,7 +15,7 @@ from app.domain.roles import Role
 from tests.support.api import assert_problem
 from tests.support.helpers import login
 
-PUBLIC = {("POST", "/api/v1/auth/token"), ("GET", "/health")}
+PUBLIC = {("POST", "/api/v1/auth/token"), ("GET", "/health"), ("GET", "/ready")}
 USER_OF_ROLE = {
     Role.SITE_COORDINATOR: "coordinator",
     Role.INVESTIGATOR: "investigator",
@@ -33,6 +33,8 @@ PATH_VALUES = {
     "code": "C2",
     "confirmation_id": "1",
     "dataset": "dm",
+    "visit": "W4",
+    "change_id": "1",
 }
 
 

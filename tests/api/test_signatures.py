@@ -124,7 +124,8 @@ def test_the_pages_show_the_meaning_next_to_the_password(client: TestClient) -> 
     page = client.get(f"/subjects/{subject}/unblind").text
     assert f"I authorise the emergency unblinding of subject {screening} at site DE01" in page
     assert 'name="signature.password"' in page and 'type="password"' in page
-    web_login(client, "sponsor")
-    page = client.get("/admin/cohorts").text
+    token = web_login(client, "sponsor")
+    reason = {"C1.close.reason": "safety review done", "csrf_token": token}
+    page = client.post("/admin/cohorts/C1/close/review", data=reason).text  # signed on review
     assert "I approve closing cohort C1" in page and 'name="C1.close.signature.password"' in page
     assert "I approve 1.2 mg/kg as the phase II dose" in client.get("/admin/phase2-dose").text

@@ -19,7 +19,7 @@ def test_coordinator_randomizes_and_monitor_sees_allocation(client: TestClient) 
         "weight_kg": 70.0,
         "dose_mg": 56.0,
         "vials": 1,
-        "infusion_volume_ml": 5.6,
+        "drug_volume_ml": 5.6,
     }
     assert body["randomization_number"] == "IMC-0001"
     monitor = login(client, "monitor")

@@ -166,7 +166,7 @@ def test_phase2_dose_then_stratified_randomization(
                 "weight_kg": 70.0,
                 "dose_mg": 84.0,
                 "vials": 1,
-                "infusion_volume_ml": 8.4,
+                "drug_volume_ml": 8.4,
             }
             assert len(out["kits"]) == 1
             view = client.get(f"/api/v1/subjects/{subject_id}", headers=coordinator).json()

@@ -15,8 +15,8 @@ from tests.support.demo import DEMO_PASSWORD
 from tests.support.helpers import today
 
 EXCLUSIONS = (
-    "active_neuropsychiatric_sle",
-    "active_lupus_nephritis",
+    "active_or_unstable_neuropsychiatric_sle",
+    "active_or_unstable_lupus_nephritis",
     "other_autoimmune_disease",
     "uncontrolled_medical_condition",
     "active_severe_infection",

@@ -27,6 +27,7 @@ from tests.support.helpers import login, open_phase2, randomize, randomize_body,
 
 runner = CliRunner()
 STUDY = load_study()
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 ADMIN = "/api/v1/admin"
 BLINDED_USERS = ("coordinator", "investigator", "pharmacist", "supply", "sponsor")
 
@@ -60,10 +61,22 @@ def _commitment_line(url: str, scope: str) -> str:
     return next(line for line in output.splitlines() if line.startswith(f"{scope}  "))
 
 
+def _arms(url: str, scope: str, tmp_path: Path) -> list[tuple[str, str, str]]:
+    out = tmp_path / f"canonical-{uuid.uuid4().hex}.csv"
+    code, output = irt(
+        "lists", "export", "--scope", scope, "--out", str(out), "--database-url", url
+    )
+    assert code == 0, output
+    rows = csv.DictReader(io.StringIO(out.read_text()))
+    return [(r["stratum"], r["sequence"], r["arm"]) for r in rows]
+
+
 @pytest.mark.parametrize("scope", ["C1", "P2"])
-def test_redcap_export_imports_into_a_fresh_database_with_the_same_commitment(
+def test_redcap_export_imports_into_a_fresh_database_arm_for_arm(
     demo_db: Database, db_url: str, other_db_url: str, tmp_path: Path, scope: str
 ) -> None:
+    """Every arm comes back in its place; the commitment too where blocks have one size (C1).
+    In P2 the blocks are read back from the arms, so the commitment is that of the reading."""
     out = tmp_path / "redcap.csv"
     code, output = irt(
         "lists", "export", "--format", "redcap", "--scope", scope, "--out", str(out),
@@ -77,9 +90,79 @@ def test_redcap_export_imports_into_a_fresh_database_with_the_same_commitment(
         "--database-url", other_db_url,
     )  # fmt: skip
     assert code == 0, output
+    assert _arms(other_db_url, scope, tmp_path) == _arms(db_url, scope, tmp_path)
     expected = rl.commitment(rl.generate_list(DEMO_SEED, STUDY.scope(scope)))
-    assert f"{scope}  {expected}  imported" in _commitment_line(other_db_url, scope)
     assert f"{scope}  {expected}  generated" in _commitment_line(db_url, scope)
+    imported = _commitment_line(other_db_url, scope)
+    assert (f"{scope}  {expected}  imported" in imported) == (scope == "C1"), imported
+
+
+def test_sealed_envelope_export_imports_into_a_fresh_database_exactly(
+    demo_db: Database, db_url: str, other_db_url: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "se.csv"
+    code, output = irt(
+        "lists", "export", "--format", "sealed-envelope", "--scope", "P2", "--out", str(out),
+        "--database-url", db_url,
+    )  # fmt: skip
+    assert code == 0, output
+    assert out.read_text().startswith("Randomisation code,SLEDAI,PRED,Block identifier")
+    assert irt("study", "load", "--database-url", other_db_url)[0] == 0
+    code, output = irt(
+        "lists", "import", str(out), "--format", "sealed-envelope", "--database-url", other_db_url
+    )
+    assert code == 0, output
+    expected = rl.commitment(rl.generate_list(DEMO_SEED, STUDY.scope("P2")))
+    assert f"P2  {expected}  imported" in _commitment_line(other_db_url, "P2")
+
+
+@pytest.mark.parametrize(
+    ("name", "file_format", "extra"),
+    [
+        ("redcap/allocation_download.csv", "redcap", []),
+        ("redcap/redcap_template.csv", "redcap", []),
+        ("sealed_envelope/export_with_strata.csv", "sealed-envelope", []),
+        (
+            "sealed_envelope/export_with_strata.csv",
+            "sealed-envelope",
+            ["--column", "SLEDAI-2K score=SLEDAI", "--column", "Prednisone dose=PRED"],
+        ),
+    ],
+)
+def test_the_tools_files_import_and_export_back_to_the_same_list(
+    db: Database, db_url: str, tmp_path: Path, name: str, file_format: str, extra: list[str]
+) -> None:
+    assert irt("study", "load", "--database-url", db_url)[0] == 0
+    path = FIXTURES / name
+    code, output = irt(
+        "lists", "import", str(path), "--format", file_format, *extra, "--database-url", db_url
+    )
+    assert code == 0, output
+    parsed = lf.parse(path.read_text("utf-8"), study=STUDY, file_format=file_format, scope="P2")
+    line = _commitment_line(db_url, "P2")
+    assert f"P2  {rl.commitment(parsed['P2'])}  imported" in line
+    out = tmp_path / "again.csv"
+    code, output = irt(
+        "lists", "export", "--format", file_format, "--out", str(out), "--database-url", db_url
+    )
+    assert code == 0, output
+    again = lf.parse(out.read_text("utf-8"), study=STUDY, file_format=file_format, scope="P2")
+    assert again == parsed
+
+
+def test_a_table_grouped_by_site_is_refused_and_imports_nothing(db: Database, db_url: str) -> None:
+    assert irt("study", "load", "--database-url", db_url)[0] == 0
+    before = snapshot(db)
+    code, output = irt(
+        "lists", "import", str(FIXTURES / "redcap/allocation_download_by_dag.csv"),
+        "--format", "redcap", "--scope", "C1", "--dag", "1330=DE01", "--dag", "1331=DE02",
+        "--dag", "1332=US01", "--database-url", db_url,
+    )  # fmt: skip
+    assert code == 1
+    assert "grouped by site" in output and "nothing was imported" in output
+    assert_unchanged(db, before)
+    code, output = irt("lists", "import", "x.csv", "--dag", "1330", "--database-url", db_url)
+    assert code == 1 and "--dag '1330': write it as FROM=TO" in output
 
 
 def test_canonical_export_stays_the_default_and_takes_a_scope(
@@ -120,7 +203,7 @@ def test_bad_files_are_refused_whole_naming_every_bad_row(
     if file_format == "redcap":
         lines = lf.to_redcap(slots, STUDY, "C1").splitlines()
         lines[2] = lines[2].split(",")[0] + ",5"
-        lines[6] = "C2-1-0006-B2-4," + lines[6].split(",")[1]
+        lines[6] = lines[1].split(",")[0] + "," + lines[6].split(",")[1]  # a repeated number
     else:
         lines = sealed_envelope(slots).splitlines()
         lines[2] = lines[2].rsplit(",", 1)[0] + ",Aspirin"
@@ -133,7 +216,7 @@ def test_bad_files_are_refused_whole_naming_every_bad_row(
         "--database-url", db_url,
     )  # fmt: skip
     assert code == 1
-    assert "row 3:" in output and "row 7:" in output and "nothing was imported" in output
+    assert "row 3, column" in output and "row 7" in output and "nothing was imported" in output
     assert_unchanged(db, before)
 
 
@@ -176,6 +259,9 @@ def test_list_csv_exports_the_stored_list(client: TestClient) -> None:
     response = client.get(url, params={"format": "redcap", "scope": "P2"}, headers=monitor)
     p2 = rl.generate_list(DEMO_SEED, STUDY.scope("P2"))
     assert response.status_code == 200 and response.text == lf.to_redcap(p2, STUDY, "P2")
+    response = client.get(url, params={"format": "sealed-envelope"}, headers=monitor)
+    assert response.status_code == 200
+    assert response.text == lf.to_sealed_envelope(p2, STUDY, "P2")
     assert client.get(url, params={"format": "xml"}, headers=monitor).status_code == 422
     assert client.get(url, params={"scope": "P9"}, headers=monitor).status_code == 422
 

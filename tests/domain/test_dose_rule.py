@@ -115,25 +115,23 @@ def test_dose_vials_and_volume(weight: Decimal, level: Decimal) -> None:
     assert dose.weight_kg == weight
     assert dose.dose_level_mg_per_kg == level
     exact = weight * level
-    assert dose.dose_mg == exact.quantize(Decimal("0.1"), ROUND_HALF_UP)
-    assert abs(dose.dose_mg - exact) <= Decimal("0.05")
-    # vials on the rounded dose, 100 mg per vial
-    tenths = int(dose.dose_mg * 10)
-    assert dose.vials == math.ceil(tenths / 1000)
+    # one rounding: the volume, dose / 10 mg/mL to the syringe's 0.1 mL, half up
+    assert dose.drug_volume_ml == (exact / 10).quantize(Decimal("0.1"), ROUND_HALF_UP)
+    assert dose.dose_mg == dose.drug_volume_ml * 10
+    assert abs(dose.dose_mg - exact) <= Decimal("0.5")
+    # vials on that same dose, 100 mg per vial
+    assert dose.vials == math.ceil(int(dose.dose_mg) / 100)
     assert (dose.vials - 1) * 100 < dose.dose_mg <= dose.vials * 100
-    # infusion volume: dose / 10 mg/mL, to 0.1 mL
-    assert dose.infusion_volume_ml == (dose.dose_mg / 10).quantize(Decimal("0.1"), ROUND_HALF_UP)
-    assert abs(dose.infusion_volume_ml - dose.dose_mg / 10) <= Decimal("0.05")
-    assert dose.infusion_volume_ml <= dose.vials * DRUG.vial_volume_ml
+    assert dose.drug_volume_ml <= dose.vials * DRUG.vial_volume_ml
 
 
 @pytest.mark.parametrize(
     ("weight", "level", "dose_mg", "vials", "volume"),
     [
         ("62.5", "1.6", "100.0", 1, "10.0"),  # exactly one vial
-        ("62.57", "1.6", "100.1", 2, "10.0"),  # 100.112 mg rounds to 100.1: a second vial
-        ("62.53", "1.6", "100.0", 1, "10.0"),  # 100.048 rounds down to 100.0: one vial
-        ("70.65", "0.8", "56.5", 1, "5.7"),  # 56.52 -> 56.5 mg; 5.65 mL half up to 5.7
+        ("62.57", "1.6", "100.0", 1, "10.0"),  # 10.0112 mL -> 10.0 mL: one vial holds it
+        ("62.82", "1.6", "101.0", 2, "10.1"),  # 10.0512 mL -> 10.1 mL: a second vial
+        ("70.65", "0.8", "57.0", 1, "5.7"),  # 5.652 mL -> 5.7 mL, so 57 mg
         ("200", "1.6", "320.0", 4, "32.0"),
         ("30", "0.8", "24.0", 1, "2.4"),
     ],
@@ -142,7 +140,7 @@ def test_dose_examples(weight: str, level: str, dose_mg: str, vials: int, volume
     dose = calculate_dose(
         Decimal(weight), dose_level_mg_per_kg=Decimal(level), drug=DRUG, accepted=WEIGHT
     )
-    assert (dose.dose_mg, dose.vials, dose.infusion_volume_ml) == (
+    assert (dose.dose_mg, dose.vials, dose.drug_volume_ml) == (
         Decimal(dose_mg),
         vials,
         Decimal(volume),

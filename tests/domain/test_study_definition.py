@@ -88,8 +88,8 @@ def test_eligibility_rules_match_design() -> None:
     assert rules.min_sledai_2k == 6
     assert (rules.min_bilag_a, rules.min_bilag_b) == (1, 2)
     assert set(rules.exclusions) == {
-        "active_neuropsychiatric_sle",
-        "active_lupus_nephritis",
+        "active_or_unstable_neuropsychiatric_sle",
+        "active_or_unstable_lupus_nephritis",
         "other_autoimmune_disease",
         "uncontrolled_medical_condition",
         "active_severe_infection",

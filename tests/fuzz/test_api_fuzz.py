@@ -73,7 +73,7 @@ KNOWN_PATH_EXAMPLES = {GenerationMode.POSITIVE: 4 * SCALE, GenerationMode.NEGATI
 REFUSED_EXAMPLES = {GenerationMode.POSITIVE: 1 * SCALE, GenerationMode.NEGATIVE: 1 * SCALE}
 """Per operation and user whose role is refused (403 every time)."""
 PUBLIC_EXAMPLES = {GenerationMode.POSITIVE: 8 * SCALE, GenerationMode.NEGATIVE: 6 * SCALE}
-PUBLIC = {("POST", "/api/v1/auth/token"), ("GET", "/health")}
+PUBLIC = {("POST", "/api/v1/auth/token"), ("GET", "/health"), ("GET", "/ready")}
 
 LOGIN = ("POST", "/api/v1/auth/token")
 LOGOUT = ("POST", "/api/v1/auth/logout")
@@ -271,6 +271,8 @@ def known_path_values(operation: Any, seeded: dict[str, str]) -> dict[str, str] 
         "code": "C2",
         "dataset": "dm",
         "confirmation_id": "1",
+        "visit": "W4",
+        "change_id": "1",
     }
     return {name: values[name] for name in names}
 

@@ -94,7 +94,7 @@ def answers(
     """An eligible subject's answers, or answers missing exactly one criterion (`miss`)."""
     exclusions = dict.fromkeys(Exclusions.__dataclass_fields__, False)
     if not eligible and miss == "exclusion":
-        exclusions["active_lupus_nephritis"] = True
+        exclusions["active_or_unstable_lupus_nephritis"] = True
     screening = visit_date - timedelta(days=7)
     return EligibilityAnswers(
         sle_diagnosis_date=screening - timedelta(days=800),

@@ -19,9 +19,9 @@ PROBLEM_KEYS = {"type", "title", "status", "detail", "code"}
 
 # Words that must never reach a blinded user. Text anywhere in a body or a header value:
 LEAK_TEXT = ("placebo", "imc002")
-# No exception: the problem type namespace is "urn:irt:problem:", and "IMC-002" (the study)
-# never matches "imc002".
-HARMLESS_TEXT: tuple[str, ...] = ()
+# The problem type namespace is "urn:irt:problem:", and "IMC-002" (the study) never matches
+# "imc002". One exception: the blinded FHIR export's one product, the same for every subject.
+HARMLESS_TEXT: tuple[str, ...] = ("imc-002 or placebo",)
 # ...and words a JSON key must not be made of (a key is split on "_": "kit_content", "slot_id",
 # "block_size" and "arm" are all caught; "randomization" or "pharmacist" are not).
 LEAK_KEY_WORDS = frozenset(
@@ -103,7 +103,10 @@ def _zip_text(response: httpx.Response) -> str | None:
     if not response.headers.get("content-type", "").startswith("application/zip"):
         return None
     with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
-        return "\n".join(archive.read(name).decode("utf-8") for name in archive.namelist())
+        # binary members (SAS XPT) keep their text; a byte that is no UTF-8 becomes U+FFFD
+        return "\n".join(
+            archive.read(name).decode("utf-8", errors="replace") for name in archive.namelist()
+        )
 
 
 def leaks(response: httpx.Response) -> list[str]:

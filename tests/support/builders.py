@@ -10,8 +10,8 @@ from typing import Any
 from app.domain.eligibility import EligibilityAnswers, Exclusions
 
 NO_EXCLUSIONS = Exclusions(
-    active_neuropsychiatric_sle=False,
-    active_lupus_nephritis=False,
+    active_or_unstable_neuropsychiatric_sle=False,
+    active_or_unstable_lupus_nephritis=False,
     other_autoimmune_disease=False,
     uncontrolled_medical_condition=False,
     active_severe_infection=False,

@@ -39,8 +39,8 @@ def today() -> date:
 def eligibility(**overrides: Any) -> dict[str, Any]:
     """Answers of an eligible subject in stratum SLEDAI<10/PRED<10."""
     exclusions = {
-        "active_neuropsychiatric_sle": False,
-        "active_lupus_nephritis": False,
+        "active_or_unstable_neuropsychiatric_sle": False,
+        "active_or_unstable_lupus_nephritis": False,
         "other_autoimmune_disease": False,
         "uncontrolled_medical_condition": False,
         "active_severe_infection": False,

@@ -74,3 +74,22 @@ def eligible_form(weight_kg: str = "70.0", **overrides: str) -> dict[str, str]:
     form = {k: "on" if v is True else str(v) for k, v in answers.items() if v is not False}
     form |= {f"exclusions.{k}": "on" for k, v in exclusions.items() if v}
     return {**form, "visit_date": today().isoformat(), "weight_kg": weight_kg, **overrides}
+
+
+ISO_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+"""What a page must never show: machine time (docs/web.md shows 01-Dec-2026 21:42 UTC)."""
+
+
+def visible_text(page: str, *, code: bool = False) -> str:
+    """The page as read: no tags, scripts or styles (an input's value is not text); without
+    `code`, no <code> either (data shown as recorded, e.g. the audit trail's JSON)."""
+    hidden = "script|style" if code else "script|style|code"
+    text = re.sub(rf"<({hidden})\b.*?</\1>", " ", page, flags=re.DOTALL | re.IGNORECASE)
+    return html.unescape(re.sub(r"<[^>]+>", " ", text))
+
+
+def iso_timestamps(response: httpx.Response) -> list[str]:
+    """The ISO 8601 timestamps an HTML page shows (empty: none; other media are not pages)."""
+    if not response.headers.get("content-type", "").startswith("text/html"):
+        return []
+    return ISO_TIMESTAMP.findall(visible_text(response.text))

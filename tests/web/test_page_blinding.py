@@ -34,7 +34,7 @@ from tests.api.test_blinding import (  # the API walk's study: both arms, both s
 from tests.support.api import assert_blinded, leaks
 from tests.support.demo import DEMO_PASSWORD
 from tests.support.helpers import login, register, today
-from tests.web.support import eligible_form, web_login
+from tests.web.support import eligible_form, iso_timestamps, web_login
 
 __all__ = ["study"]  # the fixture, imported for the walk
 
@@ -166,6 +166,7 @@ PHARMACIST = frozenset({Role.PHARMACIST})
 SUPPLY = frozenset({Role.SUPPLY_MANAGER})
 MONITOR = frozenset({Role.UNBLINDED_MONITOR})
 SPONSOR = frozenset({Role.SPONSOR_ADMIN})
+MISSTRATIFIED = SITE_STAFF | MONITOR | SPONSOR
 
 
 def _receipt_pages(client: TestClient, study: Study, user: str) -> list[PageRequest]:
@@ -288,6 +289,14 @@ def _activate(client: TestClient, study: Study, user: str) -> list[PageRequest]:
     ]
 
 
+def _timezone(client: TestClient, study: Study, user: str) -> list[PageRequest]:
+    url = "/admin/sites/US01/timezone"
+    return [
+        ("timezone US01", "POST", url, {"US01.timezone": "America/New_York"}),
+        ("timezone unknown", "POST", url, {"US01.timezone": "Mars/Olympus"}),
+    ]
+
+
 def _cohort(action: str) -> PageBuilder:
     def build(client: TestClient, study: Study, user: str) -> list[PageRequest]:
         return [
@@ -315,6 +324,54 @@ def _phase2(client: TestClient, study: Study, user: str) -> list[PageRequest]:
     return [("select dose", "POST", "/admin/phase2-dose", data)]
 
 
+def _caps(url: str) -> PageBuilder:
+    """Lower the planned C3 by one (its place stays unused), for review or signed."""
+
+    def build(client: TestClient, study: Study, user: str) -> list[PageRequest]:
+        data = {
+            "cap.C3": "7",
+            "reason": "walk: DSMB review of caps",
+            "signature.password": DEMO_PASSWORD,
+            "idempotency_key": f"walk-caps-{user}",
+        }
+        return [(f"caps {url}", "POST", url, data)]
+
+    return build
+
+
+def _correction(submit: bool) -> PageBuilder:
+    """A stratification factor corrected on a phase II subject of each arm (review, or the
+    signed submit and a wrong password): the pages must read the same for both arms."""
+
+    def build(client: TestClient, study: Study, user: str) -> list[PageRequest]:
+        requests: list[PageRequest] = []
+        for arm in ("IMC002", "PLACEBO"):
+            subject_id = next(s for s in study.phase2[:4] if study.arms[s] == arm)
+            data = {
+                "field": "eligibility.bilag_b_count",
+                "new_value": "3",
+                "reason": "walk: source data verification",
+                "idempotency_key": uuid.uuid4().hex,
+            }
+            if not submit:
+                url = f"/subjects/{subject_id}/corrections/review"
+                requests += [
+                    (f"review correction {arm}", "POST", url, data),
+                    (f"edit correction {arm}", "POST", url, {**data, "action": "edit"}),
+                ]
+                continue
+            url = f"/subjects/{subject_id}/corrections"
+            wrong = {**data, "signature.password": "not-the-password"}
+            signed = {**data, "signature.password": DEMO_PASSWORD}
+            requests += [
+                (f"correct wrong password {arm}", "POST", url, wrong),
+                (f"correct {arm}", "POST", url, signed),
+            ]
+        return requests
+
+    return build
+
+
 PAGES: dict[tuple[str, str], tuple[PageBuilder, frozenset[Role]]] = {
     ("GET", "/"): (_get("/"), EVERYONE),
     ("GET", "/login"): (_get("/login"), EVERYONE),
@@ -331,6 +388,14 @@ PAGES: dict[tuple[str, str], tuple[PageBuilder, frozenset[Role]]] = {
     ("POST", "/subjects/{subject_id}/dispense"): (_dispense, SITE_STAFF),
     ("GET", "/subjects/{subject_id}/unblind"): (_subject_pages("/unblind"), INVESTIGATOR),
     ("POST", "/subjects/{subject_id}/unblind"): (_unblind, INVESTIGATOR),
+    ("GET", "/subjects/{subject_id}/corrections/new"): (
+        _subject_pages("/corrections/new"),
+        RANDOMIZERS,
+    ),
+    ("POST", "/subjects/{subject_id}/corrections/review"): (_correction(False), RANDOMIZERS),
+    ("POST", "/subjects/{subject_id}/corrections"): (_correction(True), RANDOMIZERS),
+    ("GET", "/reports/misstratified"): (_get("/reports/misstratified"), MISSTRATIFIED),
+    ("GET", "/reports/misstratified.csv"): (_get("/reports/misstratified.csv"), MISSTRATIFIED),
     ("GET", "/confirmations"): (_get("/confirmations"), CONFIRMATION_READERS),
     ("GET", "/confirmations/{confirmation_id}"): (_confirmations, CONFIRMATION_READERS),
     ("GET", "/pharmacy"): (_get("/pharmacy", "?site_id=DE02", "?site_id=US01"), PHARMACY),
@@ -362,6 +427,11 @@ PAGES: dict[tuple[str, str], tuple[PageBuilder, frozenset[Role]]] = {
     ("GET", "/monitor/audit/verify"): (_get("/monitor/audit/verify"), MONITOR),
     ("GET", "/admin/sites"): (_get("/admin/sites"), SPONSOR),
     ("POST", "/admin/sites/{site_id}/activate"): (_activate, SPONSOR),
+    ("POST", "/admin/sites/{site_id}/timezone"): (_timezone, SPONSOR),
+    ("GET", "/admin/caps"): (_get("/admin/caps"), SPONSOR),
+    ("POST", "/admin/caps/review"): (_caps("/admin/caps/review"), SPONSOR),
+    ("POST", "/admin/caps"): (_caps("/admin/caps"), SPONSOR),
+    ("GET", "/admin/study-versions"): (_get("/admin/study-versions"), SPONSOR | MONITOR),
     ("GET", "/admin/cohorts"): (_get("/admin/cohorts"), SPONSOR),
     ("POST", "/admin/cohorts/{code}/open"): (_cohort("open"), SPONSOR),
     ("POST", "/admin/cohorts/{code}/close"): (_cohort("close"), SPONSOR),
@@ -417,6 +487,137 @@ PAGES[("POST", "/session/kept/discard")] = (
     lambda client, study, user: [("discard kept", "POST", "/session/kept/discard", {})],
     EVERYONE,
 )
+
+
+# the subject status pages (app/web/pages_lifecycle.py), walked after the dosing visits
+STATUS_PATHS = ("screen-fail", "discontinue", "withdraw", "complete")
+
+
+def _status_body(category: str = "other") -> dict[str, str]:
+    return {
+        "effective_date": today().isoformat(),
+        "reason_category": category,
+        "reason": "walk: recorded on purpose",
+        "idempotency_key": uuid.uuid4().hex,
+    }
+
+
+def _status_forms(client: TestClient, study: Study, user: str) -> list[PageRequest]:
+    own = _own_registered(study, user)
+    requests = [
+        (f"status form {p}", "GET", f"/subjects/{own}/status/{p}", {})
+        for p in (*STATUS_PATHS, "nonsense")
+    ]
+    requests += [
+        (f"status form {arm}", "GET", f"/subjects/{s}/status/discontinue", {})
+        for arm, s in _arm_subjects(study).items()
+    ]
+    return requests
+
+
+def _status_reviews(client: TestClient, study: Study, user: str) -> list[PageRequest]:
+    own = _own_registered(study, user)
+    requests = [
+        ("status review", "POST", f"/subjects/{own}/status/screen-fail/review", _status_body()),
+        (
+            "status review refused",
+            "POST",
+            f"/subjects/{own}/status/discontinue/review",
+            _status_body(),
+        ),
+    ]
+    for arm, subject_id in _arm_subjects(study).items():
+        url = f"/subjects/{subject_id}/status/discontinue/review"
+        requests.append((f"status review {arm}", "POST", url, _status_body("adverse_event")))
+    return requests
+
+
+def _status_submits(client: TestClient, study: Study, user: str) -> list[PageRequest]:
+    requests: list[PageRequest] = []
+    if user in HOME_SITE and Role(USERS[user]) in RANDOMIZERS:
+        fresh = register(client, login(client, user), HOME_SITE[user])
+        url = f"/subjects/{fresh}/status/screen-fail"
+        requests.append(("status screen fail", "POST", url, _status_body("eligibility_not_met")))
+    for arm, subject_id in _arm_subjects(study).items():
+        url = f"/subjects/{subject_id}/status/complete"
+        requests.append((f"status complete {arm}", "POST", url, _status_body("completed")))
+    return requests
+
+
+def _undo_pages(client: TestClient, study: Study, user: str) -> list[PageRequest]:
+    ids = [_own_registered(study, user), *_arm_subjects(study).values()]
+    return [(f"undo form {s}", "GET", f"/subjects/{s}/status-undo", {}) for s in ids]
+
+
+def _undo_reviews(client: TestClient, study: Study, user: str) -> list[PageRequest]:
+    data = {"reason": "walk: undone on purpose", "idempotency_key": uuid.uuid4().hex}
+    return [
+        (f"undo review {s}", "POST", f"/subjects/{s}/status-undo/review", data)
+        for s in [_own_registered(study, user), *_arm_subjects(study).values()]
+    ]
+
+
+def _undo_submits(client: TestClient, study: Study, user: str) -> list[PageRequest]:
+    data = {
+        "reason": "walk: undone on purpose",
+        "change_id": "1",
+        "signature.password": DEMO_PASSWORD,
+        "idempotency_key": uuid.uuid4().hex,
+    }
+    return [
+        (f"undo {s}", "POST", f"/subjects/{s}/status-undo", data)
+        for s in [_own_registered(study, user), *_arm_subjects(study).values()]
+    ]
+
+
+PAGES[("GET", "/subjects/{subject_id}/status/{path}")] = (_status_forms, RANDOMIZERS)
+PAGES[("POST", "/subjects/{subject_id}/status/{path}/review")] = (_status_reviews, RANDOMIZERS)
+PAGES[("POST", "/subjects/{subject_id}/status/{path}")] = (_status_submits, RANDOMIZERS)
+PAGES[("GET", "/subjects/{subject_id}/status-undo")] = (_undo_pages, RANDOMIZERS)
+PAGES[("POST", "/subjects/{subject_id}/status-undo/review")] = (_undo_reviews, RANDOMIZERS)
+PAGES[("POST", "/subjects/{subject_id}/status-undo")] = (_undo_submits, RANDOMIZERS)
+
+
+# visit windows (app/web/pages_visits.py): acts on week 48 of a subject of each arm (its window
+# is not open, nothing is dispensed: refused alike), the visit report, the cohort close review
+def _visit_acts(method: str, act: str) -> PageBuilder:
+    def build(client: TestClient, study: Study, user: str) -> list[PageRequest]:
+        data = {"reason": "walk: the visit did not take place"}
+        requests: list[PageRequest] = []
+        for arm, subject_id in _arm_subjects(study).items():
+            url = f"/subjects/{subject_id}/visits/W48/{act}"
+            requests.append(
+                (f"{method} {act} {arm}", method, url, data if method == "POST" else {})
+            )
+        if method == "POST":
+            own = _arm_subjects(study)["IMC002"]
+            bad = ("POST", f"/subjects/{own}/visits/W48/{act}", {"reason": "short"})
+            requests.append((f"{act} short reason", *bad))
+        return requests
+
+    return build
+
+
+def _close_reviews(client: TestClient, study: Study, user: str) -> list[PageRequest]:
+    return [
+        (f"close review {code}", "POST", f"/admin/cohorts/{code}/close/review", data)
+        for code in ("C1", "C2", "C3")
+        for data in ({f"{code}.close.reason": "walk: safety review done"},)
+    ]
+
+
+for _act in ("missed", "entered-in-error"):
+    PAGES[("GET", f"/subjects/{{subject_id}}/visits/{{visit}}/{_act}")] = (
+        _visit_acts("GET", _act),
+        SITE_STAFF,
+    )
+    PAGES[("POST", f"/subjects/{{subject_id}}/visits/{{visit}}/{_act}")] = (
+        _visit_acts("POST", _act),
+        SITE_STAFF,
+    )
+PAGES[("GET", "/reports/visits")] = (_get("/reports/visits", "?site_id=DE01"), SITE_STAFF)
+PAGES[("GET", "/reports/visits.csv")] = (_get("/reports/visits.csv", "?site_id=DE01"), SITE_STAFF)
+PAGES[("POST", "/admin/cohorts/{code}/close/review")] = (_close_reviews, SPONSOR)
 PUBLIC = {("GET", "/login"), ("POST", "/login")}
 
 
@@ -475,6 +676,8 @@ def _walk(client: TestClient, study: Study, user: str, subtests: Any) -> dict[st
             with subtests.test(msg=context):
                 if not url.startswith(SIMULATED):
                     assert_blinded(response, context)
+                # dates and times as people read them, never ISO 8601 machine time
+                assert iso_timestamps(response) == [], context
                 # every form a page shows can be submitted: its CSRF token is filled in
                 assert 'name="csrf_token" value=""' not in response.text, context
                 assert response.status_code < 500, response.text

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from app.db.engine import Database
 from app.db.models import Kit, Shipment, ShipmentKit, SupplyLevel
+from app.domain.date_display import format_date
 from app.services.transaction import utcnow, writing
 from tests.support.api import audit_entries
 from tests.support.databases import assert_unchanged, snapshot
@@ -315,7 +316,7 @@ def test_depot_stock_totals_only(client: TestClient, demo_db: Database) -> None:
     assert f'data-field="total">{at_depot}<' in page
     assert 'data-field="reserved">8<' in page  # the requested shipment's kits, picked
     for expiry in expiries:
-        assert f'<th scope="row">{expiry.isoformat()}</th>' in page
+        assert f'<th scope="row">{format_date(expiry)}</th>' in page  # 01-Dec-2026
     api = client.get(f"{API}/depots/{DEPOT}/stock", headers=login(client, "supply")).json()
     assert f'data-field="shippable">{api["shippable"]}<' in page
     assert requested and api["reserved"] == 8
@@ -348,7 +349,7 @@ def test_receipt_review_then_confirm_with_an_earlier_date(
     assert review.status_code == 200, review.text
     page = review.text
     assert_page_blinded(page, _lots(demo_db), "receipt review")
-    assert f'data-field="received_on">{arrived}<' in page
+    assert f'data-field="received_on">{format_date(arrived)}<' in page
     assert f'data-field="received">{len(kits) - 2}<' in page
     assert f'data-field="damaged">{damaged}<' in page
     assert f'data-field="missing">{missing}<' in page
@@ -376,7 +377,8 @@ def test_receipt_review_then_confirm_with_an_earlier_date(
     assert (statuses[damaged], statuses[missing]) == ("damaged", "lost")
     assert {statuses[k] for k in kits[2:]} == {"available"}
     page = _page(client, url)
-    assert f'data-field="received_on">{arrived}<' in page and "Review receipt" not in page
+    shown = format_date(arrived)
+    assert f'data-field="received_on">{shown}<' in page and "Review receipt" not in page
     entries = audit_entries(client, login(client, "monitor"))
     receipt = next(
         e

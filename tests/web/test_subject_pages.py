@@ -102,7 +102,10 @@ def test_randomize_review_confirm_and_a_double_submit_randomizes_once(
     token = web_login(client, "coordinator")
     subject_id = _register_page(client, token, "DE01-W002")
     form = client.get(f"/subjects/{subject_id}/randomize")
-    assert form.status_code == 200 and 'for="exclusions-active_lupus_nephritis"' in form.text
+    assert (
+        form.status_code == 200
+        and 'for="exclusions-active_or_unstable_lupus_nephritis"' in form.text
+    )
     data = {**ELIGIBLE, "idempotency_key": hidden(form.text, "idempotency_key")}
     review = submit(client, f"/subjects/{subject_id}/randomize/review", data, token)
     assert review.status_code == 200, review.text
@@ -124,7 +127,8 @@ def test_randomize_review_confirm_and_a_double_submit_randomizes_once(
     assert page.status_code == 200
     assert_blinded(page, "randomization confirmation")
     assert _field(page.text, "stratum") == "ALL"
-    assert _field(page.text, "dose_mg") == "56.4"  # 70.5 kg x 0.8 mg/kg
+    # 70.5 kg x 0.8 mg/kg = 56.4 mg, drawn up to the syringe's 0.1 mL: 5.6 mL, so 56 mg
+    assert _field(page.text, "dose_mg") == "56.0"
     assert len(_field(page.text, "kits").split(", ")) == 1
     assert _field(page.text, "performed_by").startswith("coordinator")
     assert 'media="print"' in page.text
@@ -152,7 +156,7 @@ def test_an_ineligible_subject_is_refused_with_errors_next_to_the_answers(
     data = {
         **ELIGIBLE,
         "sledai_2k_score": "3",
-        "exclusions.active_lupus_nephritis": "on",
+        "exclusions.active_or_unstable_lupus_nephritis": "on",
         "weight_kg": "",
         "idempotency_key": hidden(form.text, "idempotency_key"),
     }
@@ -163,11 +167,13 @@ def test_an_ineligible_subject_is_refused_with_errors_next_to_the_answers(
     page = submit(client, f"/subjects/{subject_id}/randomize/review", data, token)
     assert page.status_code == 422
     assert "SLEDAI-2K" in (field_error(page.text, "sledai_2k_score") or "")
-    assert "nephritis" in (field_error(page.text, "exclusions.active_lupus_nephritis") or "")
+    assert "nephritis" in (
+        field_error(page.text, "exclusions.active_or_unstable_lupus_nephritis") or ""
+    )
     assert 'value="3"' in page.text
-    assert re.search(r'id="exclusions-active_lupus_nephritis"[^>]*checked', page.text)
+    assert re.search(r'id="exclusions-active_or_unstable_lupus_nephritis"[^>]*checked', page.text)
     # the weight range is the service's rule: refused at the final step, next to the field
-    data["sledai_2k_score"], data["exclusions.active_lupus_nephritis"] = "8", ""
+    data["sledai_2k_score"], data["exclusions.active_or_unstable_lupus_nephritis"] = "8", ""
     before = snapshot(demo_db)
     page = submit(client, f"/subjects/{subject_id}/randomize", data, token)
     assert page.status_code == 422 and "weight" in (field_error(page.text, "weight_kg") or "")
@@ -190,6 +196,10 @@ def test_dosing_visit_page_assigns_kits_once_and_confirms(client: TestClient) ->
         "weight_kg": "71",
         "idempotency_key": hidden(form.text, "idempotency_key"),
     }
+    # 71 kg is not the 70 kg the last dose used: a review first, nothing assigned yet
+    review = submit(client, f"/subjects/{subject_id}/dispense", data, token)
+    assert review.status_code == 200 and 'data-field="weight_used">70.0' in review.text
+    data["reviewed"] = "yes"
     first = submit(client, f"/subjects/{subject_id}/dispense", data, token)
     again = submit(client, f"/subjects/{subject_id}/dispense", data, token)
     confirmation = _confirmation_id(first)
@@ -198,7 +208,9 @@ def test_dosing_visit_page_assigns_kits_once_and_confirms(client: TestClient) ->
     assert_blinded(page, "dispensing confirmation")
     assert _field(page.text, "visit").startswith("W4") and _field(page.text, "dose_mg") == "56.0"
     detail = client.get(f"/subjects/{subject_id}")
-    assert detail.text.count('<th scope="row">W4</th>') == 1
+    # one row in the dosing visits, one in the schedule, where W4 is now dispensed
+    assert detail.text.count('<th scope="row">W4</th>') == 2
+    assert 'data-visit="W4" data-state="dispensed"' in detail.text
     # a new form for the same visit: refused next to the visit field, nothing done
     form = client.get(f"/subjects/{subject_id}/dispense")
     data["idempotency_key"] = hidden(form.text, "idempotency_key")

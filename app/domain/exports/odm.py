@@ -9,6 +9,7 @@ import threading
 import odmlib.ns_registry as ns
 import odmlib.odm_1_3_2.model as odm
 
+from app.domain.errors import InvalidInput
 from app.domain.exports.records import ExportData, SubjectRecord, arm_table, usubjid
 
 ODM_NAMESPACE = "http://www.cdisc.org/ns/odm/v1.3"
@@ -25,11 +26,14 @@ ITEMS = (
     ("IT.COHORT", "COHORT", "text", 8, "Phase Ib cohort"),
     ("IT.STRATUM", "STRATUM", "text", 64, "Stratum"),
 )
+SUBJECT_KEYS = ("usubjid", "subject-label")
+"""What `SubjectKey` holds: USUBJID (the default, unique by construction) or the subject label
+the EDC shows, the screening number the site entered (an EDC that matches subjects by label)."""
 ARM_ITEMS = (
     ("IT.ARMCD", "ARMCD", "text", 20, "Planned arm code"),
     ("IT.ARM", "ARM", "text", 200, "Description of planned arm"),
 )
-_registry_lock = threading.Lock()
+registry_lock = threading.Lock()
 
 
 def _description(text: str) -> odm.Description:
@@ -115,9 +119,28 @@ def _values(data: ExportData, subject: SubjectRecord) -> list[tuple[str, str]]:
     return values
 
 
-def _subject(data: ExportData, subject: SubjectRecord) -> odm.SubjectData:
+def subject_keys(data: ExportData, subject_key: str) -> dict[int, str]:
+    """subject id -> SubjectKey; labels must be unique across sites to key by them."""
+    if subject_key == "usubjid":
+        return {s.subject_id: usubjid(data.study, s) for s in data.subjects}
+    sites: dict[str, list[str]] = {}
+    for s in data.subjects:
+        sites.setdefault(s.screening_number, []).append(s.site_id)
+    shared = {label: ids for label, ids in sites.items() if len(ids) > 1}
+    if shared:
+        label, ids = sorted(shared.items())[0]
+        raise InvalidInput(
+            "subject_label_not_unique",
+            f"The subject label {label!r} is used at sites {', '.join(sorted(ids))} "
+            f"({len(shared)} label(s) shared in all): ODM needs one SubjectKey per subject. "
+            "Export with subject_key=usubjid, which names the site.",
+        )
+    return {s.subject_id: s.screening_number for s in data.subjects}
+
+
+def _subject(data: ExportData, subject: SubjectRecord, key: str) -> odm.SubjectData:
     element = odm.SubjectData(
-        SubjectKey=usubjid(data.study, subject),
+        SubjectKey=key,
         SiteRef=odm.SiteRef(LocationOID=_location_oid(subject.site_id)),
     )
     if subject.randomization is not None:
@@ -128,8 +151,10 @@ def _subject(data: ExportData, subject: SubjectRecord) -> odm.SubjectData:
     return element
 
 
-def odm_xml(data: ExportData) -> str:
-    """The whole document (a Snapshot) as an XML string with its declaration."""
+def odm_xml(data: ExportData, subject_key: str = "usubjid") -> str:
+    """The whole document (a Snapshot) as an XML string with its declaration; `subject_key`
+    is one of `SUBJECT_KEYS`."""
+    keys = subject_keys(data, subject_key)
     study_oid = data.study.code
     created = data.created_at.isoformat(timespec="seconds")
     study = odm.Study(
@@ -156,7 +181,7 @@ def odm_xml(data: ExportData) -> str:
         )
         for site in data.sites
     ]
-    subjects = sorted(data.subjects, key=lambda s: usubjid(data.study, s))
+    subjects = sorted(data.subjects, key=lambda s: keys[s.subject_id])
     document = odm.ODM(
         FileOID=f"{study_oid}.IRT.{'BLINDED.' if data.blinded else ''}{created}",
         FileType="Snapshot",
@@ -171,11 +196,11 @@ def odm_xml(data: ExportData) -> str:
             odm.ClinicalData(
                 StudyOID=study_oid,
                 MetaDataVersionOID=MDV_OID,
-                SubjectData=[_subject(data, s) for s in subjects],
+                SubjectData=[_subject(data, s, keys[s.subject_id]) for s in subjects],
             )
         ],
     )
-    with _registry_lock:  # odmlib keeps the namespace in a process-wide registry
+    with registry_lock:  # odmlib keeps the namespace in a process-wide registry
         ns.NamespaceRegistry(  # type: ignore[no-untyped-call]
             prefix="odm", uri=ODM_NAMESPACE, is_default=True, is_reset=True
         )

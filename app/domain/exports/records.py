@@ -15,6 +15,8 @@ class SiteRecord:
     name: str
     country: str
     """ISO 3166-1 alpha-2."""
+    timezone: str = "UTC"
+    """IANA time zone: the site's local dates and times (app/domain/dates.py)."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,19 @@ class RandomizationRecord:
 
 
 @dataclass(frozen=True)
+class DispositionRecord:
+    """A status change that stands (not undone by a correction): screen failure,
+    discontinuation of treatment, withdrawal from the study or completion."""
+
+    act: str
+    """"screen_fail", "discontinue", "withdraw" or "complete" (app/domain/lifecycle.py)."""
+    reason_category: str | None
+    reason: str
+    effective_date: date | None
+    recorded_at: datetime
+
+
+@dataclass(frozen=True)
 class SubjectRecord:
     subject_id: int
     site_id: str
@@ -56,6 +71,10 @@ class SubjectRecord:
     year_of_birth: int
     randomization: RandomizationRecord | None = None
     visits: tuple[VisitRecord, ...] = ()
+    registered_at: datetime | None = None
+    unblinded_at: datetime | None = None
+    """When an investigator broke the blind for this subject (an emergency unblinding)."""
+    dispositions: tuple[DispositionRecord, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -132,6 +151,24 @@ def iso_datetime(moment: datetime) -> str:
     return moment.astimezone(UTC).replace(tzinfo=None, microsecond=0).isoformat()
 
 
+def site_subject(site_id: str, screening_number: str) -> str:
+    """The subject's number qualified by its site, the site written once: "DE01-001" for
+    DE01's "001" and for DE01's "DE01-001" alike (sites often number their subjects so)."""
+    if screening_number.startswith(f"{site_id}-"):
+        return screening_number
+    return f"{site_id}-{screening_number}"
+
+
+def subject_spellings(site_id: str, screening_number: str) -> tuple[str, ...]:
+    """Every screening number at the site with the same `site_subject` (the number with and
+    without the site's prefix): registering one of them once keeps USUBJID unique."""
+    qualified = site_subject(site_id, screening_number)
+    bare = qualified.removeprefix(f"{site_id}-")
+    spellings = (qualified, bare) if site_subject(site_id, bare) == qualified else (qualified,)
+    return tuple(dict.fromkeys((screening_number, *spellings)))
+
+
 def usubjid(study: StudyDefinition, subject: SubjectRecord) -> str:
-    """Unique across the study: STUDYID-SITEID-SUBJID (screening numbers are unique per site)."""
-    return f"{study.code}-{subject.site_id}-{subject.screening_number}"
+    """Unique across the study: STUDYID-SITEID-SUBJID with the site written once
+    (`site_subject`); registration refuses a number whose site-qualified form is taken."""
+    return f"{study.code}-{site_subject(subject.site_id, subject.screening_number)}"

@@ -1,52 +1,79 @@
-"""SDTM-style datasets (DM, DS, EX and the TA-style arm table) as CSV, their define-style
-variable descriptions, and a zip of them all. Conventions and choices: docs/exports.md."""
+"""The SDTM subject datasets (DM, DS, EX) of the IRT's data, unblinded or blinded; the trial
+design datasets are in `sdtm_trial`, the files (CSV, XPT, define) in `sdtm_files`. SDTMIG 3.4
+conventions; choices and the variables left null: docs/exports.md."""
 
 from __future__ import annotations
 
-import io
-import zipfile
-from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date, datetime
 from decimal import Decimal
 
 import pycountry
 
-from app.domain.csv_cells import csv_records
+from app.domain.dates import local_date, local_iso
 from app.domain.exports.records import (
+    DispositionRecord,
     ExportData,
     PlannedArm,
     SubjectRecord,
     arm_table,
     iso_date,
-    iso_datetime,
     plain,
     usubjid,
 )
-from app.domain.exports.sdtm_variables import VARIABLES, Variable
+from app.domain.exports.sdtm_trial import (
+    BLINDED_ARM,
+    SCREENING,
+    TREATMENT,
+    visit_numbers,
+)
+from app.domain.exports.sdtm_variables import Dataset, Row
 
-Row = dict[str, str]
-NOT_ASSIGNED = ("NOTASSGN", "Not Assigned")
-NOT_TREATED = ("NOTTRT", "Not Treated")
-UNPLANNED = ("UNPLAN", "Unplanned Treatment")
-BLINDED = ("BLINDED", "Blinded")
 BLINDED_TREATMENT = "BLINDED"
-DATASET_NAMES = ("dm", "ds", "ex", "ta")
-"""Every dataset of the unblinded export; the blinded one has no TA (its arms name the
-treatments) and the same columns otherwise."""
-
-
 DOSE_FORM = "INJECTION, SOLUTION"
 ROUTE = "INTRAVENOUS"
+DSTERM_MAX = 200
+"""SAS XPT v5 holds at most 200 characters a value; a longer reason is cut (docs/exports.md)."""
+
+# ARMNRS (codelist ARMNULRS)
+NOT_ASSIGNED = "NOT ASSIGNED"
+SCREEN_FAILURE = "SCREEN FAILURE"
+NOT_TREATED = "ASSIGNED, NOT TREATED"
+UNPLANNED = "UNPLANNED TREATMENT"
+
+DISPOSITION_TERMS = {
+    "adverse_event": "ADVERSE EVENT",
+    "lack_of_efficacy": "LACK OF EFFICACY",
+    "pregnancy": "PREGNANCY",
+    "protocol_deviation": "PROTOCOL DEVIATION",
+    "physician_decision": "PHYSICIAN DECISION",
+    "withdrawal_by_subject": "WITHDRAWAL BY SUBJECT",
+    "lost_to_follow_up": "LOST TO FOLLOW-UP",
+    "death": "DEATH",
+    "sponsor_decision": "STUDY TERMINATED BY SPONSOR",
+    "eligibility_not_met": "SCREEN FAILURE",
+    "completed": "COMPLETED",
+    "other": "OTHER",
+}
+"""The lifecycle's reason categories (app/domain/lifecycle.py) as CDISC NCOMPLT terms."""
+ACT_SUBCATEGORY = {
+    "screen_fail": "STUDY PARTICIPATION",
+    "withdraw": "STUDY PARTICIPATION",
+    "discontinue": "STUDY TREATMENT",
+    "complete": "STUDY TREATMENT",
+}
 
 
 @dataclass(frozen=True)
-class Dataset:
-    name: str
-    rows: list[Row]
+class Arms:
+    """A subject's DM arm variables; a code and its description are null together."""
 
-    @property
-    def variables(self) -> tuple[Variable, ...]:
-        return VARIABLES[self.name]
+    armcd: str = ""
+    arm: str = ""
+    actarmcd: str = ""
+    actarm: str = ""
+    armnrs: str = ""
+    actarmud: str = ""
 
 
 def country_alpha3(alpha2: str) -> str:
@@ -78,76 +105,34 @@ def _contents(subject: SubjectRecord) -> set[str | None]:
     return {k.content for v in subject.visits for k in v.kits}
 
 
-def arms_of(data: ExportData, subject: SubjectRecord) -> tuple[str, str, str, str]:
-    """ARMCD, ARM, ACTARMCD, ACTARM of a subject (SDTMIG 3.2 conventions, docs/exports.md)."""
+def _standing(subject: SubjectRecord, act: str) -> DispositionRecord | None:
+    return next((d for d in subject.dispositions if d.act == act), None)
+
+
+def arms_of(data: ExportData, subject: SubjectRecord) -> Arms:
+    """The arm variables (SDTMIG 3.4 DM assumption 4): the planned and the actual arm from TA,
+    or null with the reason in ARMNRS; ACTARMUD describes an off-plan treatment."""
     if subject.randomization is None:
-        return (*NOT_ASSIGNED, *NOT_ASSIGNED)
+        failed = _standing(subject, "screen_fail") is not None
+        return Arms(armnrs=SCREEN_FAILURE if failed else NOT_ASSIGNED)
     contents = _contents(subject)
     if data.blinded:
-        return (*BLINDED, *(BLINDED if contents else NOT_TREATED))
+        code, name = BLINDED_ARM
+        if not contents:
+            return Arms(code, name, armnrs=NOT_TREATED)
+        return Arms(code, name, code, name)
     planned = planned_arm(data, subject)
     assert planned is not None, "an unblinded export carries every subject's arm"
     if not contents:
-        return planned.armcd, planned.arm, *NOT_TREATED
-    if contents == {planned.arm_code}:
-        return planned.armcd, planned.arm, planned.armcd, planned.arm
+        return Arms(planned.armcd, planned.arm, armnrs=NOT_TREATED)
     if len(contents) == 1:
-        armcd = f"{planned.scope}{contents.pop()}"
+        armcd = f"{planned.scope}{next(iter(contents))}"
         table = arm_table(data.study, data.phase2_dose_mg_per_kg)
         actual = next((a for a in table if a.armcd == armcd), None)
         if actual is not None:
-            return planned.armcd, planned.arm, actual.armcd, actual.arm
-    return planned.armcd, planned.arm, *UNPLANNED
-
-
-def _treatment_dates(subject: SubjectRecord) -> list[str]:
-    return sorted(iso_date(v.visit_date) for v in subject.visits if v.kits)
-
-
-def dm(data: ExportData) -> Dataset:
-    rows = []
-    for s in data.subjects:
-        armcd, arm, actarmcd, actarm = arms_of(data, s)
-        dates = _treatment_dates(s)
-        rows.append(
-            {
-                "STUDYID": data.study.code,
-                "DOMAIN": "DM",
-                "USUBJID": usubjid(data.study, s),
-                "SUBJID": s.screening_number,
-                "RFSTDTC": dates[0] if dates else "",
-                "RFXSTDTC": dates[0] if dates else "",
-                "RFXENDTC": dates[-1] if dates else "",
-                "SITEID": s.site_id,
-                "BRTHDTC": f"{s.year_of_birth:04d}",
-                "SEX": s.sex,
-                "ARMCD": armcd,
-                "ARM": arm,
-                "ACTARMCD": actarmcd,
-                "ACTARM": actarm,
-                "COUNTRY": country_alpha3(data.site(s.site_id).country),
-            }
-        )
-    return Dataset("dm", sorted(rows, key=lambda r: r["USUBJID"]))
-
-
-def ds(data: ExportData) -> Dataset:
-    rows = [
-        {
-            "STUDYID": data.study.code,
-            "DOMAIN": "DS",
-            "USUBJID": usubjid(data.study, s),
-            "DSSEQ": "1",
-            "DSREFID": s.randomization.number,
-            "DSTERM": "RANDOMIZED",
-            "DSDECOD": "RANDOMIZED",
-            "DSCAT": "PROTOCOL MILESTONE",
-            "DSSTDTC": iso_datetime(s.randomization.randomized_at),
-        }
-        for s in data.subjects
-        if s.randomization is not None
-    ]
-    return Dataset("ds", sorted(rows, key=lambda r: r["USUBJID"]))
+            return Arms(planned.armcd, planned.arm, actual.armcd, actual.arm)
+    names = sorted(_treatment(data, c) for c in contents)
+    return Arms(planned.armcd, planned.arm, armnrs=UNPLANNED, actarmud=" AND ".join(names))
 
 
 def _treatment(data: ExportData, content: str | None) -> str:
@@ -156,9 +141,182 @@ def _treatment(data: ExportData, content: str | None) -> str:
     return data.study.arm(content).name.upper()
 
 
+def _treatment_dates(subject: SubjectRecord) -> list[str]:
+    return sorted(iso_date(v.visit_date) for v in subject.visits if v.kits)
+
+
+def _timezone(data: ExportData, subject: SubjectRecord) -> str:
+    return data.site(subject.site_id).timezone
+
+
+def randomization_start(data: ExportData, subject: SubjectRecord) -> str:
+    """DSSTDTC of the randomization: the site's local date and time of the IRT's allocation;
+    the day 1 visit date alone when the site's local date is after it (a randomization entered
+    after the visit: the IRT's own time is DSDTC)."""
+    r = subject.randomization
+    assert r is not None
+    zone = _timezone(data, subject)
+    if local_date(r.randomized_at, zone) > r.visit_date:
+        return iso_date(r.visit_date)
+    return local_iso(r.randomized_at, zone)
+
+
+def _known_dates(data: ExportData, subject: SubjectRecord) -> list[date]:
+    """Every date the IRT recorded for the subject, in the site's calendar."""
+    zone = _timezone(data, subject)
+    moments: list[datetime] = [m for m in (subject.registered_at, subject.unblinded_at) if m]
+    days = [local_date(m, zone) for m in moments]
+    days += [v.visit_date for v in subject.visits]
+    days += [d.effective_date for d in subject.dispositions if d.effective_date]
+    if subject.randomization is not None:
+        days.append(subject.randomization.visit_date)
+    return days
+
+
+def _age_range(subject: SubjectRecord, reference: date | None) -> str:
+    """The two ages a subject born in `year_of_birth` may have on `reference`."""
+    if reference is None:
+        return ""
+    oldest = reference.year - subject.year_of_birth
+    return f"{max(oldest - 1, 0)}-{oldest}"
+
+
+def _reference_day(data: ExportData, subject: SubjectRecord, first_dose: str) -> date | None:
+    if first_dose:
+        return date.fromisoformat(first_dose)
+    if subject.randomization is not None:
+        return subject.randomization.visit_date
+    if subject.registered_at is not None:
+        return local_date(subject.registered_at, _timezone(data, subject))
+    return None
+
+
+def dm(data: ExportData) -> Dataset:
+    rows = []
+    for s in data.subjects:
+        arms = arms_of(data, s)
+        dates = _treatment_dates(s)
+        first = dates[0] if dates else ""
+        death = next((d for d in s.dispositions if d.reason_category == "death"), None)
+        ends = [*dates, *(iso_date(d.effective_date) for d in s.dispositions if d.effective_date)]
+        known = _known_dates(data, s)
+        rows.append(
+            {
+                "STUDYID": data.study.code,
+                "DOMAIN": "DM",
+                "USUBJID": usubjid(data.study, s),
+                "SUBJID": s.screening_number,
+                "RFSTDTC": first,
+                "RFENDTC": max(ends) if ends and s.randomization else "",
+                "RFXSTDTC": first,
+                "RFXENDTC": dates[-1] if dates else "",
+                "RFICDTC": "",
+                "RFPENDTC": iso_date(max(known)) if known else "",
+                "DTHDTC": iso_date(death.effective_date) if death and death.effective_date else "",
+                "DTHFL": "Y" if death else "",
+                "SITEID": s.site_id,
+                "BRTHDTC": f"{s.year_of_birth:04d}",
+                "AGE": "",
+                "AGETXT": _age_range(s, _reference_day(data, s, first)),
+                "AGEU": "YEARS",
+                "SEX": s.sex,
+                "RACE": "",
+                "ARMCD": arms.armcd,
+                "ARM": arms.arm,
+                "ACTARMCD": arms.actarmcd,
+                "ACTARM": arms.actarm,
+                "ARMNRS": arms.armnrs,
+                "ACTARMUD": arms.actarmud,
+                "COUNTRY": country_alpha3(data.site(s.site_id).country),
+            }
+        )
+    return Dataset("dm", sorted(rows, key=lambda r: r["USUBJID"]))
+
+
+def _epoch_at(day: str, first_dose: str) -> str:
+    return TREATMENT if first_dose and day[:10] >= first_dose else SCREENING
+
+
+def _disposition_rows(data: ExportData, subject: SubjectRecord, first_dose: str) -> list[Row]:
+    zone = _timezone(data, subject)
+    rows = []
+    for d in subject.dispositions:
+        decod = DISPOSITION_TERMS.get(d.reason_category or "", "OTHER")
+        if d.act == "screen_fail":
+            decod = "SCREEN FAILURE"
+        elif d.act == "complete":
+            decod = "COMPLETED"
+        start = iso_date(d.effective_date) if d.effective_date else ""
+        term = " ".join(d.reason.split()).upper()[:DSTERM_MAX] or decod
+        rows.append(
+            {
+                "DSREFID": "",
+                "DSTERM": term,
+                "DSDECOD": decod,
+                "DSCAT": "DISPOSITION EVENT",
+                "DSSCAT": ACT_SUBCATEGORY.get(d.act, ""),
+                "EPOCH": _epoch_at(start, first_dose) if start else "",
+                "DSDTC": local_iso(d.recorded_at, zone),
+                "DSSTDTC": start,
+            }
+        )
+    return rows
+
+
+def _subject_ds(data: ExportData, subject: SubjectRecord) -> list[Row]:
+    """The subject's disposition records in time order: randomization (a protocol milestone),
+    the disposition events that stand, and an emergency unblinding (another event)."""
+    dates = _treatment_dates(subject)
+    first = dates[0] if dates else ""
+    zone = _timezone(data, subject)
+    rows: list[Row] = []
+    r = subject.randomization
+    if r is not None:
+        start = randomization_start(data, subject)
+        rows.append(
+            {
+                "DSREFID": r.number,
+                "DSTERM": "RANDOMIZED",
+                "DSDECOD": "RANDOMIZED",
+                "DSCAT": "PROTOCOL MILESTONE",
+                "DSSCAT": "",
+                "EPOCH": SCREENING,
+                "DSDTC": local_iso(r.randomized_at, zone),
+                "DSSTDTC": start,
+            }
+        )
+    rows += _disposition_rows(data, subject, first)
+    if subject.unblinded_at is not None:
+        start = local_iso(subject.unblinded_at, zone)
+        rows.append(
+            {
+                "DSREFID": "",
+                "DSTERM": "EMERGENCY UNBLINDING BY THE INVESTIGATOR",
+                "DSDECOD": "TREATMENT UNBLINDED",
+                "DSCAT": "OTHER EVENT",
+                "DSSCAT": "",
+                "EPOCH": _epoch_at(start, first),
+                "DSDTC": start,
+                "DSSTDTC": start,
+            }
+        )
+    rows.sort(key=lambda row: row["DSSTDTC"])
+    subject_id = usubjid(data.study, subject)
+    return [
+        {"STUDYID": data.study.code, "DOMAIN": "DS", "USUBJID": subject_id, "DSSEQ": str(i), **row}
+        for i, row in enumerate(rows, start=1)
+    ]
+
+
+def ds(data: ExportData) -> Dataset:
+    subjects = sorted(data.subjects, key=lambda s: usubjid(data.study, s))
+    return Dataset("ds", [row for s in subjects for row in _subject_ds(data, s)])
+
+
 def ex(data: ExportData) -> Dataset:
     rows = []
     strength = data.study.drug.vial_strength_mg
+    numbers = visit_numbers(data.study)
     for s in sorted(data.subjects, key=lambda s: usubjid(data.study, s)):
         seq = 0
         for visit in sorted(s.visits, key=lambda v: v.visit_date):
@@ -178,109 +336,11 @@ def ex(data: ExportData) -> Dataset:
                         "EXDOSFRM": DOSE_FORM,
                         "EXROUTE": ROUTE,
                         "EXLOT": "" if data.blinded else (kit.lot or ""),
+                        "VISITNUM": str(numbers.get(visit.visit, "")),
                         "VISIT": visit.visit,
+                        "EPOCH": TREATMENT,
                         "EXSTDTC": iso_date(visit.visit_date),
                         "EXENDTC": iso_date(visit.visit_date),
                     }
                 )
     return Dataset("ex", rows)
-
-
-def ta(data: ExportData) -> Dataset:
-    """The arm table: a screening element, then the arm's treatment element."""
-    if data.blinded:
-        raise ValueError("the arm table names the treatments: no blinded variant")
-    rows = []
-    for arm in arm_table(data.study, data.phase2_dose_mg_per_kg):
-        etcd = f"{arm.scope}{'ACT' if arm.active else 'PBO'}"
-        common = {"STUDYID": data.study.code, "DOMAIN": "TA", "ARMCD": arm.armcd, "ARM": arm.arm}
-        rows.append(
-            {
-                **common,
-                "TAETORD": "1",
-                "ETCD": "SCRN",
-                "ELEMENT": "Screening",
-                "TABRANCH": f"Randomized to {arm.arm}",
-                "EPOCH": "SCREENING",
-            }
-        )
-        rows.append(
-            {
-                **common,
-                "TAETORD": "2",
-                "ETCD": etcd,
-                "ELEMENT": arm.element,
-                "TABRANCH": "",
-                "EPOCH": "TREATMENT",
-            }
-        )
-    return Dataset("ta", rows)
-
-
-BUILDERS = {"dm": dm, "ds": ds, "ex": ex, "ta": ta}
-
-
-def dataset_names(blinded: bool) -> tuple[str, ...]:
-    return tuple(n for n in DATASET_NAMES if not (blinded and n == "ta"))
-
-
-def datasets(data: ExportData) -> list[Dataset]:
-    return [BUILDERS[name](data) for name in dataset_names(data.blinded)]
-
-
-def to_csv(dataset: Dataset) -> str:
-    """The dataset as CSV: a header of the variable names, then one line a row (cells that a
-    spreadsheet would take for a formula neutralised, `csv_records`)."""
-    return csv_records([v.name for v in dataset.variables], dataset.rows)
-
-
-DEFINE_COLUMNS = ("dataset", "variable", "label", "type", "length", "role", "origin", "comment")
-
-
-def define_rows(sets: Iterable[Dataset]) -> list[Row]:
-    """Define-style metadata: one row per variable; the length is the longest value (at least
-    1) for text, 8 for numbers, as in define.xml."""
-    rows = []
-    for dataset in sets:
-        for var in dataset.variables:
-            longest = max((len(r[var.name]) for r in dataset.rows), default=0)
-            rows.append(
-                {
-                    "dataset": dataset.name.upper(),
-                    "variable": var.name,
-                    "label": var.label,
-                    "type": var.type,
-                    "length": "8" if var.type == "Num" else str(max(longest, 1)),
-                    "role": var.role,
-                    "origin": var.origin,
-                    "comment": var.comment,
-                }
-            )
-    return rows
-
-
-def define_csv(sets: Iterable[Dataset]) -> str:
-    return csv_records(DEFINE_COLUMNS, define_rows(sets))
-
-
-def dataset_csv(data: ExportData, name: str) -> str:
-    """One dataset (dm, ds, ex, ta) or `define` as CSV."""
-    if name == "define":
-        return define_csv(datasets(data))
-    if name not in dataset_names(data.blinded):
-        raise KeyError(name)
-    return to_csv(BUILDERS[name](data))
-
-
-def sdtm_zip(data: ExportData) -> bytes:
-    """Every dataset and define.csv in one zip; entries dated at the snapshot time."""
-    sets = datasets(data)
-    stamp = data.created_at.timetuple()[:6]
-    files = [(f"{d.name}.csv", to_csv(d)) for d in sets] + [("define.csv", define_csv(sets))]
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, text in files:
-            info = zipfile.ZipInfo(name, date_time=stamp)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, text.encode("utf-8"))
-    return out.getvalue()

@@ -1,221 +1,489 @@
-"""The variables of the SDTM-style datasets and their define-style descriptions (label, role,
-origin, type, comment), one table per dataset. Conventions and choices: docs/exports.md."""
+"""The variables of the SDTM datasets with their SDTMIG 3.4 metadata (label, core, role) and
+their define descriptions (origin, data type, comment), one table per dataset, and the
+datasets' own metadata. Conventions and choices: docs/exports.md."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
 
+Row = dict[str, str]
+Core = Literal["Req", "Exp", "Perm"]
+DataType = Literal["text", "integer", "float", "date", "datetime", "partialDate", "partialDatetime"]
+
 
 @dataclass(frozen=True)
 class Variable:
-    """A column and its define-style description."""
+    """A column, its SDTMIG core and its define description."""
 
     name: str
     label: str
+    core: Core
     role: str
     origin: str
-    type: Literal["Char", "Num"] = "Char"
+    data_type: DataType = "text"
     comment: str = ""
+    codelist: str | None = None
+    """The controlled terminology codelist its values come from (define.xml), if any."""
+
+    @property
+    def type(self) -> Literal["Char", "Num"]:
+        return "Num" if self.data_type in ("integer", "float") else "Char"
 
 
-def _v(name: str, *, label: str, role: str, origin: str, comment: str = "") -> Variable:
-    return Variable(name, label, role, origin, "Char", comment)
+@dataclass(frozen=True)
+class DatasetMeta:
+    label: str
+    sdtm_class: str
+    structure: str
+    keys: tuple[str, ...]
+    reference_data: bool = False
 
 
-def _n(name: str, *, label: str, role: str, origin: str, comment: str = "") -> Variable:
-    return Variable(name, label, role, origin, "Num", comment)
+def _v(
+    name: str,
+    label: str,
+    core: Core,
+    role: str,
+    origin: str,
+    data_type: DataType = "text",
+    comment: str = "",
+    codelist: str | None = None,
+) -> Variable:
+    return Variable(name, label, core, role, origin, data_type, comment, codelist)
 
 
-_KEYS = (
-    _v("STUDYID", label="Study Identifier", role="Identifier", origin="Assigned"),
-    _v("DOMAIN", label="Domain Abbreviation", role="Identifier", origin="Assigned"),
+ID, TOPIC, RQ, SQ, GQ, VQ, TIMING, RULE = (
+    "Identifier",
+    "Topic",
+    "Record Qualifier",
+    "Synonym Qualifier",
+    "Grouping Qualifier",
+    "Variable Qualifier",
+    "Timing",
+    "Rule",
 )
-_SUBJECT_KEYS = (
-    *_KEYS,
-    _v(
-        "USUBJID",
-        label="Unique Subject Identifier",
-        role="Identifier",
-        origin="Derived",
-        comment="STUDYID-SITEID-SUBJID",
-    ),
+STUDYID = _v("STUDYID", "Study Identifier", "Req", ID, "Assigned")
+DOMAIN = _v("DOMAIN", "Domain Abbreviation", "Req", ID, "Assigned")
+USUBJID = _v(
+    "USUBJID",
+    "Unique Subject Identifier",
+    "Req",
+    ID,
+    "Derived",
+    comment="STUDYID-SITEID-SUBJID, the site written once when SUBJID begins with it",
 )
+EPOCH = _v("EPOCH", "Epoch", "Perm", TIMING, "Derived", codelist="EPOCH")
+NO_CONSENT = "Not held by the IRT (consent is recorded in the EDC)"
+
 VARIABLES: dict[str, tuple[Variable, ...]] = {
     "dm": (
-        *_SUBJECT_KEYS,
+        STUDYID,
+        DOMAIN,
+        USUBJID,
         _v(
             "SUBJID",
-            label="Subject Identifier for the Study",
-            role="Topic",
-            origin="Collected",
-            comment="Screening number",
+            "Subject Identifier for the Study",
+            "Req",
+            TOPIC,
+            "Collected",
+            "text",
+            "Screening number",
         ),
         _v(
             "RFSTDTC",
-            label="Subject Reference Start Date/Time",
-            role="Record Qualifier",
-            origin="Derived",
-            comment="Date of first study treatment (as RFXSTDTC)",
+            "Subject Reference Start Date/Time",
+            "Exp",
+            RQ,
+            "Derived",
+            "date",
+            "Date of first study treatment (as RFXSTDTC); null if never dosed",
+        ),
+        _v(
+            "RFENDTC",
+            "Subject Reference End Date/Time",
+            "Exp",
+            RQ,
+            "Derived",
+            "date",
+            "Latest of the last dosing visit and the standing disposition events; null if "
+            "never randomized",
         ),
         _v(
             "RFXSTDTC",
-            label="Date/Time of First Study Treatment",
-            role="Record Qualifier",
-            origin="Derived",
-            comment="Date of the first dosing visit with a kit",
+            "Date/Time of First Study Treatment",
+            "Exp",
+            RQ,
+            "Derived",
+            "date",
+            "Date of the first dosing visit with a kit",
         ),
         _v(
             "RFXENDTC",
-            label="Date/Time of Last Study Treatment",
-            role="Record Qualifier",
-            origin="Derived",
-            comment="Date of the last dosing visit with a kit",
+            "Date/Time of Last Study Treatment",
+            "Exp",
+            RQ,
+            "Derived",
+            "date",
+            "Date of the last dosing visit with a kit",
         ),
-        _v("SITEID", label="Study Site Identifier", role="Record Qualifier", origin="Assigned"),
+        _v(
+            "RFICDTC",
+            "Date/Time of Informed Consent",
+            "Exp",
+            RQ,
+            "Not Available",
+            "date",
+            NO_CONSENT,
+        ),
+        _v(
+            "RFPENDTC",
+            "Date/Time of End of Participation",
+            "Exp",
+            RQ,
+            "Derived",
+            "date",
+            "Latest date the IRT recorded for the subject (site's local date)",
+        ),
+        _v(
+            "DTHDTC",
+            "Date/Time of Death",
+            "Exp",
+            RQ,
+            "Derived",
+            "date",
+            "Effective date of a withdrawal for death; else null",
+        ),
+        _v(
+            "DTHFL",
+            "Subject Death Flag",
+            "Exp",
+            RQ,
+            "Derived",
+            comment="Y for a withdrawal "
+            "for death; else null (the IRT learns of deaths only through withdrawals)",
+            codelist="NY",
+        ),
+        _v("SITEID", "Study Site Identifier", "Req", RQ, "Assigned"),
         _v(
             "BRTHDTC",
-            label="Date/Time of Birth",
-            role="Record Qualifier",
-            origin="Collected",
-            comment="Year of birth only (ISO 8601 partial date)",
+            "Date/Time of Birth",
+            "Perm",
+            RQ,
+            "Collected",
+            "partialDate",
+            "Year of birth only (ISO 8601 partial date)",
         ),
-        _v("SEX", label="Sex", role="Record Qualifier", origin="Collected"),
+        _v(
+            "AGE",
+            "Age",
+            "Exp",
+            RQ,
+            "Derived",
+            "integer",
+            "Null: only the year of birth is held; the age range is in AGETXT",
+        ),
+        _v(
+            "AGETXT",
+            "Age Range",
+            "Perm",
+            RQ,
+            "Derived",
+            comment="Age at RFSTDTC (else the "
+            "randomization or registration date) from the year of birth: two possible ages",
+        ),
+        _v("AGEU", "Age Units", "Exp", VQ, "Assigned", codelist="AGEU"),
+        _v("SEX", "Sex", "Req", RQ, "Collected", codelist="SEX"),
+        _v(
+            "RACE",
+            "Race",
+            "Exp",
+            RQ,
+            "Not Available",
+            comment="Not collected by the IRT (recorded in the EDC)",
+            codelist="RACE",
+        ),
         _v(
             "ARMCD",
-            label="Planned Arm Code",
-            role="Record Qualifier",
-            origin="Assigned",
-            comment="IRT allocation; NOTASSGN if not randomized; BLINDED in the blinded export",
+            "Planned Arm Code",
+            "Exp",
+            RQ,
+            "Assigned",
+            comment="IRT allocation (TA); "
+            "BLINDED in the blinded export; null with ARMNRS when not assigned",
+            codelist="ARMCD",
         ),
         _v(
             "ARM",
-            label="Description of Planned Arm",
-            role="Synonym Qualifier",
-            origin="Assigned",
-            comment="Arm table (TA) description of ARMCD",
+            "Description of Planned Arm",
+            "Exp",
+            SQ,
+            "Assigned",
+            comment="TA description of ARMCD",
         ),
         _v(
             "ACTARMCD",
-            label="Actual Arm Code",
-            role="Record Qualifier",
-            origin="Derived",
-            comment="From the contents of the kits dispensed; NOTTRT without kits, UNPLAN if mixed",
+            "Actual Arm Code",
+            "Exp",
+            RQ,
+            "Derived",
+            comment="From the contents of "
+            "the kits in use; null with ARMNRS when not treated or treated off-plan",
+            codelist="ARMCD",
         ),
-        _v("ACTARM", label="Description of Actual Arm", role="Synonym Qualifier", origin="Derived"),
+        _v("ACTARM", "Description of Actual Arm", "Exp", SQ, "Derived"),
+        _v(
+            "ARMNRS",
+            "Reason Arm and/or Actual Arm is Null",
+            "Exp",
+            RQ,
+            "Derived",
+            codelist="ARMNULRS",
+        ),
+        _v(
+            "ACTARMUD",
+            "Description of Unplanned Actual Arm",
+            "Exp",
+            RQ,
+            "Derived",
+            comment="The contents of the kits in use when they mix arms",
+        ),
         _v(
             "COUNTRY",
-            label="Country",
-            role="Record Qualifier",
-            origin="Derived",
+            "Country",
+            "Req",
+            RQ,
+            "Derived",
             comment="Site country, ISO 3166-1 alpha-3",
+            codelist="COUNTRY",
         ),
     ),
     "ds": (
-        *_SUBJECT_KEYS,
-        _n("DSSEQ", label="Sequence Number", role="Identifier", origin="Derived"),
+        STUDYID,
+        DOMAIN,
+        USUBJID,
+        _v("DSSEQ", "Sequence Number", "Req", ID, "Derived", "integer"),
         _v(
             "DSREFID",
-            label="Reference ID",
-            role="Identifier",
-            origin="Assigned",
-            comment="Randomization number",
+            "Reference ID",
+            "Perm",
+            ID,
+            "Assigned",
+            comment="Randomization number (randomization record)",
         ),
         _v(
             "DSTERM",
-            label="Reported Term for the Disposition Event",
-            role="Topic",
-            origin="Assigned",
+            "Reported Term for the Disposition Event",
+            "Req",
+            TOPIC,
+            "Collected",
+            comment="The site's reason (first 200 characters; the whole in the audit trail)",
         ),
+        _v("DSDECOD", "Standardized Disposition Term", "Req", SQ, "Assigned", codelist="DSDECOD"),
+        _v("DSCAT", "Category for Disposition Event", "Perm", GQ, "Assigned", codelist="DSCAT"),
         _v(
-            "DSDECOD",
-            label="Standardized Disposition Term",
-            role="Synonym Qualifier",
-            origin="Assigned",
+            "DSSCAT",
+            "Subcategory for Disposition Event",
+            "Perm",
+            GQ,
+            "Assigned",
+            comment="STUDY TREATMENT or STUDY PARTICIPATION for disposition events",
         ),
+        EPOCH,
         _v(
-            "DSCAT",
-            label="Category for Disposition Event",
-            role="Grouping Qualifier",
-            origin="Assigned",
+            "DSDTC",
+            "Date/Time of Collection",
+            "Perm",
+            TIMING,
+            "Collected",
+            "datetime",
+            "When the IRT recorded the event, site's local time",
         ),
         _v(
             "DSSTDTC",
-            label="Start Date/Time of Disposition Event",
-            role="Timing",
-            origin="Collected",
-            comment="Time the IRT randomized the subject, UTC",
+            "Start Date/Time of Disposition Event",
+            "Exp",
+            TIMING,
+            "Collected",
+            "partialDatetime",
+            "Site's local date and time (randomization, unblinding); "
+            "the effective date (disposition); the day 1 visit date when the randomization "
+            "was entered after it",
         ),
     ),
     "ex": (
-        *_SUBJECT_KEYS,
-        _n("EXSEQ", label="Sequence Number", role="Identifier", origin="Derived"),
-        _v(
-            "EXREFID",
-            label="Reference ID",
-            role="Identifier",
-            origin="Assigned",
-            comment="Kit number",
-        ),
+        STUDYID,
+        DOMAIN,
+        USUBJID,
+        _v("EXSEQ", "Sequence Number", "Req", ID, "Derived", "integer"),
+        _v("EXREFID", "Reference ID", "Perm", ID, "Assigned", comment="Kit number"),
         _v(
             "EXTRT",
-            label="Name of Treatment",
-            role="Topic",
-            origin="Assigned",
+            "Name of Treatment",
+            "Req",
+            TOPIC,
+            "Assigned",
             comment="Content of the kit; BLINDED in the blinded export",
+            codelist="EXTRT",
         ),
-        _n(
-            "EXDOSE",
-            label="Dose",
-            role="Record Qualifier",
-            origin="Derived",
-            comment="Part of the visit dose drawn from this vial (full vials first), the same for "
-            "every kit content",
-        ),
-        _v("EXDOSU", label="Dose Units", role="Variable Qualifier", origin="Assigned"),
-        _v("EXDOSFRM", label="Dose Form", role="Variable Qualifier", origin="Assigned"),
         _v(
-            "EXROUTE", label="Route of Administration", role="Variable Qualifier", origin="Assigned"
+            "EXDOSE",
+            "Dose",
+            "Exp",
+            RQ,
+            "Derived",
+            "float",
+            "Part of the visit dose drawn "
+            "from this vial (full vials first), the same for every kit content",
         ),
+        _v("EXDOSU", "Dose Units", "Exp", VQ, "Assigned", codelist="UNIT"),
+        _v("EXDOSFRM", "Dose Form", "Exp", VQ, "Assigned", codelist="FRM"),
+        _v("EXROUTE", "Route of Administration", "Perm", VQ, "Assigned", codelist="ROUTE"),
         _v(
             "EXLOT",
-            label="Lot Number",
-            role="Record Qualifier",
-            origin="Assigned",
-            comment="Kit lot; empty in the blinded export",
+            "Lot Number",
+            "Perm",
+            RQ,
+            "Assigned",
+            comment="Kit lot; null in the blinded export",
         ),
-        _v("VISIT", label="Visit Name", role="Timing", origin="Assigned"),
+        _v(
+            "VISITNUM",
+            "Visit Number",
+            "Perm",
+            TIMING,
+            "Assigned",
+            "integer",
+            comment="TV visit number",
+        ),
+        _v("VISIT", "Visit Name", "Perm", TIMING, "Assigned"),
+        EPOCH,
         _v(
             "EXSTDTC",
-            label="Start Date/Time of Treatment",
-            role="Timing",
-            origin="Collected",
-            comment="Visit date",
+            "Start Date/Time of Treatment",
+            "Exp",
+            TIMING,
+            "Collected",
+            "date",
+            "Visit date (site's date)",
         ),
         _v(
             "EXENDTC",
-            label="End Date/Time of Treatment",
-            role="Timing",
-            origin="Collected",
-            comment="Visit date",
+            "End Date/Time of Treatment",
+            "Exp",
+            TIMING,
+            "Collected",
+            "date",
+            "Visit date (site's date)",
         ),
     ),
     "ta": (
-        *_KEYS,
+        STUDYID,
+        DOMAIN,
         _v(
             "ARMCD",
-            label="Planned Arm Code",
-            role="Topic",
-            origin="Protocol",
-            comment="Scope code + arm code",
+            "Planned Arm Code",
+            "Req",
+            TOPIC,
+            "Protocol",
+            comment="Scope code + arm code; BLINDED in the blinded export",
+            codelist="ARMCD",
         ),
-        _v("ARM", label="Description of Planned Arm", role="Synonym Qualifier", origin="Protocol"),
-        _n(
-            "TAETORD", label="Planned Order of Element within Arm", role="Timing", origin="Protocol"
+        _v("ARM", "Description of Planned Arm", "Req", SQ, "Protocol"),
+        _v("TAETORD", "Planned Order of Element within Arm", "Req", TIMING, "Protocol", "integer"),
+        _v("ETCD", "Element Code", "Req", RQ, "Protocol"),
+        _v("ELEMENT", "Description of Element", "Perm", SQ, "Protocol"),
+        _v("TABRANCH", "Branch", "Exp", RULE, "Protocol"),
+        _v(
+            "TATRANS",
+            "Transition Rule",
+            "Exp",
+            RULE,
+            "Protocol",
+            comment="Null: no element of any arm leads elsewhere than the next",
         ),
-        _v("ETCD", label="Element Code", role="Record Qualifier", origin="Protocol"),
-        _v("ELEMENT", label="Description of Element", role="Synonym Qualifier", origin="Protocol"),
-        _v("TABRANCH", label="Branch", role="Rule", origin="Protocol"),
-        _v("EPOCH", label="Epoch", role="Timing", origin="Protocol"),
+        _v("EPOCH", "Epoch", "Req", TIMING, "Protocol", codelist="EPOCH"),
+    ),
+    "te": (
+        STUDYID,
+        DOMAIN,
+        _v("ETCD", "Element Code", "Req", TOPIC, "Protocol"),
+        _v("ELEMENT", "Description of Element", "Req", SQ, "Protocol"),
+        _v("TESTRL", "Rule for Start of Element", "Req", RULE, "Protocol"),
+        _v("TEENRL", "Rule for End of Element", "Perm", RULE, "Protocol"),
+        _v("TEDUR", "Planned Duration of Element", "Perm", TIMING, "Protocol"),
+    ),
+    "tv": (
+        STUDYID,
+        DOMAIN,
+        _v("VISITNUM", "Visit Number", "Req", TOPIC, "Protocol", "integer"),
+        _v("VISIT", "Visit Name", "Perm", SQ, "Protocol"),
+        _v("VISITDY", "Planned Study Day of Visit", "Perm", TIMING, "Protocol", "integer"),
+        _v(
+            "ARMCD",
+            "Planned Arm Code",
+            "Exp",
+            RQ,
+            "Protocol",
+            comment="Null: every arm has the same visits",
+            codelist="ARMCD",
+        ),
+        _v("TVSTRL", "Visit Start Rule", "Req", RULE, "Protocol"),
     ),
 }
+
+DATASETS: dict[str, DatasetMeta] = {
+    "dm": DatasetMeta(
+        "Demographics", "SPECIAL PURPOSE", "One record per subject", ("STUDYID", "USUBJID")
+    ),
+    "ds": DatasetMeta(
+        "Disposition",
+        "EVENTS",
+        "One record per disposition status or protocol milestone per subject",
+        ("STUDYID", "USUBJID", "DSDECOD", "DSSTDTC"),
+    ),
+    "ex": DatasetMeta(
+        "Exposure",
+        "INTERVENTIONS",
+        "One record per constant dosing interval per subject",
+        ("STUDYID", "USUBJID", "EXTRT", "EXSTDTC", "EXREFID"),
+    ),
+    "ta": DatasetMeta(
+        "Trial Arms",
+        "TRIAL DESIGN",
+        "One record per planned Element per Arm",
+        ("STUDYID", "ARMCD", "TAETORD"),
+        reference_data=True,
+    ),
+    "te": DatasetMeta(
+        "Trial Elements",
+        "TRIAL DESIGN",
+        "One record per planned Element",
+        ("STUDYID", "ETCD"),
+        reference_data=True,
+    ),
+    "tv": DatasetMeta(
+        "Trial Visits",
+        "TRIAL DESIGN",
+        "One record per planned Visit per Arm",
+        ("STUDYID", "VISITNUM", "ARMCD"),
+        reference_data=True,
+    ),
+}
+"""Every dataset, in the order of the export: the subject data, then the trial design."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One dataset's rows, every value a string ("" for null), in its variables' order."""
+
+    name: str
+    rows: list[Row]
+
+    @property
+    def variables(self) -> tuple[Variable, ...]:
+        return VARIABLES[self.name]
+
+    @property
+    def meta(self) -> DatasetMeta:
+        return DATASETS[self.name]

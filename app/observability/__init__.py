@@ -1,0 +1,2 @@
+"""What operators watch: Prometheus metrics, JSON logs with request ids, liveness and readiness
+(docs/deployment.md, "Observability")."""

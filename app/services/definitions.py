@@ -1,0 +1,46 @@
+"""Which version of the study definition is in effect on a day, read from `study_versions`
+(parsed once per process and version: a definition never changes once stored)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from functools import lru_cache
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db.models import StudyVersion
+from app.domain import study_versions as rules
+from app.domain.errors import Unavailable
+from app.domain.study import StudyDefinition, parse_study
+
+
+@lru_cache(maxsize=32)
+def _parsed(definition_json: str) -> StudyDefinition:
+    return parse_study(json.loads(definition_json))
+
+
+def definition(row: StudyVersion) -> StudyDefinition:
+    return _parsed(row.definition_json)
+
+
+def rows(session: Session) -> list[StudyVersion]:
+    """Every version, oldest first."""
+    found = list(session.execute(select(StudyVersion).order_by(StudyVersion.version)).scalars())
+    if not found:
+        raise Unavailable("study_not_loaded", "No study is loaded in this database.")
+    return found
+
+
+def in_effect(session: Session, *, on: date) -> tuple[int, StudyDefinition]:
+    """The version in effect on `on`, and its definition."""
+    versions = rows(session)
+    number = rules.version_on([(r.version, r.effective_date) for r in versions], on)
+    return number, definition(next(r for r in versions if r.version == number))
+
+
+def latest(session: Session) -> tuple[int, StudyDefinition]:
+    """The newest version (perhaps not in effect yet), and its definition."""
+    row = rows(session)[-1]
+    return row.version, definition(row)

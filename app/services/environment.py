@@ -1,0 +1,36 @@
+"""Whether this database is production or training, read from its study row (written when the
+study is loaded, never changed), and the checks and marks that follow from it."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db.engine import Database
+from app.db.models import Study
+from app.domain.environment import Mode, WrongEnvironment, accept_file
+from app.domain.errors import InvalidInput
+
+
+def mode_of(session: Session) -> Mode:
+    """The database's mode; production until a study is loaded (nothing to mark yet)."""
+    mode = session.execute(select(Study.mode)).scalar_one_or_none()
+    return Mode(mode) if mode else Mode.PRODUCTION
+
+
+def database_mode(db: Database) -> Mode:
+    with db.read() as session:
+        return mode_of(session)
+
+
+def is_training(session: Session) -> bool:
+    return mode_of(session) == Mode.TRAINING
+
+
+def accept(session: Session, text: str, *, what: str) -> str:
+    """A list or kit file's text to parse, refused (`wrong_environment`, nothing imported) when
+    it is marked for the other kind of database."""
+    try:
+        return accept_file(mode_of(session), text, what=what)
+    except WrongEnvironment as exc:
+        raise InvalidInput("wrong_environment", str(exc)) from None
