@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
+from app.domain.date_display import format_date
 from app.domain.study import EligibilityRules
 
 
@@ -77,7 +78,7 @@ def check_eligibility(
                 "age_at_screening",
                 f"the age at screening must be {rules.min_age_years} to {rules.max_age_years} "
                 f"years (born {year_of_birth}: {youngest} or {oldest} at screening on "
-                f"{answers.screening_date.isoformat()})",
+                f"{format_date(answers.screening_date)})",
             )
         )
     waited = (randomization_date - answers.screening_date).days
@@ -86,7 +87,7 @@ def check_eligibility(
             FailedCriterion(
                 "screening_window",
                 f"randomization must be within {rules.screening_window_days} days of screening "
-                f"({waited} days after screening on {answers.screening_date.isoformat()})",
+                f"({waited} days after screening on {format_date(answers.screening_date)})",
             )
         )
     weeks = rules.min_weeks_since_diagnosis

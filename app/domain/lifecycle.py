@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
+from app.domain.date_display import format_date
 from app.domain.dates import latest_today
 from app.domain.errors import Conflict, validation_error
 
@@ -44,15 +45,15 @@ class Act(StrEnum):
 STATUS_LABELS: Mapping[str, str] = {
     SubjectStatus.REGISTERED: "Registered",
     SubjectStatus.SCREEN_FAILED: "Screen failed",
-    SubjectStatus.RANDOMIZED: "Randomized, on treatment",
-    SubjectStatus.DISCONTINUED: "Treatment discontinued (in follow-up)",
+    SubjectStatus.RANDOMIZED: "Randomized, dosing",
+    SubjectStatus.DISCONTINUED: "Stopped dosing (in follow-up)",
     SubjectStatus.WITHDRAWN: "Withdrawn from the study",
     SubjectStatus.COMPLETED: "Completed",
 }
 
 ACT_LABELS: Mapping[str, str] = {
     Act.SCREEN_FAIL: "Screen failure",
-    Act.DISCONTINUE: "Treatment discontinuation",
+    Act.DISCONTINUE: "Dosing discontinuation",
     Act.WITHDRAW: "Withdrawal from the study",
     Act.COMPLETE: "Completion",
 }
@@ -170,13 +171,13 @@ def check_effective_date(act: Act, effective: date, *, facts: Facts, now: dateti
     if effective < earliest:
         raise validation_error(
             "effective_date",
-            f"The effective date must not be before {since} ({earliest.isoformat()}).",
+            f"The effective date must not be before {since} ({format_date(earliest)}).",
         )
     if act is Act.COMPLETE and not facts.last_dosing_visit_done:
         raise Conflict(
             "treatment_not_finished",
             "Completion is possible once the last dosing visit of the schedule has been "
-            "dispensed; to stop the treatment earlier, record a discontinuation.",
+            "dispensed; to stop dosing earlier, record a dosing discontinuation.",
         )
     return effective
 

@@ -42,7 +42,7 @@ def correction_meaning(*, entity: str, entity_id: str) -> str:
 
 
 def status_correction_meaning(*, undone: str, screening_number: str, site_id: str) -> str:
-    """`undone`: the act undone, as a noun phrase ("treatment discontinuation")."""
+    """`undone`: the act undone, as a noun phrase ("dosing discontinuation")."""
     return f"I approve undoing the {undone} of subject {screening_number} at site {site_id}"
 
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
+from app.domain.date_display import format_date
 from app.domain.study import StudyDefinition
 
 AMENDABLE = frozenset(
@@ -77,15 +78,15 @@ def check_effective_date(
     if latest_act is not None and effective < latest_act:
         raise VersionRuleError(
             "changes_the_past",
-            f"A new version cannot take effect on {effective.isoformat()}: subjects were "
-            f"already randomized or dosed on {latest_act.isoformat()} under the version in "
+            f"A new version cannot take effect on {format_date(effective)}: subjects were "
+            f"already randomized or dosed on {format_date(latest_act)} under the version in "
             "force. Choose that date or a later one.",
         )
     if effective < previous_effective:
         raise VersionRuleError(
             "changes_the_past",
             f"A new version cannot take effect before the version it follows "
-            f"({previous_effective.isoformat()}); {effective.isoformat()} is.",
+            f"({format_date(previous_effective)}); {format_date(effective)} is.",
         )
 
 

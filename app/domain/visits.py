@@ -14,7 +14,9 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
+from itertools import pairwise
 
+from app.domain.date_display import format_date
 from app.domain.errors import Conflict
 from app.domain.study import Schedule, Visit
 
@@ -45,8 +47,8 @@ class VisitWindow:
     def describe(self) -> str:
         """ "W8: 2026-03-01 to 2026-03-07 (target 2026-03-04)", for refusals and pages."""
         return (
-            f"{self.visit.code}: {self.opens.isoformat()} to {self.closes.isoformat()} "
-            f"(target {self.target.isoformat()})"
+            f"{self.visit.code}: {format_date(self.opens)} to {format_date(self.closes)} "
+            f"(target {format_date(self.target)})"
         )
 
 
@@ -108,12 +110,54 @@ def schedule_states(
 
 
 def next_due(states: Sequence[ScheduledVisit]) -> ScheduledVisit | None:
-    """The visit to offer for dosing: the first one after the last recorded visit whose window
-    has not closed (due now or upcoming); None when the schedule is done."""
-    for item in states:
-        if item.state in (VisitState.DUE, VisitState.UPCOMING):
-            return item
+    """The visit to offer for dosing, among those after the last recorded (dispensed or missed)
+    one: the one due today; else the one whose window closed, so that a late visit is dosed,
+    with an investigator's override, or recorded as missed, under its own name and not under
+    the next visit's; else the next to come. None when the schedule is done."""
+    recorded = [i for i, item in enumerate(states) if item.state in _RECORDED]
+    left = states[recorded[-1] + 1 if recorded else 0 :]
+    for wanted in (VisitState.DUE, VisitState.OVERDUE, VisitState.UPCOMING):
+        for item in left:
+            if item.state is wanted:
+                return item
     return None
+
+
+_RECORDED = (VisitState.DISPENSED, VisitState.MISSED)
+
+
+def shortest_gap_days(schedule: Schedule) -> int:
+    """The fewest days allowed between two doses: the shortest scheduled interval less both
+    windows, the gap two doses taken in their windows always keep. An investigator's override
+    moves a visit out of its window, never closer than this to the dose before it."""
+    visits = schedule.visits()
+    intervals = [b.day_offset - a.day_offset for a, b in pairwise(visits)]
+    if not intervals:
+        return 1
+    return max(1, min(intervals) - schedule.window_days_before - schedule.window_days_after)
+
+
+class DoseTooSoon(Conflict):
+    """A dose closer to the previous one than the schedule allows, override or not."""
+
+    def __init__(self, *, previous: date, earliest: date, gap_days: int) -> None:
+        super().__init__(
+            "dose_too_soon",
+            f"The last dose was on {format_date(previous)}; doses must be at least {gap_days} "
+            f"days apart, so this visit can be dosed from {format_date(earliest)}. An override "
+            "does not shorten this gap.",
+            last_dose=previous.isoformat(),
+            earliest_date=earliest.isoformat(),
+        )
+        self.previous, self.earliest = previous, earliest
+
+
+def check_gap(*, previous: date | None, visit_date: date, gap_days: int) -> None:
+    """DoseTooSoon when `visit_date` is fewer than `gap_days` after the previous dose."""
+    if previous is not None and (visit_date - previous).days < gap_days:
+        raise DoseTooSoon(
+            previous=previous, earliest=previous + timedelta(days=gap_days), gap_days=gap_days
+        )
 
 
 def window_of(schedule: Schedule, *, day_one: date, code: str) -> VisitWindow:
@@ -130,9 +174,9 @@ class VisitOutOfWindow(Conflict):
     def __init__(self, window: VisitWindow, visit_date: date) -> None:
         super().__init__(
             "visit_out_of_window",
-            f"Visit {window.visit.code} on {visit_date.isoformat()} is outside its window, "
-            f"{window.opens.isoformat()} to {window.closes.isoformat()} (target "
-            f"{window.target.isoformat()}); nothing was dispensed. Check the visit and its "
+            f"Visit {window.visit.code} on {format_date(visit_date)} is outside its window, "
+            f"{format_date(window.opens)} to {format_date(window.closes)} (target "
+            f"{format_date(window.target)}); nothing was dispensed. Check the visit and its "
             "date; an investigator may dose it outside the window with a reason.",
             window_opens=window.opens.isoformat(),
             window_closes=window.closes.isoformat(),

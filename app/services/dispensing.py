@@ -22,7 +22,14 @@ from app.domain.kits import KitStatus
 from app.domain.reasons import check_reason
 from app.domain.roles import Role
 from app.domain.study import StudyDefinition, Visit
-from app.domain.visits import VisitOutOfWindow, VisitWindow, needs_override, window_of
+from app.domain.visits import (
+    VisitOutOfWindow,
+    VisitWindow,
+    check_gap,
+    needs_override,
+    shortest_gap_days,
+    window_of,
+)
 from app.services import audit, confirmations, definitions
 from app.services.actor import Actor, job
 from app.services.blinded_views import dispensing_view
@@ -152,6 +159,11 @@ def allocate_visit_kits(
             f"The visit date must be after the last dosing "
             f"visit ({previous.visit_date.isoformat()}).",
         )
+    check_gap(
+        previous=previous.visit_date if previous else None,
+        visit_date=visit_date,
+        gap_days=shortest_gap_days(study.schedule),
+    )
     override_by = None
     if window is not None and needs_override(window, visit_date):
         if window_override_reason is None:

@@ -127,6 +127,8 @@ PATH_VALUES = {
     "shipment_id": 1,
     "kit_number": "ABCDEFGH",
     "confirmation_id": 1,
+    "change_id": 1,
+    "visit": "W4",
     "dataset": "dm",
 }
 

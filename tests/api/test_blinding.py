@@ -923,8 +923,11 @@ def _assert_reached(study: Study, user: str, seen: dict[str, httpx.Response]) ->
             assert replay.headers["idempotent-replayed"] == "true"
         assert_problem(seen["complete"], 409, "status_change_not_allowed")
         assert seen["status undo"].json()["status"] == "registered", seen["status undo"].text
+        # refused for its date where the user sees the subject, unknown elsewhere (US01)
         refused = [seen[f"discontinue {arm}"] for arm in ("IMC002", "PLACEBO")]
-        assert [r.status_code for r in refused] == [422, 422]
+        subjects = [next(s for s in study.c1 if study.arms[s] == a) for a in ("IMC002", "PLACEBO")]
+        expected = [422 if study.sites[s] in _sites_of(user) else 404 for s in subjects]
+        assert [r.status_code for r in refused] == expected
     if role in RANDOMIZERS:
         first, replay = seen["randomize"], seen["randomize replay"]
         assert first.status_code == 201 and replay.status_code == 201, first.text

@@ -114,7 +114,7 @@ def test_discontinued_subject_gets_no_kits_and_leaves_the_forecast(client: TestC
     entries_before = len(audit_entries(client, monitor))
     refused = _dispense(client, pharmacist, subject_id, "W16", today())
     problem = assert_problem(refused, 409, "subject_not_on_treatment")
-    assert "discontinued" in problem["detail"] and problem["subject_status"] == "discontinued"
+    assert "stopped dosing" in problem["detail"] and problem["subject_status"] == "discontinued"
     entries = audit_entries(client, monitor)
     new = entries[entries_before:]
     assert [e["action"] for e in new if e["action"] != "unblinded.read"] == [

@@ -5,7 +5,8 @@ report of a site. Every refusal is checked to change nothing but the audit trail
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+import uuid
+from datetime import date, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -55,7 +56,10 @@ def test_week_8_outside_its_window_is_refused_then_dosed_with_an_investigators_o
     before = snapshot(demo_db)
     refused = dispense(client, pharmacist, subject_id, "W8", today())
     problem = assert_problem(refused, 409, "visit_out_of_window")
-    assert w8["window_opens"] in problem["detail"] and w8["window_closes"] in problem["detail"]
+    shown = [
+        date.fromisoformat(w8[k]).strftime("%d-%b-%Y") for k in ("window_opens", "window_closes")
+    ]
+    assert all(d in problem["detail"] for d in shown), problem["detail"]  # as the pages show dates
     assert (problem["window_opens"], problem["window_closes"]) == (
         w8["window_opens"],
         w8["window_closes"],
@@ -207,3 +211,39 @@ def test_the_visit_report_lists_due_overdue_and_missed_visits_blinded(
         f"{API}/reports/visits", params={"site_id": "DE01"}, headers=login(client, "coordinator2")
     )
     assert_problem(other, 404, "not_found")
+
+
+def test_an_override_never_brings_two_doses_closer_than_the_windows_do(
+    client: TestClient, demo_db: Database
+) -> None:
+    """An override moves a visit out of its window, but a dose the day after the last one is
+    refused whoever asks: the shortest gap is the interval less both windows (22 days)."""
+    users = Users(client)
+    coordinator, investigator = users["coordinator"], users["investigator"]
+    day_one = days_ago(60)  # week 4 is overdue: the form offers it, not week 8
+    subject_id, _ = randomize_on(client, coordinator, "DE01", day_one)
+    assert _schedule(client, investigator, subject_id)["next_due"] == "W4"
+    ok(_override(client, investigator, subject_id, "W4", days_ago(10)), 201)
+    assert _schedule(client, investigator, subject_id)["next_due"] == "W8"
+    before = snapshot(demo_db)
+    too_soon = _override(client, investigator, subject_id, "W8", days_ago(9))
+    problem = assert_problem(too_soon, 409, "dose_too_soon")
+    assert problem["earliest_date"] == (days_ago(10) + timedelta(days=22)).isoformat()
+    assert_attempt_recorded(
+        demo_db,
+        before,
+        action="subject.dispense_refused",
+        username="investigator",
+        code="dose_too_soon",
+    )
+
+
+def _override(
+    client: TestClient, headers: dict[str, str], subject_id: int, visit: str, when: date
+) -> Any:
+    body = {"visit": visit, "visit_date": when.isoformat(), "weight_kg": 70.0}
+    return client.post(
+        f"{API}/subjects/{subject_id}/dispense",
+        json={**body, "window_override_reason": REASON},
+        headers={**headers, "Idempotency-Key": uuid.uuid4().hex},
+    )

@@ -48,11 +48,21 @@ def log_lines() -> Iterator[io.StringIO]:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter())
+    # Another test in the same process may have disabled or raised these loggers (a logging
+    # config applied with disable_existing_loggers): they are opened for this test, then restored.
+    names = [*LOGGERS, "irt.request"]
+    kept = {n: (logging.getLogger(n).disabled, logging.getLogger(n).level) for n in names}
+    for name in names:
+        logging.getLogger(name).disabled = False
+        logging.getLogger(name).setLevel(logging.INFO)
     for name in LOGGERS:
         logging.getLogger(name).addHandler(handler)
     yield stream
     for name in LOGGERS:
         logging.getLogger(name).removeHandler(handler)
+    for name, (disabled, level) in kept.items():
+        logging.getLogger(name).disabled = disabled
+        logging.getLogger(name).setLevel(level)
 
 
 def sample(text: str, name: str, **labels: str) -> float:

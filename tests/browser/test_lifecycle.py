@@ -52,9 +52,9 @@ def test_discontinue_from_the_subject_page(page: Page, demo_db: Database, screen
     subject_id = _randomized(demo_db)
     login(page, "coordinator")
     page.goto(f"/subjects/{subject_id}")
-    expect(page.locator('[data-field="status"]')).to_have_text("Randomized, on treatment")
+    expect(page.locator('[data-field="status"]')).to_have_text("Randomized, dosing")
     with page.expect_navigation():
-        page.get_by_role("link", name=re.compile("treatment discontinuation", re.I)).click()
+        page.get_by_role("link", name=re.compile("dosing discontinuation", re.I)).click()
     assert "discontinuation" in heading(page).lower()
     fill(
         page,
@@ -65,25 +65,21 @@ def test_discontinue_from_the_subject_page(page: Page, demo_db: Database, screen
     )
     submit(page, re.compile(r"^review$", re.I))
     # the review: nothing recorded yet, the consequence stated
-    assert data_field(page, "target") == "Treatment discontinued (in follow-up)"
+    assert data_field(page, "target") == "Stopped dosing (in follow-up)"
     expect(page.get_by_text(re.compile("no more kits", re.I))).to_be_visible()
     screenshot(page, "lifecycle-discontinue-review")
-    submit(page, re.compile(r"confirm treatment discontinuation", re.I))
+    submit(page, re.compile(r"confirm dosing discontinuation", re.I))
     expect(page).to_have_url(re.compile(r"/confirmations/\d+"))
-    assert data_field(page, "subject_status") == "Treatment discontinued (in follow-up)"
+    assert data_field(page, "subject_status") == "Stopped dosing (in follow-up)"
     assert_blinded(page, "discontinuation confirmation")
     screenshot(page, "lifecycle-discontinue-confirmation")
 
     page.goto(f"/subjects/{subject_id}")
-    expect(page.locator('[data-field="status"]')).to_have_text(
-        "Treatment discontinued (in follow-up)"
-    )
+    expect(page.locator('[data-field="status"]')).to_have_text("Stopped dosing (in follow-up)")
     expect(page.get_by_role("link", name=re.compile("record a dosing visit", re.I))).to_have_count(
         0
     )
-    expect(page.locator('[data-field="status-history"]')).to_contain_text(
-        "Treatment discontinuation"
-    )
+    expect(page.locator('[data-field="status-history"]')).to_contain_text("Dosing discontinuation")
     expect(
         page.get_by_role("link", name=re.compile("undo the last status change", re.I))
     ).to_be_visible()

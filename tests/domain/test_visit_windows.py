@@ -16,6 +16,7 @@ from app.domain.visits import (
     needs_override,
     next_due,
     schedule_states,
+    shortest_gap_days,
     window_of,
     windows,
 )
@@ -123,11 +124,17 @@ def test_states_follow_the_record_and_the_calendar(
         else:
             assert item.state == (VisitState.DUE if window.contains(today) else VisitState.UPCOMING)
     offered = next_due(states)
-    if offered is not None:
-        assert CODES.index(offered.window.visit.code) > last
-        assert offered.window.closes >= today
-        earlier = states[last + 1 : CODES.index(offered.window.visit.code)]
-        assert all(s.state == VisitState.OVERDUE for s in earlier)
+    after = states[last + 1 :]
+    if offered is None:
+        assert not after
+        return
+    assert CODES.index(offered.window.visit.code) > last
+    if any(s.state == VisitState.DUE for s in after):
+        assert offered.state == VisitState.DUE  # the visit due today comes first
+    elif any(s.state == VisitState.OVERDUE for s in after):
+        assert offered == next(s for s in after if s.state == VisitState.OVERDUE)
+    else:
+        assert offered == after[0]
 
 
 @given(day_ones, st.sampled_from(CODES[1:]), st.integers(-20, 20))
@@ -144,8 +151,8 @@ def test_the_refusal_names_the_window_dates() -> None:
     window = window_of(SCHEDULE, day_one=DAY_ONE, code="W8")
     refusal = VisitOutOfWindow(window, window.closes + timedelta(days=3))
     assert refusal.code == "visit_out_of_window"
-    assert window.opens.isoformat() in refusal.detail
-    assert window.closes.isoformat() in refusal.detail
+    assert window.opens.strftime("%d-%b-%Y") in refusal.detail  # as the pages show dates
+    assert window.closes.strftime("%d-%b-%Y") in refusal.detail
     assert refusal.extra["target_date"] == window.target.isoformat()
 
 
@@ -156,3 +163,16 @@ def test_next_due_skips_a_visit_whose_window_closed() -> None:
     assert by_code["W4"] == VisitState.OVERDUE and by_code["W8"] == VisitState.DUE
     offered = next_due(states)
     assert offered is not None and offered.window.visit.code == "W8"
+
+
+def test_a_late_visit_is_offered_under_its_own_name_before_the_next_window_opens() -> None:
+    today = DAY_ONE + timedelta(days=40)  # W4's window closed, W8's not open yet
+    states = schedule_states(SCHEDULE, day_one=DAY_ONE, dispensed={"D1"}, missed=set(), today=today)
+    offered = next_due(states)
+    assert offered is not None and offered.window.visit.code == "W4"
+
+
+def test_the_shortest_gap_is_the_interval_less_both_windows() -> None:
+    assert (
+        shortest_gap_days(SCHEDULE) == 28 - SCHEDULE.window_days_before - SCHEDULE.window_days_after
+    )

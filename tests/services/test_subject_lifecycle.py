@@ -94,7 +94,7 @@ def test_acts_and_undos_chain_newest_first_and_keep_every_row(demo_db: Database)
     assert _undo(demo_db, subject_id, withdrawn.change_id).status == "discontinued"
     back = _undo(demo_db, subject_id, discontinued.change_id)
     assert (back.status, back.corrects) == ("randomized", discontinued.change_id)
-    assert back.signature is not None and "treatment discontinuation" in back.signature.meaning
+    assert back.signature is not None and "dosing discontinuation" in back.signature.meaning
     with demo_db.read() as session:
         history = subject_lifecycle.history(session, actor=PHARMACIST, subject_id=subject_id)
         report = audit_integrity.replay_trail(session)
