@@ -8,13 +8,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from app.api.audit_schemas import AuditEntryOut, AuditVerifyOut, CheckpointsOut
 from app.api.deps import DB, MAX_ID, SettingsDep, StudyDep, require
 from app.api.downloads import CSV_RESPONSE, csv_download
 from app.api.schemas import (
     AllocationOut,
-    AuditEntryOut,
-    AuditVerifyOut,
-    CheckpointsOut,
     KitImportOut,
     ListCommitmentOut,
     OutboxMessageOut,
