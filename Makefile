@@ -25,8 +25,12 @@ lint: setup
 # Two pytest workers (pytest-xdist), each with its own template databases; tests/faults restarts
 # PostgreSQL and kills processes, so it runs alone afterwards.
 TEST_WORKERS ?= 2
+# The outage, logging and contract tests swap process-wide state (loggers, a dead database URL):
+# they run on their own, one process, before the faults.
+ISOLATED := tests/app/test_outages.py tests/app/test_observability.py tests/contract
 test: lint
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --ignore=tests/faults
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --ignore=tests/faults $(ISOLATED:%=--ignore=%)
+	$(BIN)/pytest $(ISOLATED)
 	$(BIN)/pytest tests/faults
 
 # Load, ceiling, invariants and faults on SQLite and PostgreSQL (see README, "Benchmarks");
