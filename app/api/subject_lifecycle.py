@@ -35,32 +35,6 @@ def _respond(response: Response, done: Done[StatusChangeResultOut]) -> StatusCha
     return done.result
 
 
-def _act(
-    act: Act,
-    *,
-    subject_id: int,
-    body: StatusChangeIn,
-    actor: Actor,
-    db: DB,
-    study: StudyDep,
-    settings: Settings,
-    response: Response,
-    key: str | None,
-) -> StatusChangeResultOut:
-    done = lifecycle_commands.record_status_change(
-        db=db,
-        study=study,
-        actor=actor,
-        retry=_retry(key, settings),
-        subject_id=subject_id,
-        act=act,
-        effective_date=body.effective_date,
-        reason_category=body.reason_category,
-        reason=body.reason,
-    )
-    return _respond(response, done)
-
-
 @router.get("/{subject_id}/status-history", response_model=StatusHistoryOut)
 def status_history(subject_id: RowId, actor: SiteStaff, db: DB) -> StatusHistoryOut:
     """The subject's status changes and their corrections, oldest first."""
@@ -68,104 +42,68 @@ def status_history(subject_id: RowId, actor: SiteStaff, db: DB) -> StatusHistory
         return subject_lifecycle.history(session, actor=actor, subject_id=subject_id)
 
 
-@router.post("/{subject_id}/screen-fail", status_code=201, response_model=StatusChangeResultOut)
-def screen_fail(
-    subject_id: RowId,
-    body: StatusChangeIn,
-    actor: Recorder,
-    db: DB,
-    study: StudyDep,
-    settings: SettingsDep,
-    response: Response,
-    idempotency_key: IdempotencyKeyHeader = None,
-) -> StatusChangeResultOut:
-    """A registered subject failed screening: it can no longer be randomized."""
-    return _act(
-        Act.SCREEN_FAIL,
-        subject_id=subject_id,
-        body=body,
-        actor=actor,
-        db=db,
-        study=study,
-        settings=settings,
-        response=response,
-        key=idempotency_key,
+def _status_route(act: Act, path: str, body_model: type[StatusChangeIn], doc: str) -> None:
+    """One route per act: the same command, the act fixed by the path."""
+
+    def record(
+        subject_id: RowId,
+        body: StatusChangeIn,
+        actor: Recorder,
+        db: DB,
+        study: StudyDep,
+        settings: SettingsDep,
+        response: Response,
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> StatusChangeResultOut:
+        done = lifecycle_commands.record_status_change(
+            db=db,
+            study=study,
+            actor=actor,
+            retry=_retry(idempotency_key, settings),
+            subject_id=subject_id,
+            act=act,
+            effective_date=body.effective_date,
+            reason_category=body.reason_category,
+            reason=body.reason,
+        )
+        return _respond(response, done)
+
+    record.__doc__ = doc
+    record.__annotations__["body"] = body_model  # completion defaults its reason category
+    router.add_api_route(
+        f"/{{subject_id}}/{path}",
+        record,
+        methods=["POST"],
+        status_code=201,
+        response_model=StatusChangeResultOut,
+        name=act.value,
     )
 
 
-@router.post("/{subject_id}/discontinue", status_code=201, response_model=StatusChangeResultOut)
-def discontinue(
-    subject_id: RowId,
-    body: StatusChangeIn,
-    actor: Recorder,
-    db: DB,
-    study: StudyDep,
-    settings: SettingsDep,
-    response: Response,
-    idempotency_key: IdempotencyKeyHeader = None,
-) -> StatusChangeResultOut:
-    """A randomized subject stops treatment and stays in follow-up: no more kits."""
-    return _act(
-        Act.DISCONTINUE,
-        subject_id=subject_id,
-        body=body,
-        actor=actor,
-        db=db,
-        study=study,
-        settings=settings,
-        response=response,
-        key=idempotency_key,
-    )
-
-
-@router.post("/{subject_id}/withdraw", status_code=201, response_model=StatusChangeResultOut)
-def withdraw(
-    subject_id: RowId,
-    body: StatusChangeIn,
-    actor: Recorder,
-    db: DB,
-    study: StudyDep,
-    settings: SettingsDep,
-    response: Response,
-    idempotency_key: IdempotencyKeyHeader = None,
-) -> StatusChangeResultOut:
-    """The subject leaves the study (from registered, randomized or discontinued)."""
-    return _act(
-        Act.WITHDRAW,
-        subject_id=subject_id,
-        body=body,
-        actor=actor,
-        db=db,
-        study=study,
-        settings=settings,
-        response=response,
-        key=idempotency_key,
-    )
-
-
-@router.post("/{subject_id}/complete", status_code=201, response_model=StatusChangeResultOut)
-def complete(
-    subject_id: RowId,
-    body: CompletionIn,
-    actor: Recorder,
-    db: DB,
-    study: StudyDep,
-    settings: SettingsDep,
-    response: Response,
-    idempotency_key: IdempotencyKeyHeader = None,
-) -> StatusChangeResultOut:
-    """The subject completed the study, once the schedule's last dosing visit is dispensed."""
-    return _act(
-        Act.COMPLETE,
-        subject_id=subject_id,
-        body=body,
-        actor=actor,
-        db=db,
-        study=study,
-        settings=settings,
-        response=response,
-        key=idempotency_key,
-    )
+_status_route(
+    Act.SCREEN_FAIL,
+    "screen-fail",
+    StatusChangeIn,
+    "A registered subject failed screening: it can no longer be randomized.",
+)
+_status_route(
+    Act.DISCONTINUE,
+    "discontinue",
+    StatusChangeIn,
+    "A randomized subject stops treatment and stays in follow-up: no more kits.",
+)
+_status_route(
+    Act.WITHDRAW,
+    "withdraw",
+    StatusChangeIn,
+    "The subject leaves the study (from registered, randomized or discontinued).",
+)
+_status_route(
+    Act.COMPLETE,
+    "complete",
+    CompletionIn,
+    "The subject completed the study, once the schedule's last dosing visit is dispensed.",
+)
 
 
 @router.post(

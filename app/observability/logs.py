@@ -37,10 +37,13 @@ def formatter() -> logging.Formatter:
 
 
 class _StderrHandler(logging.StreamHandler[TextIO]):
-    """Writes to whatever sys.stderr is when a line is written (not when the app was built)."""
+    """Writes to whatever sys.stderr is when a line is written (not when the app was built).
+
+    The stream is swapped without `setStream`, which flushes the old stream first: a stream
+    closed since (a test's captured stderr) would raise out of the request being served."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.setStream(sys.stderr)
+        self.stream = sys.stderr
         super().emit(record)
 
 

@@ -17,10 +17,10 @@ from app.db.engine import Database
 from app.domain import signatures as meanings
 from app.domain.errors import InvalidInput, MalformedRequest
 from app.domain.study import StudyDefinition, StudyDefinitionError, parse_study
-from app.services import attempts, caps, idempotency, signatures, study_versions
+from app.services import attempts, caps, signatures, study_versions
 from app.services.actor import Actor
 from app.services.caps import CapsOut
-from app.services.commands import Done, Retry
+from app.services.commands import Done, Retry, run_once
 from app.services.signatures import SignatureInput
 from app.services.study_versions import VersionOut
 from app.services.transaction import utcnow, writing
@@ -56,21 +56,18 @@ def change_caps(
             given=signature,
             meaning=meanings.caps_meaning(asked),
         )
-        _, body, replayed = idempotency.run(
+        return run_once(
             db,
             actor=actor,
-            key=retry.key,
+            retry=retry,
             endpoint="POST /admin/caps",
             payload=sent,
-            lease_seconds=retry.lease_seconds,
-            work=lambda session: (
-                200,
-                caps.change_caps(
-                    session, actor=actor, caps=asked, reason=reason, signature=signed
-                ).model_dump(mode="json"),
-            ),
+            result=CapsOut,
+            status=200,
+            work=lambda session: caps.change_caps(
+                session, actor=actor, caps=asked, reason=reason, signature=signed
+            ).model_dump(mode="json"),
         )
-    return Done(CapsOut.model_validate(body), replayed)
 
 
 def parse_definition(text: str) -> StudyDefinition:

@@ -73,6 +73,31 @@ class Retry:
     wait_seconds: float = 0.0
 
 
+def run_once(
+    db: Database,
+    *,
+    actor: Actor,
+    retry: Retry,
+    endpoint: str,
+    payload: object,
+    result: type[Result],
+    work: Callable[[Session], dict[str, Any]],
+    status: int = 201,
+) -> Done[Result]:
+    """Run `work` in one writing transaction, at most once per Idempotency-Key; a retry gets
+    the stored answer back, rebuilt into `result`."""
+    _, body, replayed = idempotency.run(
+        db,
+        actor=actor,
+        key=retry.key,
+        endpoint=endpoint,
+        payload=payload,
+        lease_seconds=retry.lease_seconds,
+        work=lambda session: (status, work(session)),
+    )
+    return Done(result.model_validate(body), replayed)
+
+
 def register_subject(
     *,
     db: Database,
@@ -99,26 +124,22 @@ def register_subject(
         entity_id=site_id,
         sent=payload,
     ):
-        _, body, replayed = idempotency.run(
+        return run_once(
             db,
             actor=actor,
-            key=retry.key,
+            retry=retry,
             endpoint="POST /subjects",
             payload=payload,
-            lease_seconds=retry.lease_seconds,
-            work=lambda session: (
-                201,
-                subjects.register(
-                    session,
-                    actor=actor,
-                    site_id=site_id,
-                    screening_number=screening_number,
-                    sex=sex,
-                    year_of_birth=year_of_birth,
-                ),
+            result=SubjectOut,
+            work=lambda session: subjects.register(
+                session,
+                actor=actor,
+                site_id=site_id,
+                screening_number=screening_number,
+                sex=sex,
+                year_of_birth=year_of_birth,
             ),
         )
-    return Done(SubjectOut.model_validate(body), replayed)
 
 
 def randomize(

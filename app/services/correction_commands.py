@@ -13,9 +13,9 @@ from typing import Any
 from app.db.engine import Database
 from app.domain.reasons import check_reason
 from app.domain.study import StudyDefinition
-from app.services import attempts, corrections, idempotency, signatures
+from app.services import attempts, corrections, signatures
 from app.services.actor import Actor
-from app.services.commands import Done, Retry
+from app.services.commands import Done, Retry, run_once
 from app.services.corrections import CorrectionOut
 from app.services.signatures import SignatureInput
 from app.services.transaction import utcnow
@@ -54,26 +54,22 @@ def correct(
         db, settings=settings, actor=actor, given=signature, meaning=planned.meaning
     )
     with _refusals_recorded(db, actor, subject_id, sent):
-        _, body, replayed = idempotency.run(
+        return run_once(
             db,
             actor=actor,
-            key=retry.key,
+            retry=retry,
             endpoint=f"POST /subjects/{subject_id}/corrections",
             payload=sent,
-            lease_seconds=retry.lease_seconds,
-            work=lambda session: (
-                201,
-                corrections.apply(
-                    session,
-                    study=study,
-                    actor=actor,
-                    planned=planned,
-                    reason=reason,
-                    signature=signed,
-                ),
+            result=CorrectionOut,
+            work=lambda session: corrections.apply(
+                session,
+                study=study,
+                actor=actor,
+                planned=planned,
+                reason=reason,
+                signature=signed,
             ),
         )
-    return Done(CorrectionOut.model_validate(body), replayed)
 
 
 def _refusals_recorded(

@@ -14,9 +14,9 @@ from datetime import date
 from app.db.engine import Database
 from app.domain.lifecycle import Act
 from app.domain.study import StudyDefinition
-from app.services import attempts, idempotency, signatures, subject_lifecycle
+from app.services import attempts, signatures, subject_lifecycle
 from app.services.actor import Actor
-from app.services.commands import Done, Retry
+from app.services.commands import Done, Retry, run_once
 from app.services.signatures import SignatureInput
 from app.services.subject_lifecycle import StatusChangeResultOut
 from app.settings import Settings
@@ -56,28 +56,24 @@ def record_status_change(
         entity_id=subject_id,
         sent=payload,
     ):
-        _, body, replayed = idempotency.run(
+        return run_once(
             db,
             actor=actor,
-            key=retry.key,
+            retry=retry,
             endpoint=f"POST /subjects/{subject_id}/{PATHS[act]}",
             payload=payload,
-            lease_seconds=retry.lease_seconds,
-            work=lambda session: (
-                201,
-                subject_lifecycle.record_change(
-                    session,
-                    study=study,
-                    actor=actor,
-                    subject_id=subject_id,
-                    act=act,
-                    effective_date=effective_date,
-                    reason_category=reason_category,
-                    reason=reason,
-                ),
+            result=StatusChangeResultOut,
+            work=lambda session: subject_lifecycle.record_change(
+                session,
+                study=study,
+                actor=actor,
+                subject_id=subject_id,
+                act=act,
+                effective_date=effective_date,
+                reason_category=reason_category,
+                reason=reason,
             ),
         )
-    return Done(StatusChangeResultOut.model_validate(body), replayed)
 
 
 def undo_status_change(
@@ -109,24 +105,20 @@ def undo_status_change(
         signed = signatures.sign(
             db, settings=settings, actor=actor, given=signature, meaning=meaning
         )
-        _, body, replayed = idempotency.run(
+        return run_once(
             db,
             actor=actor,
-            key=retry.key,
+            retry=retry,
             endpoint=f"POST /subjects/{subject_id}/status-changes/{change_id}/undo",
             payload=payload,
-            lease_seconds=retry.lease_seconds,
-            work=lambda session: (
-                201,
-                subject_lifecycle.undo_change(
-                    session,
-                    study=study,
-                    actor=actor,
-                    subject_id=subject_id,
-                    change_id=change_id,
-                    reason=reason,
-                    signature=signed,
-                ),
+            result=StatusChangeResultOut,
+            work=lambda session: subject_lifecycle.undo_change(
+                session,
+                study=study,
+                actor=actor,
+                subject_id=subject_id,
+                change_id=change_id,
+                reason=reason,
+                signature=signed,
             ),
         )
-    return Done(StatusChangeResultOut.model_validate(body), replayed)

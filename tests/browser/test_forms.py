@@ -134,7 +134,8 @@ def test_randomization_without_javascript(
     submit(page, re.compile(r"confirm", re.I))
     expect(page).to_have_url(re.compile(r"/confirmations/"))
     assert re.fullmatch(r"IMC-\d{4}", data_field(page, "randomization_number"))
-    assert "51.2" in data_field(page, "dose_mg")  # 64 kg x 0.8 mg/kg
+    # 64 kg x 0.8 mg/kg = 51.2 mg = 5.12 mL, drawn as 5.1 mL: 51.0 mg
+    assert "51.0" in data_field(page, "dose_mg")
     assert_blinded(page, "confirmation without JavaScript")
     screenshot(page, "nojs-randomize-confirmation")
     logout(page)

@@ -102,6 +102,11 @@ def pharmacist_dispenses_week_4(page: Page, subject: int, screenshot: Shot) -> N
     fill(page, {"visit": "W4", "visit_date": today().isoformat(), "weight_kg": "74"})
     screenshot(page, "07-dispense-form")
     submit(page, re.compile(r"assign kits|dispense", re.I))
+    # the weight differs from the last dose's: the visit is reviewed before kits are assigned
+    expect(page.get_by_role("heading", level=1)).to_contain_text(re.compile(r"review", re.I))
+    expect(page.locator("main")).to_contain_text("unchanged: less than 10 % difference")
+    assert_blinded(page, "dosing review")
+    submit(page, re.compile(r"confirm and assign kits", re.I))
     expect(page).to_have_url(CONFIRMATION_URL)
     expect(page.locator("main")).to_contain_text("W4")
     assert KIT.search(data_field(page, "kits"))
