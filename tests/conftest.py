@@ -13,8 +13,10 @@ os.environ.setdefault("IRT_PASSWORD_HASH_PROFILE", "fast")
 os.environ.setdefault("IRT_SECRET_KEY", "test-secret-key-not-for-production-use-0123456789")
 
 import shutil
+import sqlite3
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import psycopg
@@ -71,6 +73,49 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _set_up_demo(database: Database) -> None:
+    set_up_demo(
+        database,
+        study=load_study(),
+        password=DEMO_PASSWORD,
+        seed=DEMO_SEED,
+        kits_per_content=DEMO_KITS,
+        site_levels=DEMO_LEVELS,
+        in_transit_site=None,
+    )
+
+
+@pytest.fixture(scope="session")
+def sqlite_demo_template(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo study set up once per test process, copied for every test that asks for it."""
+    path = tmp_path_factory.mktemp("demo-template") / "demo.db"
+    shutil.copy(sqlite_template, path)
+    database = Database(f"sqlite:///{path}")
+    try:
+        _set_up_demo(database)
+    finally:
+        database.dispose()
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # all of it in the one file we copy
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_demo_template(pg_template: str | None) -> Iterator[str]:
+    assert pg_template is not None
+    name = f"irt_demo_{uuid.uuid4().hex[:12]}"
+    with pg_admin() as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+    database = Database(pg_url(name))
+    try:
+        _set_up_demo(database)
+    finally:
+        database.dispose()  # a template takes no connections
+    yield name
+    with pg_admin() as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(params=ENGINES)
 def db_url(
     request: pytest.FixtureRequest,
@@ -78,17 +123,22 @@ def db_url(
     sqlite_template: Path,
     pg_template: str | None,
 ) -> Iterator[str]:
-    """A fresh migrated database URL (no study loaded) on each engine."""
+    """A fresh migrated database URL on each engine: empty (no study loaded), or, for a test
+    that uses `demo_db`, a copy of the demo study set up once per process (set_up_demo takes
+    a second or more; a copy takes milliseconds)."""
+    demo = "demo_db" in request.fixturenames
     if request.param == "sqlite":
         path = tmp_path / "irt.db"
-        shutil.copy(sqlite_template, path)
+        source = request.getfixturevalue("sqlite_demo_template") if demo else sqlite_template
+        shutil.copy(source, path)
         yield f"sqlite:///{path}"
         return
     if pg_template is None:
         pytest.skip("PostgreSQL unreachable (allowed outside CI)")
+    template = request.getfixturevalue("pg_demo_template") if demo else pg_template
     name = f"irt_t_{uuid.uuid4().hex[:12]}"
     with pg_admin() as admin:
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     yield pg_url(name)
     with pg_admin() as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -104,16 +154,8 @@ def db(db_url: str) -> Iterator[Database]:
 @pytest.fixture
 def demo_db(db: Database) -> Database:
     """The IMC-002 demo study with a fixed seed: cohort C1 open, every site active with its
-    initial shipment received (40 kits of each content)."""
-    set_up_demo(
-        db,
-        study=load_study(),
-        password=DEMO_PASSWORD,
-        seed=DEMO_SEED,
-        kits_per_content=DEMO_KITS,
-        site_levels=DEMO_LEVELS,
-        in_transit_site=None,
-    )
+    initial shipment received (40 kits of each content); `db_url` copies it from the
+    process's demo template."""
     return db
 
 

@@ -290,6 +290,9 @@ class Kit(Base):
     site_id: Mapped[str | None] = mapped_column(ForeignKey("sites.id"), nullable=True)
     import_id: Mapped[int] = mapped_column(ForeignKey("kit_imports.id"))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    pool: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    """The stage pool the kit was shipped for (app/domain/stage_pools.py), set when it leaves
+    the depot; None before."""
 
 
 class SupplyLevel(Base):
@@ -326,6 +329,8 @@ class ShipmentKit(Base):
     shipment_id: Mapped[int] = mapped_column(ForeignKey("shipments.id"), primary_key=True)
     kit_number: Mapped[str] = mapped_column(ForeignKey("kits.kit_number"), primary_key=True)
     outcome: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    pool: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    """The stage pool the kit is shipped for; the kit takes it when it leaves the depot."""
 
 
 class Dispensing(Base):

@@ -99,13 +99,17 @@ def choose_kits(
     window_days: int,
     rng: random.Random,
     must_hold: int = 0,
+    pool: str | None = None,
 ) -> list[KitCandidate] | None:
     """`vials` kits of `content` from the common tiers, at random among the kits of each tier
     (kit numbers carry nothing); None, for either arm alike, when the common tiers do not
     suffice, or do not hold `must_hold` vials of every content (a randomization asks for one
     visit at the heaviest weight, so that whether it is refused depends on neither the arm of
-    the next slot nor the subject's weight)."""
-    usable = [k for k in kits if usable_on(k, day, window_days)]
+    the next slot nor the subject's weight). With `pool`, only the kits of that stage pool
+    count (app/domain/stage_pools.py): the subject's stage, which is not blinded."""
+    usable = [
+        k for k in kits if usable_on(k, day, window_days) and (pool is None or k.pool == pool)
+    ]
     shelf: dict[str, Counter[Tier]] = defaultdict(Counter)
     for kit in usable:
         shelf[kit.content][tier_of(kit)] += 1

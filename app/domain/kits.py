@@ -110,6 +110,8 @@ class KitCandidate:
     expiry_date: date
     shipment: int = 0
     """The shipment that brought the kit to its site (0 at a depot)."""
+    pool: str | None = None
+    """The stage pool the kit was shipped for (app/domain/stage_pools.py; None at a depot)."""
 
 
 def usable_on(kit: KitCandidate, day: date, window_days: int) -> bool:

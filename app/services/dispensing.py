@@ -49,7 +49,7 @@ class NoKitsAvailable(Conflict):
     and its message are the same whichever the subject's arm. An urgent resupply follows the
     rollback."""
 
-    def __init__(self, site_id: str, needed: int) -> None:
+    def __init__(self, site_id: str, needed: int, pool: str | None = None) -> None:
         super().__init__(
             "no_kits_available",
             f"Site {site_id} has not enough usable kits for this visit; nothing was allocated. "
@@ -58,6 +58,8 @@ class NoKitsAvailable(Conflict):
         )
         self.site_id = site_id
         self.needed = needed
+        self.pool = pool
+        """The stage pool the visit drew on: the urgent shipment tops it up."""
 
 
 def raise_urgent_resupply(
@@ -76,6 +78,7 @@ def raise_urgent_resupply(
             today=today,
             kind="urgent",
             extra_need=refusal.needed,
+            extra_pool=refusal.pool,
         )
 
 
@@ -88,10 +91,11 @@ def choose_visit_kits(
     vials: int,
     day: date,
     must_hold: int = 0,
+    pool: str | None = None,
 ) -> list[str]:
-    """Kit numbers for a visit at the expiry dates every content shares (the site row is locked
-    by the caller); NoKitsAvailable, the same for either arm, when they do not suffice or do not
-    hold `must_hold` vials of every content."""
+    """Kit numbers for a visit at the expiry dates every content shares, from the subject's
+    stage pool (the site row is locked by the caller); NoKitsAvailable, the same for either
+    arm, when they do not suffice or do not hold `must_hold` vials of every content."""
     chosen = choose_kits(
         available_kits(session, site_id),
         contents=study.contents,
@@ -101,9 +105,10 @@ def choose_visit_kits(
         window_days=study.supply.do_not_dispense_days,
         rng=_rng,
         must_hold=must_hold,
+        pool=pool,
     )
     if chosen is None:
-        raise NoKitsAvailable(site_id, max(vials, must_hold))
+        raise NoKitsAvailable(site_id, max(vials, must_hold), pool)
     return sorted(k.kit_number for k in chosen)
 
 
@@ -186,6 +191,7 @@ def allocate_visit_kits(
         vials=dose.vials,
         day=max(visit_date, utcnow().date()),
         must_hold=must_hold,
+        pool=randomization.stage,
     )
     now = utcnow()
     dispensing = Dispensing(
@@ -400,6 +406,9 @@ def replace_kit(
         )
     old = session.get(Kit, kit_number)
     assert old is not None
+    stage = session.execute(
+        select(Randomization.stage).where(Randomization.subject_id == subject.id)
+    ).scalar_one()
     (number,) = choose_visit_kits(
         session,
         study=study,
@@ -407,6 +416,7 @@ def replace_kit(
         content=old.content,
         vials=1,
         day=max(today, dispensing.visit_date),
+        pool=stage,
     )
     new = session.get(Kit, number)
     assert new is not None

@@ -29,13 +29,8 @@ from app.domain.resupply import depot_shippable, order_quantities, shipment_due
 from app.domain.roles import SITE_ROLES, Role
 from app.domain.study import StudyDefinition
 from app.services.actor import Actor
-from app.services.resupply import (
-    depot_shelf,
-    depot_stock,
-    on_treatment,
-    site_enrolment,
-    site_position,
-)
+from app.services.resupply import depot_shelf, depot_stock, on_treatment, site_positions
+from app.services.site_stages import site_enrolment, site_levels
 from app.services.transaction import utcnow
 
 MIN_WEEKS = 1
@@ -273,7 +268,7 @@ def _forecast(
 def _site(
     session: Session, *, study: StudyDefinition, site: Site, today: date, horizon_days: int
 ) -> SiteForecast:
-    position = site_position(session, study=study, site=site, today=today)
+    pools = site_positions(session, study=study, site=site, today=today)
     enrolment, _ = site_enrolment(session, study=study, site=site)
     need = site_need(
         on_treatment(session, site.id),
@@ -283,20 +278,22 @@ def _site(
         today=today,
         horizon_days=horizon_days,
     )
-    due = shipment_due(position.positions, position.levels, position.floor)
-    order = order_quantities(position.positions, position.levels, position.floor)
+    # per stage pool (app/domain/stage_pools.py), summed: a shipment tops up each pool short
+    due = any(shipment_due(p.positions, p.levels, p.floor) for p in pools.values())
+    orders = [order_quantities(p.positions, p.levels, p.floor) for p in pools.values()]
     lines = tuple(
         ContentLine(
             content=content,
-            stock=p.stock,
-            in_transit=p.in_transit,
-            need_lead=p.need_lead,
+            stock=sum(p.positions[content].stock for p in pools.values()),
+            in_transit=sum(p.positions[content].in_transit for p in pools.values()),
+            need_lead=sum(p.positions[content].need_lead for p in pools.values()),
             need_horizon=need[content],
-            order_quantity=order.get(content, 0),
+            order_quantity=sum(order.get(content, 0) for order in orders),
         )
-        for content, p in position.positions.items()
+        for content in study.contents
     )
-    return SiteForecast(site.id, site.name, site.depot_id, position.levels.lead_days, due, lines)
+    lead = site_levels(session, study=study, site=site).lead_days
+    return SiteForecast(site.id, site.name, site.depot_id, lead, due, lines)
 
 
 def _depot(

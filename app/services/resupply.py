@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from sqlalchemy import Exists, exists, func, select
+from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Session
 
 from app.db.models import (
@@ -25,30 +26,28 @@ from app.db.models import (
     Slot,
     Study,
     Subject,
-    SupplyLevel,
 )
 from app.domain.common_expiry import tally, usable_stock
-from app.domain.dosing import calculate_dose, heaviest_visit_vials
+from app.domain.dosing import heaviest_visit_vials
 from app.domain.errors import Conflict
-from app.domain.forecast import NO_ENROLMENT, Enrolment, OnTreatment, places_shares, site_need
+from app.domain.forecast import NO_ENROLMENT, OnTreatment, site_need
 from app.domain.kits import KitCandidate, KitStatus, usable_on
 from app.domain.lifecycle import ON_TREATMENT
 from app.domain.reasons import check_reason
 from app.domain.resupply import (
-    DepotShelf,
     Levels,
     Position,
     need_shares,
     order_quantities,
     pick_depot_dates,
 )
-from app.domain.stages import CohortStatus, StageRuleError, route
-from app.domain.study import PHASE_IB, StudyDefinition
+from app.domain.stage_pools import live_pools, pool_level, shipment_by_pool
+from app.domain.study import StudyDefinition
 from app.services import audit
 from app.services.actor import Actor
 from app.services.kits import move
 from app.services.locks import lock_depot, lock_site
-from app.services.study_state import cohort_statuses, randomized_counts
+from app.services.site_stages import recruiting, site_enrolment, site_levels
 from app.services.transaction import utcnow
 
 
@@ -76,71 +75,9 @@ def expire_site_kits(
         )
 
 
-def site_levels(session: Session, *, study: StudyDefinition, site: Site) -> Levels:
-    """The site's levels: its own trigger and target (the same for every content), lead time
-    and cover, else the study's."""
-    own = session.execute(
-        select(SupplyLevel.trigger, SupplyLevel.target).where(SupplyLevel.site_id == site.id)
-    ).first()
-    trigger, target = own if own else (study.supply.resupply_trigger, study.supply.resupply_target)
-    lead = site.lead_days if site.lead_days is not None else study.supply.shipping_lead_days
-    cover = site.cover_weeks if site.cover_weeks is not None else study.supply.cover_weeks
-    return Levels(trigger, target, lead, cover * 7)
-
-
-def site_enrolment(
-    session: Session, *, study: StudyDefinition, site: Site
-) -> tuple[Enrolment, int]:
-    """Subjects still to come at the site in the open stage, and the vials of one visit at the
-    heaviest weight (what the site must hold of every content to randomize)."""
-    phase2_dose = session.execute(select(Study.phase2_dose_mg_per_kg)).scalar_one_or_none()
-    try:
-        target = route(study, cohort_statuses(session), phase2_dose)
-    except StageRuleError:
-        levels = [c.dose_mg_per_kg for c in study.phase_ib.cohorts]
-        highest = max([*levels, phase2_dose] if phase2_dose is not None else levels)
-        return NO_ENROLMENT, heaviest_visit_vials(highest, study.drug, study.weight)
-    in_scope, in_stage, in_total = randomized_counts(
-        session, scope=target.scope, stage=target.stage
-    )
-    stage_cap = target.cap if target.stage == PHASE_IB else study.phase_ii.cap
-    places = min(target.cap - in_scope, stage_cap - in_stage, study.total_cap - in_total)
-    rate = site.subjects_per_week
-    if rate is None:
-        rate = study.supply.subjects_per_site_per_week
-    level = target.dose_level_mg_per_kg
-    typical = calculate_dose(
-        study.supply.forecast_weight_kg,
-        dose_level_mg_per_kg=level,
-        drug=study.drug,
-        accepted=study.weight,
-    )
-    shares = places_shares(_places_left(session, study))
-    enrolment = Enrolment(float(rate), max(places, 0), shares, typical.vials)
-    return enrolment, heaviest_visit_vials(level, study.drug, study.weight)
-
-
-def _places_left(session: Session, study: StudyDefinition) -> list[tuple[int, dict[str, int]]]:
-    """Each stage's places still open (none in a closed cohort) with its ratio."""
-    statuses = cohort_statuses(session)
-    used = dict(
-        session.execute(
-            select(Randomization.scope, func.count()).group_by(Randomization.scope)
-        ).all()
-    )
-    return [
-        (
-            0
-            if statuses.get(scope.code) == CohortStatus.CLOSED
-            else scope.cap - int(used.get(scope.code, 0)),
-            dict(scope.allocation.ratio),
-        )
-        for scope in study.scopes()
-    ]
-
-
-def on_treatment(session: Session, site_id: str) -> list[OnTreatment]:
-    """The site's randomized subjects still on treatment, with their next visit and vials."""
+def on_treatment(session: Session, site_id: str, pool: str | None = None) -> list[OnTreatment]:
+    """The site's randomized subjects still on treatment (of one stage pool, if given), with
+    their next visit and vials."""
     last = (
         select(Dispensing.subject_id, func.max(Dispensing.visit_index).label("last_index"))
         .join(Subject, Subject.id == Dispensing.subject_id)
@@ -160,6 +97,7 @@ def on_treatment(session: Session, site_id: str) -> list[OnTreatment]:
             & Dispensing.entered_in_error_at.is_(None),
         )
         .where(Subject.site_id == site_id, Subject.status.in_(ON_TREATMENT))
+        .where(Randomization.stage == pool if pool is not None else sa_true())
     ).all()
     return [
         OnTreatment(arm, day_one, last_index + 1, vials) for arm, day_one, last_index, vials in rows
@@ -167,8 +105,9 @@ def on_treatment(session: Session, site_id: str) -> list[OnTreatment]:
 
 
 def available_kits(session: Session, site_id: str) -> list[KitCandidate]:
-    """The site's available kits of every content, each with the shipment that brought it (a
-    kit's tier for the common-tier rule is its expiry date and that shipment)."""
+    """The site's available kits of every content, each with the shipment that brought it and
+    its stage pool (a kit's tier for the common-tier rule is its expiry date and that shipment,
+    within its pool)."""
     brought = (
         select(ShipmentKit.kit_number, func.max(ShipmentKit.shipment_id).label("shipment_id"))
         .join(Shipment, Shipment.id == ShipmentKit.shipment_id)
@@ -177,15 +116,16 @@ def available_kits(session: Session, site_id: str) -> list[KitCandidate]:
         .subquery()
     )
     rows = session.execute(
-        select(Kit.kit_number, Kit.content, Kit.expiry_date, brought.c.shipment_id)
+        select(Kit.kit_number, Kit.content, Kit.expiry_date, brought.c.shipment_id, Kit.pool)
         .outerjoin(brought, brought.c.kit_number == Kit.kit_number)
         .where(Kit.site_id == site_id, Kit.status == KitStatus.AVAILABLE.value)
     ).all()
-    return [KitCandidate(n, c, e, int(s or 0)) for n, c, e, s in rows]
+    return [KitCandidate(n, c, e, int(s or 0), p) for n, c, e, s, p in rows]
 
 
-def in_transit(session: Session, site_id: str) -> dict[str, int]:
-    """Kits per content in the site's open shipments (requested or shipped)."""
+def in_transit(session: Session, site_id: str, pool: str | None = None) -> dict[str, int]:
+    """Kits per content in the site's open shipments (requested or shipped), of one stage pool
+    if given."""
     return {
         content: int(count)
         for content, count in session.execute(
@@ -194,6 +134,7 @@ def in_transit(session: Session, site_id: str) -> dict[str, int]:
             .join(Shipment, Shipment.id == ShipmentKit.shipment_id)
             .join(Kit, Kit.kit_number == ShipmentKit.kit_number)
             .where(Shipment.site_id == site_id, Shipment.status.in_(("requested", "shipped")))
+            .where(ShipmentKit.pool == pool if pool is not None else sa_true())
             .group_by(Kit.content)
         ).all()
     }
@@ -216,12 +157,20 @@ def site_position(
     today: date,
     extra_need: int = 0,
     cover_days: int | None = None,
+    pool: str | None = None,
 ) -> SitePosition:
-    """The site's position per content; `extra_need` vials of every content are added (a visit
-    just refused: the same for every content, so an urgent shipment does not follow the arm)."""
+    """The site's position per content, of one stage pool if given (else of every kit and
+    subject); `extra_need` vials of every content are added (a visit just refused: the same
+    for every content, so an urgent shipment does not follow the arm). A pool other than the
+    recruiting one expects no subjects to come, and holds one heaviest visit at its stage's
+    highest dose level."""
     levels = site_levels(session, study=study, site=site)
     enrolment, floor = site_enrolment(session, study=study, site=site)
-    subjects = on_treatment(session, site.id)
+    if pool is not None and pool != recruiting(session, study=study):
+        phase2_dose = session.execute(select(Study.phase2_dose_mg_per_kg)).scalar_one_or_none()
+        level = pool_level(study, pool, phase2_dose)
+        enrolment, floor = NO_ENROLMENT, heaviest_visit_vials(level, study.drug, study.weight)
+    subjects = on_treatment(session, site.id, pool)
     visits = study.schedule.visits()
     lead = levels.lead_days
     cover = levels.cover_days if cover_days is None else cover_days
@@ -239,10 +188,11 @@ def site_position(
     # stock that will still be dispensable when a shipment ordered today arrives, counted as far
     # as its tiers can be used in the shares the site needs the contents
     arrival = today + timedelta(days=lead)
-    shelf = tally(available_kits(session, site.id), arrival, study.supply.do_not_dispense_days)
+    kits = [k for k in available_kits(session, site.id) if pool is None or k.pool == pool]
+    shelf = tally(kits, arrival, study.supply.do_not_dispense_days)
     shares = need_shares({c: need_cover[c] + extra_need for c in study.contents}, floor)
     stock = usable_stock(shelf, contents=study.contents, shares=shares)
-    moving = in_transit(session, site.id)
+    moving = in_transit(session, site.id, pool)
     positions = {
         c: Position(
             stock.get(c, 0),
@@ -255,6 +205,44 @@ def site_position(
     return SitePosition(levels, floor, positions)
 
 
+def site_positions(
+    session: Session,
+    *,
+    study: StudyDefinition,
+    site: Site,
+    today: date,
+    extra_need: int = 0,
+    extra_pool: str | None = None,
+) -> dict[str, SitePosition]:
+    """The position of each stage pool the site reckons with: the recruiting one and every
+    pool with subjects on treatment. `extra_need` goes to `extra_pool` (a refused visit's)."""
+    treated = Counter(
+        session.execute(
+            select(Randomization.stage)
+            .join(Subject, Subject.id == Randomization.subject_id)
+            .where(Subject.site_id == site.id, Subject.status.in_(ON_TREATMENT))
+        ).scalars()
+    )
+    pools = live_pools(
+        [s.stage for s in study.scopes()],
+        recruiting=recruiting(session, study=study),
+        on_treatment=treated,
+    )
+    if extra_pool is not None and extra_pool not in pools:
+        pools.append(extra_pool)
+    return {
+        pool: site_position(
+            session,
+            study=study,
+            site=site,
+            today=today,
+            extra_need=extra_need if pool == extra_pool else 0,
+            pool=pool,
+        )
+        for pool in dict.fromkeys(pools)
+    }
+
+
 def _in_open_shipment() -> Exists:
     return exists().where(
         ShipmentKit.kit_number == Kit.kit_number,
@@ -263,9 +251,11 @@ def _in_open_shipment() -> Exists:
     )
 
 
-def depot_shelf(*, kits: list[KitCandidate], today: date, window_days: int) -> DepotShelf:
+def depot_shelf(
+    *, kits: list[KitCandidate], today: date, window_days: int
+) -> dict[str, Counter[date]]:
     """Kits per content and expiry date that may be shipped today (do-not-ship window)."""
-    shelf: dict[str, Counter[date]] = defaultdict(Counter)
+    shelf: defaultdict[str, Counter[date]] = defaultdict(Counter)
     for kit in kits:
         if usable_on(kit, today, window_days):
             shelf[kit.content][kit.expiry_date] += 1
@@ -290,14 +280,16 @@ def request_shipment(
     study: StudyDefinition,
     actor: Actor,
     site: Site,
-    quantities: dict[str, int],
+    orders: dict[str, dict[str, int]],
     kind: str,
     today: date,
     rng: random.Random,
 ) -> Shipment | None:
-    """Pick kits into a new shipment: every content at the same expiry dates, earliest first
-    among kits shippable today (app/domain/resupply.py). Short depot stock ships what there is;
-    the shortfall is audited. None if nothing can be shipped."""
+    """Pick kits into a new shipment, per stage pool (`orders`: pool -> kits per content; the
+    kits get their pool now): every content at the same expiry dates, earliest first among
+    kits shippable today (app/domain/resupply.py), the pools in the order the stages open.
+    Short depot stock ships what there is; the shortfall is audited. None if nothing can be
+    shipped."""
     if site.depot_id is None:
         raise Conflict("no_depot", f"Site {site.id} has no supplying depot.")
     lock_depot(session, site.depot_id)
@@ -307,13 +299,21 @@ def request_shipment(
     for kit in sorted(shippable, key=lambda k: k.kit_number):
         pools[(kit.content, kit.expiry_date)].append(kit.kit_number)
     shelf = depot_shelf(kits=shippable, today=today, window_days=window)
-    picked_dates, short = pick_depot_dates(shelf, quantities, study.contents)
-    picked = [
-        number
-        for content, dates in picked_dates.items()
-        for expiry, count in sorted(dates.items())
-        for number in rng.sample(pools[(content, expiry)], count)
-    ]
+    picked: dict[str, str] = {}
+    """Kit number -> the stage pool it is picked for."""
+    short: Counter[str] = Counter()
+    for pool, quantities in orders.items():
+        picked_dates, missing = pick_depot_dates(shelf, quantities, study.contents)
+        short.update(missing)
+        numbers = []
+        for content, dates in picked_dates.items():
+            for expiry, count in sorted(dates.items()):
+                left = pools[(content, expiry)]
+                taken = set(rng.sample(left, count))
+                numbers += sorted(taken)
+                pools[(content, expiry)] = [n for n in left if n not in taken]
+                shelf[content][expiry] -= count
+        picked.update(dict.fromkeys(numbers, pool))
     if short:
         audit.record(
             session,
@@ -338,7 +338,9 @@ def request_shipment(
     )
     session.add(shipment)
     session.flush()
-    session.add_all(ShipmentKit(shipment_id=shipment.id, kit_number=n) for n in sorted(picked))
+    session.add_all(
+        ShipmentKit(shipment_id=shipment.id, kit_number=n, pool=picked[n]) for n in sorted(picked)
+    )
     session.flush()
     audit.record(
         session,
@@ -361,10 +363,11 @@ def check_site(
     today: date,
     kind: str = "resupply",
     extra_need: int = 0,
+    extra_pool: str | None = None,
 ) -> Shipment | None:
     """Expire what may no longer be dispensed, then request the shipment the policy asks for
-    (app/domain/resupply.py), if any. `extra_need`: vials of every content a refused visit
-    needs on top of the forecast."""
+    (app/domain/resupply.py) for every stage pool that is short, if any. `extra_need`: vials of
+    every content a refused visit needs on top of the forecast, in its pool `extra_pool`."""
     if not site.active or site.depot_id is None:
         return None
     expire_site_kits(
@@ -374,16 +377,20 @@ def check_site(
         today=today,
         window_days=study.supply.do_not_dispense_days,
     )
-    position = site_position(session, study=study, site=site, today=today, extra_need=extra_need)
-    quantities = order_quantities(position.positions, position.levels, position.floor)
-    if not quantities:
+    positions = site_positions(
+        session, study=study, site=site, today=today, extra_need=extra_need, extra_pool=extra_pool
+    )
+    orders = shipment_by_pool(
+        {pool: order_quantities(p.positions, p.levels, p.floor) for pool, p in positions.items()}
+    )
+    if not orders:
         return None
     shipment = request_shipment(
         session,
         study=study,
         actor=actor,
         site=site,
-        quantities=quantities,
+        orders=orders,
         kind=kind,
         today=today,
         rng=random.Random(),
@@ -411,17 +418,18 @@ def request_manual(
     reason: str,
     today: date,
 ) -> Shipment:
-    """A supply manager's own shipment: the same number of each content, so it reveals nothing."""
+    """A supply manager's own shipment: the same number of each content, so it reveals nothing;
+    for the pool of the stage that recruits (or opens next)."""
     reason = check_reason(reason)
     site = lock_site(session, site_id)
-    quantities = dict.fromkeys(study.contents, kits_per_content)
+    pool = recruiting(session, study=study) or study.scopes()[-1].stage
     shipment = request_shipment(
         session,
         study=study,
         actor=actor,
         kind="manual",
         site=site,
-        quantities=quantities,
+        orders={pool: dict.fromkeys(study.contents, kits_per_content)},
         today=today,
         rng=random.Random(),
     )

@@ -79,6 +79,13 @@ def ship(
     shipment = _shipment_in_state(
         session, actor=actor, shipment_id=shipment_id, status="requested", action="shipped"
     )
+    pools = dict(
+        session.execute(
+            select(ShipmentKit.kit_number, ShipmentKit.pool).where(
+                ShipmentKit.shipment_id == shipment.id
+            )
+        ).all()
+    )
     for kit, _ in shipment_kits(session, shipment):
         if not usable_on(
             KitCandidate(kit.kit_number, kit.content, kit.expiry_date),
@@ -100,6 +107,7 @@ def ship(
             shipment_id=shipment.id,
         )
         kit.site_id = shipment.site_id
+        kit.pool = pools[kit.kit_number]  # the stage pool it was picked for
     before = {"status": shipment.status}
     shipment.status, shipment.shipped_at = "shipped", utcnow()
     audit.record(

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from app.db.models import Site
 from app.domain.resupply import order_quantities
 from app.domain.study import StudyDefinition
-from app.services.resupply import site_position
+from app.services.resupply import site_positions
 
 
 def sites_below_trigger(
@@ -25,8 +25,8 @@ def sites_below_trigger(
     ).scalars()
     result: dict[str, bool] = {}
     for site in sites:
-        position = site_position(session, study=study, site=site, today=today)
-        result[site.id] = bool(
-            order_quantities(position.positions, position.levels, position.floor)
+        pools = site_positions(session, study=study, site=site, today=today)
+        result[site.id] = any(
+            order_quantities(p.positions, p.levels, p.floor) for p in pools.values()
         )
     return result

@@ -1,6 +1,6 @@
-"""The end of a simulated day: each site's resupply check, through the rules the service runs
-(app/domain/forecast.py, app/domain/resupply.py, app/domain/common_expiry.py), and the shipments
-it sends.
+"""The end of a simulated day: each site's resupply check, per stage pool, through the rules the
+service runs (app/domain/forecast.py, app/domain/resupply.py, app/domain/common_expiry.py,
+app/domain/stage_pools.py), and the shipments it sends.
 
 A site is checked only when something it decides on may have changed: an event (a refusal, an
 arrival, a dose change, a stage opening), dispensings that may have used up its slack, or the day
@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from datetime import timedelta
+from datetime import date, timedelta
 
 from app.domain.common_expiry import usable_stock
 from app.domain.forecast import combine
 from app.domain.resupply import Position, need_shares, pick_depot_dates, plan_in_shares
+from app.domain.stage_pools import live_pools, shipment_by_pool
 from app.domain.study import ListScope
 from app.simulation.kept import START, Kept
 from app.simulation.naive import naive_quantities
@@ -42,12 +43,25 @@ class Resupply:
     stage_index: int
     stage_opens: int
     in_scope: int
+    pools: tuple[str, ...]
 
     def _open_scope(self, day: int) -> ListScope | None:
         raise NotImplementedError
 
-    def _end_of_day(self, day: int) -> None:
+    def _forecast_scope(self, day: int) -> ListScope | None:
+        """The stage the forecast counts subjects to come for: the open one, else (with stage
+        pools, during a safety review) the next to open, so that its pool is stocked by then."""
         scope = self._open_scope(day)
+        scopes = self.kept.scopes
+        if scope is None and self.blind and self.stage_index < len(scopes):
+            return scopes[self.stage_index]
+        return scope
+
+    def pool(self, stage: str) -> str:
+        raise NotImplementedError
+
+    def _end_of_day(self, day: int) -> None:
+        scope = self._forecast_scope(day)
         opening = day == self.stage_opens
         for index, site in enumerate(self.sites):
             if day < site.activation_day:
@@ -61,9 +75,9 @@ class Resupply:
                 continue
             due = site.dirty or opening or day >= site.next_check
             if not due:
-                slack = site.slack
-                for content, n in site.spent.items():
-                    if n > slack.get(content, -1):
+                for pool, spent in site.spent.items():
+                    slack = site.slack.get(pool, {})
+                    if any(n > slack.get(content, -1) for content, n in spent.items()):
                         due = True
                         break
             if due:
@@ -72,96 +86,139 @@ class Resupply:
                 site.dirty = False
             site.refused_today.clear()
             site.served_today.clear()
-            site.refused_vials = 0
+            site.refused_vials.clear()
 
     def _next_check(
-        self, day: int, site: SiteState, slack: dict[str, int], own_lead: tuple[int, ...]
+        self,
+        day: int,
+        site: SiteState,
+        slack: dict[str, dict[str, int]],
+        own_lead: dict[str, tuple[int, ...]],
     ) -> int:
-        """The first day on which time alone can change the decision: a content's need within
-        the lead time (`own_lead` of the subjects on treatment now) outgrows its slack, or a kit
-        ages past the arrival cutoff."""
-        dates, lead, calendar = self.kept.dates, site.lead_days, site.calendar
+        """The first day on which time alone can change the decision: a pool's need of a
+        content within the lead time (`own_lead` of the subjects on treatment now) outgrows its
+        slack, or a kit ages past the arrival cutoff."""
+        dates, lead = self.kept.dates, site.lead_days
         first = len(dates)
-        for content, own in zip(self.contents, own_lead, strict=True):
-            nxt = calendar.first_over(content, own + max(slack.get(content, 0), 0))
-            if nxt is not None:
-                first = min(first, (nxt - START).days - lead)
+        for pool, owns in own_lead.items():
+            calendar, room = site.calendars[pool], slack.get(pool, {})
+            for content, own in zip(self.contents, owns, strict=True):
+                nxt = calendar.first_over(content, own + max(room.get(content, 0), 0))
+                if nxt is not None:
+                    first = min(first, (nxt - START).days - lead)
         cutoff = dates[day + lead + self.dnd]
-        later = [t[0] for row in site.shelf.counts.values() for t in row if t[0] > cutoff]
+        later = [
+            t[0]
+            for shelf in site.shelves.values()
+            for row in shelf.counts.values()
+            for t in row
+            if t[0] > cutoff
+        ]
         if later:
             first = min(first, (min(later) - START).days - lead - self.dnd)
         return max(first, day + 1)
 
     def _check(self, day: int, index: int, site: SiteState, scope: ListScope | None) -> None:
-        """The resupply check: a shipment if one is due; the slack per content left above the
-        safety level (none after a shipment) and the next day to check, kept on the site."""
-        kept, contents, calendar = self.kept, self.contents, site.calendar
+        """The resupply check, per stage pool: a shipment if any pool is due; the slack per pool
+        and content left above the safety level (none after a shipment) and the next day to
+        check, kept on the site."""
+        kept, contents = self.kept, self.contents
         levels = kept.site_levels[index]
         floor, coming_lead, coming_cover = kept.forecast(
             index, scope, self.stage_index, self.in_scope
         )
+        recruiting = None if scope is None else self.pool(scope.stage)
         lead = levels.lead_days
-        until = kept.dates[day + lead]
-        own_lead = tuple([calendar.need(c, until) for c in contents])
-        need_lead = combine(dict(zip(contents, own_lead, strict=True)), coming_lead, contents)
-        until = kept.dates[day + lead + levels.cover_days]
-        need_cover = combine({c: calendar.need(c, until) for c in contents}, coming_cover, contents)
-        extra = site.refused_vials
-        if extra:
-            need_lead = {c: n + extra for c, n in need_lead.items()}
-            need_cover = {c: n + extra for c, n in need_cover.items()}
-        transit = site.in_transit
-        if self.blind:
-            shares = site.shares = need_shares(need_cover, floor)
-            stock = usable_stock(
-                site.shelf.counts,
-                contents=contents,
-                shares=shares,
-                expiring_after=kept.dates[day + lead + self.dnd],
+        until_lead = kept.dates[day + lead]
+        until_cover = kept.dates[day + lead + levels.cover_days]
+        last = kept.dates[-1]
+        treated = {p: sum(site.calendars[p].need(c, last) for c in contents) for p in self.pools}
+        orders: dict[str, dict[str, int]] = {}
+        slacks: dict[str, dict[str, int]] = {}
+        own_leads: dict[str, tuple[int, ...]] = {}
+        site.shares = {}
+        pools = live_pools(self.pools, recruiting=recruiting, on_treatment=treated)
+        pools += [p for p in site.refused_vials if p not in pools]
+        for pool in pools:
+            calendar, transit = site.calendars[pool], site.in_transit[pool]
+            mine = pool == recruiting
+            own_lead = own_leads[pool] = tuple([calendar.need(c, until_lead) for c in contents])
+            need_lead = combine(
+                dict(zip(contents, own_lead, strict=True)), coming_lead if mine else {}, contents
             )
-            positions = {
-                c: Position(stock[c], transit[c], need_lead[c], need_cover[c]) for c in contents
-            }
-            decided = plan_in_shares(positions, levels, floor, shares)
-            quantities, slack = decided.quantities, decided.slack
-        else:
-            usable = site.shelf.by_date(kept.dates[day + self.dnd])
-            positions = {
-                c: Position(sum(usable[c].values()), transit[c], need_lead[c], need_cover[c])
-                for c in contents
-            }
-            quantities, slack = naive_quantities(positions, levels), {}
-        if quantities:
-            self._ship(day, index, site, quantities)
-            slack = {}
-        site.slack = slack
-        site.next_check = self._next_check(day, site, slack, own_lead)
+            need_cover = combine(
+                {c: calendar.need(c, until_cover) for c in contents},
+                coming_cover if mine else {},
+                contents,
+            )
+            extra = site.refused_vials.get(pool, 0)
+            if extra:
+                need_lead = {c: n + extra for c, n in need_lead.items()}
+                need_cover = {c: n + extra for c, n in need_cover.items()}
+            pool_floor = floor if mine else kept.pool_floors.get(pool, floor)
+            shelf = site.shelves[pool]
+            if self.blind:
+                shares = site.shares[pool] = need_shares(need_cover, pool_floor)
+                stock = usable_stock(
+                    shelf.counts,
+                    contents=contents,
+                    shares=shares,
+                    expiring_after=kept.dates[day + lead + self.dnd],
+                )
+                positions = {
+                    c: Position(stock[c], transit[c], need_lead[c], need_cover[c]) for c in contents
+                }
+                decided = plan_in_shares(positions, levels, pool_floor, shares)
+                orders[pool], slacks[pool] = decided.quantities, decided.slack
+            else:
+                usable = shelf.by_date(kept.dates[day + self.dnd])
+                positions = {
+                    c: Position(sum(usable[c].values()), transit[c], need_lead[c], need_cover[c])
+                    for c in contents
+                }
+                orders[pool], slacks[pool] = naive_quantities(positions, levels), {}
+        shipment = shipment_by_pool(orders)
+        if shipment:
+            self._ship(day, index, site, shipment)
+            slacks = {}
+        site.slack = slacks
+        site.next_check = self._next_check(day, site, slacks, own_leads)
 
-    def _ship(self, day: int, index: int, site: SiteState, quantities: dict[str, int]) -> None:
+    def _ship(
+        self, day: int, index: int, site: SiteState, orders: dict[str, dict[str, int]]
+    ) -> None:
         depot = self.depots[site.depot]
         shippable = depot.by_date(self.kept.dates[day] + timedelta(days=self.dns))
-        if self.blind:
-            picked, short = pick_depot_dates(shippable, quantities, self.contents)
-            site.dirty = site.dirty or bool(short)
-        else:
-            picked = {c: Counter() for c in self.contents}
-            for content, quantity in quantities.items():
-                left = quantity
-                for expiry in sorted(shippable[content]):
-                    take = min(left, shippable[content][expiry])
-                    if take:
-                        picked[content][expiry] += take
-                        left -= take
-        size = sum(sum(row.values()) for row in picked.values())
+        kits: dict[str, dict[str, Counter[date]]] = {}
+        for pool, quantities in orders.items():  # pools in the order the stages open
+            if self.blind:
+                picked, short = pick_depot_dates(shippable, quantities, self.contents)
+                site.dirty = site.dirty or bool(short)
+            else:
+                picked = {c: Counter() for c in self.contents}
+                for content, quantity in quantities.items():
+                    left = quantity
+                    for expiry in sorted(shippable[content]):
+                        take = min(left, shippable[content][expiry])
+                        if take:
+                            picked[content][expiry] += take
+                            left -= take
+            for content, row in picked.items():
+                for expiry, n in row.items():
+                    shippable[content][expiry] -= n
+            kits[pool] = picked
+        shipment = Shipment(self.next_shipment, index, day + site.lead_days, kits)
+        size = shipment.size
         if not size:
             return
-        shipment = Shipment(self.next_shipment, index, day + site.lead_days, picked)
         self.next_shipment += 1
-        for content, row in picked.items():
-            for expiry, n in row.items():
-                depot.take(content, (expiry, 0), n)
-                site.in_transit[content] += n
-                self.tally.shipped[content] += n
+        for pool, picked in kits.items():
+            moving = site.in_transit[pool]
+            for content, row in picked.items():
+                for expiry, n in row.items():
+                    depot.take(content, (expiry, 0), n)
+                    moving[content] += n
+                    self.tally.shipped[content] += n
         self.tally.shipments += 1
         for subject_id in site.waiting_shipment:
             seen = self.subjects[subject_id].seen
@@ -173,14 +230,15 @@ class Resupply:
         self.arrivals.setdefault(shipment.arrival_day, []).append(shipment)
 
 
-def spend(site: SiteState, content: str, kits: int, tiers: int) -> None:
-    """A dispensing can lower a content's usable stock by at most its kits in the shares of the
-    last check (a tier is used until its scarcest content runs out), plus one per tier touched:
-    while that stays within the slack, the check's answer cannot change."""
-    shares, spent = site.shares, site.spent
+def spend(site: SiteState, pool: str, content: str, kits: int, tiers: int) -> None:
+    """A dispensing can lower a content's usable stock in its pool by at most its kits in the
+    shares of the last check (a tier is used until its scarcest content runs out), plus one per
+    tier touched: while that stays within the slack, the check's answer cannot change."""
+    shares = site.shares.get(pool)
     if not shares:
         site.dirty = True
         return
+    spent = site.spent.setdefault(pool, {})
     own = max(shares.get(content, 0.0), 1e-9)
     for other, share in shares.items():
         spent[other] = spent.get(other, 0) + math.ceil(kits * share / own) + tiers

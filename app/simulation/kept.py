@@ -57,6 +57,12 @@ class Kept:
         ]
         """Sites that recruit: index, opening day, chance of no arrival in a day."""
         self.weight_range = (float(study.weight.min_kg), float(study.weight.max_kg))
+        self.pool_floors: dict[str, int] = {}
+        """Per stage pool, one heaviest visit at the stage's highest dose level: what a pool
+        holds of every content while its subjects are on treatment."""
+        for scope in self.scopes:
+            floor = self.doses.floor(self.doses.level(scope))
+            self.pool_floors[scope.stage] = max(self.pool_floors.get(scope.stage, 0), floor)
         self._forecasts: dict[tuple[int, int, int], Forecast] = {}
         self._enrolments: dict[tuple[float, int, int], tuple[Enrolment, int]] = {}
         self._needs: dict[tuple[int, int], dict[str, float]] = {}

@@ -1,8 +1,8 @@
 """The state one simulated trial keeps: stock at sites and depots, subjects, what blinded roles saw.
 
-Stock is kept as counts per content and expiry date (and, at sites, per shipment of origin, which
-a blinded pharmacist can see on the receipt), not as kit numbers: kit numbers are random and
-carry nothing, so counts are all the rules and the adversary need.
+Stock is kept as counts per content and expiry date (and, at sites, per stage pool and shipment
+of origin, which a blinded pharmacist can see on the receipt), not as kit numbers: kit numbers
+are random and carry nothing, so counts are all the rules and the adversary need.
 """
 
 from __future__ import annotations
@@ -164,11 +164,12 @@ class Shipment:
     id: int
     site: int
     arrival_day: int
-    kits: dict[str, Counter[date]]
+    kits: dict[str, dict[str, Counter[date]]]
+    """Per stage pool, per content, kits per expiry date."""
 
     @property
     def size(self) -> int:
-        return sum(sum(row.values()) for row in self.kits.values())
+        return sum(sum(row.values()) for rows in self.kits.values() for row in rows.values())
 
 
 @dataclass
@@ -195,28 +196,41 @@ class SiteState:
     lead_days: int
     rate_per_day: float
     activation_day: int
-    shelf: Shelf
-    calendar: DueCalendar
-    in_transit: Counter[str] = field(default_factory=Counter)
+    shelves: dict[str, Shelf]
+    """Per stage pool (app/domain/stage_pools.py): the kits shipped for that stage's subjects."""
+    calendars: dict[str, DueCalendar]
+    """Per stage pool: the pending visits of its subjects on treatment."""
+    in_transit: dict[str, Counter[str]] = field(default_factory=dict)
     last_received: int = -1
     refused_today: list[int] = field(default_factory=list)
     served_today: list[int] = field(default_factory=list)
-    refused_vials: int = 0
+    refused_vials: dict[str, int] = field(default_factory=dict)
+    """Per stage pool, the most vials a visit refused today needed."""
     waiting_shipment: list[int] = field(default_factory=list)
     """Subjects randomized since the site's last shipment request."""
     dirty: bool = True
     """Something the resupply decides on changed today."""
     earliest: date | None = None
     """The earliest expiry date on the shelf at the start of the day."""
-    shares: dict[str, float] = field(default_factory=dict)
-    """The shares of need at the last check."""
-    slack: dict[str, int] = field(default_factory=dict)
-    """Per content, the position above safety at the last check (empty: a shipment was due)."""
-    spent: dict[str, int] = field(default_factory=dict)
-    """How much of that slack the dispensings since could have used at most."""
+    shares: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Per pool, the shares of need at the last check."""
+    slack: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Per pool and content, the position above safety at the last check (a pool missing: a
+    shipment was due, or the pool needs nothing)."""
+    spent: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Per pool, how much of that slack the dispensings since could have used at most."""
     next_check: int = 0
     """The next day on which time alone (a visit entering the lead time, a kit ageing out)
     can change the decision: checking only then and after events decides as a daily check."""
+
+    def first_expiry(self) -> date | None:
+        """The earliest expiry date on the site's shelves, every pool (what a pharmacist sees)."""
+        dates = [d for d in (s.earliest() for s in self.shelves.values()) if d is not None]
+        return min(dates) if dates else None
+
+    def left(self, content: str) -> int:
+        """Kits of the content on the site's shelves, every pool, stranded ones included."""
+        return sum(s.left(content) for s in self.shelves.values())
 
 
 @dataclass

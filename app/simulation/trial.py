@@ -1,8 +1,9 @@
 """One simulated trial, day by day, through the rules the service runs.
 
 Allocation comes from the study's own list generator, doses from its dose rule, dispensing from
-the common-expiry rule, the forecast and the resupply from the same functions the service calls
-(app/domain/forecast.py, app/domain/resupply.py, app/domain/common_expiry.py). What the trial
+the common-expiry rule within the subject's stage pool, the forecast and the resupply from the
+same functions the service calls (app/domain/forecast.py, app/domain/resupply.py,
+app/domain/common_expiry.py, app/domain/stage_pools.py). What the trial
 adds is only what a database would hold: the stock, the subjects and the calendar.
 """
 
@@ -17,6 +18,7 @@ from app.domain.dosing import weight_for_dose
 from app.domain.forecast import DueCalendar, OnTreatment
 from app.domain.forecast import pending_visits as pending
 from app.domain.resupply import Levels
+from app.domain.stage_pools import ALL, stage_pools
 from app.domain.study import ListScope, StudyDefinition
 from app.simulation import draws
 from app.simulation.checks import Resupply, spend
@@ -53,6 +55,9 @@ class Trial(Resupply):
         self.doses = kept.doses
         depots = {d.code: i for i, d in enumerate(scenario.depots)}
         self.depots = [Shelf.empty(self.contents) for _ in scenario.depots]
+        self.pools = stage_pools(s.stage for s in kept.scopes) if self.blind else (ALL,)
+        """Stage pools: each stage's subjects draw on kits shipped for it (one pool of every
+        kit under the naive policy)."""
         self.sites = [
             SiteState(
                 s.code,
@@ -60,8 +65,9 @@ class Trial(Resupply):
                 s.lead_days,
                 s.subjects_per_week / 7,
                 s.activation_day,
-                Shelf.empty(self.contents),
-                DueCalendar(self.contents, START, kept.horizon),
+                {p: Shelf.empty(self.contents) for p in self.pools},
+                {p: DueCalendar(self.contents, START, kept.horizon) for p in self.pools},
+                {p: Counter() for p in self.pools},
             )
             for s in scenario.sites
         ]
@@ -85,6 +91,9 @@ class Trial(Resupply):
         self.refusal_weeks: list[set[int]] = [set() for _ in self.sites]
 
     # --- stages and allocation -------------------------------------------------------------
+
+    def pool(self, stage: str) -> str:
+        return stage if self.blind else ALL
 
     def _open_scope(self, day: int) -> ListScope | None:
         if self.stage_index >= len(self.scopes) or day < self.stage_opens:
@@ -110,8 +119,8 @@ class Trial(Resupply):
                 break
         for site in self.sites:  # on the shelf, or still on the way, when the trial ends
             for content in self.contents:
-                self.tally.left_at_sites[content] += (
-                    site.shelf.left(content) + site.in_transit[content]
+                self.tally.left_at_sites[content] += site.left(content) + sum(
+                    moving[content] for moving in site.in_transit.values()
                 )
         return TrialRecord(
             self.tally, self.subjects, self.stock_by_week, self.refusal_weeks, day + 1
@@ -123,25 +132,27 @@ class Trial(Resupply):
                 self.depots[depot].add(content, (expiry, 0), kits)
         for shipment in self.arrivals.pop(day, ()):
             site = self.sites[shipment.site]
-            for content, row in shipment.kits.items():
-                for expiry, n in row.items():
-                    site.shelf.add(content, (expiry, shipment.id), n)
-                    site.in_transit[content] -= n
+            for pool, rows in shipment.kits.items():
+                shelf, moving = site.shelves[pool], site.in_transit[pool]
+                for content, row in rows.items():
+                    for expiry, n in row.items():
+                        shelf.add(content, (expiry, shipment.id), n)
+                        moving[content] -= n
             site.last_received = shipment.id
             site.dirty = True
         cutoff = self.dates[day + self.dnd]
         for site in self.sites:
-            shelf = site.shelf
-            if shelf.stale:
-                site.earliest = shelf.earliest()
+            if any(shelf.stale for shelf in site.shelves.values()):
+                site.earliest = site.first_expiry()
             first = site.earliest
             if first is not None and first <= cutoff:
-                for content, n in shelf.expire(cutoff).items():
-                    self.tally.expired_at_sites[content] += n
+                for shelf in site.shelves.values():
+                    for content, n in shelf.expire(cutoff).items():
+                        self.tally.expired_at_sites[content] += n
                 site.dirty = True
-                site.earliest = shelf.earliest()
+                site.earliest = site.first_expiry()
         if day % 7 == 0:
-            self.stock_by_week.append([dict(s.shelf.totals) for s in self.sites])
+            self.stock_by_week.append([{c: s.left(c) for c in self.contents} for s in self.sites])
 
     def _recruit(self, day: int) -> None:
         scope = self._open_scope(day)
@@ -180,17 +191,19 @@ class Trial(Resupply):
         weight = draws.weight(self.rng, shape=self.scenario.weight, low=low, high=high)
         vials = self.doses.vials(weight, level)
         arm = self.lists[scope.code][stratum][self.used[(scope.code, stratum)]]
+        pool = self.pool(scope.stage)
+        shelf = site.shelves[pool]
         if self.blind:
             must_hold = self.doses.floor(level)
-            dates = common_tiers(site.shelf.counts, self.contents, max(vials, must_hold))
+            dates = common_tiers(shelf.counts, self.contents, max(vials, must_hold))
             dates = dates[:vials] if dates is not None else None
         else:
             dates = naive_dates(
-                site.shelf, content=arm, vials=vials, today=self.dates[day], window_days=self.dnd
+                shelf, content=arm, vials=vials, today=self.dates[day], window_days=self.dnd
             )
         if dates is None:
             self.tally.randomization_refusals += 1
-            site.refused_vials = max(site.refused_vials, vials)
+            site.refused_vials[pool] = max(site.refused_vials.get(pool, 0), vials)
             site.dirty = True
             self.refusal_weeks[site_index].add(day // 7)
             if day < last_try:
@@ -212,8 +225,9 @@ class Trial(Resupply):
         subject_id = len(self.subjects) - 1
         self._hand_out(day, site, subject_id, arm, dates)
         treated = OnTreatment(arm, self.dates[day], 1, vials)
+        calendar = site.calendars[pool]
         for due, n in pending(treated, visits):
-            site.calendar.add(arm, due, n)
+            calendar.add(arm, due, n)
         if len(visits) > 1:
             self.due.setdefault(day + visits[1].day_offset, []).append((subject_id, 1))
         site.waiting_shipment.append(subject_id)
@@ -235,18 +249,20 @@ class Trial(Resupply):
         site = self.sites[subject.site]
         visit = self.visits[index]
         due = self.dates[subject.day_one + visit.day_offset]
+        pool = self.pool(subject.stage)
+        calendar = site.calendars[pool]
         if index >= subject.stop_index:
             for when, n in pending(self._treated(subject, index), self.visits):
-                site.calendar.add(subject.arm, when, -n)
+                calendar.add(subject.arm, when, -n)
             return
         if day == subject.day_one + visit.day_offset:
             self.tally.visits_due += 1
             self._reweigh(subject, site, index)
         if self.blind:
-            dates = common_tiers(site.shelf.counts, self.contents, subject.vials)
+            dates = common_tiers(site.shelves[pool].counts, self.contents, subject.vials)
         else:
             dates = naive_dates(
-                site.shelf,
+                site.shelves[pool],
                 content=subject.arm,
                 vials=subject.vials,
                 today=self.dates[day],
@@ -254,10 +270,10 @@ class Trial(Resupply):
             )
         if dates is None:
             self.tally.visit_refusals += 1
-            site.refused_vials = max(site.refused_vials, subject.vials)
+            site.refused_vials[pool] = max(site.refused_vials.get(pool, 0), subject.vials)
             site.dirty = True
             self.refusal_weeks[subject.site].add(day // 7)
-            shown = sum(site.shelf.left(c) for c in self.contents)
+            shown = sum(site.left(c) for c in self.contents)
             if shown >= subject.vials:
                 subject.seen.refused_shown += 1
             site.refused_today.append(subject_id)
@@ -267,7 +283,7 @@ class Trial(Resupply):
             self.tally.visits_missed += 1
         else:
             self._hand_out(day, site, subject_id, subject.arm, dates)
-        site.calendar.add(subject.arm, due, -subject.vials)
+        calendar.add(subject.arm, due, -subject.vials)
         subject.next_index = index + 1
         if index + 1 < len(self.visits):
             nxt = subject.day_one + self.visits[index + 1].day_offset
@@ -292,8 +308,9 @@ class Trial(Resupply):
         vials = self.doses.vials(subject.weight_used, subject.level)
         if vials != subject.vials:
             before = pending(self._treated(subject, index), self.visits)
+            calendar = site.calendars[self.pool(subject.stage)]
             for when, n in before:
-                site.calendar.add(subject.arm, when, vials - n)
+                calendar.add(subject.arm, when, vials - n)
             subject.vials = vials
             site.dirty = True
 
@@ -301,8 +318,9 @@ class Trial(Resupply):
         self, day: int, site: SiteState, subject_id: int, arm: str, tiers: list[Tier]
     ) -> None:
         seen = self.subjects[subject_id].seen
-        earliest = site.earliest  # of the day's shelf: what the pharmacist saw that morning
-        shelf, strand, newest = site.shelf, self.blind, site.last_received
+        earliest = site.earliest  # of the day's shelves: what the pharmacist saw that morning
+        pool = self.pool(self.subjects[subject_id].stage)
+        shelf, strand, newest = site.shelves[pool], self.blind, site.last_received
         touched = 0
         for tier in dict.fromkeys(tiers):  # the tiers come earliest first, each kit of one
             kits = tiers.count(tier)
@@ -318,4 +336,4 @@ class Trial(Resupply):
         seen.kits += len(tiers)
         self.tally.dispensed[arm] += len(tiers)
         site.served_today.append(subject_id)
-        spend(site, arm, len(tiers), touched)
+        spend(site, pool, arm, len(tiers), touched)

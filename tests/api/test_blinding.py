@@ -34,6 +34,7 @@ from tests.support.helpers import (
     register,
     today,
 )
+from tests.support.pools import stock_stage_pools
 
 API = "/api/v1"
 ADMIN = f"{API}/admin"
@@ -142,6 +143,7 @@ def study(client: TestClient) -> Study:
         )
     body = {"dose_mg_per_kg": 1.2, "reason": "SRC dose decision", **SIGNED}
     built.keep("phase2-dose", client.post(f"{ADMIN}/phase2-dose", json=body, headers=sponsor))
+    stock_stage_pools(client.app.state.db)  # type: ignore[attr-defined]
 
     # phase II 1:1 in blocks of 4 or 6: four subjects of one stratum hold both arms
     for _ in range(4):

@@ -19,19 +19,21 @@ from tests.support.api import assert_problem
 from tests.support.caps import randomize_many, stage
 from tests.support.demo import DEMO_PASSWORD, DEMO_SEED
 from tests.support.helpers import SIGNED, login, randomize, register
+from tests.support.pools import stock_stage_pools
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def journey(db: Database, db_url: str) -> Iterator[tuple[TestClient, Database]]:
-    """The demo study with stock for the whole study at every site."""
+    """The demo study with stock for the whole study at every site (each stage's subjects draw
+    on kits shipped for that stage: the depot holds enough for both)."""
     set_up_demo(
         db,
         study=load_study(),
         password=DEMO_PASSWORD,
         seed=DEMO_SEED,
-        kits_per_content=400,
+        kits_per_content=1000,
         site_levels=(70, 100),
         in_transit_site=None,
     )
@@ -80,7 +82,10 @@ def test_unused_places_of_c3_move_to_phase_ii_and_218_are_randomized(
         headers=sponsor,
     )
     assert dose.status_code == 200, dose.text
-    randomize_many(db, 196, prefix="P2")  # 21 + 196 = 217
+    stock_stage_pools(db)  # the review's shipments for phase II (stage pools)
+    randomize_many(db, 98, prefix="P2")
+    stock_stage_pools(db)  # the resupply the randomizations asked for, received
+    randomize_many(db, 98, prefix="P2b")  # 21 + 196 = 217
     last = randomize(client, coordinator, register(client, coordinator, "DE01", "DE01-LAST"))
     assert last.status_code == 201, last.text
     assert (last.json()["randomization_number"], last.json()["stage"]) == ("IMC-0218", "phase_ii")

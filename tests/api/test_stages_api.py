@@ -15,6 +15,7 @@ from app.db.engine import Database
 from tests.support.api import assert_problem, audit_entries
 from tests.support.databases import assert_unchanged, is_attempt, snapshot
 from tests.support.helpers import SIGNED, login, randomize, randomize_body, register
+from tests.support.pools import stock_stage_pools
 
 ADMIN = "/api/v1/admin"
 
@@ -147,6 +148,7 @@ def test_phase2_dose_then_stratified_randomization(
     assert_problem(_select_dose(client, sponsor, 0.8), 409, "invalid_stage_change")
     assert_problem(_change(client, sponsor, "C3", "open"), 409, "invalid_stage_change")
     assert_unchanged(demo_db, before)
+    stock_stage_pools(demo_db)  # the review's shipments for phase II (stage pools)
 
     coordinator = login(client, "coordinator")
     for count, (sledai, prednisone, stratum) in enumerate(STRATA, start=1):

@@ -16,6 +16,7 @@ from app.services import stages
 from app.services.actor import SYSTEM
 from app.services.transaction import writing
 from tests.support.helpers import login, randomize_body, register
+from tests.support.pools import stock_stage_pools
 from tests.support.server import running_server, worker_pids
 
 pytestmark = pytest.mark.slow
@@ -38,6 +39,7 @@ def open_phase_ii(db: Database) -> None:
             dose=load_study().cohort("C2").dose_mg_per_kg,
             reason="test set-up",
         )
+    stock_stage_pools(db)
 
 
 async def _post_all(

@@ -16,6 +16,7 @@ from app.services.transaction import utcnow, writing
 from app.settings import Settings
 from tests.support.builders import eligible_answers
 from tests.support.demo import DEMO_PASSWORD
+from tests.support.pools import stock_stage_pools
 
 STUDY = load_study()
 SPONSOR = Actor("sponsor", Role.SPONSOR_ADMIN, frozenset())
@@ -78,3 +79,4 @@ def select_dose(db: Database, dose: str = "0.8") -> None:
         stages.select_phase2_dose(
             session, study=STUDY, actor=SYSTEM, dose=Decimal(dose), reason="test set-up"
         )
+    stock_stage_pools(db)

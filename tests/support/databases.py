@@ -29,14 +29,15 @@ def pg_url(dbname: str) -> str:
     return make_url(PG_URL).set(database=dbname).render_as_string(hide_password=False)
 
 
-def snapshot(db: Database) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table, in a stable order: compare two to prove nothing changed."""
+def snapshot(db: Database, *, ordered: bool = True) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, in a stable order: compare two to prove nothing changed.
+    `ordered=False` skips the sort, for callers that compare multisets (Counter) anyway."""
     with db.engine.connect() as conn:
         tables = sorted(inspect(conn).get_table_names())
         result = {}
         for table in tables:
-            rows = conn.execute(text(f'SELECT * FROM "{table}"')).all()
-            result[table] = sorted((tuple(r) for r in rows), key=repr)
+            rows = [tuple(r) for r in conn.execute(text(f'SELECT * FROM "{table}"'))]
+            result[table] = sorted(rows, key=repr) if ordered else rows
         return result
 
 

@@ -10,6 +10,7 @@ import httpx
 from fastapi.testclient import TestClient
 
 from tests.support.demo import DEMO_PASSWORD
+from tests.support.pools import stock_stage_pools
 
 Client = TestClient | httpx.Client
 
@@ -119,3 +120,5 @@ def open_phase2(client: Client, dose: float = 1.2) -> None:
         headers=sponsor,
     )
     assert response.status_code == 200, response.text
+    if isinstance(client, TestClient):  # a running server's tests lay in their own stock
+        stock_stage_pools(client.app.state.db)  # type: ignore[attr-defined]
