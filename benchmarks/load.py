@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks.cpu import busy_fraction, cpu_ticks
+from benchmarks.cpu import ProcessMeter, busy_fraction, cpu_ticks
 from benchmarks.setup import PASSWORD, BenchDatabase
 
 PHASES = ("register", "randomize", "dispense")
@@ -38,6 +38,7 @@ class EndpointStats:
     retries: Counter[str] = field(default_factory=Counter)
     wall_seconds: float = 0.0
     cpu_busy: float = 0.0
+    cpu_ms: dict[str, float] = field(default_factory=dict)  # per side (benchmarks/cpu.py)
 
 
 @dataclass
@@ -256,9 +257,12 @@ async def run_load(
     randomizations: int = 2000,
     faults: dict[str, tuple[int, Fault]] | None = None,
     run_id: str | None = None,
+    meter: ProcessMeter | None = None,
 ) -> LoadResult:
     """Drive the three phases; `faults[phase] = (after, fault)` starts `fault` once `after`
-    requests of that phase were acknowledged (it runs beside the load)."""
+    requests of that phase were acknowledged (it runs beside the load). With a `meter`, each
+    phase's CPU time is split into server, database and load generator."""
+    meter = meter or ProcessMeter()
     run_id = run_id or uuid.uuid4().hex[:6]
     result = LoadResult(clients, randomizations, {p: EndpointStats() for p in PHASES}, [], 0.0)
     limits = httpx.Limits(max_connections=clients * 2, max_keepalive_connections=clients * 2)
@@ -286,10 +290,11 @@ async def run_load(
                 watcher = asyncio.create_task(
                     _fire_after(result.stats[phase], after, fault, done, result.faults_fired)
                 )
-            phase_started, ticks = time.monotonic(), cpu_ticks()
+            phase_started, ticks, reading = time.monotonic(), cpu_ticks(), meter.read()
             await asyncio.gather(*(getattr(s, f"{phase}_all")() for s in sites))
             result.stats[phase].wall_seconds = time.monotonic() - phase_started
             result.stats[phase].cpu_busy = busy_fraction(ticks, cpu_ticks())
+            result.stats[phase].cpu_ms = meter.spent_ms(reading, meter.read())
             done.set()
             if watcher is not None:
                 await watcher
@@ -322,6 +327,10 @@ def summary(stats: EndpointStats) -> dict[str, Any]:
         "retries": dict(stats.retries),
         "wall_seconds": stats.wall_seconds,
         "cpu_busy": stats.cpu_busy,
+        "cpu_ms_per_request": {
+            side: ms / stats.requests if stats.requests else 0.0
+            for side, ms in stats.cpu_ms.items()
+        },
     }
 
 

@@ -16,6 +16,8 @@ from benchmarks.setup import PG_URL
 
 GOAL_RATIO = 0.5
 GOAL_P99_MS = 50.0
+GOAL_CPU_RATIO = 2.0
+"""CPU per request, (server + database) / (ceiling process + database), PostgreSQL."""
 
 
 def machine() -> dict[str, Any]:
@@ -65,6 +67,40 @@ def _counts(values: dict[str, int]) -> str:
     return ", ".join(f"{k}: {v}" for k, v in sorted(values.items())) or "0"
 
 
+def _cpu_split(report: dict[str, Any]) -> list[str]:
+    """CPU ms per request by process, and the service / ceiling ratio without the load
+    generator (benchmarks/cpu.py)."""
+    lines = [
+        "",
+        "| engine | what | server ms | database ms | load generator ms | service: server + db "
+        "| ceiling: process + db | ratio | goal (<= "
+        f"{GOAL_CPU_RATIO:.0f}, PostgreSQL) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for engine, run in report["engines"].items():
+        for kind in ("register", "randomize", "dispense"):
+            mine = run["service"][kind].get("cpu_ms_per_request") or {}
+            theirs = run["ceiling"].get(kind, {}).get("cpu_ms_per_request") or {}
+            used = mine.get("server", 0.0) + mine.get("database", 0.0)
+            bound = theirs.get("load", 0.0) + theirs.get("database", 0.0) if theirs else None
+            ratio = run.get("cpu_ratio", {}).get(kind)
+            goal = "-" if ratio is None else ("met" if ratio <= GOAL_CPU_RATIO else "not met")
+            lines.append(
+                f"| {engine} | {kind} | {mine.get('server', 0):.2f} | "
+                f"{mine.get('database', 0):.2f} | {mine.get('load', 0):.2f} | {used:.2f} | "
+                f"{'-' if bound is None else f'{bound:.2f}'} | "
+                f"{'-' if ratio is None else f'{ratio:.2f}'} | {goal} |"
+            )
+    lines += [
+        "",
+        "Server: the uvicorn supervisor and its workers; database: the PostgreSQL backends "
+        "connected to the run's database (none on SQLite, where the database runs inside the "
+        "server); load generator: the benchmark's own process (the ceiling's threads run there, "
+        "so for the ceiling it is the ceiling's process). CPU time from /proc/PID/stat.",
+    ]
+    return lines
+
+
 def markdown(report: dict[str, Any]) -> str:
     m = report["machine"]
     lines = [
@@ -91,13 +127,13 @@ def markdown(report: dict[str, Any]) -> str:
                 f"{_ms(s['p99_ms'])} | {_ms(s['max_ms'])} | {s.get('cpu_busy', 0):.0%} | "
                 f"{_cpu_ms(s, m['nproc'])} |"
             )
-        c = run["ceiling"]
-        lines.append(
-            f"| {engine} | ceiling randomize | {c['requests']} | {c['created']} | "
-            f"{c['errors']} | 0 | {c['throughput_per_s']:.1f} | {_ms(c['p50_ms'])} | "
-            f"{_ms(c['p95_ms'])} | {_ms(c['p99_ms'])} | {_ms(c['max_ms'])} | "
-            f"{c.get('cpu_busy', 0):.0%} | {_cpu_ms(c, m['nproc'])} |"
-        )
+        for kind, c in run["ceiling"].items():
+            lines.append(
+                f"| {engine} | ceiling {kind} | {c['requests']} | {c['created']} | "
+                f"{c['errors']} | 0 | {c['throughput_per_s']:.1f} | {_ms(c['p50_ms'])} | "
+                f"{_ms(c['p95_ms'])} | {_ms(c['p99_ms'])} | {_ms(c['max_ms'])} | "
+                f"{c.get('cpu_busy', 0):.0%} | {_cpu_ms(c, m['nproc'])} |"
+            )
     lines += [
         "",
         "| engine | service / ceiling (randomize throughput) | service randomize p99 ms | "
@@ -113,6 +149,7 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {engine} | {run['ratio']:.2f} | {_ms(run['service']['randomize']['p99_ms'])} | "
             f"{goal} | {'hold' if not violations else f'{len(violations)} violations'} |"
         )
+    lines += _cpu_split(report)
     clients = report["clients"]
     lines += [
         "",

@@ -17,7 +17,8 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from benchmarks import faults
-from benchmarks.ceiling import run_ceiling
+from benchmarks.ceiling import CeilingPhase, run_ceiling
+from benchmarks.cpu import ProcessMeter
 from benchmarks.invariants import check
 from benchmarks.load import percentile, run_load, summary
 from benchmarks.report import GOAL_P99_MS, GOAL_RATIO, machine, markdown
@@ -37,7 +38,10 @@ def service_run(engine: str, args: argparse.Namespace, workdir: Path) -> dict[st
     try:
         _log(f"[{engine}] load: {args.clients} clients, {args.randomizations} randomizations")
         with running_server(bench.url, args.workers, log=workdir / f"server-{engine}.log") as srv:
-            result = asyncio.run(run_load(srv.base, bench, args.clients, args.randomizations))
+            meter = ProcessMeter(srv.pid, _pg_database(bench.url))
+            result = asyncio.run(
+                run_load(srv.base, bench, args.clients, args.randomizations, meter=meter)
+            )
         _log(f"[{engine}] checking invariants")
         violations = check(bench.url, result.acknowledged)
         return {
@@ -50,28 +54,54 @@ def service_run(engine: str, args: argparse.Namespace, workdir: Path) -> dict[st
             drop_database(bench.url)
 
 
+def _pg_database(url: str) -> str | None:
+    parsed = make_url(url)
+    return parsed.database if parsed.get_backend_name() == "postgresql" else None
+
+
+def _ceiling_phase(phase: CeilingPhase, requests: int) -> dict[str, Any]:
+    latencies = sorted(phase.latencies_ms)
+    return {
+        "requests": requests,
+        "created": len(latencies),
+        "errors": phase.errors,
+        "throughput_per_s": requests / phase.wall_seconds if phase.wall_seconds else 0.0,
+        "p50_ms": percentile(latencies, 50),
+        "p95_ms": percentile(latencies, 95),
+        "p99_ms": percentile(latencies, 99),
+        "max_ms": latencies[-1] if latencies else 0.0,
+        "wall_seconds": phase.wall_seconds,
+        "cpu_busy": phase.cpu_busy,
+        "cpu_ms_per_request": {side: ms / requests for side, ms in phase.cpu_ms.items()},
+    }
+
+
 def ceiling_run(engine: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     _log(f"[{engine}] ceiling: setting up")
     bench = set_up(engine, workdir, args.randomizations, args.clients)
     try:
         _log(f"[{engine}] ceiling: {args.clients} threads, {args.randomizations} randomizations")
         result = run_ceiling(bench, args.clients, args.randomizations)
-        latencies = sorted(result.latencies_ms)
         return {
-            "requests": args.randomizations,
-            "created": len(latencies),
-            "errors": result.errors,
-            "throughput_per_s": args.randomizations / result.wall_seconds,
-            "p50_ms": percentile(latencies, 50),
-            "p95_ms": percentile(latencies, 95),
-            "p99_ms": percentile(latencies, 99),
-            "max_ms": latencies[-1] if latencies else 0.0,
-            "wall_seconds": result.wall_seconds,
-            "cpu_busy": result.cpu_busy,
+            name: _ceiling_phase(phase, args.randomizations)
+            for name, phase in result.phases.items()
         }
     finally:
         if not args.keep:
             drop_database(bench.url)
+
+
+def cpu_ratios(service: dict[str, Any], ceiling: dict[str, Any]) -> dict[str, float | None]:
+    """(server + database) / (ceiling process + database) CPU per request, per request kind:
+    the load generator's HTTP client is left out of the comparison."""
+    ratios: dict[str, float | None] = {}
+    for kind in ("randomize", "dispense"):
+        mine = service[kind].get("cpu_ms_per_request") or {}
+        theirs = ceiling[kind].get("cpu_ms_per_request") or {}
+        bound = theirs.get("load", 0.0) + theirs.get("database", 0.0)
+        used = mine.get("server", 0.0) + mine.get("database", 0.0)
+        ratios[kind] = used / bound if bound else None
+    return ratios
 
 
 def integrity_check(url: str) -> str:
@@ -153,8 +183,10 @@ def main(argv: list[str] | None = None) -> int:
             run = service_run(engine, args, workdir)
             run["ceiling"] = ceiling_run(engine, args, workdir)
             run["ratio"] = (
-                run["service"]["randomize"]["throughput_per_s"] / run["ceiling"]["throughput_per_s"]
+                run["service"]["randomize"]["throughput_per_s"]
+                / run["ceiling"]["randomize"]["throughput_per_s"]
             )
+            run["cpu_ratio"] = cpu_ratios(run["service"], run["ceiling"])
             run["goal_met"] = (
                 run["ratio"] >= GOAL_RATIO and run["service"]["randomize"]["p99_ms"] < GOAL_P99_MS
             )

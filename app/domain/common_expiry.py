@@ -76,17 +76,19 @@ def usable_stock(
     content, measured against the shares in which the site uses the contents, runs out; beyond
     that, its kits are stranded. A tier another content lacks counts for nothing."""
     rows = [shelf.get(c, {}) for c in contents]
-    stock = dict.fromkeys(contents, 0)
+    parts = [shares.get(c, 0.0) for c in contents]
+    divisors = [max(part, 1e-9) for part in parts]
+    totals = [0] * len(rows)
     for tier in rows[0] if rows else ():
         if expiring_after is not None and tier[0] <= expiring_after:
             continue
         held = [row.get(tier, 0) for row in rows]
         if min(held) <= 0:
             continue
-        rounds = min(n / max(shares.get(c, 0.0), 1e-9) for c, n in zip(contents, held, strict=True))
-        for content, n in zip(contents, held, strict=True):
-            stock[content] += min(n, int(rounds * shares.get(content, 0.0) + 1e-9))
-    return stock
+        rounds = min([n / d for n, d in zip(held, divisors, strict=True)])
+        for i, n in enumerate(held):
+            totals[i] += min(n, int(rounds * parts[i] + 1e-9))
+    return dict(zip(contents, totals, strict=True))
 
 
 def choose_kits(

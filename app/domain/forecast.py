@@ -59,6 +59,7 @@ class DueCalendar:
         self._start = start
         self._size = max(days, 1) + 1
         self._trees = {c: [0] * (self._size + 1) for c in contents}
+        self._totals = dict.fromkeys(contents, 0)
 
     def add(self, content: str, due: date, vials: int) -> None:
         """Add (or with negative vials, remove) a pending visit."""
@@ -67,6 +68,7 @@ class DueCalendar:
         if offset >= size:
             return  # beyond the calendar: never inside a horizon it is asked about
         tree, i = self._trees[content], (offset if offset > 0 else 0) + 1
+        self._totals[content] += vials
         while i <= size:
             tree[i] += vials
             i += i & -i
@@ -82,6 +84,11 @@ class DueCalendar:
             total += tree[i]
             i &= i - 1  # drops the lowest set bit: the next node to the left
         return total
+
+    def total(self, content: str) -> int:
+        """Vials of every pending visit of the content: `need` at the calendar's last day, kept
+        as visits are added (the simulator asks at every check whether a pool has any)."""
+        return self._totals[content]
 
     def next_due_after(self, content: str, day: date, beyond: int = 0) -> date | None:
         """The first day after `day` by which the content's need has grown by more than

@@ -18,6 +18,7 @@ from app.domain.study import StudyDefinition
 from app.services import attempts, kits, signatures, sites, stages
 from app.services.actor import Actor
 from app.services.results import CohortOut, Phase2Out, SiteActivatedOut, SiteOut
+from app.services.resupply_checks import check_every_site
 from app.services.signatures import SignatureInput
 from app.services.transaction import utcnow, writing
 from app.settings import Settings
@@ -113,6 +114,8 @@ def change_cohort(
             reason=reason,
             signature=signed,
         )
+    if action == "open":
+        check_every_site(db=db, study=study, actor=actor)  # stock for the cohort's dose
     return CohortOut.model_validate(cohort)
 
 
@@ -148,6 +151,7 @@ def select_phase2_dose(
         phase2 = stages.select_phase2_dose(
             session, study=study, actor=actor, dose=dose_mg_per_kg, reason=reason, signature=signed
         )
+    check_every_site(db=db, study=study, actor=actor)  # stock phase II's pool for its subjects
     return Phase2Out.model_validate(phase2)
 
 

@@ -8,8 +8,9 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.db.models import AuditEntry, AuditHead
 from app.domain.audit_chain import ChainReport, entry_hash, verify_chain
@@ -17,6 +18,9 @@ from app.services.checkpoints import Chained
 from app.services.request_context import current_request_id
 
 _PENDING = "irt_audit_pending"
+_HEAD = "irt_audit_head"
+"""session.info key: (transaction, head) once the head is locked, so that the flush does not
+read and lock it a second time in the same transaction."""
 CHAINED = "irt_audit_chained"
 """session.info key: what the transaction appended, for the checkpoint after commit."""
 COMMITTED = "irt_audit_committed"
@@ -77,9 +81,15 @@ def lock_head(session: Session) -> AuditHead:
     """Lock the chain head until commit. Every writing transaction that records an entry takes
     it last, just before its commit, so whatever is read after taking it sees every committed
     write and none in progress."""
-    return session.execute(
+    transaction = session.get_transaction()
+    held = session.info.get(_HEAD)
+    if held is not None and held[0] is transaction:
+        return held[1]  # type: ignore[no-any-return]
+    head = session.execute(
         select(AuditHead).where(AuditHead.id == 1).with_for_update()
     ).scalar_one()
+    session.info[_HEAD] = (transaction, head)
+    return head
 
 
 def flush(session: Session) -> None:
@@ -90,14 +100,24 @@ def flush(session: Session) -> None:
     head = lock_head(session)
     seq, prev = head.seq, head.hash
     occurred_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    rows = []
     for entry in pending:
         seq += 1
         content = {"seq": seq, "occurred_at": occurred_at, **entry}
         digest = entry_hash(prev, content)
-        session.add(AuditEntry(**content, prev_hash=prev, hash=digest))
+        rows.append({**content, "prev_hash": prev, "hash": digest})
         prev = digest
-    head.seq, head.hash = seq, prev
-    session.flush()
+    session.flush()  # the work's own rows first, as before the entries
+    # plain INSERT and UPDATE statements: no unit of work for rows nothing reads back
+    session.execute(insert(AuditEntry), rows)
+    session.execute(
+        update(AuditHead)
+        .where(AuditHead.id == 1)
+        .values(seq=seq, hash=prev)
+        .execution_options(synchronize_session=False)
+    )
+    set_committed_value(head, "seq", seq)
+    set_committed_value(head, "hash", prev)
     session.info[COMMITTED] = pending
     session.info[CHAINED] = Chained(
         first_seq=seq - len(pending) + 1,

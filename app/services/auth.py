@@ -148,18 +148,27 @@ def logout(db: Database, *, token: str, secret: str, ttl_seconds: int) -> None:
 
 
 def actor_from_token(session: Session, *, token: str, secret: str) -> Actor:
+    """The token's user as it is now, in one statement (read on every request): its role, token
+    version, sites, and whether the token's session was ended."""
     claims = _claims(token, secret)
-    if session.get(RevokedToken, str(claims["sid"])[:64]) is not None:
+    ended = (
+        select(RevokedToken.session_id)
+        .where(RevokedToken.session_id == str(claims["sid"])[:64])
+        .exists()
+    )
+    rows = session.execute(
+        select(User.username, User.role, User.active, User.token_version, UserSite.site_id, ended)
+        .outerjoin(UserSite, UserSite.user_id == User.id)
+        .where(User.username == claims.get("sub"))
+    ).all()
+    if rows and rows[0][5]:
         raise unauthorized("You have logged out of this session. Log in again.")
-    user = session.execute(
-        select(User).where(User.username == claims.get("sub"))
-    ).scalar_one_or_none()
     if (
-        user is None
-        or not user.active
-        or user.role != claims.get("role")
-        or user.token_version != claims.get("ver", 0)
+        not rows
+        or not rows[0].active
+        or rows[0].role != claims.get("role")
+        or rows[0].token_version != claims.get("ver", 0)
     ):
         raise unauthorized("The account is disabled or has changed. Log in again.")
-    sites = session.execute(select(UserSite.site_id).where(UserSite.user_id == user.id)).scalars()
-    return Actor(user.username, Role(user.role), frozenset(sites))
+    sites = frozenset(row.site_id for row in rows if row.site_id is not None)
+    return Actor(rows[0].username, Role(rows[0].role), sites)

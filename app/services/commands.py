@@ -386,16 +386,15 @@ def _allocate_once_per_key(
     while True:
         try:
             with dispensing.urgent_resupply_on_shortage(db, study):
-                _, body, replayed = idempotency.run(
+                return run_once(
                     db,
                     actor=actor,
-                    key=retry.key,
+                    retry=retry,
                     endpoint=endpoint,
                     payload=payload,
-                    lease_seconds=retry.lease_seconds,
-                    work=lambda session: (201, work(session)),
+                    result=result,
+                    work=work,
                 )
-            return Done(result.model_validate(body), replayed)
         except DomainError as exc:
             if exc.code != "idempotency_in_flight" or time.monotonic() > deadline:
                 raise

@@ -50,17 +50,22 @@ def record(
     kind: Kind,
     subject_id: int,
     result: dict[str, Any],
+    randomized: tuple[Randomization, str] | None = None,
 ) -> dict[str, Any]:
     """Store the confirmation of the event whose response is `result`, audit it, queue its
-    messages; returns `result` with its `confirmation_id`."""
+    messages; returns `result` with its `confirmation_id`. `randomized`: the subject's
+    randomization and arm when the caller has just made them (not read again)."""
     subject = session.get(Subject, subject_id)
     assert subject is not None
     site = session.get(Site, subject.site_id)
-    row = session.execute(
-        select(Randomization, Slot.arm)
-        .join(Slot, Slot.id == Randomization.slot_id)
-        .where(Randomization.subject_id == subject.id)
-    ).first()
+    row = (
+        randomized
+        or session.execute(
+            select(Randomization, Slot.arm)
+            .join(Slot, Slot.id == Randomization.slot_id)
+            .where(Randomization.subject_id == subject.id)
+        ).first()
+    )
     randomization, arm = row if row is not None else (None, None)
     now = utcnow()
     body = {

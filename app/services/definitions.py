@@ -33,11 +33,29 @@ def rows(session: Session) -> list[StudyVersion]:
     return found
 
 
+_BY_FINGERPRINT: dict[str, StudyDefinition] = {}
+"""Parsed definitions by their fingerprint (equal fingerprints, equal definitions), so that the
+definition's text is read and hashed only the first time (every randomization asks)."""
+
+
 def in_effect(session: Session, *, on: date) -> tuple[int, StudyDefinition]:
     """The version in effect on `on`, and its definition."""
-    versions = rows(session)
-    number = rules.version_on([(r.version, r.effective_date) for r in versions], on)
-    return number, definition(next(r for r in versions if r.version == number))
+    versions = session.execute(
+        select(
+            StudyVersion.version, StudyVersion.effective_date, StudyVersion.definition_sha256
+        ).order_by(StudyVersion.version)
+    ).all()
+    if not versions:
+        raise Unavailable("study_not_loaded", "No study is loaded in this database.")
+    number = rules.version_on([(v.version, v.effective_date) for v in versions], on)
+    fingerprint = next(v.definition_sha256 for v in versions if v.version == number)
+    found = _BY_FINGERPRINT.get(fingerprint)
+    if found is None:
+        text = session.execute(
+            select(StudyVersion.definition_json).where(StudyVersion.version == number)
+        ).scalar_one()
+        found = _BY_FINGERPRINT.setdefault(fingerprint, _parsed(text))
+    return number, found
 
 
 def latest(session: Session) -> tuple[int, StudyDefinition]:

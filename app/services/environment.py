@@ -11,11 +11,21 @@ from app.db.models import Study
 from app.domain.environment import Mode, WrongEnvironment, accept_file
 from app.domain.errors import InvalidInput
 
+_MODE = "irt_mode"
+"""session.info key: the mode read once per session (a confirmation and its outbox message
+both ask; the study row's mode never changes once written)."""
+
 
 def mode_of(session: Session) -> Mode:
     """The database's mode; production until a study is loaded (nothing to mark yet)."""
+    known: Mode | None = session.info.get(_MODE)
+    if known is not None:
+        return known
     mode = session.execute(select(Study.mode)).scalar_one_or_none()
-    return Mode(mode) if mode else Mode.PRODUCTION
+    if not mode:
+        return Mode.PRODUCTION  # not kept: a study may be loaded in this session
+    session.info[_MODE] = Mode(mode)
+    return Mode(mode)
 
 
 def database_mode(db: Database) -> Mode:

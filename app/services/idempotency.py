@@ -12,10 +12,11 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -75,12 +76,14 @@ def _claim_once(
 ) -> Claim | Replay:
     with db.write() as session:
         now = utcnow()
+        lease = now + timedelta(seconds=lease_seconds)
+        if _insert_new(session, actor, key, endpoint, fingerprint, now=now, lease=lease):
+            return Claim(actor.username, key)
         row = session.execute(
             select(IdempotencyKey)
             .where(IdempotencyKey.username == actor.username, IdempotencyKey.key == key)
             .with_for_update()
         ).scalar_one_or_none()
-        lease = now + timedelta(seconds=lease_seconds)
         if row is None:
             session.add(
                 IdempotencyKey(
@@ -114,16 +117,51 @@ def _claim_once(
         return Claim(actor.username, key)
 
 
-def complete(session: Session, *, claim: Claim, status: int, body: dict[str, Any]) -> None:
-    """Store the response in the use case's own transaction."""
-    row = session.execute(
-        select(IdempotencyKey).where(
-            IdempotencyKey.username == claim.username, IdempotencyKey.key == claim.key
+def _insert_new(
+    session: Session,
+    actor: Actor,
+    key: str,
+    endpoint: str,
+    fingerprint: str,
+    *,
+    now: datetime,
+    lease: datetime,
+) -> bool:
+    """The common case in one statement: a new key is inserted in flight (INSERT ... ON
+    CONFLICT DO NOTHING); False when the key exists, which the caller then reads and locks."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    made = session.execute(
+        insert(IdempotencyKey)
+        .values(
+            username=actor.username,
+            key=key,
+            endpoint=endpoint,
+            request_sha256=fingerprint,
+            state="in_flight",
+            created_at=now,
+            lease_until=lease,
         )
-    ).scalar_one()
-    row.state = "done"
-    row.response_status = status
-    row.response_body = json.dumps(body, sort_keys=True, default=str)
+        .on_conflict_do_nothing()
+        .returning(IdempotencyKey.id)
+    ).first()
+    return made is not None
+
+
+def complete(session: Session, *, claim: Claim, status: int, body: dict[str, Any]) -> None:
+    """Store the response in the use case's own transaction (one UPDATE, no read: the claim
+    made the row)."""
+    done = session.execute(
+        update(IdempotencyKey)
+        .where(IdempotencyKey.username == claim.username, IdempotencyKey.key == claim.key)
+        .values(
+            state="done",
+            response_status=status,
+            response_body=json.dumps(body, sort_keys=True, default=str),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        raise RuntimeError(f"Idempotency-Key {claim.key!r} vanished before its response")
 
 
 def release(db: Database, claim: Claim) -> None:

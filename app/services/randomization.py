@@ -159,6 +159,7 @@ def randomize(
         kind="randomization",
         subject_id=subject.id,
         result=response,
+        randomized=(row, slot.arm),
     )
 
 

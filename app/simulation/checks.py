@@ -73,14 +73,7 @@ class Resupply:
                 # nothing happened here today (what was spent before stays within the slack,
                 # or the site would have been checked then), and time alone changes nothing yet
                 continue
-            due = site.dirty or opening or day >= site.next_check
-            if not due:
-                for pool, spent in site.spent.items():
-                    slack = site.slack.get(pool, {})
-                    if any(n > slack.get(content, -1) for content, n in spent.items()):
-                        due = True
-                        break
-            if due:
+            if site.dirty or opening or day >= site.next_check:  # `spend` marks an overspent site
                 self._check(day, index, site, scope)
                 site.spent = {}
                 site.dirty = False
@@ -131,8 +124,7 @@ class Resupply:
         lead = levels.lead_days
         until_lead = kept.dates[day + lead]
         until_cover = kept.dates[day + lead + levels.cover_days]
-        last = kept.dates[-1]
-        treated = {p: sum(site.calendars[p].need(c, last) for c in contents) for p in self.pools}
+        treated = {p: sum([site.calendars[p].total(c) for c in contents]) for p in self.pools}
         orders: dict[str, dict[str, int]] = {}
         slacks: dict[str, dict[str, int]] = {}
         own_leads: dict[str, tuple[int, ...]] = {}
@@ -239,6 +231,9 @@ def spend(site: SiteState, pool: str, content: str, kits: int, tiers: int) -> No
         site.dirty = True
         return
     spent = site.spent.setdefault(pool, {})
+    slack = site.slack.get(pool, {})
     own = max(shares.get(content, 0.0), 1e-9)
     for other, share in shares.items():
-        spent[other] = spent.get(other, 0) + math.ceil(kits * share / own) + tiers
+        n = spent[other] = spent.get(other, 0) + math.ceil(kits * share / own) + tiers
+        if n > slack.get(other, -1):
+            site.dirty = True  # the slack may be used up: check the site tonight

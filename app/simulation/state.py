@@ -212,6 +212,9 @@ class SiteState:
     """Something the resupply decides on changed today."""
     earliest: date | None = None
     """The earliest expiry date on the shelf at the start of the day."""
+    stale: bool = True
+    """A shelf changed since `earliest` was reckoned (kept here so the day's start need not
+    ask every pool's shelf)."""
     shares: dict[str, dict[str, float]] = field(default_factory=dict)
     """Per pool, the shares of need at the last check."""
     slack: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -231,6 +234,11 @@ class SiteState:
     def left(self, content: str) -> int:
         """Kits of the content on the site's shelves, every pool, stranded ones included."""
         return sum(s.left(content) for s in self.shelves.values())
+
+    def stock(self) -> dict[str, int]:
+        """`left` of every content, in the study's order."""
+        shelves = [s.totals for s in self.shelves.values()]
+        return {c: sum([t[c] for t in shelves]) for c in shelves[0]} if shelves else {}
 
 
 @dataclass

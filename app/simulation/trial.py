@@ -71,6 +71,10 @@ class Trial(Resupply):
             )
             for s in scenario.sites
         ]
+        self.few_places = max(
+            (s.rate_per_day * (s.lead_days + 1) + 1 for s in self.sites), default=0.0
+        )
+        """Places left in a stage below which some site's enrolment need is bound by them."""
         self.tally = Tally()
         self.subjects: list[Subject] = []
         self.due: dict[int, list[tuple[int, int]]] = {}
@@ -139,11 +143,11 @@ class Trial(Resupply):
                         shelf.add(content, (expiry, shipment.id), n)
                         moving[content] -= n
             site.last_received = shipment.id
-            site.dirty = True
+            site.dirty = site.stale = True
         cutoff = self.dates[day + self.dnd]
         for site in self.sites:
-            if any(shelf.stale for shelf in site.shelves.values()):
-                site.earliest = site.first_expiry()
+            if site.stale:
+                site.earliest, site.stale = site.first_expiry(), False
             first = site.earliest
             if first is not None and first <= cutoff:
                 for shelf in site.shelves.values():
@@ -152,7 +156,7 @@ class Trial(Resupply):
                 site.dirty = True
                 site.earliest = site.first_expiry()
         if day % 7 == 0:
-            self.stock_by_week.append([{c: s.left(c) for c in self.contents} for s in self.sites])
+            self.stock_by_week.append([s.stock() for s in self.sites])
 
     def _recruit(self, day: int) -> None:
         scope = self._open_scope(day)
@@ -233,10 +237,11 @@ class Trial(Resupply):
         site.waiting_shipment.append(subject_id)
         self.in_scope += 1
         places = scope.cap - self.in_scope
-        for other in self.sites:
-            # the places left bound a site's enrolment need once they are few
-            if places < other.rate_per_day * (other.lead_days + 1) + 1:
-                other.dirty = True
+        if places < self.few_places:
+            for other in self.sites:
+                # the places left bound a site's enrolment need once they are few
+                if places < other.rate_per_day * (other.lead_days + 1) + 1:
+                    other.dirty = True
         if self.in_scope >= scope.cap:
             self.stage_index += 1
             self.in_scope = 0
@@ -336,4 +341,5 @@ class Trial(Resupply):
         seen.kits += len(tiers)
         self.tally.dispensed[arm] += len(tiers)
         site.served_today.append(subject_id)
+        site.stale = True
         spend(site, pool, arm, len(tiers), touched)

@@ -140,9 +140,15 @@ def test_phase2_dose_then_stratified_randomization(
     selected = _select_dose(client, sponsor, 1.2)
     assert selected.status_code == 200, selected.text
     assert selected.json()["dose_mg_per_kg"] == 1.2 and selected.json()["selected_at"]
-    assert [(e["action"], e["reason"]) for e in audit_entries(client, monitor)[start:]] == [
-        ("phase2.select_dose", "dose selected by the safety committee")
-    ]
+    selection, *supply = audit_entries(client, monitor)[start:]
+    assert (selection["action"], selection["reason"]) == (
+        "phase2.select_dose",
+        "dose selected by the safety committee",
+    )
+    # then every site's resupply check stocks the phase II pool for the subjects to come
+    assert {e["action"] for e in supply} == {"shipment.request", "site.resupply"}, supply
+    requested = [e for e in supply if e["action"] == "shipment.request"]
+    assert {json.loads(e["after"])["site_id"] for e in requested} == {"DE01", "DE02", "US01"}
     before = snapshot(demo_db)
     assert_problem(_select_dose(client, sponsor, 1.2), 409, "invalid_stage_change")  # once only
     assert_problem(_select_dose(client, sponsor, 0.8), 409, "invalid_stage_change")

@@ -118,8 +118,10 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def server(demo_db: Database, db_url: str) -> Iterator[str]:
-    """A real uvicorn server (two workers) on the demo study; yields its base URL."""
-    with running_server(db_url) as (base, _pid):
+    """A real uvicorn server on the demo study; yields its base URL. One worker process: the
+    pages' behaviour does not depend on how many there are (tests/concurrency runs several),
+    and each extra one costs every browser test a start-up."""
+    with running_server(db_url, workers=1) as (base, _pid):
         yield base
 
 

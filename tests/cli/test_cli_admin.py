@@ -79,7 +79,12 @@ def test_cohorts_and_phase2_dose(demo_db: Database, db_url: str) -> None:
     assert irt(db_url, "phase2-dose", "show")[1].strip() == "Phase II dose: not selected yet."
     code, output = irt(db_url, "phase2-dose", "select", "1.2", "--reason", "SRC 2 decision")
     assert code == 0 and "Phase II dose: 1.2 mg/kg" in output
-    assert _last_audit(demo_db).action == "phase2.select_dose"
+    with demo_db.read() as session:
+        actions = session.execute(select(AuditEntry.action).order_by(AuditEntry.seq)).scalars()
+        after_selection = list(actions)
+    selected = after_selection.index("phase2.select_dose")
+    # then every site's resupply check stocks the phase II pool for the subjects to come
+    assert set(after_selection[selected + 1 :]) == {"shipment.request", "site.resupply"}
     assert "1.2 mg/kg" in irt(db_url, "phase2-dose", "show")[1]
 
 

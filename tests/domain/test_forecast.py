@@ -52,6 +52,24 @@ def test_calendar_and_direct_count_agree(on: list[OnTreatment], horizon: int) ->
 
 
 @PROPERTY
+@given(subjects, st.integers(1, 600), st.integers(0, 25))
+def test_total_is_the_need_at_the_calendar_end(
+    on: list[OnTreatment], days: int, removed: int
+) -> None:
+    """`total` (kept as visits come and go) counts what `need` counts at the far end, visits
+    past the calendar's end left out."""
+    calendar = DueCalendar(CONTENTS, TODAY - timedelta(days=500), days)
+    for subject in on:
+        for due, vials in pending_visits(subject, VISITS):
+            calendar.add(subject.content, due, vials)
+    for subject in on[:removed]:
+        for due, vials in pending_visits(subject, VISITS):
+            calendar.add(subject.content, due, -vials)
+    for content in CONTENTS:
+        assert calendar.total(content) == calendar.need(content, TODAY + timedelta(days=3000))
+
+
+@PROPERTY
 @given(subjects, st.integers(0, 60), st.integers(0, 6))
 def test_next_due_after_is_the_day_the_need_grows(
     on: list[OnTreatment], offset: int, beyond: int

@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from app.db.engine import Database
-from app.db.models import Site
+from app.db.models import Shipment, Site
 from app.domain.study import load_study
 from app.services import shipments
 from app.services.actor import job
@@ -17,8 +17,9 @@ from app.services.transaction import utcnow, writing
 
 
 def stock_stage_pools(db: Database, *, except_site: str | None = None) -> None:
-    """Every active site's resupply check, and the shipments it requests shipped and received
-    (none at `except_site`)."""
+    """Every active site's resupply check, and every shipment requested for the site (by this
+    check, or by the one that ran when the stage opened) shipped and received (none at
+    `except_site`)."""
     study, actor, today = load_study(), job("resupply"), utcnow().date()
     with writing(db) as session:
         codes = session.execute(
@@ -27,16 +28,22 @@ def stock_stage_pools(db: Database, *, except_site: str | None = None) -> None:
         for code in list(codes):
             if code == except_site:
                 continue
-            shipment = check_site(
+            check_site(
                 session, study=study, actor=actor, site=lock_site(session, code), today=today
             )
-            if shipment is None:
-                continue
-            shipments.ship(session, study=study, actor=actor, shipment_id=shipment.id, today=today)
-            shipments.receive(
-                session,
-                study=study,
-                actor=actor,
-                shipment_id=shipment.id,
-                receipt=shipments.Receipt(),
-            )
+            requested = session.execute(
+                select(Shipment.id)
+                .where(Shipment.site_id == code, Shipment.status == "requested")
+                .order_by(Shipment.id)
+            ).scalars()
+            for shipment_id in list(requested):
+                shipments.ship(
+                    session, study=study, actor=actor, shipment_id=shipment_id, today=today
+                )
+                shipments.receive(
+                    session,
+                    study=study,
+                    actor=actor,
+                    shipment_id=shipment_id,
+                    receipt=shipments.Receipt(),
+                )
