@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from app.cli import app
 from app.db.engine import Database
 from app.domain.kits import KIT_COLUMNS
+from app.domain.study import load_study
 from tests.support.cli import as_demo_user
 from tests.support.databases import assert_unchanged, snapshot
 
@@ -189,8 +190,8 @@ def test_site_activation_requests_the_initial_shipment(
         )
         == 1
     )
-    # the study's target (6 kits) of each content, picked from the imported kits
-    target = 6
+    # the study's target of each content, picked from the imported kits
+    target = load_study().supply.resupply_target
     kits_sql = "SELECT count(*) FROM shipment_kits WHERE shipment_id = :id"
     assert scalar(db, kits_sql, id=shipment_id) == 2 * target
     for content in ("IMC002", "PLACEBO"):
