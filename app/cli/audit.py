@@ -4,6 +4,7 @@ an auditor can check a copy without access to the service."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +13,7 @@ from sqlalchemy import func, select
 
 from app.cli.common import DatabaseUrl, command_group, fail, open_database
 from app.cli.identity import person
-from app.db.models import AuditEntry
+from app.db.models import AuditEntry, AuditHead
 from app.domain.audit_chain import verify_chain
 from app.domain.audit_replay import ReplayReport
 from app.domain.roles import UNBLINDED_MONITORS
@@ -37,7 +38,18 @@ def audit_verify(
         db = open_database(database_url)
         person(db, UNBLINDED_MONITORS)  # the trail is unblinded data: its readers only
         with db.read() as session:
-            full = audit_integrity.verify_all(session, checkpoint_log=checkpoints.log_of(db))
+            # the head's seq is the length the chain should have, known before reading it; the
+            # bar goes to stderr, and only on a terminal: stdout stays the report scripts read
+            total = session.execute(select(AuditHead.seq).where(AuditHead.id == 1)).scalar()
+            with typer.progressbar(
+                length=total or 0,
+                label="Verifying audit trail",
+                file=sys.stderr,
+                hidden=not sys.stderr.isatty(),
+            ) as bar:
+                full = audit_integrity.verify_all(
+                    session, checkpoint_log=checkpoints.log_of(db), progress=bar.update
+                )
         _print_integrity(full)
         return
     if not report.ok:

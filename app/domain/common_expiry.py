@@ -22,7 +22,9 @@ from __future__ import annotations
 import random
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import TypeVar
 
 from app.domain.kits import KitCandidate, usable_on
 
@@ -31,6 +33,21 @@ Tier = tuple[date, int]
 
 Shelf = Mapping[str, Mapping[Tier, int]]
 """Dispensable kits per content and tier."""
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class KitGroup:
+    """Kits of one content, expiry date, shipment and stage pool at a site, counted: what the
+    rule needs of the stock, read without every kit's number."""
+
+    content: str
+    expiry_date: date
+    shipment: int
+    pool: str | None
+    count: int
 
 
 def tier_of(kit: KitCandidate) -> Tier:
@@ -43,6 +60,19 @@ def tally(kits: Iterable[KitCandidate], day: date, window_days: int) -> dict[str
     for kit in kits:
         if usable_on(kit, day, window_days):
             shelf[kit.content][tier_of(kit)] += 1
+    return shelf
+
+
+def tally_groups(
+    groups: Iterable[KitGroup], day: date, window_days: int, *, pool: str | None = None
+) -> dict[str, Counter[Tier]]:
+    """`tally` from counted kits, of one stage pool if given: usable on `day` means expiring
+    later than day + window (app/domain/kits.py, `usable_on`)."""
+    cutoff = day + timedelta(days=window_days)
+    shelf: dict[str, Counter[Tier]] = defaultdict(Counter)
+    for group in groups:
+        if group.expiry_date > cutoff and (pool is None or group.pool == pool):
+            shelf[group.content][(group.expiry_date, group.shipment)] += group.count
     return shelf
 
 
@@ -91,6 +121,27 @@ def usable_stock(
     return dict(zip(contents, totals, strict=True))
 
 
+def visit_tiers(
+    shelf: Shelf, *, contents: Sequence[str], vials: int, must_hold: int = 0
+) -> list[Tier] | None:
+    """The tiers of a visit's `vials` kits; None, for either arm alike, when the common tiers do
+    not suffice or do not hold `must_hold` vials of every content (`choose_kits`)."""
+    if common_tiers(shelf, contents, max(vials, must_hold)) is None:
+        return None
+    tiers = common_tiers(shelf, contents, vials)
+    assert tiers is not None  # fewer vials than a list that exists
+    return tiers
+
+
+def draw(tiers: Sequence[Tier], kits: Mapping[Tier, Sequence[T]], rng: random.Random) -> list[T]:
+    """The kits of `tiers`, at random among each tier's `kits` (given in kit number order, so
+    that a seeded rng draws the same kits)."""
+    chosen: list[T] = []
+    for tier, count in sorted(Counter(tiers).items()):
+        chosen.extend(rng.sample(kits[tier], count))
+    return chosen
+
+
 def choose_kits(
     kits: Iterable[KitCandidate],
     *,
@@ -115,15 +166,11 @@ def choose_kits(
     shelf: dict[str, Counter[Tier]] = defaultdict(Counter)
     for kit in usable:
         shelf[kit.content][tier_of(kit)] += 1
-    if common_tiers(shelf, contents, max(vials, must_hold)) is None:
+    tiers = visit_tiers(shelf, contents=contents, vials=vials, must_hold=must_hold)
+    if tiers is None:
         return None
-    tiers = common_tiers(shelf, contents, vials)
-    assert tiers is not None  # fewer vials than a list that exists
     pools: dict[Tier, list[KitCandidate]] = defaultdict(list)
     for kit in sorted(usable, key=lambda k: k.kit_number):
         if kit.content == content:
             pools[tier_of(kit)].append(kit)
-    chosen: list[KitCandidate] = []
-    for tier, count in sorted(Counter(tiers).items()):
-        chosen.extend(rng.sample(pools[tier], count))
-    return chosen
+    return draw(tiers, pools, rng)

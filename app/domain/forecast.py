@@ -85,10 +85,31 @@ class DueCalendar:
             i &= i - 1  # drops the lowest set bit: the next node to the left
         return total
 
+    def needs(self, until: date) -> tuple[int, ...]:
+        """`need` of every content, in the order the calendar was made with (one call where
+        the simulator's resupply check asks for all of them)."""
+        offset = (until - self._start).days
+        if offset < 0:
+            return tuple([0] * len(self._trees))
+        last = self._size - 1
+        start = (offset if offset < last else last) + 1
+        out = []
+        for tree in self._trees.values():
+            i, total = start, 0
+            while i:
+                total += tree[i]
+                i &= i - 1
+            out.append(total)
+        return tuple(out)
+
     def total(self, content: str) -> int:
         """Vials of every pending visit of the content: `need` at the calendar's last day, kept
         as visits are added (the simulator asks at every check whether a pool has any)."""
         return self._totals[content]
+
+    def pending(self) -> bool:
+        """Whether any pending visit is left, of any content (a pool with none needs nothing)."""
+        return sum(self._totals.values()) > 0
 
     def next_due_after(self, content: str, day: date, beyond: int = 0) -> date | None:
         """The first day after `day` by which the content's need has grown by more than

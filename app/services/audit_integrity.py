@@ -3,7 +3,7 @@ checkpoints outside the database, and the replay of the trail against the busine
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -154,9 +154,15 @@ def check_checkpoints(session: Session, checkpoint_log: CheckpointLog) -> Checkp
     return check_chain(checkpoint_log.read().checkpoints, chain, length=max(chain, default=0))
 
 
-def verify_all(session: Session, *, checkpoint_log: CheckpointLog | None) -> IntegrityReport:
-    """Chain, checkpoints and replay in one read transaction (one consistent snapshot)."""
-    chain = audit.verify(session)
+def verify_all(
+    session: Session,
+    *,
+    checkpoint_log: CheckpointLog | None,
+    progress: Callable[[int], None] | None = None,
+) -> IntegrityReport:
+    """Chain, checkpoints and replay in one read transaction (one consistent snapshot);
+    `progress` is told the entries as the chain verifies them (the longest step)."""
+    chain = audit.verify(session, progress=progress)
     points = None if checkpoint_log is None else check_checkpoints(session, checkpoint_log)
     bad_lines = [] if checkpoint_log is None else checkpoint_log.read().bad_lines
     replayed = replay_trail(session)

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.db.models import Cohort, Randomization, RandomizationList, Slot, Study
+from app.db.models import Cohort, RandomizationList, Slot, Study
 from app.domain import caps as rules
 from app.domain.errors import Conflict, NotFound
 from app.domain.reasons import check_reason
@@ -24,7 +24,7 @@ from app.domain.stages import CohortStatus
 from app.domain.study import PHASE_II_SCOPE, StudyDefinition
 from app.services import audit, definitions
 from app.services.actor import Actor
-from app.services.study_state import current_study, lock_study_exclusive
+from app.services.study_state import current_study, lock_study_exclusive, randomized_by_scope
 
 
 class ScopeCapOut(BaseModel):
@@ -51,11 +51,7 @@ def _label(scope: str) -> str:
 
 def scope_caps(session: Session, *, study: StudyDefinition) -> list[rules.ScopeCap]:
     """Every scope's cap in force, randomized count and status, cohorts first."""
-    counts = dict(
-        session.execute(
-            select(Randomization.scope, func.count()).group_by(Randomization.scope)
-        ).all()
-    )
+    counts = randomized_by_scope(session)
     states = [
         rules.ScopeCap(c.code, _label(c.code), c.cap, int(counts.get(c.code, 0)), c.status)
         for c in session.execute(select(Cohort).order_by(Cohort.position)).scalars()

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from app.db.engine import Database
 from app.db.models import DispensedKit, Dispensing, Kit, Randomization, Shipment, Slot, Subject
 from app.domain import lifecycle
-from app.domain.common_expiry import choose_kits
+from app.domain.common_expiry import draw, tally_groups, visit_tiers
 from app.domain.dosing import WeightOutOfRange, calculate_dose, check_weight, weight_for_dose
 from app.domain.errors import Conflict, NotPermitted, not_found, validation_error
 from app.domain.kits import KitStatus
@@ -35,7 +35,8 @@ from app.services.actor import Actor, job
 from app.services.blinded_views import dispensing_view
 from app.services.kits import move
 from app.services.locks import lock_site
-from app.services.resupply import available_kits, check_site
+from app.services.resupply import check_site
+from app.services.site_stock import available_stock, tier_kits
 from app.services.study_state import lock_study_shared
 from app.services.subjects import get_visible_subject
 from app.services.transaction import after_commit, utcnow, writing
@@ -96,20 +97,16 @@ def choose_visit_kits(
     """Kit numbers for a visit at the expiry dates every content shares, from the subject's
     stage pool (the site row is locked by the caller); NoKitsAvailable, the same for either
     arm, when they do not suffice or do not hold `must_hold` vials of every content."""
-    chosen = choose_kits(
-        available_kits(session, site_id),
-        contents=study.contents,
-        content=content,
-        vials=vials,
-        day=day,
-        window_days=study.supply.do_not_dispense_days,
-        rng=_rng,
-        must_hold=must_hold,
-        pool=pool,
+    # the rule (app/domain/common_expiry.py, `choose_kits`) decides on the counts per tier; only
+    # the numbers of the chosen tiers' kits are read
+    shelf = tally_groups(
+        available_stock(session, site_id), day, study.supply.do_not_dispense_days, pool=pool
     )
-    if chosen is None:
+    tiers = visit_tiers(shelf, contents=study.contents, vials=vials, must_hold=must_hold)
+    if tiers is None:
         raise NoKitsAvailable(site_id, max(vials, must_hold), pool)
-    return sorted(k.kit_number for k in chosen)
+    kits = tier_kits(session, site_id=site_id, content=content, pool=pool, tiers=tiers)
+    return sorted(draw(tiers, kits, _rng))
 
 
 def allocate_visit_kits(
@@ -213,9 +210,11 @@ def allocate_visit_kits(
     )
     session.add(dispensing)
     session.flush()
+    kits = {
+        k.kit_number: k for k in session.scalars(select(Kit).where(Kit.kit_number.in_(numbers)))
+    }
     for number in numbers:
-        kit = session.get(Kit, number)
-        assert kit is not None
+        kit = kits[number]
         move(
             session,
             actor=actor,
@@ -256,8 +255,9 @@ def _resupply_follow_up(
     *, study: StudyDefinition, actor: Actor, site_id: str, today: date
 ) -> Callable[[Database], None]:
     """The site's resupply check, run after the dispensing commits: it holds the site's lock
-    for nine queries, which a randomization or dosing visit need not wait for. If it does not
-    run (the process dies in between), the next event at the site or `irt supply check` does."""
+    for about a dozen queries, which a randomization or dosing visit need not wait for. If it
+    does not run (the process dies in between), the next event at the site or `irt supply
+    check` does."""
 
     def check(db: Database) -> None:
         with writing(db) as session:

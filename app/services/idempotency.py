@@ -84,18 +84,8 @@ def _claim_once(
             .where(IdempotencyKey.username == actor.username, IdempotencyKey.key == key)
             .with_for_update()
         ).scalar_one_or_none()
-        if row is None:
-            session.add(
-                IdempotencyKey(
-                    username=actor.username,
-                    key=key,
-                    endpoint=endpoint,
-                    request_sha256=fingerprint,
-                    state="in_flight",
-                    created_at=now,
-                    lease_until=lease,
-                )
-            )
+        if row is None:  # the key was purged between the two statements: claim it anew
+            session.add(IdempotencyKey(**_new_row(actor, key, endpoint, fingerprint, now, lease)))
             session.flush()
             return Claim(actor.username, key)
         if row.endpoint != endpoint or row.request_sha256 != fingerprint:
@@ -132,19 +122,26 @@ def _insert_new(
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     made = session.execute(
         insert(IdempotencyKey)
-        .values(
-            username=actor.username,
-            key=key,
-            endpoint=endpoint,
-            request_sha256=fingerprint,
-            state="in_flight",
-            created_at=now,
-            lease_until=lease,
-        )
+        .values(**_new_row(actor, key, endpoint, fingerprint, now, lease))
         .on_conflict_do_nothing()
         .returning(IdempotencyKey.id)
     ).first()
     return made is not None
+
+
+def _new_row(
+    actor: Actor, key: str, endpoint: str, fingerprint: str, now: datetime, lease: datetime
+) -> dict[str, Any]:
+    """The columns of a key claimed now, in flight until `lease`."""
+    return {
+        "username": actor.username,
+        "key": key,
+        "endpoint": endpoint,
+        "request_sha256": fingerprint,
+        "state": "in_flight",
+        "created_at": now,
+        "lease_until": lease,
+    }
 
 
 def complete(session: Session, *, claim: Claim, status: int, body: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ from dataclasses import asdict
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from app.db.models import Depot, Kit, Randomization, Site, Subject
@@ -26,7 +26,7 @@ from app.services import caps
 from app.services.actor import Actor
 from app.services.emergency_unblinding import unblinding_log
 from app.services.stages import phase2_view
-from app.services.study_state import cohort_statuses
+from app.services.study_state import cohort_statuses, randomized_by_scope
 from app.services.transaction import utcnow
 
 
@@ -56,12 +56,7 @@ def enrolment(session: Session, *, study: StudyDefinition, actor: Actor) -> dict
     subjects = [
         rules.Enrolled(site, scope, stratum, status) for site, scope, stratum, status in rows
     ]
-    study_wide = {
-        scope: int(n)
-        for scope, n in session.execute(
-            select(Randomization.scope, func.count()).group_by(Randomization.scope)
-        ).all()
-    }
+    study_wide = randomized_by_scope(session)
     statuses: dict[str, str] = {code: str(s) for code, s in cohort_statuses(session).items()}
     statuses[PHASE_II_SCOPE] = "open" if phase2_view(session)["dose_mg_per_kg"] else "planned"
     report = rules.enrolment(

@@ -3,17 +3,20 @@ come (in the open stage) and the stage pool they will draw on (app/domain/stage_
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db.models import Randomization, Site, Study, SupplyLevel
+from app.db.models import Site, Study, SupplyLevel
 from app.domain.dosing import calculate_dose, heaviest_visit_vials
 from app.domain.forecast import NO_ENROLMENT, Enrolment, places_shares
 from app.domain.resupply import Levels
 from app.domain.stage_pools import recruiting_pool
 from app.domain.stages import CohortStatus, StageRuleError, route
 from app.domain.study import PHASE_IB, StudyDefinition
-from app.services.study_state import cohort_statuses, randomized_counts
+from app.services.study_state import cohort_statuses, randomized_by_scope_and_stage
 
 
 def site_levels(session: Session, *, study: StudyDefinition, site: Site) -> Levels:
@@ -28,21 +31,53 @@ def site_levels(session: Session, *, study: StudyDefinition, site: Site) -> Leve
     return Levels(trigger, target, lead, cover * 7)
 
 
+@dataclass(frozen=True)
+class StageState:
+    """What a resupply check reads of the study's stages, once per check: cohort statuses, the
+    phase II dose and subjects randomized per scope and stage (the kept counts)."""
+
+    statuses: dict[str, CohortStatus]
+    phase2_dose: Decimal | None
+    randomized: dict[tuple[str, str], int]
+
+    def counts(self, *, scope: str, stage: str) -> tuple[int, int, int]:
+        """Randomized in the scope, in the stage and in all (`randomized_counts`)."""
+        rows = self.randomized.items()
+        return (
+            sum(n for (sc, _), n in rows if sc == scope),
+            sum(n for (_, st), n in rows if st == stage),
+            sum(n for _, n in rows),
+        )
+
+    def by_scope(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for (scope, _), n in self.randomized.items():
+            out[scope] = out.get(scope, 0) + n
+        return out
+
+
+def stage_state(session: Session) -> StageState:
+    return StageState(
+        cohort_statuses(session),
+        session.execute(select(Study.phase2_dose_mg_per_kg)).scalar_one_or_none(),
+        randomized_by_scope_and_stage(session),
+    )
+
+
 def site_enrolment(
-    session: Session, *, study: StudyDefinition, site: Site
+    session: Session, *, study: StudyDefinition, site: Site, state: StageState | None = None
 ) -> tuple[Enrolment, int]:
     """Subjects still to come at the site in the open stage, and the vials of one visit at the
     heaviest weight (what the site must hold of every content to randomize)."""
-    phase2_dose = session.execute(select(Study.phase2_dose_mg_per_kg)).scalar_one_or_none()
+    stages = state or stage_state(session)
+    phase2_dose = stages.phase2_dose
     try:
-        target = route(study, cohort_statuses(session), phase2_dose)
+        target = route(study, stages.statuses, phase2_dose)
     except StageRuleError:
         levels = [c.dose_mg_per_kg for c in study.phase_ib.cohorts]
         highest = max([*levels, phase2_dose] if phase2_dose is not None else levels)
         return NO_ENROLMENT, heaviest_visit_vials(highest, study.drug, study.weight)
-    in_scope, in_stage, in_total = randomized_counts(
-        session, scope=target.scope, stage=target.stage
-    )
+    in_scope, in_stage, in_total = stages.counts(scope=target.scope, stage=target.stage)
     stage_cap = target.cap if target.stage == PHASE_IB else study.phase_ii.cap
     places = min(target.cap - in_scope, stage_cap - in_stage, study.total_cap - in_total)
     rate = site.subjects_per_week
@@ -55,23 +90,18 @@ def site_enrolment(
         drug=study.drug,
         accepted=study.weight,
     )
-    shares = places_shares(_places_left(session, study))
+    shares = places_shares(_places_left(stages, study))
     enrolment = Enrolment(float(rate), max(places, 0), shares, typical.vials)
     return enrolment, heaviest_visit_vials(level, study.drug, study.weight)
 
 
-def _places_left(session: Session, study: StudyDefinition) -> list[tuple[int, dict[str, int]]]:
+def _places_left(stages: StageState, study: StudyDefinition) -> list[tuple[int, dict[str, int]]]:
     """Each stage's places still open (none in a closed cohort) with its ratio."""
-    statuses = cohort_statuses(session)
-    used = dict(
-        session.execute(
-            select(Randomization.scope, func.count()).group_by(Randomization.scope)
-        ).all()
-    )
+    used = stages.by_scope()
     return [
         (
             0
-            if statuses.get(scope.code) == CohortStatus.CLOSED
+            if stages.statuses.get(scope.code) == CohortStatus.CLOSED
             else scope.cap - int(used.get(scope.code, 0)),
             dict(scope.allocation.ratio),
         )
@@ -79,12 +109,13 @@ def _places_left(session: Session, study: StudyDefinition) -> list[tuple[int, di
     ]
 
 
-def recruiting(session: Session, *, study: StudyDefinition) -> str | None:
+def recruiting(
+    session: Session, *, study: StudyDefinition, state: StageState | None = None
+) -> str | None:
     """The stage pool of the subjects to come (app/domain/stage_pools.py)."""
-    statuses = cohort_statuses(session)
-    phase2_dose = session.execute(select(Study.phase2_dose_mg_per_kg)).scalar_one_or_none()
+    stages = state or stage_state(session)
     try:
-        stage: str | None = route(study, statuses, phase2_dose).stage
+        stage: str | None = route(study, stages.statuses, stages.phase2_dose).stage
     except StageRuleError:
         stage = None
-    return recruiting_pool(study, statuses, stage)
+    return recruiting_pool(study, stages.statuses, stage)

@@ -7,7 +7,8 @@ import json
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.db.models import Cohort, Randomization, Study, StudyVersion
+from app.db.models import Cohort, Study, StudyVersion
+from app.db.randomization_counts import RandomizationCount
 from app.domain.errors import Unavailable
 from app.domain.stages import CohortStatus
 from app.domain.study import StudyDefinition, parse_study
@@ -56,19 +57,43 @@ def cohort_statuses(session: Session) -> dict[str, CohortStatus]:
 
 
 def randomized_counts(session: Session, *, scope: str, stage: str) -> tuple[int, int, int]:
-    """Subjects randomized in the scope, in the stage and in all, in one query."""
+    """Subjects randomized in the scope, in the stage and in all, in one query over the kept
+    counts (app/db/randomization_counts.py): a few rows, however large the study."""
+    n = RandomizationCount.randomized
     row = session.execute(
         select(
-            func.count().filter(Randomization.scope == scope),
-            func.count().filter(Randomization.stage == stage),
-            func.count(),
-        ).select_from(Randomization)
+            func.coalesce(func.sum(n).filter(RandomizationCount.scope == scope), 0),
+            func.coalesce(func.sum(n).filter(RandomizationCount.stage == stage), 0),
+            func.coalesce(func.sum(n), 0),
+        )
     ).one()
     return int(row[0]), int(row[1]), int(row[2])
 
 
 def count_randomized(session: Session, **where: str) -> int:
-    query = select(func.count()).select_from(Randomization)
+    """Subjects randomized, of a scope, stratum or stage if given (the kept counts)."""
+    query = select(func.coalesce(func.sum(RandomizationCount.randomized), 0))
     for column, value in where.items():
-        query = query.where(getattr(Randomization, column) == value)
+        query = query.where(getattr(RandomizationCount, column) == value)
     return int(session.execute(query).scalar_one())
+
+
+def randomized_by_scope(session: Session) -> dict[str, int]:
+    """Subjects randomized per scope (the kept counts)."""
+    rows = session.execute(
+        select(RandomizationCount.scope, func.sum(RandomizationCount.randomized)).group_by(
+            RandomizationCount.scope
+        )
+    ).all()
+    return {scope: int(n) for scope, n in rows}
+
+
+def randomized_by_scope_and_stage(session: Session) -> dict[tuple[str, str], int]:
+    """Subjects randomized per scope and stage (the kept counts)."""
+    n = func.sum(RandomizationCount.randomized)
+    rows = session.execute(
+        select(RandomizationCount.scope, RandomizationCount.stage, n).group_by(
+            RandomizationCount.scope, RandomizationCount.stage
+        )
+    ).all()
+    return {(scope, stage): int(total) for scope, stage, total in rows}

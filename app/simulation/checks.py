@@ -93,22 +93,29 @@ class Resupply:
         slack, or a kit ages past the arrival cutoff."""
         dates, lead = self.kept.dates, site.lead_days
         first = len(dates)
+        contents = self.contents
         for pool, owns in own_lead.items():
-            calendar, room = site.calendars[pool], slack.get(pool, {})
-            for content, own in zip(self.contents, owns, strict=True):
-                nxt = calendar.first_over(content, own + max(room.get(content, 0), 0))
+            over, room = site.calendars[pool].first_over, slack.get(pool, {})
+            for content, own in zip(contents, owns, strict=True):
+                extra = room.get(content, 0)
+                nxt = over(content, own + extra if extra > 0 else own)
                 if nxt is not None:
-                    first = min(first, (nxt - START).days - lead)
+                    days = (nxt - START).days - lead
+                    if days < first:
+                        first = days
         cutoff = dates[day + lead + self.dnd]
-        later = [
-            t[0]
-            for shelf in site.shelves.values()
-            for row in shelf.counts.values()
-            for t in row
-            if t[0] > cutoff
-        ]
-        if later:
-            first = min(first, (min(later) - START).days - lead - self.dnd)
+        later = min(
+            [
+                t[0]
+                for shelf in site.shelves.values()
+                for row in shelf.counts.values()
+                for t in row
+                if t[0] > cutoff
+            ],
+            default=None,
+        )
+        if later is not None:
+            first = min(first, (later - START).days - lead - self.dnd)
         return max(first, day + 1)
 
     def _check(self, day: int, index: int, site: SiteState, scope: ListScope | None) -> None:
@@ -124,38 +131,39 @@ class Resupply:
         lead = levels.lead_days
         until_lead = kept.dates[day + lead]
         until_cover = kept.dates[day + lead + levels.cover_days]
-        treated = {p: sum([site.calendars[p].total(c) for c in contents]) for p in self.pools}
+        treated = {p: 1 if site.calendars[p].pending() else 0 for p in self.pools}
         orders: dict[str, dict[str, int]] = {}
         slacks: dict[str, dict[str, int]] = {}
         own_leads: dict[str, tuple[int, ...]] = {}
         site.shares = {}
         pools = live_pools(self.pools, recruiting=recruiting, on_treatment=treated)
         pools += [p for p in site.refused_vials if p not in pools]
+        expiring_after = kept.dates[day + lead + self.dnd]
         for pool in pools:
             calendar, transit = site.calendars[pool], site.in_transit[pool]
-            mine = pool == recruiting
-            own_lead = own_leads[pool] = tuple([calendar.need(c, until_lead) for c in contents])
-            need_lead = combine(
-                dict(zip(contents, own_lead, strict=True)), coming_lead if mine else {}, contents
-            )
-            need_cover = combine(
-                {c: calendar.need(c, until_cover) for c in contents},
-                coming_cover if mine else {},
-                contents,
-            )
+            own_lead = own_leads[pool] = calendar.needs(until_lead)
+            own_cover = calendar.needs(until_cover)
+            if pool == recruiting:
+                need_lead = combine(
+                    dict(zip(contents, own_lead, strict=True)), coming_lead, contents
+                )
+                need_cover = combine(
+                    dict(zip(contents, own_cover, strict=True)), coming_cover, contents
+                )
+                pool_floor = floor
+            else:  # no subjects to come: `combine` with nothing to add
+                need_lead = dict(zip(contents, own_lead, strict=True))
+                need_cover = dict(zip(contents, own_cover, strict=True))
+                pool_floor = kept.pool_floors.get(pool, floor)
             extra = site.refused_vials.get(pool, 0)
             if extra:
                 need_lead = {c: n + extra for c, n in need_lead.items()}
                 need_cover = {c: n + extra for c, n in need_cover.items()}
-            pool_floor = floor if mine else kept.pool_floors.get(pool, floor)
             shelf = site.shelves[pool]
             if self.blind:
                 shares = site.shares[pool] = need_shares(need_cover, pool_floor)
                 stock = usable_stock(
-                    shelf.counts,
-                    contents=contents,
-                    shares=shares,
-                    expiring_after=kept.dates[day + lead + self.dnd],
+                    shelf.counts, contents=contents, shares=shares, expiring_after=expiring_after
                 )
                 positions = {
                     c: Position(stock[c], transit[c], need_lead[c], need_cover[c]) for c in contents

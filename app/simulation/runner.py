@@ -3,6 +3,7 @@ blinding reviewer read."""
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import time
@@ -63,32 +64,51 @@ def run_chunk(
     chunk = Chunk()
     active = study.active_arm.code
     kept = Kept(study, scenario, levels)
-    for seed in seeds:
-        record = Trial(study, scenario, levels, seed, kept).run()
-        t = record.tally
-        chunk.figures.append(
-            TrialFigures(
-                t.visits_missed,
-                t.visits_due,
-                t.randomization_refusals + t.visit_refusals,
-                t.subjects_lost,
-                t.shipments,
-                t.shipped,
-                t.dispensed,
-                t.expired_at_sites,
-                t.left_at_sites,
-            )
-        )
-        collect(chunk.observations, subjects=record.subjects, trial=seed, active=active)
-        for week, sites in enumerate(record.stock_by_week):
-            for site, stock in enumerate(sites):
-                for content, n in stock.items():
-                    key = (site, week, content)
-                    chunk.stock[key] = chunk.stock.get(key, 0) + n
-        for site, weeks in enumerate(record.refusal_weeks):
-            for week in weeks:
-                chunk.refusal_weeks[(site, week)] += 1
+    collecting = gc.isenabled()
+    gc.disable()  # a trial makes no reference cycles worth a collection pass: about 3 % faster
+    try:
+        for seed in seeds:
+            _run_one(study, scenario, levels, seed, kept, active, chunk)
+    finally:
+        if collecting:
+            gc.enable()
     return chunk
+
+
+def _run_one(
+    study: StudyDefinition,
+    scenario: Scenario,
+    levels: Levels,
+    seed: int,
+    kept: Kept,
+    active: str,
+    chunk: Chunk,
+) -> None:
+    """One trial, its figures added to the chunk."""
+    record = Trial(study, scenario, levels, seed, kept).run()
+    t = record.tally
+    chunk.figures.append(
+        TrialFigures(
+            t.visits_missed,
+            t.visits_due,
+            t.randomization_refusals + t.visit_refusals,
+            t.subjects_lost,
+            t.shipments,
+            t.shipped,
+            t.dispensed,
+            t.expired_at_sites,
+            t.left_at_sites,
+        )
+    )
+    collect(chunk.observations, subjects=record.subjects, trial=seed, active=active)
+    for week, sites in enumerate(record.stock_by_week):
+        for site, stock in enumerate(sites):
+            for content, n in stock.items():
+                key = (site, week, content)
+                chunk.stock[key] = chunk.stock.get(key, 0) + n
+    for site, weeks in enumerate(record.refusal_weeks):
+        for week in weeks:
+            chunk.refusal_weeks[(site, week)] += 1
 
 
 @dataclass

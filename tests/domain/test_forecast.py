@@ -49,6 +49,10 @@ def test_calendar_and_direct_count_agree(on: list[OnTreatment], horizon: int) ->
     direct = subject_need(on, visits=VISITS, today=TODAY, horizon_days=horizon)
     for content in CONTENTS:
         assert calendar.need(content, TODAY + timedelta(days=horizon)) == direct.get(content, 0)
+    # every content at once, as the simulator's resupply check asks
+    until = TODAY + timedelta(days=horizon)
+    assert calendar.needs(until) == tuple(direct.get(c, 0) for c in CONTENTS)
+    assert calendar.needs(TODAY - timedelta(days=501)) == (0,) * len(CONTENTS)
 
 
 @PROPERTY
@@ -67,6 +71,7 @@ def test_total_is_the_need_at_the_calendar_end(
             calendar.add(subject.content, due, -vials)
     for content in CONTENTS:
         assert calendar.total(content) == calendar.need(content, TODAY + timedelta(days=3000))
+    assert calendar.pending() == any(calendar.total(c) for c in CONTENTS)
 
 
 @PROPERTY

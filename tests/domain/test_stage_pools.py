@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from datetime import date, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,30 +16,12 @@ from app.domain.stage_pools import (
     pool_level,
     recruiting_pool,
     shipment_by_pool,
-    stage_pools,
 )
 from app.domain.stages import CohortStatus
-from app.domain.study import PHASE_IB, PHASE_II, load_study
+from app.domain.study import PHASE_IB, PHASE_II
+from tests.support.shelves import CONTENTS, DAY, POOLS, STUDY, WINDOW, pooled_shelves
 
-STUDY = load_study()
-CONTENTS = STUDY.contents
-POOLS = stage_pools(s.stage for s in STUDY.scopes())
-DAY = date(2031, 3, 15)
-WINDOW = 30
 PROPERTY = settings(max_examples=300, deadline=None)
-
-
-@st.composite
-def pooled_shelves(draw: st.DrawFn) -> list[KitCandidate]:
-    """A site's kits of both pools: a few expiry dates and shipments, both contents."""
-    kits = []
-    for i in range(draw(st.integers(0, 40))):
-        content = draw(st.sampled_from(CONTENTS))
-        expiry = DAY + timedelta(days=draw(st.sampled_from([10, 31, 60, 200])))
-        shipment = draw(st.integers(1, 3))
-        pool = draw(st.sampled_from(POOLS))
-        kits.append(KitCandidate(f"K{i:04d}", content, expiry, shipment, pool))
-    return kits
 
 
 def _choose(
