@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from sqlalchemy import func, select
@@ -30,10 +31,12 @@ def audit_verify(
     ] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Recompute the hash chain and name the first broken entry."""
+    """Recompute the hash chain and name the first broken entry. Against the database it acts
+    as a named unblinded monitor (`irt --user NAME audit verify`, or IRT_TOKEN); a file needs
+    no user."""
     if file is not None:
         with file.open(encoding="utf-8") as lines:
-            report = verify_chain(json.loads(line) for line in lines if line.strip())
+            report = verify_chain(_file_entries(file, lines))
     else:
         db = open_database(database_url)
         person(db, UNBLINDED_MONITORS)  # the trail is unblinded data: its readers only
@@ -147,3 +150,17 @@ def audit_export(
                 handle.write(json.dumps(audit.entry_dict(entry), sort_keys=True) + "\n")
                 count += 1
     typer.echo(f"Wrote {count} entries to {out}.")
+
+
+def _file_entries(file: Path, lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """The entries of an exported file; a line that is not a JSON object is named."""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError as exc:
+            fail(f"{file}: line {number} is not JSON ({exc.msg}).")
+        if not isinstance(entry, dict):
+            fail(f"{file}: line {number} is not an audit entry (a JSON object).")
+        yield entry

@@ -56,8 +56,9 @@ def verify_chain(entries: Iterable[Mapping[str, Any]]) -> ChainReport:
     """Recompute every hash in sequence order; name the first entry that does not fit.
 
     `first_bad_seq` is the sequence number the chain expected at the break (the position), not
-    the `seq` stored in the bad entry, which may itself be tampered with or belong elsewhere."""
-    return verify_rows([(tuple(entry[k] for k in ROW_FIELDS) for entry in entries)])
+    the `seq` stored in the bad entry, which may itself be tampered with or belong elsewhere.
+    An entry missing a field (a damaged export file) is a break there, not an error."""
+    return verify_rows([(tuple(entry.get(k) for k in ROW_FIELDS) for entry in entries)])
 
 
 def verify_rows(

@@ -25,6 +25,8 @@ class Enrolled:
     scope: str | None = None
     stratum: str | None = None
     status: str = SubjectStatus.REGISTERED
+    count: int = 1
+    """Subjects alike in all of the above, counted once (the service counts them in SQL)."""
 
 
 @dataclass(frozen=True)
@@ -83,8 +85,14 @@ def enrolment(
     `statuses`: planned/open/closed per scope), and the `subjects` of the reader's `site_ids`
     per stratum and per site (subjects of other sites must not be passed in)."""
     subjects = list(subjects)
-    per_scope = Counter(s.scope for s in subjects if s.scope)
-    per_stratum = Counter((s.scope, s.stratum) for s in subjects if s.scope)
+    per_scope: Counter[str | None] = Counter()
+    per_stratum: Counter[tuple[str | None, str | None]] = Counter()
+    per_site: dict[str, list[Enrolled]] = {}
+    for s in subjects:
+        per_site.setdefault(s.site_id, []).append(s)
+        if s.scope:
+            per_scope[s.scope] += s.count
+            per_stratum[(s.scope, s.stratum)] += s.count
     scopes: list[tuple[str, str, int]] = [(PHASE_IB, c.code, c.cap) for c in study.phase_ib.cohorts]
     scopes.append((PHASE_II, PHASE_II_SCOPE, study.phase_ii.cap))
     stages = [
@@ -101,12 +109,15 @@ def enrolment(
     ]
     sites = []
     for site_id in site_ids:
-        here = [s for s in subjects if s.site_id == site_id]
-        by_scope = Counter(s.scope for s in here if s.scope)
+        here = per_site.get(site_id, [])
+        by_scope: Counter[str | None] = Counter()
+        for s in here:
+            if s.scope:
+                by_scope[s.scope] += s.count
         sites.append(
             SiteLine(
                 site_id,
-                registered=len(here),
+                registered=sum(s.count for s in here),
                 randomized=sum(by_scope.values()),
                 by_scope={scope: by_scope[scope] for _, scope, _ in scopes},
                 by_status=status_counts(here),
@@ -114,7 +125,7 @@ def enrolment(
         )
     return EnrolmentReport(
         target=study.total_cap,
-        registered=len(subjects),
+        registered=sum(s.count for s in subjects),
         randomized=sum(per_scope.values()),
         stages=stages,
         strata=strata,
@@ -125,7 +136,9 @@ def enrolment(
 
 def status_counts(subjects: Iterable[Enrolled]) -> dict[str, int]:
     """Subjects per lifecycle status, in the lifecycle's order, every status named."""
-    counts = Counter(s.status for s in subjects)
+    counts: Counter[str] = Counter()
+    for s in subjects:
+        counts[s.status] += s.count
     return {status.value: counts[status.value] for status in SubjectStatus}
 
 

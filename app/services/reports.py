@@ -11,7 +11,7 @@ from dataclasses import asdict
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.db.models import Depot, Kit, Randomization, Site, Subject
@@ -49,12 +49,20 @@ def enrolment(session: Session, *, study: StudyDefinition, actor: Actor) -> dict
     _, study = caps.effective_definition(session, on=utcnow().date())
     site_ids = visible_sites(session, actor=actor)
     rows = session.execute(
-        select(Subject.site_id, Randomization.scope, Randomization.stratum, Subject.status)
+        select(
+            Subject.site_id,
+            Randomization.scope,
+            Randomization.stratum,
+            Subject.status,
+            func.count(),
+        )
         .outerjoin(Randomization, Randomization.subject_id == Subject.id)
         .where(Subject.site_id.in_(site_ids))
+        .group_by(Subject.site_id, Randomization.scope, Randomization.stratum, Subject.status)
     ).all()
     subjects = [
-        rules.Enrolled(site, scope, stratum, status) for site, scope, stratum, status in rows
+        rules.Enrolled(site, scope, stratum, status, int(n))
+        for site, scope, stratum, status, n in rows
     ]
     study_wide = randomized_by_scope(session)
     statuses: dict[str, str] = {code: str(s) for code, s in cohort_statuses(session).items()}

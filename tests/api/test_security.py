@@ -168,3 +168,19 @@ def test_audit_export_verifies_offline_and_names_a_tampered_line(
     out.write_text("\n".join(lines) + "\n")
     broken = runner.invoke(cli, ["audit", "verify", "--file", str(out)])
     assert broken.exit_code == 1 and "BROKEN at entry 7" in broken.output
+
+
+def test_a_damaged_export_is_named_not_a_traceback(tmp_path: Path) -> None:
+    """A line that is not JSON, or not an entry, is named with its number; a line missing a
+    field is a break at that entry."""
+    runner = CliRunner()
+    out = tmp_path / "audit.jsonl"
+    out.write_text('not json\n{"seq": 1}\n')
+    garbled = runner.invoke(cli, ["audit", "verify", "--file", str(out)])
+    assert garbled.exit_code == 1 and "line 1 is not JSON" in garbled.output, garbled.output
+    out.write_text("[1, 2]\n")
+    listed = runner.invoke(cli, ["audit", "verify", "--file", str(out)])
+    assert listed.exit_code == 1 and "line 1 is not an audit entry" in listed.output
+    out.write_text('{"seq": 1}\n')
+    short = runner.invoke(cli, ["audit", "verify", "--file", str(out)])
+    assert short.exit_code == 1 and "BROKEN at entry 1" in short.output, short.output

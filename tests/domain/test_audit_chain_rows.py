@@ -153,3 +153,19 @@ def test_a_datetime_object_hashes_as_its_str() -> None:
     assert verify_rows([rows(chain)]).ok
     chain[0]["occurred_at"] = str(at)  # the same canonical text: the same hash
     assert verify_rows([rows(chain)]).ok
+
+
+@settings(max_examples=100, deadline=None)
+@given(items=st.lists(as_stored, min_size=1, max_size=6), data=st.data())
+def test_an_entry_missing_a_field_breaks_at_its_entry(
+    items: list[Entry], data: st.DataObject
+) -> None:
+    """A damaged export (a field cut from a line) is reported as a break there, not a crash."""
+    chain = build(items)
+    k = data.draw(st.integers(1, len(chain)), label="k")
+    present = [f for f in ROW_FIELDS if chain[k - 1][f] is not None]
+    field = data.draw(st.sampled_from(present), label="field")
+    chain[k - 1] = {f: v for f, v in chain[k - 1].items() if f != field}
+    assert verify_chain(chain) == ChainReport(
+        False, k - 1, chain[k - 2]["hash"] if k > 1 else GENESIS_HASH, k
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date, timedelta
 
 from hypothesis import given, settings
@@ -114,3 +115,19 @@ def test_outlook_counts_stock_by_window_and_every_kit_by_status(stock: list[Stoc
         assert line.next_expiry == min((k.expiry_date for k in in_stock), default=None)
         soon = sum(1 for k in in_stock if (k.expiry_date - TODAY).days <= 30)
         assert line.by_window[windows[0].label] == soon
+
+
+@PROPERTY
+@given(st.lists(enrolled(), max_size=60))
+def test_subjects_counted_alike_report_as_each_one(subjects: list[Enrolled]) -> None:
+    """The service counts alike subjects in SQL (`count`); the report is the same as over each
+    subject on its own."""
+    alike = Counter((s.site_id, s.scope, s.stratum, s.status) for s in subjects)
+    grouped = [Enrolled(*key, count=n) for key, n in alike.items()]
+
+    def report(over: list[Enrolled]) -> object:
+        return enrolment(
+            STUDY, subjects=over, statuses={"C1": "open"}, site_ids=SITES, study_wide={"C1": 3}
+        )
+
+    assert report(grouped) == report(subjects)
