@@ -29,7 +29,8 @@ from app.domain.resupply import depot_shippable, order_quantities, shipment_due
 from app.domain.roles import SITE_ROLES, Role
 from app.domain.study import StudyDefinition
 from app.services.actor import Actor
-from app.services.resupply import depot_shelf, depot_stock, on_treatment, site_positions
+from app.services.depot_shelf import shippable_counts
+from app.services.resupply import on_treatment, site_positions
 from app.services.site_stages import site_enrolment, site_levels
 from app.services.transaction import utcnow
 
@@ -305,10 +306,8 @@ def _depot(
     today: date,
 ) -> DepotForecast:
     shippable = depot_shippable(
-        depot_shelf(
-            kits=depot_stock(session, depot.id),
-            today=today,
-            window_days=study.supply.do_not_ship_days,
+        shippable_counts(
+            session, depot_id=depot.id, today=today, window_days=study.supply.do_not_ship_days
         ),
         study.contents,
     )

@@ -8,12 +8,12 @@ need from the database and writes the shipment.
 from __future__ import annotations
 
 import random
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import BindParameter, Exists, ScalarSelect, bindparam, exists, select
+from sqlalchemy import BindParameter, ScalarSelect, bindparam, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from app.db.models import (
@@ -30,7 +30,7 @@ from app.domain.common_expiry import KitGroup, tally_groups, usable_stock
 from app.domain.dosing import heaviest_visit_vials
 from app.domain.errors import Conflict
 from app.domain.forecast import NO_ENROLMENT, Enrolment, OnTreatment, site_need
-from app.domain.kits import KitCandidate, KitStatus, usable_on
+from app.domain.kits import KitStatus
 from app.domain.lifecycle import ON_TREATMENT
 from app.domain.reasons import check_reason
 from app.domain.resupply import (
@@ -44,6 +44,7 @@ from app.domain.stage_pools import live_pools, pool_level, shipment_by_pool
 from app.domain.study import StudyDefinition
 from app.services import audit
 from app.services.actor import Actor
+from app.services.depot_shelf import shippable_counts, shippable_numbers
 from app.services.kits import move
 from app.services.locks import lock_depot, lock_site
 from app.services.site_stages import recruiting, site_enrolment, site_levels, stage_state
@@ -287,37 +288,6 @@ def site_positions(
     }
 
 
-def _in_open_shipment() -> Exists:
-    return exists().where(
-        ShipmentKit.kit_number == Kit.kit_number,
-        ShipmentKit.shipment_id == Shipment.id,
-        Shipment.status == "requested",
-    )
-
-
-def depot_shelf(
-    *, kits: list[KitCandidate], today: date, window_days: int
-) -> dict[str, Counter[date]]:
-    """Kits per content and expiry date that may be shipped today (do-not-ship window)."""
-    shelf: defaultdict[str, Counter[date]] = defaultdict(Counter)
-    for kit in kits:
-        if usable_on(kit, today, window_days):
-            shelf[kit.content][kit.expiry_date] += 1
-    return shelf
-
-
-def depot_stock(session: Session, depot_id: str) -> list[KitCandidate]:
-    """Kits at the depot not yet picked for a shipment, of every content."""
-    rows = session.execute(
-        select(Kit.kit_number, Kit.content, Kit.expiry_date).where(
-            Kit.depot_id == depot_id,
-            Kit.status == KitStatus.AT_DEPOT.value,
-            ~_in_open_shipment(),
-        )
-    ).all()
-    return [KitCandidate(*row) for row in rows]
-
-
 def request_shipment(
     session: Session,
     *,
@@ -338,11 +308,10 @@ def request_shipment(
         raise Conflict("no_depot", f"Site {site.id} has no supplying depot.")
     lock_depot(session, site.depot_id)
     window = study.supply.do_not_ship_days
-    shippable = [k for k in depot_stock(session, site.depot_id) if usable_on(k, today, window)]
-    pools: dict[tuple[str, date], list[str]] = defaultdict(list)
-    for kit in sorted(shippable, key=lambda k: k.kit_number):
-        pools[(kit.content, kit.expiry_date)].append(kit.kit_number)
-    shelf = depot_shelf(kits=shippable, today=today, window_days=window)
+    shelf = shippable_counts(session, depot_id=site.depot_id, today=today, window_days=window)
+    pools: dict[tuple[str, date], list[str]] = {}
+    """Per content and expiry date, the kit numbers still to pick from (read when first
+    picked)."""
     picked: dict[str, str] = {}
     """Kit number -> the stage pool it is picked for."""
     short: Counter[str] = Counter()
@@ -352,7 +321,16 @@ def request_shipment(
         numbers = []
         for content, dates in picked_dates.items():
             for expiry, count in sorted(dates.items()):
-                left = pools[(content, expiry)]
+                left = pools.get((content, expiry))
+                if left is None:
+                    left = shippable_numbers(
+                        session,
+                        depot_id=site.depot_id,
+                        today=today,
+                        window_days=window,
+                        content=content,
+                        expiry=expiry,
+                    )
                 taken = set(rng.sample(left, count))
                 numbers += sorted(taken)
                 pools[(content, expiry)] = [n for n in left if n not in taken]
