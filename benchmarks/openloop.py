@@ -39,6 +39,10 @@ def _arrivals(rate: float, seconds: float, rng: random.Random) -> list[float]:
         times.append(t)
 
 
+WARM_UP_RATE = 5.0
+WARM_UP_SECONDS = 6.0
+
+
 def _summary(rate: float, latencies: list[float], errors: int, planned: int) -> dict[str, Any]:
     latencies.sort()
     return {
@@ -127,8 +131,12 @@ async def _login_all(base: str, bench: BenchDatabase) -> dict[str, dict[str, str
 def service(
     base: str, bench: BenchDatabase, rates: list[float], seconds: float
 ) -> list[dict[str, Any]]:
-    """One step per rate, in order, stopping after the first whose p99 is over the bound."""
+    """One step per rate, in order, stopping after the first whose p99 is over the bound.
+    A few seconds of traffic first, not counted: each server process's first requests of a kind
+    pay its one-off costs (the study definition parsed, statements compiled, connections
+    opened), which a steady rate does not."""
     pool: dict[str, Any] = {"tokens": asyncio.run(_login_all(base, bench)), "randomized": []}
+    asyncio.run(_service_step(base, bench, WARM_UP_RATE, WARM_UP_SECONDS, pool))
     steps = []
     for rate in rates:
         step = asyncio.run(_service_step(base, bench, rate, seconds, pool))
