@@ -46,6 +46,8 @@ benchmark: setup
 	$(BIN)/python -m benchmarks.simulation
 	$(BIN)/python -m benchmarks.contract $(CONTRACT_ARGS)
 	$(BIN)/python -m benchmarks.scale_run $(SCALE_ARGS)
+	$(BIN)/python -m benchmarks.audit_verify --engine sqlite
+	$(BIN)/python -m benchmarks.audit_verify --engine postgresql
 
 clean:
 	rm -rf $(VENV) irt-demo.db* irt-demo.checkpoint* .pytest_cache .mypy_cache .ruff_cache .hypothesis
