@@ -4,11 +4,11 @@ checkpoints outside the database, and the replay of the trail against the busine
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.db.engine import Database
@@ -27,8 +27,9 @@ from app.db.models import (
     Subject,
     Unblinding,
 )
+from app.db.randomization_counts import RandomizationCount
 from app.domain.audit_chain import ChainReport
-from app.domain.audit_replay import ReplayReport, replay
+from app.domain.audit_replay import Discrepancy, ReplayReport, replay
 from app.domain.checkpoints import Checkpoint, CheckpointReport, check_chain
 from app.services import audit
 from app.services.checkpoints import CheckpointLog, key_id, log_of
@@ -142,8 +143,47 @@ def _dose(row: Randomization | Dispensing) -> dict[str, Any]:
 
 
 def replay_trail(session: Session) -> ReplayReport:
-    """Every business row the audit trail does not explain (app/domain/audit_replay.py)."""
-    return replay(_entries(session), business_rows(session))
+    """Every business row the audit trail does not explain (app/domain/audit_replay.py), and
+    every kept randomization count that differs from the randomizations it counts."""
+    replayed = replay(_entries(session), business_rows(session))
+    drift = count_drift(session)
+    if not drift:
+        return replayed
+    return replace(replayed, ok=False, discrepancies=[*replayed.discrepancies, *drift])
+
+
+def count_drift(session: Session) -> list[Discrepancy]:
+    """`randomization_counts` against a count of `randomizations` (the triggers keep them
+    equal; a count edited by hand would let a cap be passed or a used slot be drawn again)."""
+    kept = {
+        (scope, stratum): n
+        for scope, stratum, n in session.execute(
+            select(
+                RandomizationCount.scope, RandomizationCount.stratum, RandomizationCount.randomized
+            )
+        )
+    }
+    counted = {
+        (scope, stratum): n
+        for scope, stratum, n in session.execute(
+            select(Randomization.scope, Randomization.stratum, func.count()).group_by(
+                Randomization.scope, Randomization.stratum
+            )
+        )
+    }
+    return [
+        Discrepancy(
+            "randomization_counts",
+            f"{scope}/{stratum}",
+            "randomized",
+            str(kept.get((scope, stratum), 0)),
+            str(counted.get((scope, stratum), 0)),
+            None,
+            "the kept count differs from the randomizations it counts",
+        )
+        for scope, stratum in sorted(set(kept) | set(counted))
+        if kept.get((scope, stratum), 0) != counted.get((scope, stratum), 0)
+    ]
 
 
 def check_checkpoints(session: Session, checkpoint_log: CheckpointLog) -> CheckpointReport:

@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from app.db.engine import Database
 from app.db.migrate import alembic_config
+from app.services import audit_integrity
 from app.services.study_state import count_randomized, randomized_by_scope, randomized_counts
 from app.services.transaction import writing
 from tests.support.caps import randomize_many
@@ -82,3 +83,18 @@ def test_the_migration_counts_what_an_older_database_holds(demo_db: Database) ->
     command.upgrade(alembic_config(str(demo_db.engine.url.render_as_string(False))), "head")
     assert _kept(demo_db) == before
     assert sum(before.values()) == 6
+
+
+def test_a_count_edited_by_hand_fails_the_monitors_check(demo_db: Database) -> None:
+    """An insider lowering a count (to pass a cap, or to draw a used slot again) is named by
+    the monitor's full check; the untouched database passes it."""
+    randomize_many(demo_db, 3, prefix="RI")
+    with demo_db.read() as session:
+        assert audit_integrity.verify_all(session, checkpoint_log=None).ok
+    with demo_db.engine.begin() as conn:
+        conn.execute(text("UPDATE randomization_counts SET randomized = randomized - 1"))
+    with demo_db.read() as session:
+        report = audit_integrity.verify_all(session, checkpoint_log=None)
+    assert not report.ok and report.chain.ok
+    drift = [d for d in report.replay.discrepancies if d.table == "randomization_counts"]
+    assert [(d.found, d.recorded) for d in drift] == [("2", "3")]
