@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from app.domain.common_expiry import choose_kits, common_tiers, tally, usable_stock
 from app.domain.kits import KitCandidate
 from app.domain.study import load_study
+from tests.support.shelves import choose
 
 CONTENTS = load_study().contents
 DAY = date(2031, 3, 15)
@@ -37,16 +38,7 @@ def test_both_arms_get_the_same_tiers_or_the_same_refusal(
     kits: list[KitCandidate], vials: int, must_hold: int, seed: int
 ) -> None:
     chosen = {
-        content: choose_kits(
-            kits,
-            contents=CONTENTS,
-            content=content,
-            vials=vials,
-            day=DAY,
-            window_days=WINDOW,
-            rng=random.Random(seed),
-            must_hold=must_hold,
-        )
+        content: choose(kits, content=content, vials=vials, seed=seed, must_hold=must_hold)
         for content in CONTENTS
     }
     outcomes = {c: k is None for c, k in chosen.items()}

@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from app.domain.common_expiry import (
     KitGroup,
     Tier,
-    choose_kits,
     draw,
     tally,
     tally_groups,
@@ -20,7 +19,7 @@ from app.domain.common_expiry import (
     visit_tiers,
 )
 from app.domain.kits import KitCandidate
-from tests.support.shelves import CONTENTS, DAY, POOLS, WINDOW
+from tests.support.shelves import CONTENTS, DAY, POOLS, WINDOW, choose
 from tests.support.shelves import pooled_shelves as shelves
 
 PROPERTY = settings(max_examples=300, deadline=None)
@@ -58,17 +57,7 @@ def test_counted_kits_choose_as_the_kits(
 ) -> None:
     """The service's way (tiers from counts, then the chosen tiers' kit numbers) and
     `choose_kits` refuse alike and, with one seed, hand out the same kits."""
-    expected = choose_kits(
-        kits,
-        contents=CONTENTS,
-        content=content,
-        vials=vials,
-        day=DAY,
-        window_days=WINDOW,
-        rng=random.Random(seed),
-        must_hold=must_hold,
-        pool=pool,
-    )
+    expected = choose(kits, content=content, vials=vials, seed=seed, must_hold=must_hold, pool=pool)
     shelf = tally_groups(groups_of(kits), DAY, WINDOW, pool=pool)
     tiers = visit_tiers(shelf, contents=CONTENTS, vials=vials, must_hold=must_hold)
     if expected is None:

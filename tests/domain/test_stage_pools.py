@@ -3,13 +3,11 @@ within a pool, and the resupply reckons with exactly the pools that can still be
 
 from __future__ import annotations
 
-import random
 from collections import Counter
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.domain.common_expiry import choose_kits
 from app.domain.kits import KitCandidate
 from app.domain.stage_pools import (
     live_pools,
@@ -19,7 +17,7 @@ from app.domain.stage_pools import (
 )
 from app.domain.stages import CohortStatus
 from app.domain.study import PHASE_IB, PHASE_II
-from tests.support.shelves import CONTENTS, DAY, POOLS, STUDY, WINDOW, pooled_shelves
+from tests.support.shelves import CONTENTS, POOLS, STUDY, choose, pooled_shelves
 
 PROPERTY = settings(max_examples=300, deadline=None)
 
@@ -27,17 +25,7 @@ PROPERTY = settings(max_examples=300, deadline=None)
 def _choose(
     kits: list[KitCandidate], content: str, vials: int, seed: int, pool: str | None
 ) -> list[KitCandidate] | None:
-    return choose_kits(
-        kits,
-        contents=CONTENTS,
-        content=content,
-        vials=vials,
-        day=DAY,
-        window_days=WINDOW,
-        rng=random.Random(seed),
-        must_hold=2,
-        pool=pool,
-    )
+    return choose(kits, content=content, vials=vials, seed=seed, must_hold=2, pool=pool)
 
 
 def test_the_pools_are_the_stages_in_the_order_they_open() -> None:

@@ -3,11 +3,13 @@ of the common-tier rule and of the pools."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from datetime import date, timedelta
 
 from hypothesis import strategies as st
 
+from app.domain.common_expiry import choose_kits
 from app.domain.kits import KitCandidate
 from app.domain.stage_pools import stage_pools
 from app.domain.study import load_study
@@ -37,3 +39,26 @@ def pooled_shelves(
         pool = draw(st.sampled_from(list(pools)))
         kits.append(KitCandidate(f"K{i:04d}", content, expiry, shipment, pool))
     return kits
+
+
+def choose(
+    kits: list[KitCandidate],
+    *,
+    content: str,
+    vials: int,
+    seed: int,
+    must_hold: int = 0,
+    pool: str | None = None,
+) -> list[KitCandidate] | None:
+    """`choose_kits` on DAY, with the study's contents, the WINDOW and a seeded random pick."""
+    return choose_kits(
+        kits,
+        contents=CONTENTS,
+        content=content,
+        vials=vials,
+        day=DAY,
+        window_days=WINDOW,
+        rng=random.Random(seed),
+        must_hold=must_hold,
+        pool=pool,
+    )
