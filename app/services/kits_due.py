@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db.models import Dispensing, Randomization, Subject
@@ -18,6 +18,7 @@ from app.domain.lifecycle import ON_TREATMENT
 from app.domain.study import StudyDefinition
 from app.services.actor import Actor
 from app.services.reports import visible_sites
+from app.services.resupply import latest_dispensed
 
 
 @dataclass(frozen=True)
@@ -54,22 +55,22 @@ def kits_due(
     visible_sites(session, actor=actor, site_id=site_id)  # another site's: 404, as reports do
     until = today + timedelta(days=days - 1)
     visits = study.schedule.visits()
-    last = (
-        select(Dispensing.subject_id, func.max(Dispensing.visit_index).label("last_index"))
-        .where(Dispensing.entered_in_error_at.is_(None))
-        .group_by(Dispensing.subject_id)
-        .subquery()
-    )
     rows = session.execute(
-        select(Subject.id, Subject.screening_number, Randomization.visit_date, last.c.last_index)
+        select(
+            Subject.id,
+            Subject.screening_number,
+            Randomization.visit_date,
+            latest_dispensed(Dispensing.visit_index),
+            latest_dispensed(Dispensing.vials),
+        )
         .join(Randomization, Randomization.subject_id == Subject.id)
-        .join(last, last.c.subject_id == Subject.id)
         .where(Subject.site_id == site_id, Subject.status.in_(ON_TREATMENT))
     ).all()
-    vials_of = _last_vials(session, [row[0] for row in rows])
     due: list[DueVisit] = []
-    for subject_id, number, day_one, last_index in rows:
-        on = OnTreatment("", day_one, last_index + 1, vials_of[subject_id])
+    for subject_id, number, day_one, last_index, vials in rows:
+        if last_index is None:
+            continue  # not dosed yet: nothing to come back for
+        on = OnTreatment("", day_one, last_index + 1, vials)
         for visit, (day, vials) in zip(
             visits[on.next_index :], pending_visits(on, visits), strict=True
         ):
@@ -78,17 +79,3 @@ def kits_due(
             due.append(DueVisit(subject_id, number, visit.code, day, vials))
     due.sort(key=lambda v: (v.due_on, v.screening_number))
     return KitsDue(site_id, today, until, tuple(due), sum(v.vials for v in due))
-
-
-def _last_vials(session: Session, subject_ids: list[int]) -> dict[int, int]:
-    """Each subject's vials at the last visit (the dose changes only with a 10 % weight change)."""
-    rows = session.execute(
-        select(Dispensing.subject_id, Dispensing.visit_index, Dispensing.vials).where(
-            Dispensing.subject_id.in_(subject_ids), Dispensing.entered_in_error_at.is_(None)
-        )
-    ).all()
-    latest: dict[int, tuple[int, int]] = {}
-    for subject_id, index, vials in rows:
-        if subject_id not in latest or index > latest[subject_id][0]:
-            latest[subject_id] = (index, vials)
-    return {s: v for s, (_, v) in latest.items()}
