@@ -23,10 +23,10 @@ import random
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import TypeVar
 
-from app.domain.kits import KitCandidate, usable_on
+from app.domain.kits import KitCandidate, expires_after_window, usable_on
 
 Tier = tuple[date, int]
 """(expiry date, shipment that brought the kit): what a blinded user tells kits apart by."""
@@ -66,12 +66,11 @@ def tally(kits: Iterable[KitCandidate], day: date, window_days: int) -> dict[str
 def tally_groups(
     groups: Iterable[KitGroup], day: date, window_days: int, *, pool: str | None = None
 ) -> dict[str, Counter[Tier]]:
-    """`tally` from counted kits, of one stage pool if given: usable on `day` means expiring
-    later than day + window (app/domain/kits.py, `usable_on`)."""
-    cutoff = day + timedelta(days=window_days)
+    """`tally` from counted kits, of one stage pool if given."""
     shelf: dict[str, Counter[Tier]] = defaultdict(Counter)
     for group in groups:
-        if group.expiry_date > cutoff and (pool is None or group.pool == pool):
+        usable = expires_after_window(group.expiry_date, day, window_days)
+        if usable and (pool is None or group.pool == pool):
             shelf[group.content][(group.expiry_date, group.shipment)] += group.count
     return shelf
 

@@ -116,7 +116,12 @@ class KitCandidate:
 
 def usable_on(kit: KitCandidate, day: date, window_days: int) -> bool:
     """The kit expires later than `day` + window (do-not-dispense or do-not-ship)."""
-    return kit.expiry_date > day + timedelta(days=window_days)
+    return expires_after_window(kit.expiry_date, day, window_days)
+
+
+def expires_after_window(expiry: date, day: date, window_days: int) -> bool:
+    """`usable_on` for an expiry date (kits counted rather than read one by one)."""
+    return expiry > day + timedelta(days=window_days)
 
 
 # --- kit list files -------------------------------------------------------------------------

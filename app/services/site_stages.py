@@ -16,7 +16,12 @@ from app.domain.resupply import Levels
 from app.domain.stage_pools import recruiting_pool
 from app.domain.stages import CohortStatus, StageRuleError, route
 from app.domain.study import PHASE_IB, StudyDefinition
-from app.services.study_state import cohort_statuses, randomized_by_scope_and_stage
+from app.services.study_state import (
+    cohort_statuses,
+    counts_in,
+    per_scope,
+    randomized_by_scope_and_stage,
+)
 
 
 def site_levels(session: Session, *, study: StudyDefinition, site: Site) -> Levels:
@@ -42,18 +47,10 @@ class StageState:
 
     def counts(self, *, scope: str, stage: str) -> tuple[int, int, int]:
         """Randomized in the scope, in the stage and in all (`randomized_counts`)."""
-        rows = self.randomized.items()
-        return (
-            sum(n for (sc, _), n in rows if sc == scope),
-            sum(n for (_, st), n in rows if st == stage),
-            sum(n for _, n in rows),
-        )
+        return counts_in(self.randomized, scope=scope, stage=stage)
 
     def by_scope(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for (scope, _), n in self.randomized.items():
-            out[scope] = out.get(scope, 0) + n
-        return out
+        return per_scope(self.randomized)
 
 
 def stage_state(session: Session) -> StageState:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -57,17 +58,29 @@ def cohort_statuses(session: Session) -> dict[str, CohortStatus]:
 
 
 def randomized_counts(session: Session, *, scope: str, stage: str) -> tuple[int, int, int]:
-    """Subjects randomized in the scope, in the stage and in all, in one query over the kept
-    counts (app/db/randomization_counts.py): a few rows, however large the study."""
-    n = RandomizationCount.randomized
-    row = session.execute(
-        select(
-            func.coalesce(func.sum(n).filter(RandomizationCount.scope == scope), 0),
-            func.coalesce(func.sum(n).filter(RandomizationCount.stage == stage), 0),
-            func.coalesce(func.sum(n), 0),
-        )
-    ).one()
-    return int(row[0]), int(row[1]), int(row[2])
+    """Subjects randomized in the scope, in the stage and in all, from the kept counts
+    (app/db/randomization_counts.py): a few rows, however large the study."""
+    return counts_in(randomized_by_scope_and_stage(session), scope=scope, stage=stage)
+
+
+def counts_in(
+    randomized: Mapping[tuple[str, str], int], *, scope: str, stage: str
+) -> tuple[int, int, int]:
+    """`randomized_counts` from counts per scope and stage already read."""
+    rows = randomized.items()
+    return (
+        sum(n for (in_scope, _), n in rows if in_scope == scope),
+        sum(n for (_, in_stage), n in rows if in_stage == stage),
+        sum(n for _, n in rows),
+    )
+
+
+def per_scope(randomized: Mapping[tuple[str, str], int]) -> dict[str, int]:
+    """Counts per scope and stage summed per scope."""
+    out: dict[str, int] = {}
+    for (scope, _), n in randomized.items():
+        out[scope] = out.get(scope, 0) + n
+    return out
 
 
 def count_randomized(session: Session, **where: str) -> int:
@@ -80,12 +93,7 @@ def count_randomized(session: Session, **where: str) -> int:
 
 def randomized_by_scope(session: Session) -> dict[str, int]:
     """Subjects randomized per scope (the kept counts)."""
-    rows = session.execute(
-        select(RandomizationCount.scope, func.sum(RandomizationCount.randomized)).group_by(
-            RandomizationCount.scope
-        )
-    ).all()
-    return {scope: int(n) for scope, n in rows}
+    return per_scope(randomized_by_scope_and_stage(session))
 
 
 def randomized_by_scope_and_stage(session: Session) -> dict[tuple[str, str], int]:
