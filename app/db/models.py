@@ -32,7 +32,7 @@ class Study(Base):
     __tablename__ = "study"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     code: Mapped[str] = mapped_column(String(40), unique=True)
-    definition_json: Mapped[str] = mapped_column(Text)
+    definition_json: Mapped[str] = mapped_column(Text, deferred=True)  # read on its own
     definition_sha256: Mapped[str] = mapped_column(String(64))
     phase2_dose_mg_per_kg: Mapped[Decimal | None] = mapped_column(ExactDecimal, nullable=True)
     phase2_dose_selected_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -24,7 +24,13 @@ from app.domain.stages import CohortStatus
 from app.domain.study import PHASE_II_SCOPE, StudyDefinition
 from app.services import audit, definitions
 from app.services.actor import Actor
-from app.services.study_state import current_study, lock_study_exclusive, randomized_by_scope
+from app.services.study_state import (
+    cohorts,
+    current_study,
+    lock_study_exclusive,
+    per_scope,
+    randomized_by_scope,
+)
 
 
 class ScopeCapOut(BaseModel):
@@ -49,12 +55,18 @@ def _label(scope: str) -> str:
     return "Phase II" if scope == PHASE_II_SCOPE else f"Cohort {scope}"
 
 
-def scope_caps(session: Session, *, study: StudyDefinition) -> list[rules.ScopeCap]:
-    """Every scope's cap in force, randomized count and status, cohorts first."""
-    counts = randomized_by_scope(session)
+def scope_caps(
+    session: Session,
+    *,
+    study: StudyDefinition,
+    randomized: Mapping[tuple[str, str], int] | None = None,
+) -> list[rules.ScopeCap]:
+    """Every scope's cap in force, randomized count and status, cohorts first; `randomized`:
+    the counts per scope and stage if the caller has read them."""
+    counts = randomized_by_scope(session) if randomized is None else per_scope(randomized)
     states = [
         rules.ScopeCap(c.code, _label(c.code), c.cap, int(counts.get(c.code, 0)), c.status)
-        for c in session.execute(select(Cohort).order_by(Cohort.position)).scalars()
+        for c in cohorts(session)
     ]
     study_row = current_study(session)
     phase2_cap = study_row.phase2_cap
@@ -84,11 +96,14 @@ def apply(session: Session, *, study_row: Study, caps: Mapping[str, int]) -> Non
     session.flush()
 
 
-def effective_definition(session: Session, *, on: date) -> tuple[int, StudyDefinition]:
+def effective_definition(
+    session: Session, *, on: date, randomized: Mapping[tuple[str, str], int] | None = None
+) -> tuple[int, StudyDefinition]:
     """The version in effect on `on`, with the caps in force: what a randomization or a
-    dispensing dated `on` runs under (its total_cap stays the version's)."""
+    dispensing dated `on` runs under (its total_cap stays the version's). `randomized`: the
+    counts per scope and stage if the caller has read them."""
     number, study = definitions.in_effect(session, on=on)
-    caps = caps_record(scope_caps(session, study=study))
+    caps = caps_record(scope_caps(session, study=study, randomized=randomized))
     cohorts = tuple(c.model_copy(update={"cap": caps[c.code]}) for c in study.phase_ib.cohorts)
     return number, study.model_copy(
         update={

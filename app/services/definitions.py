@@ -14,6 +14,7 @@ from app.db.models import StudyVersion
 from app.domain import study_versions as rules
 from app.domain.errors import Unavailable
 from app.domain.study import StudyDefinition, parse_study
+from app.services.unit_reads import once
 
 
 @lru_cache(maxsize=32)
@@ -40,11 +41,16 @@ definition's text is read and hashed only the first time (every randomization as
 
 def in_effect(session: Session, *, on: date) -> tuple[int, StudyDefinition]:
     """The version in effect on `on`, and its definition."""
-    versions = session.execute(
-        select(
-            StudyVersion.version, StudyVersion.effective_date, StudyVersion.definition_sha256
-        ).order_by(StudyVersion.version)
-    ).all()
+    versions = once(
+        session,
+        StudyVersion,
+        lambda: session.execute(
+            select(
+                StudyVersion.version, StudyVersion.effective_date, StudyVersion.definition_sha256
+            ).order_by(StudyVersion.version)
+        ).all(),
+        of=(StudyVersion,),
+    )
     if not versions:
         raise Unavailable("study_not_loaded", "No study is loaded in this database.")
     number = rules.version_on([(v.version, v.effective_date) for v in versions], on)

@@ -10,6 +10,7 @@ from app.db.engine import Database
 from app.db.models import Study
 from app.domain.environment import Mode, WrongEnvironment, accept_file
 from app.domain.errors import InvalidInput
+from app.services.unit_reads import held
 
 _MODE = "irt_mode"
 """session.info key: the mode read once per session (a confirmation and its outbox message
@@ -21,7 +22,12 @@ def mode_of(session: Session) -> Mode:
     known: Mode | None = session.info.get(_MODE)
     if known is not None:
         return known
-    mode = session.execute(select(Study.mode)).scalar_one_or_none()
+    study: Study | None = held(session, Study)
+    mode = (
+        study.mode
+        if study is not None
+        else session.execute(select(Study.mode)).scalar_one_or_none()
+    )
     if not mode:
         return Mode.PRODUCTION  # not kept: a study may be loaded in this session
     session.info[_MODE] = Mode(mode)

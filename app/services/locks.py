@@ -1,6 +1,7 @@
 """Locks (PostgreSQL row and advisory locks; SQLite's BEGIN IMMEDIATE already serializes
 writers). Work on one site's or one depot's stock locks its row; a randomization locks its
-stratum. Lock order: study, subject, stratum, site, depot, audit chain head (always last)."""
+stratum. Lock order: study, subject, site, stratum, depot, audit chain head (always last); a row
+locked once is not asked for again in the same transaction (app/services/unit_reads.py)."""
 
 from __future__ import annotations
 
@@ -12,18 +13,23 @@ from sqlalchemy.orm import Session
 
 from app.db.models import Depot, Site
 from app.domain.errors import not_found
+from app.services.unit_reads import held, hold
 
 Row = TypeVar("Row")
 
 
 def lock_row(session: Session, *, model: type[Row], key_column: Any, key: object, what: str) -> Row:
-    """The row whose `key_column` equals `key`, locked until commit; 404 naming `what`."""
+    """The row whose `key_column` equals `key`, locked until commit; 404 naming `what`. A row
+    this transaction has locked already is not asked for again (the lock holds until the end)."""
+    kept: Row | None = held(session, ("locked", model, key))
+    if kept is not None:
+        return kept
     row = session.execute(
         select(model).where(key_column == key).with_for_update()
     ).scalar_one_or_none()
     if row is None:
         raise not_found(f"{what} {key}")
-    return row
+    return hold(session, ("locked", model, key), row)
 
 
 def lock_site(session: Session, site_id: str) -> Site:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import date
 from decimal import Decimal
@@ -12,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db.models import Randomization as RandomizationRow
-from app.db.models import RandomizationList, Site
+from app.db.models import RandomizationList
 from app.db.models import Slot as SlotRow
 from app.domain import lifecycle
 from app.domain.dosing import calculate_dose, heaviest_visit_vials
@@ -25,12 +26,13 @@ from app.services import audit, caps, confirmations
 from app.services.actor import Actor
 from app.services.blinded_views import randomization_view
 from app.services.dispensing import allocate_visit_kits, refuse_weight_out_of_range
-from app.services.locks import lock_stratum
+from app.services.locks import lock_site, lock_stratum
 from app.services.study_state import (
     cohort_statuses,
     count_randomized,
+    counts_in,
     lock_study_shared,
-    randomized_counts,
+    randomized_by_scope_and_stage,
 )
 from app.services.subjects import get_visible_subject
 from app.services.transaction import utcnow
@@ -54,11 +56,13 @@ def randomize(
             "eligibility.screening_date", "The screening date must not be after the visit date."
         )
     study_row = lock_study_shared(session)
-    version, study = caps.effective_definition(session, on=visit_date)
+    # read before the locks: the caps in force and a first refusal of a full stage
+    counted = randomized_by_scope_and_stage(session)
+    version, study = caps.effective_definition(session, on=visit_date, randomized=counted)
     refuse_weight_out_of_range(study, weight_kg)
     subject = get_visible_subject(session, actor=actor, subject_id=subject_id, lock=True)
-    site = session.get(Site, subject.site_id)
-    if site is None or not site.active:
+    site = lock_site(session, subject.site_id)  # allocating the day 1 kits locks it anyway
+    if not site.active:
         raise Conflict(
             "site_not_active",
             f"Site {subject.site_id} is not active: no subject can be randomized there yet.",
@@ -92,7 +96,7 @@ def randomize(
         raise Conflict(exc.code, str(exc)) from None
     # a full stage is refused before any kit is looked at (no urgent resupply for it); the
     # exact check is repeated at the end, under the audit chain's lock
-    _check_caps(session, study=study, target=target)
+    _check_caps(study=study, target=target, randomized=counted)
     stratum = NO_STRATUM if target.stage == PHASE_IB else stratum_of(study.phase_ii, answers)
     lock_stratum(session, scope=target.scope, stratum=stratum)
     slot = _next_slot(session, scope=target.scope, stratum=stratum)
@@ -135,7 +139,9 @@ def randomize(
     # to the commit this one holds the audit chain's lock, which every other randomization
     # takes at the same point, so the counts are exact and the numbers consecutive.
     audit.lock_head(session)
-    in_total = _check_caps(session, study=study, target=target)
+    in_total = _check_caps(
+        study=study, target=target, randomized=randomized_by_scope_and_stage(session)
+    )
     row.randomization_number = f"{study.randomization_number_prefix}-{in_total + 1:04d}"
     row.randomized_at = utcnow()
     row.randomized_by = actor.username
@@ -163,11 +169,11 @@ def randomize(
     )
 
 
-def _check_caps(session: Session, *, study: StudyDefinition, target: Target) -> int:
+def _check_caps(
+    *, study: StudyDefinition, target: Target, randomized: Mapping[tuple[str, str], int]
+) -> int:
     """Refuse a randomization over the cohort's, stage's or study's cap; the study's count."""
-    in_scope, in_stage, in_total = randomized_counts(
-        session, scope=target.scope, stage=target.stage
-    )
+    in_scope, in_stage, in_total = counts_in(randomized, scope=target.scope, stage=target.stage)
     try:
         check_caps(study, target=target, in_scope=in_scope, in_stage=in_stage, in_total=in_total)
     except StageRuleError as exc:

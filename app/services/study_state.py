@@ -15,6 +15,7 @@ from app.domain.stages import CohortStatus
 from app.domain.study import StudyDefinition, parse_study
 from app.services import definitions
 from app.services.transaction import utcnow
+from app.services.unit_reads import held, hold, once
 
 
 def lock_study_exclusive(session: Session) -> Study:
@@ -22,7 +23,7 @@ def lock_study_exclusive(session: Session) -> Study:
     study = session.execute(select(Study).with_for_update()).scalar_one_or_none()
     if study is None:
         raise Unavailable("study_not_loaded", "No study is loaded in this database.")
-    return study
+    return hold(session, Study, study)
 
 
 def lock_study_shared(session: Session) -> Study:
@@ -31,14 +32,18 @@ def lock_study_shared(session: Session) -> Study:
     study = session.execute(select(Study).with_for_update(read=True)).scalar_one_or_none()
     if study is None:
         raise Unavailable("study_not_loaded", "No study is loaded in this database.")
-    return study
+    return hold(session, Study, study)
 
 
 def current_study(session: Session) -> Study:
+    """The study row; the one this transaction locked or read already, if any."""
+    kept: Study | None = held(session, Study)
+    if kept is not None:
+        return kept
     study = session.execute(select(Study)).scalar_one_or_none()
     if study is None:
         raise Unavailable("study_not_loaded", "No study is loaded in this database.")
-    return study
+    return hold(session, Study, study)
 
 
 def load_definition(session: Session) -> StudyDefinition:
@@ -52,9 +57,18 @@ def load_definition(session: Session) -> StudyDefinition:
     return definitions.in_effect(session, on=utcnow().date())[1]
 
 
+def cohorts(session: Session) -> list[Cohort]:
+    """The cohort rows in their order, read once per transaction while none is changed."""
+    return once(
+        session,
+        Cohort,
+        lambda: list(session.execute(select(Cohort).order_by(Cohort.position)).scalars()),
+        of=(Cohort,),
+    )
+
+
 def cohort_statuses(session: Session) -> dict[str, CohortStatus]:
-    rows = session.execute(select(Cohort.code, Cohort.status)).all()
-    return {code: CohortStatus(status) for code, status in rows}
+    return {c.code: CohortStatus(c.status) for c in cohorts(session)}
 
 
 def randomized_counts(session: Session, *, scope: str, stage: str) -> tuple[int, int, int]:
