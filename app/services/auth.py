@@ -8,7 +8,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 
 import jwt
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from app.db.engine import Database
@@ -147,19 +147,29 @@ def logout(db: Database, *, token: str, secret: str, ttl_seconds: int) -> None:
         )
 
 
+_TOKEN_USER = (
+    select(
+        User.username,
+        User.role,
+        User.active,
+        User.token_version,
+        UserSite.site_id,
+        select(RevokedToken.session_id)
+        .where(RevokedToken.session_id == bindparam("session_id"))
+        .exists(),
+    )
+    .outerjoin(UserSite, UserSite.user_id == User.id)
+    .where(User.username == bindparam("username"))
+)
+"""Built once: read on every request, the same but for its parameters."""
+
+
 def actor_from_token(session: Session, *, token: str, secret: str) -> Actor:
     """The token's user as it is now, in one statement (read on every request): its role, token
     version, sites, and whether the token's session was ended."""
     claims = _claims(token, secret)
-    ended = (
-        select(RevokedToken.session_id)
-        .where(RevokedToken.session_id == str(claims["sid"])[:64])
-        .exists()
-    )
     rows = session.execute(
-        select(User.username, User.role, User.active, User.token_version, UserSite.site_id, ended)
-        .outerjoin(UserSite, UserSite.user_id == User.id)
-        .where(User.username == claims.get("sub"))
+        _TOKEN_USER, {"session_id": str(claims["sid"])[:64], "username": claims.get("sub")}
     ).all()
     if rows and rows[0][5]:
         raise unauthorized("You have logged out of this session. Log in again.")

@@ -39,16 +39,17 @@ _BY_FINGERPRINT: dict[str, StudyDefinition] = {}
 definition's text is read and hashed only the first time (every randomization asks)."""
 
 
+_VERSIONS = select(
+    StudyVersion.version, StudyVersion.effective_date, StudyVersion.definition_sha256
+).order_by(StudyVersion.version)
+
+
 def in_effect(session: Session, *, on: date) -> tuple[int, StudyDefinition]:
     """The version in effect on `on`, and its definition."""
     versions = once(
         session,
         StudyVersion,
-        lambda: session.execute(
-            select(
-                StudyVersion.version, StudyVersion.effective_date, StudyVersion.definition_sha256
-            ).order_by(StudyVersion.version)
-        ).all(),
+        lambda: session.execute(_VERSIONS).all(),
         of=(StudyVersion,),
     )
     if not versions:

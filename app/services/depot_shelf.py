@@ -10,19 +10,19 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from datetime import date, timedelta
 
-from sqlalchemy import ColumnElement, Exists, exists, func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from app.db.models import Kit, Shipment, ShipmentKit
 from app.domain.kits import KitStatus
 
-
-def _in_open_shipment() -> Exists:
-    return exists().where(
-        ShipmentKit.kit_number == Kit.kit_number,
-        ShipmentKit.shipment_id == Shipment.id,
-        Shipment.status == "requested",
-    )
+_PICKED = (
+    select(ShipmentKit.kit_number)
+    .join(Shipment, Shipment.id == ShipmentKit.shipment_id)
+    .where(Shipment.status == "requested")
+)
+"""Kits picked for a shipment not sent yet: read once per statement, not per kit (a correlated
+NOT EXISTS was planned by SQLite as a scan of every shipped kit for every depot kit)."""
 
 
 def _shippable(depot_id: str, today: date, window_days: int) -> list[ColumnElement[bool]]:
@@ -32,7 +32,7 @@ def _shippable(depot_id: str, today: date, window_days: int) -> list[ColumnEleme
         Kit.depot_id == depot_id,
         Kit.status == KitStatus.AT_DEPOT.value,
         Kit.expiry_date > today + timedelta(days=window_days),
-        ~_in_open_shipment(),
+        Kit.kit_number.not_in(_PICKED),
     ]
 
 

@@ -128,24 +128,15 @@ def allocate_visit_kits(
     `must_hold`: vials of every content the site must hold for it (a randomization); `window`:
     the visit's window, outside which only an override reason lets it through."""
     site = lock_site(session, subject.site_id)
-    previous = (
+    standing_ones = list(  # a subject's few visits, latest first, in one read
         session.execute(
             select(Dispensing)
             .where(Dispensing.subject_id == subject.id, standing())
             .order_by(Dispensing.visit_index.desc())
-        )
-        .scalars()
-        .first()
+        ).scalars()
     )
-    if previous is not None and previous.visit == visit.code:
-        raise Conflict(
-            "already_dispensed", f"Visit {visit.code} was already dispensed for this subject."
-        )
-    if session.execute(
-        select(Dispensing.id).where(
-            Dispensing.subject_id == subject.id, Dispensing.visit == visit.code, standing()
-        )
-    ).first():
+    previous = standing_ones[0] if standing_ones else None
+    if any(d.visit == visit.code for d in standing_ones):
         raise Conflict(
             "already_dispensed", f"Visit {visit.code} was already dispensed for this subject."
         )
@@ -352,7 +343,13 @@ def dispense(
         window_override_reason=window_override_reason,
     )
     return confirmations.record(
-        session, study=study, actor=actor, kind="dispensing", subject_id=subject.id, result=view
+        session,
+        study=study,
+        actor=actor,
+        kind="dispensing",
+        subject_id=subject.id,
+        result=view,
+        randomized=(randomization, content),
     )
 
 

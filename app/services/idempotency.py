@@ -119,14 +119,18 @@ def _insert_new(
 ) -> bool:
     """The common case in one statement: a new key is inserted in flight (INSERT ... ON
     CONFLICT DO NOTHING); False when the key exists, which the caller then reads and locks."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     made = session.execute(
-        insert(IdempotencyKey)
-        .values(**_new_row(actor, key, endpoint, fingerprint, now, lease))
-        .on_conflict_do_nothing()
-        .returning(IdempotencyKey.id)
+        _CLAIM[session.get_bind().dialect.name],
+        _new_row(actor, key, endpoint, fingerprint, now, lease),
     ).first()
     return made is not None
+
+
+_CLAIM = {
+    name: insert(IdempotencyKey).on_conflict_do_nothing().returning(IdempotencyKey.id)
+    for name, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+"""The claim's statement per dialect, built once."""
 
 
 def _new_row(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import zlib
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from app.db.models import Depot, Site
@@ -16,6 +16,8 @@ from app.domain.errors import not_found
 from app.services.unit_reads import held, hold
 
 Row = TypeVar("Row")
+_LOCKING: dict[tuple[type, str], Select[Any]] = {}
+"""The locking statement of each table and key, built once."""
 
 
 def lock_row(session: Session, *, model: type[Row], key_column: Any, key: object, what: str) -> Row:
@@ -24,9 +26,11 @@ def lock_row(session: Session, *, model: type[Row], key_column: Any, key: object
     kept: Row | None = held(session, ("locked", model, key))
     if kept is not None:
         return kept
-    row = session.execute(
-        select(model).where(key_column == key).with_for_update()
-    ).scalar_one_or_none()
+    statement = _LOCKING.get((model, key_column.key))
+    if statement is None:
+        statement = select(model).where(key_column == bindparam("key")).with_for_update()
+        _LOCKING[(model, key_column.key)] = statement
+    row: Row | None = session.execute(statement, {"key": key}).scalar_one_or_none()
     if row is None:
         raise not_found(f"{what} {key}")
     return hold(session, ("locked", model, key), row)

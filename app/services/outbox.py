@@ -9,7 +9,7 @@ from email.message import EmailMessage
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app.db.engine import Database
@@ -43,13 +43,16 @@ def enqueue(
     return message
 
 
+_SITE_USERS = (
+    select(User.username, User.email)
+    .join(UserSite, UserSite.user_id == User.id)
+    .where(UserSite.site_id == bindparam("site_id"), User.active.is_(True))
+)
+
+
 def site_users(session: Session, site_id: str) -> list[str]:
     """The site's active users, by e-mail where known, else by user name."""
-    rows = session.execute(
-        select(User.username, User.email)
-        .join(UserSite, UserSite.user_id == User.id)
-        .where(UserSite.site_id == site_id, User.active.is_(True))
-    ).all()
+    rows = session.execute(_SITE_USERS, {"site_id": site_id}).all()
     return [email or username for username, email in rows]
 
 

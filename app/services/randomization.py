@@ -9,12 +9,13 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from app.db.models import Randomization as RandomizationRow
 from app.db.models import RandomizationList
 from app.db.models import Slot as SlotRow
+from app.db.randomization_counts import RandomizationCount
 from app.domain import lifecycle
 from app.domain.dosing import calculate_dose, heaviest_visit_vials
 from app.domain.eligibility import EligibilityAnswers, check_eligibility
@@ -29,7 +30,6 @@ from app.services.dispensing import allocate_visit_kits, refuse_weight_out_of_ra
 from app.services.locks import lock_site, lock_stratum
 from app.services.study_state import (
     cohort_statuses,
-    count_randomized,
     counts_in,
     lock_study_shared,
     randomized_by_scope_and_stage,
@@ -67,9 +67,7 @@ def randomize(
             "site_not_active",
             f"Site {subject.site_id} is not active: no subject can be randomized there yet.",
         )
-    if session.execute(
-        select(RandomizationRow.id).where(RandomizationRow.subject_id == subject.id)
-    ).first():
+    if session.execute(_RANDOMIZED, {"subject_id": subject.id}).first():
         raise Conflict("already_randomized", "This subject is already randomized.")
     if subject.status not in lifecycle.RANDOMIZABLE:
         raise Conflict(
@@ -181,18 +179,30 @@ def _check_caps(
     return in_total
 
 
+_NEXT_SLOT = (
+    select(SlotRow)
+    .join(RandomizationList, RandomizationList.id == SlotRow.list_id)
+    .where(
+        RandomizationList.scope == bindparam("scope"),
+        SlotRow.stratum == bindparam("stratum"),
+        SlotRow.sequence
+        == select(func.coalesce(func.sum(RandomizationCount.randomized), 0) + 1)
+        .where(
+            RandomizationCount.scope == bindparam("scope"),
+            RandomizationCount.stratum == bindparam("stratum"),
+        )
+        .scalar_subquery(),
+    )
+)
+"""The stratum's slot after those used (its kept count), in one statement built once."""
+_RANDOMIZED = select(RandomizationRow.id).where(
+    RandomizationRow.subject_id == bindparam("subject_id")
+)
+
+
 def _next_slot(session: Session, *, scope: str, stratum: str) -> SlotRow:
     """Slots are used strictly in sequence: the next one is count + 1 (the stratum is locked)."""
-    used = count_randomized(session, scope=scope, stratum=stratum)
-    slot = session.execute(
-        select(SlotRow)
-        .join(RandomizationList, RandomizationList.id == SlotRow.list_id)
-        .where(
-            RandomizationList.scope == scope,
-            SlotRow.stratum == stratum,
-            SlotRow.sequence == used + 1,
-        )
-    ).scalar_one_or_none()
+    slot = session.execute(_NEXT_SLOT, {"scope": scope, "stratum": stratum}).scalar_one_or_none()
     if slot is None:
         raise Conflict(
             "list_exhausted",

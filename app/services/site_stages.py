@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app.db.models import Site, Study, SupplyLevel
@@ -23,13 +23,15 @@ from app.services.study_state import (
     randomized_by_scope_and_stage,
 )
 
+_LEVELS = select(SupplyLevel.trigger, SupplyLevel.target).where(
+    SupplyLevel.site_id == bindparam("site_id")
+)
+
 
 def site_levels(session: Session, *, study: StudyDefinition, site: Site) -> Levels:
     """The site's levels: its own trigger and target (the same for every content), lead time
     and cover, else the study's."""
-    own = session.execute(
-        select(SupplyLevel.trigger, SupplyLevel.target).where(SupplyLevel.site_id == site.id)
-    ).first()
+    own = session.execute(_LEVELS, {"site_id": site.id}).first()
     trigger, target = own if own else (study.supply.resupply_trigger, study.supply.resupply_target)
     lead = site.lead_days if site.lead_days is not None else study.supply.shipping_lead_days
     cover = site.cover_weeks if site.cover_weeks is not None else study.supply.cover_weeks

@@ -62,7 +62,7 @@ def cohorts(session: Session) -> list[Cohort]:
     return once(
         session,
         Cohort,
-        lambda: list(session.execute(select(Cohort).order_by(Cohort.position)).scalars()),
+        lambda: list(session.execute(_COHORTS).scalars()),
         of=(Cohort,),
     )
 
@@ -110,12 +110,13 @@ def randomized_by_scope(session: Session) -> dict[str, int]:
     return per_scope(randomized_by_scope_and_stage(session))
 
 
+_BY_SCOPE_AND_STAGE = select(
+    RandomizationCount.scope, RandomizationCount.stage, func.sum(RandomizationCount.randomized)
+).group_by(RandomizationCount.scope, RandomizationCount.stage)
+_COHORTS = select(Cohort).order_by(Cohort.position)
+
+
 def randomized_by_scope_and_stage(session: Session) -> dict[tuple[str, str], int]:
     """Subjects randomized per scope and stage (the kept counts)."""
-    n = func.sum(RandomizationCount.randomized)
-    rows = session.execute(
-        select(RandomizationCount.scope, RandomizationCount.stage, n).group_by(
-            RandomizationCount.scope, RandomizationCount.stage
-        )
-    ).all()
+    rows = session.execute(_BY_SCOPE_AND_STAGE).all()
     return {(scope, stage): int(total) for scope, stage, total in rows}
