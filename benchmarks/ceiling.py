@@ -351,7 +351,10 @@ class Worker:
 def _connect(url: str) -> tuple[bool, Any]:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        conn = sqlite3.connect(parsed.database or "", timeout=30, isolation_level=None)
+        # opened here, used by one worker thread each
+        conn = sqlite3.connect(
+            parsed.database or "", timeout=30, isolation_level=None, check_same_thread=False
+        )
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA busy_timeout=30000")
         conn.execute("PRAGMA foreign_keys=ON")
