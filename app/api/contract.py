@@ -18,7 +18,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.deps import current_actor
+from app.api.deps import KEY_REQUIRED, current_actor
 from app.api.problems import MEDIA_TYPE, RETRY_AFTER_SECONDS
 
 
@@ -54,7 +54,8 @@ MEANING = {
     413: "The request body is larger than IRT_MAX_REQUEST_BYTES.",
     422: "A field is not valid (`errors` names each), or a rule of the study refuses the value "
     "(e.g. not eligible).",
-    429: "Too many failed logins: wait `retry_after` seconds.",
+    429: "Too many failed attempts, nothing was done: failed logins (wait `retry_after` "
+    "seconds, also in Retry-After) or wrong signature passwords (signing pauses for a while).",
     503: "The database cannot be reached or is busy; nothing was saved. Try again after "
     "Retry-After seconds.",
 }
@@ -89,6 +90,14 @@ def needs_token(route: APIRoute) -> bool:
     return any(d.call is current_actor for d in _dependants(route.dependant))
 
 
+def signs(route: APIRoute) -> bool:
+    """A signed act: its body carries a `signature`, or its password comes in a header."""
+    body = route.body_field.field_info.annotation if route.body_field is not None else None
+    fields = getattr(body, "model_fields", {})
+    headers = (p.field_info.alias for d in _dependants(route.dependant) for p in d.header_params)
+    return "signature" in fields or "Signature-Password" in headers
+
+
 def statuses(route: APIRoute, method: str) -> set[int]:
     """The problem statuses this route can answer."""
     every = _dependants(route.dependant)
@@ -104,6 +113,8 @@ def statuses(route: APIRoute, method: str) -> set[int]:
         found |= {401, 403, 404}
         if method != "GET":
             found |= {400, 409, 422}
+        if signs(route):
+            found.add(429)  # wrong signature passwords pause signing
     elif path.endswith("/auth/token"):
         found |= {401, 422, 429}
     return found
@@ -140,8 +151,8 @@ def document(schema: dict[str, Any], app: FastAPI) -> dict[str, Any]:
             if route is None:
                 continue
             for parameter in operation.get("parameters", []):
-                if parameter.get("in") == "header" and parameter.get("name") == "Idempotency-Key":
-                    parameter["required"] = True  # the commands refuse without (400)
+                if parameter.get("schema", {}).pop(KEY_REQUIRED, False):
+                    parameter["required"] = True  # the command refuses without (400)
             responses = operation.setdefault("responses", {})
             responses.pop("422", None)  # FastAPI's plain-JSON default: never sent
             for status in sorted(statuses(route, method.upper())):

@@ -7,7 +7,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
 
-from app.api.deps import DB, IdempotencyKeyHeader, RowId, SettingsDep, StudyDep, require
+from app.api.deps import (
+    DB,
+    OptionalIdempotencyKeyHeader,
+    RowId,
+    SettingsDep,
+    StudyDep,
+    require,
+)
 from app.api.schemas import CorrectionIn
 from app.domain.roles import CORRECTORS, SITE_STAFF
 from app.services import corrections
@@ -31,7 +38,7 @@ def create_correction(
     study: StudyDep,
     settings: SettingsDep,
     response: Response,
-    idempotency_key: IdempotencyKeyHeader = None,
+    idempotency_key: OptionalIdempotencyKeyHeader = None,
 ) -> CorrectionOut:
     """Correct one value; a stratification factor's correction keeps the allocation and
     records the actual stratum beside the stratum as randomized."""

@@ -71,12 +71,29 @@ def require(*roles: Role) -> Callable[..., Actor]:
     return check
 
 
+KEY_REQUIRED = "x-irt-key-required"
+"""Marks the Idempotency-Key of a command that refuses to run without one; app/api/contract.py
+makes the header required in the OpenAPI document there, and only there."""
+
 IdempotencyKeyHeader = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
         description="Client-chosen key, 1 to 200 printable ASCII characters; retries reuse "
-        "it. Required by every command that takes it (400 idempotency_key_required without).",
+        "it. This command refuses to run without one (400 idempotency_key_required): it "
+        "allocates, reveals or moves places, which a blind retry must never do twice.",
+        max_length=MAX_KEY_LENGTH,
+        pattern=r"^[ -~]+$",
+        json_schema_extra={KEY_REQUIRED: True},
+    ),
+]
+OptionalIdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Client-chosen key, 1 to 200 printable ASCII characters; a retry with the "
+        "same key gets the first answer back. Optional here: without one, a repeated request "
+        "is refused by the state it finds (e.g. a screening number already registered).",
         max_length=MAX_KEY_LENGTH,
         pattern=r"^[ -~]+$",
     ),

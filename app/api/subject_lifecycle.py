@@ -8,7 +8,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 
-from app.api.deps import DB, IdempotencyKeyHeader, RowId, SettingsDep, StudyDep, require
+from app.api.deps import (
+    DB,
+    OptionalIdempotencyKeyHeader,
+    RowId,
+    SettingsDep,
+    StudyDep,
+    require,
+)
 from app.api.schemas import CompletionIn, StatusChangeIn, StatusUndoIn
 from app.domain.lifecycle import Act
 from app.domain.roles import RANDOMIZERS, SITE_STAFF
@@ -53,7 +60,7 @@ def _status_route(act: Act, path: str, body_model: type[StatusChangeIn], doc: st
         study: StudyDep,
         settings: SettingsDep,
         response: Response,
-        idempotency_key: IdempotencyKeyHeader = None,
+        idempotency_key: OptionalIdempotencyKeyHeader = None,
     ) -> StatusChangeResultOut:
         done = lifecycle_commands.record_status_change(
             db=db,
@@ -120,7 +127,7 @@ def undo(
     study: StudyDep,
     settings: SettingsDep,
     response: Response,
-    idempotency_key: IdempotencyKeyHeader = None,
+    idempotency_key: OptionalIdempotencyKeyHeader = None,
 ) -> StatusChangeResultOut:
     """Undo the latest status change still standing: a signed correction; the history keeps
     the change and its correction."""

@@ -7,7 +7,15 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel
 
-from app.api.deps import DB, IdempotencyKeyHeader, RowId, SettingsDep, StudyDep, require
+from app.api.deps import (
+    DB,
+    IdempotencyKeyHeader,
+    OptionalIdempotencyKeyHeader,
+    RowId,
+    SettingsDep,
+    StudyDep,
+    require,
+)
 from app.api.schemas import (
     DispenseIn,
     RandomizeIn,
@@ -55,7 +63,7 @@ def register(
     db: DB,
     settings: SettingsDep,
     response: Response,
-    idempotency_key: IdempotencyKeyHeader = None,
+    idempotency_key: OptionalIdempotencyKeyHeader = None,
 ) -> SubjectOut:
     done = commands.register_subject(
         db=db,

@@ -82,9 +82,17 @@ def test_constraints_are_in_the_schema(client: TestClient) -> None:
         assert weight.is_valid(72.5) and weight.is_valid("72.5"), model
     year = schemas["SubjectCreate"]["properties"]["year_of_birth"]
     assert year["minimum"] == 1900 and year["maximum"] >= 2026
-    register = document["paths"]["/api/v1/subjects"]["post"]
-    (key,) = [p for p in register["parameters"] if p["name"] == "Idempotency-Key"]
-    assert key["required"] is True
+    paths = document["paths"]
+    register = paths["/api/v1/subjects"]["post"]
+    (optional,) = [p for p in register["parameters"] if p["name"] == "Idempotency-Key"]
+    assert not optional.get("required")  # a register without a key is served (201)
+    randomize = paths["/api/v1/subjects/{subject_id}/randomize"]["post"]
+    (key,) = [p for p in randomize["parameters"] if p["name"] == "Idempotency-Key"]
+    assert key["required"] is True  # refused without (400 idempotency_key_required)
+    assert "x-irt-key-required" not in str(document)
+    for signed in ("/api/v1/subjects/{subject_id}/unblind", "/api/v1/admin/caps"):
+        assert "429" in paths[signed]["post"]["responses"], signed  # signing pauses
+    assert "429" not in randomize["responses"]
     key_schema = jsonschema_rs.validator_for(key["schema"])
     assert key_schema.is_valid("a-key") and not key_schema.is_valid("k" * 201)
     assert not key_schema.is_valid("tab\tkey")
