@@ -54,8 +54,8 @@ MEANING = {
     413: "The request body is larger than IRT_MAX_REQUEST_BYTES.",
     422: "A field is not valid (`errors` names each), or a rule of the study refuses the value "
     "(e.g. not eligible).",
-    429: "Too many failed attempts, nothing was done: failed logins (wait `retry_after` "
-    "seconds, also in Retry-After) or wrong signature passwords (signing pauses for a while).",
+    429: "Too many failed attempts (failed logins, or wrong signature passwords); nothing was "
+    "done. Try again after Retry-After seconds (also `retry_after`).",
     503: "The database cannot be reached or is busy; nothing was saved. Try again after "
     "Retry-After seconds.",
 }
@@ -71,10 +71,20 @@ def problem_response(description: str) -> dict[str, Any]:
 
 def _with_retry_after(response: dict[str, Any]) -> dict[str, Any]:
     header = {
-        "description": f"Seconds to wait before trying again ({RETRY_AFTER_SECONDS}).",
+        "description": "Seconds to wait before trying again "
+        f"({RETRY_AFTER_SECONDS} when the database is unavailable).",
         "schema": {"type": "integer", "minimum": 0},
     }
     return {**response, "headers": {"Retry-After": header}}
+
+
+def _not_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A required header's schema without the `null` its optional Python type adds."""
+    kinds = [k for k in schema.get("anyOf", []) if k.get("type") != "null"]
+    if len(kinds) != 1:
+        return schema
+    rest = {k: v for k, v in schema.items() if k != "anyOf"}
+    return {**kinds[0], **rest}
 
 
 def _dependants(dependant: Dependant) -> list[Dependant]:
@@ -153,12 +163,14 @@ def document(schema: dict[str, Any], app: FastAPI) -> dict[str, Any]:
             for parameter in operation.get("parameters", []):
                 if parameter.get("schema", {}).pop(KEY_REQUIRED, False):
                     parameter["required"] = True  # the command refuses without (400)
+                    parameter["schema"] = _not_null(parameter["schema"])
             responses = operation.setdefault("responses", {})
             responses.pop("422", None)  # FastAPI's plain-JSON default: never sent
             for status in sorted(statuses(route, method.upper())):
                 described = responses.get(str(status), {}).get("description")
                 answer = problem_response(described or MEANING[status])
-                responses[str(status)] = _with_retry_after(answer) if status == 503 else answer
+                timed = status in (429, 503)
+                responses[str(status)] = _with_retry_after(answer) if timed else answer
     for unused in ("HTTPValidationError", "ValidationError"):
         if f'"#/components/schemas/{unused}"' not in json.dumps(schema.get("paths", {})):
             components.pop(unused, None)

@@ -86,7 +86,7 @@ def problem(
         body["instance"] = instance
     body.update(extra)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    if status == 429 and "retry_after" in extra:  # a throttled login: when to try again
+    if status == 429 and "retry_after" in extra:  # throttled: when to try again
         headers = {"Retry-After": str(extra["retry_after"])}
     if status == 503:
         headers = {"Retry-After": str(extra.get("retry_after", RETRY_AFTER_SECONDS))}

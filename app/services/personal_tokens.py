@@ -94,6 +94,7 @@ def actor_by_password(db: Database, *, username: str, password: str) -> Actor:
         raise TooManyAttempts(
             "too_many_attempts",
             f"Too many wrong passwords for this user; wait {WINDOW_SECONDS // 60} minutes.",
+            retry_after=WINDOW_SECONDS,
         )
     raise NotAuthenticated(
         "unauthorized", "The user name or password is wrong, or the account is disabled."

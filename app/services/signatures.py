@@ -96,6 +96,7 @@ def sign(
             "too_many_attempts",
             f"Too many wrong passwords: signing is paused for {WINDOW_SECONDS // 60} minutes. "
             "Nothing was done.",
+            retry_after=WINDOW_SECONDS,  # by then every refusal counted has left the window
         )
     message = "The password is wrong. Nothing was done; enter your own password to sign."
     raise InvalidInput(

@@ -89,9 +89,11 @@ def test_constraints_are_in_the_schema(client: TestClient) -> None:
     randomize = paths["/api/v1/subjects/{subject_id}/randomize"]["post"]
     (key,) = [p for p in randomize["parameters"] if p["name"] == "Idempotency-Key"]
     assert key["required"] is True  # refused without (400 idempotency_key_required)
+    assert not jsonschema_rs.validator_for(key["schema"]).is_valid(None)
     assert "x-irt-key-required" not in str(document)
     for signed in ("/api/v1/subjects/{subject_id}/unblind", "/api/v1/admin/caps"):
-        assert "429" in paths[signed]["post"]["responses"], signed  # signing pauses
+        paused = paths[signed]["post"]["responses"]["429"]  # signing pauses
+        assert "Retry-After" in paused["headers"], signed
     assert "429" not in randomize["responses"]
     key_schema = jsonschema_rs.validator_for(key["schema"])
     assert key_schema.is_valid("a-key") and not key_schema.is_valid("k" * 201)

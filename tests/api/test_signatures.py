@@ -103,7 +103,10 @@ def test_stage_decisions_are_signed_and_wrong_passwords_are_paused(
         wrong = {**reason, "signature": {"password": "guess"}}
         assert_problem(client.post(close, json=wrong, headers=sponsor), 422, "signature_invalid")
     right = {**reason, **SIGNED}
-    assert_problem(client.post(close, json=right, headers=sponsor), 429, "too_many_attempts")
+    paused = client.post(close, json=right, headers=sponsor)
+    assert_problem(paused, 429, "too_many_attempts")
+    # when to try again: by then every refusal counted has left the window
+    assert paused.headers["Retry-After"] == str(paused.json()["retry_after"]) == "900"
     assert _tables(demo_db) == before
     assert len(_audit(client, "signature.refused")) == MAX_FAILURES + 1
 
