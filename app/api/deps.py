@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Request
 from fastapi.security import OAuth2PasswordBearer
@@ -75,27 +75,33 @@ KEY_REQUIRED = "x-irt-key-required"
 """Marks the Idempotency-Key of a command that refuses to run without one; app/api/contract.py
 makes the header required in the OpenAPI document there, and only there."""
 
-IdempotencyKeyHeader = Annotated[
-    str | None,
-    Header(
+
+def _key_header(use: str, *, required: bool) -> Any:
+    """The Idempotency-Key header: one format, and what this command does without a key."""
+    return Header(
         alias="Idempotency-Key",
-        description="Client-chosen key, 1 to 200 printable ASCII characters; retries reuse "
-        "it. This command refuses to run without one (400 idempotency_key_required): it "
-        "allocates, reveals or moves places, which a blind retry must never do twice.",
+        description="Client-chosen key, 1 to 200 printable ASCII characters; a retry with the "
+        f"same key gets the first answer back. {use}",
         max_length=MAX_KEY_LENGTH,
         pattern=r"^[ -~]+$",
-        json_schema_extra={KEY_REQUIRED: True},
+        json_schema_extra={KEY_REQUIRED: True} if required else None,
+    )
+
+
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    _key_header(
+        "This command refuses to run without one (400 idempotency_key_required): it "
+        "allocates, reveals or moves places, which a blind retry must never do twice.",
+        required=True,
     ),
 ]
 OptionalIdempotencyKeyHeader = Annotated[
     str | None,
-    Header(
-        alias="Idempotency-Key",
-        description="Client-chosen key, 1 to 200 printable ASCII characters; a retry with the "
-        "same key gets the first answer back. Optional here: without one, a repeated request "
-        "is refused by the state it finds (e.g. a screening number already registered).",
-        max_length=MAX_KEY_LENGTH,
-        pattern=r"^[ -~]+$",
+    _key_header(
+        "Optional here: without one, a repeated request is refused by the state it finds "
+        "(e.g. a screening number already registered).",
+        required=False,
     ),
 ]
 
