@@ -62,6 +62,8 @@ def create_database(engine: str, workdir: Path, label: str = "bench") -> str:
     else:
         with _pg_admin() as admin:
             admin.execute(f'CREATE DATABASE "{name}"')
+            # SSD storage, as docs/deployment.md asks production to be configured
+            admin.execute(f'ALTER DATABASE "{name}" SET random_page_cost = 1.1')
         url = pg_url(name)
     upgrade(url)
     return url

@@ -270,6 +270,7 @@ class InventoryOut(BaseModel):
     total: int
     dispensable: int
     by_status: dict[str, int]
+    listed_statuses: list[str] = Field(description="The statuses of the kits listed")
     kits: list[KitOut]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
 from app.api.deps import DB, RowId, StudyDep, require
 from app.api.schemas import (
@@ -32,10 +32,25 @@ DepotReaders = Annotated[Actor, Depends(require(*DEPOT_READERS))]
 
 
 @router.get("/sites/{site_id}/inventory", response_model=InventoryOut)
-def site_inventory(site_id: str, actor: Pharmacy, db: DB, study: StudyDep) -> Any:
+def site_inventory(
+    site_id: str,
+    actor: Pharmacy,
+    db: DB,
+    study: StudyDep,
+    status: Annotated[
+        list[KitStatus] | None,
+        Query(description="The statuses of the kits to list; every one but dispensed if none"),
+    ] = None,
+) -> Any:
+    """Totals over every kit the site holds or held; the kits of the statuses asked for."""
     with db.read() as session:
         return inventory.site_inventory(
-            session, study=study, actor=actor, site_id=site_id, today=utcnow().date()
+            session,
+            study=study,
+            actor=actor,
+            site_id=site_id,
+            today=utcnow().date(),
+            statuses=status or inventory.ON_HAND,
         )
 
 

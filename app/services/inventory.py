@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from app.db.models import Kit, Shipment, ShipmentKit, Site
@@ -15,35 +16,71 @@ from app.domain.kits import KitStatus
 from app.domain.reasons import check_reason
 from app.domain.study import StudyDefinition
 from app.services.actor import Actor
-from app.services.kits import blinded_kit, get_kit, move, unblinded_kit
+from app.services.kits import (
+    BLINDED_COLUMNS,
+    blinded_kit,
+    blinded_view,
+    get_kit,
+    move,
+    unblinded_kit,
+)
 from app.services.locks import lock_site
 from app.services.resupply import check_site
 
+ON_HAND = tuple(s for s in KitStatus if s is not KitStatus.DISPENSED)
+"""What the inventory lists unless asked otherwise: every kit at the site but those already
+dispensed (a subject's kits are on its dispensing record). A site's dispensed kits grow with
+its history; what is on its shelf follows its enrolment rate."""
+
 
 def site_inventory(
-    session: Session, *, study: StudyDefinition, actor: Actor, site_id: str, today: date
+    session: Session,
+    *,
+    study: StudyDefinition,
+    actor: Actor,
+    site_id: str,
+    today: date,
+    statuses: Sequence[KitStatus] = ON_HAND,
 ) -> dict[str, Any]:
-    """Every kit at the site with its status and expiry; totals only, never per content."""
+    """The site's totals over every kit it holds or held (per status, never per content) and
+    the kits of `statuses` with their status and expiry."""
     if session.get(Site, site_id) is None or not actor.sees_site(site_id):
         raise not_found(f"Site {site_id}")
-    kits = (
-        session.execute(
-            select(Kit).where(Kit.site_id == site_id).order_by(Kit.expiry_date, Kit.kit_number)
-        )
-        .scalars()
-        .all()
-    )
     cutoff = today + timedelta(days=study.supply.do_not_dispense_days)
-    dispensable = sum(
-        1 for k in kits if k.status == KitStatus.AVAILABLE.value and k.expiry_date > cutoff
-    )
+    totals = session.execute(
+        _TOTALS, {"site_id": site_id, "available": KitStatus.AVAILABLE.value, "cutoff": cutoff}
+    ).all()
+    listed = sorted({KitStatus(s).value for s in statuses})
+    kits = session.execute(_LISTED, {"site_id": site_id, "statuses": listed}) if listed else ()
     return {
         "site_id": site_id,
-        "total": len(kits),
-        "dispensable": dispensable,
-        "by_status": dict(sorted(Counter(k.status for k in kits).items())),
-        "kits": [blinded_kit(k) for k in kits],
+        "total": sum(n for _, n, _ in totals),
+        "dispensable": sum(d for _, _, d in totals),
+        "by_status": {status: n for status, n, _ in sorted(totals)},
+        "listed_statuses": listed,
+        "kits": [blinded_view(*k) for k in kits],
     }
+
+
+_TOTALS = (
+    select(
+        Kit.status,
+        func.count(),
+        func.count().filter(
+            Kit.status == bindparam("available"), Kit.expiry_date > bindparam("cutoff")
+        ),
+    )
+    .where(Kit.site_id == bindparam("site_id"))
+    .group_by(Kit.status)
+)
+_LISTED = (
+    select(*BLINDED_COLUMNS)
+    .where(
+        Kit.site_id == bindparam("site_id"),
+        Kit.status.in_(bindparam("statuses", expanding=True)),
+    )
+    .order_by(Kit.expiry_date, Kit.kit_number)
+)
 
 
 def quarantined(session: Session, actor: Actor) -> dict[str, Any]:

@@ -11,10 +11,10 @@ from dataclasses import asdict
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from app.db.models import Depot, Kit, Randomization, Site, Subject
+from app.db.models import Depot, Kit, Site
 from app.domain import reports as rules
 from app.domain.csv_cells import csv_text
 from app.domain.errors import not_found
@@ -22,7 +22,7 @@ from app.domain.kits import KitStatus
 from app.domain.lifecycle import SubjectStatus
 from app.domain.roles import SITE_ROLES
 from app.domain.study import PHASE_II_SCOPE, StudyDefinition
-from app.services import caps
+from app.services import caps, subject_counts
 from app.services.actor import Actor
 from app.services.emergency_unblinding import unblinding_log
 from app.services.stages import phase2_view
@@ -48,22 +48,7 @@ def enrolment(session: Session, *, study: StudyDefinition, actor: Actor) -> dict
     """Stages against their caps in force (study-wide), strata and sites (the reader's sites)."""
     _, study = caps.effective_definition(session, on=utcnow().date())
     site_ids = visible_sites(session, actor=actor)
-    rows = session.execute(
-        select(
-            Subject.site_id,
-            Randomization.scope,
-            Randomization.stratum,
-            Subject.status,
-            func.count(),
-        )
-        .outerjoin(Randomization, Randomization.subject_id == Subject.id)
-        .where(Subject.site_id.in_(site_ids))
-        .group_by(Subject.site_id, Randomization.scope, Randomization.stratum, Subject.status)
-    ).all()
-    subjects = [
-        rules.Enrolled(site, scope, stratum, status, int(n))
-        for site, scope, stratum, status, n in rows
-    ]
+    subjects = subject_counts.enrolled(session, site_ids=site_ids)
     study_wide = randomized_by_scope(session)
     statuses: dict[str, str] = {code: str(s) for code, s in cohort_statuses(session).items()}
     statuses[PHASE_II_SCOPE] = "open" if phase2_view(session)["dose_mg_per_kg"] else "planned"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
@@ -43,20 +43,38 @@ OUTCOME_PREFIX = "outcome."
 
 @router.get("/pharmacy", response_class=HTMLResponse)
 def pharmacy(
-    request: Request, actor: Pharmacy, db: DB, study: StudyDep, site_id: str | None = None
+    request: Request,
+    actor: Pharmacy,
+    db: DB,
+    study: StudyDep,
+    site_id: str | None = None,
+    show: Literal["on_hand", "dispensed"] = "on_hand",
 ) -> Response:
-    """One site's kits (number, status, expiry) and totals; a selector for the user's sites."""
+    """One site's totals and its kits on hand (or, when asked, those dispensed): number, status,
+    expiry; a selector for the user's sites."""
     with db.read() as session:
         choices = [s["site_id"] for s in sites.list_sites(session, actor)]
         chosen = site_id or (choices[0] if choices else None)
         stock = (
             inventory.site_inventory(
-                session, study=study, actor=actor, site_id=chosen, today=utcnow().date()
+                session,
+                study=study,
+                actor=actor,
+                site_id=chosen,
+                today=utcnow().date(),
+                statuses=(KitStatus.DISPENSED,) if show == "dispensed" else inventory.ON_HAND,
             )
             if chosen
             else None
         )
-    return render(request, "pharmacy/inventory.html", title="Pharmacy", sites=choices, stock=stock)
+    return render(
+        request,
+        "pharmacy/inventory.html",
+        title="Pharmacy",
+        sites=choices,
+        stock=stock,
+        show=show,
+    )
 
 
 @router.get("/pharmacy/shipments", response_class=HTMLResponse)

@@ -418,3 +418,36 @@ def test_a_kit_list_that_is_not_utf8_is_refused_whole(
     assert response.status_code == 422 and response.json()["code"] == "invalid_kit_list"
     assert "not UTF-8" in response.json()["problems"][0]
     assert_unchanged(demo_db, before)
+
+
+def test_the_inventory_lists_the_kits_on_hand_and_the_dispensed_ones_when_asked(
+    client: TestClient,
+) -> None:
+    """The totals count every kit the site holds or held; the list holds the kits not yet
+    dispensed unless other statuses are asked for; a status that does not exist is refused."""
+    users = Users(client)
+    coordinator, pharmacist = users["coordinator"], users["pharmacist"]
+    randomize_on(client, coordinator, "DE01", today())
+    url = f"{API}/sites/DE01/inventory"
+    on_hand = ok(client.get(url, headers=pharmacist))
+    dispensed = on_hand["by_status"]["dispensed"]
+    assert dispensed > 0
+    assert "dispensed" not in on_hand["listed_statuses"]
+    assert len(on_hand["kits"]) == on_hand["total"] - dispensed
+    assert all(k["status"] != "dispensed" for k in on_hand["kits"])
+    history = ok(client.get(url, params={"status": "dispensed"}, headers=pharmacist))
+    assert history["listed_statuses"] == ["dispensed"]
+    assert {k["status"] for k in history["kits"]} == {"dispensed"}
+    assert len(history["kits"]) == dispensed
+    assert {key: history[key] for key in ("total", "dispensable", "by_status")} == {
+        key: on_hand[key] for key in ("total", "dispensable", "by_status")
+    }
+    both = ok(
+        client.get(
+            url, params=[("status", "dispensed"), ("status", "available")], headers=pharmacist
+        )
+    )
+    assert len(both["kits"]) == dispensed + on_hand["by_status"]["available"]
+    assert_problem(
+        client.get(url, params={"status": "sold"}, headers=pharmacist), 422, "validation_error"
+    )

@@ -304,7 +304,11 @@ def _check_what_was_seen(world: World, user: str, seen: dict[str, httpx.Response
             assert inventory.keys() == INVENTORY_KEYS, inventory
             assert set(inventory["by_status"]) <= KIT_STATUSES, inventory
             assert sum(inventory["by_status"].values()) == inventory["total"]
-            assert inventory["total"] == len(inventory["kits"]) > 0
+            listed = set(inventory["listed_statuses"])
+            assert listed == KIT_STATUSES - {"dispensed"}, inventory
+            on_hand = inventory["total"] - inventory["by_status"].get("dispensed", 0)
+            assert on_hand == len(inventory["kits"]) > 0
+            assert all(k["status"] in listed for k in inventory["kits"])
             assert all(k.keys() == KIT_VIEW_KEYS for k in inventory["kits"])
             assert inventory["dispensable"] <= inventory["by_status"].get("available", 0)
         assert {s["site_id"] for s in ok(seen["shipments"])} == mine

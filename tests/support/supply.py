@@ -31,7 +31,7 @@ VISITS = ("D1", *(f"W{week}" for week in range(4, 49, 4)))
 """The 13 dosing visits of the IMC-002 schedule: day 1, then every 4 weeks through week 48."""
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 KIT_VIEW_KEYS = {"kit_number", "status", "expiry_date", "site_id", "depot_id"}
-INVENTORY_KEYS = {"site_id", "total", "dispensable", "by_status", "kits"}
+INVENTORY_KEYS = {"site_id", "total", "dispensable", "by_status", "listed_statuses", "kits"}
 KIT_STATUSES = {
     "at_depot",
     "in_transit",

@@ -398,7 +398,10 @@ PAGES: dict[tuple[str, str], tuple[PageBuilder, frozenset[Role]]] = {
     ("GET", "/reports/misstratified.csv"): (_get("/reports/misstratified.csv"), MISSTRATIFIED),
     ("GET", "/confirmations"): (_get("/confirmations"), CONFIRMATION_READERS),
     ("GET", "/confirmations/{confirmation_id}"): (_confirmations, CONFIRMATION_READERS),
-    ("GET", "/pharmacy"): (_get("/pharmacy", "?site_id=DE02", "?site_id=US01"), PHARMACY),
+    ("GET", "/pharmacy"): (
+        _get("/pharmacy", "?site_id=DE02", "?site_id=US01", "?show=dispensed"),
+        PHARMACY,
+    ),
     ("GET", "/pharmacy/shipments"): (_get("/pharmacy/shipments"), PHARMACY),
     ("GET", "/pharmacy/shipments/{shipment_id}/receive"): (_receipt_pages, PHARMACY),
     ("POST", "/pharmacy/shipments/{shipment_id}/receive/review"): (_receipt_review, PHARMACY),

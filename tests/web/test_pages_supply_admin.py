@@ -87,6 +87,10 @@ def test_pharmacy_inventory_is_scoped_and_blinded(client: TestClient, demo_db: D
     assert_page_blinded(page, lots, "/pharmacy")
     assert "site DE02" in _page(client, "/pharmacy?site_id=DE02")
     _page(client, "/pharmacy?site_id=US01", 404)
+    dispensed = _page(client, "/pharmacy?site_id=DE01&show=dispensed")
+    assert "Kits dispensed at site DE01" in dispensed and "Show the kits on hand" in dispensed
+    assert_page_blinded(dispensed, lots, "/pharmacy dispensed")
+    assert "Show the kits dispensed" in page and ">dispensed<" not in page
     web_login(client, "supply")
     page = _page(client, "/pharmacy?site_id=US01")
     assert "site US01" in page
