@@ -3,8 +3,9 @@
 `python -m benchmarks.audit_verify --entries N --engine sqlite|postgresql` builds a fresh
 migrated database holding a chain of N audit entries (bulk inserted, COPY on PostgreSQL,
 hashed with the service's own `entry_hash`), then measures in the same run
-(a) the service's verification (`app.services.audit.verify`, what `irt audit verify` runs
-first): entries/s and bytes/s over the hashed bytes, and
+(a) the service's verification (what `irt audit verify` runs first: `app.services.audit.verify`
+in one process, and `app.services.audit_parts.verify` with `--jobs`, default the CPUs):
+entries/s and bytes/s over the hashed bytes, and
 (b) raw `hashlib.sha256(...).digest()` in a tight loop over the very same bytes (previous hash,
 "\\n", canonical JSON, UTF-8), one message an entry as the chain needs it; also one SHA-256
 over all the bytes at once, the C ceiling without any per-call cost.
@@ -20,6 +21,7 @@ import cProfile
 import hashlib
 import io
 import json
+import os
 import pstats
 import random
 import shutil
@@ -36,7 +38,7 @@ from sqlalchemy.engine import make_url
 
 from app.db.engine import Database
 from app.domain.audit_chain import HASHED_FIELDS, canonical, entry_hash, verify_rows
-from app.services import audit
+from app.services import audit, audit_parts
 from benchmarks.setup import create_database, drop_database
 
 CHUNK = 50_000
@@ -148,8 +150,9 @@ def raw_sha256(messages: list[bytes]) -> tuple[float, float]:
     return loop, time.perf_counter() - began
 
 
-def service_verify(url: str, *, profile: bool) -> tuple[float, int, str]:
-    """Seconds for `audit.verify` in a read transaction (the service's, as the CLI runs it)."""
+def service_verify(url: str, *, profile: bool, jobs: int = 1) -> tuple[float, int, str]:
+    """Seconds for the service's verification in a read transaction, as `irt audit verify
+    --jobs` runs it (app/services/audit_parts.py; one job is `audit.verify`)."""
     db = Database(url)
     try:
         profiler = cProfile.Profile() if profile else None
@@ -157,7 +160,7 @@ def service_verify(url: str, *, profile: bool) -> tuple[float, int, str]:
             began = time.perf_counter()
             if profiler is not None:
                 profiler.enable()
-            report = audit.verify(session)
+            report = audit_parts.verify(session, jobs=jobs)
             if profiler is not None:
                 profiler.disable()
             seconds = time.perf_counter() - began
@@ -200,6 +203,9 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=200_000)
     parser.add_argument("--engine", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each; the best counts")
+    parser.add_argument(
+        "--jobs", type=int, default=os.cpu_count() or 1, help="processes (irt audit verify --jobs)"
+    )
     parser.add_argument("--profile", action="store_true", help="cProfile the service's run")
     parser.add_argument("--keep", action="store_true", help="keep the database (prints its URL)")
     args = parser.parse_args()
@@ -212,14 +218,21 @@ def main() -> None:
         print(f"built {args.entries} entries on {args.engine} in {built:.1f} s")
         size = sum(len(m) for m in messages)
         service = min(service_verify(url, profile=False)[0] for _ in range(args.repeat))
+        parallel = min(
+            service_verify(url, profile=False, jobs=args.jobs)[0] for _ in range(args.repeat)
+        )
         raw = min(raw_sha256(messages) for _ in range(args.repeat))
         fetch, hashing = min(breakdown(url) for _ in range(args.repeat))
         entries = len(messages)
         print(f"hashed bytes: {size / 1e6:.1f} MB, {size / entries:.0f} B an entry")
-        _line("(a) service verify", entries, size, service)
+        _line("(a) service verify, 1 process", entries, size, service)
+        _line(f"(a) service verify, {args.jobs} processes", entries, size, parallel)
         _line("(b) raw sha256, one an entry", entries, size, raw[0])
         _line("    raw sha256, all at once", entries, size, raw[1])
-        print(f"ratio (a)/(b): {raw[0] / service:.1%}")
+        print(
+            f"ratio (a)/(b): {raw[0] / service:.1%} one process, "
+            f"{raw[0] / parallel:.1%} with {args.jobs}"
+        )
         print("where (a) goes (each measured alone):")
         _line("    fetch rows only (Core)", entries, size, fetch)
         _line("    verify rows held in memory", entries, size, hashing)

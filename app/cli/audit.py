@@ -4,6 +4,7 @@ an auditor can check a copy without access to the service."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -30,6 +31,14 @@ def audit_verify(
         typer.Option("--file", help="An exported JSON Lines file, verified without the database."),
     ] = None,
     database_url: DatabaseUrl = None,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs",
+            min=1,
+            help="Processes verifying the chain in parts (a long trail); default: the CPUs.",
+        ),
+    ] = os.cpu_count() or 1,
 ) -> None:
     """Recompute the hash chain and name the first broken entry. Against the database it acts
     as a named unblinded monitor (`irt --user NAME audit verify`, or IRT_TOKEN); a file needs
@@ -51,7 +60,7 @@ def audit_verify(
                 hidden=not sys.stderr.isatty(),
             ) as bar:
                 full = audit_integrity.verify_all(
-                    session, checkpoint_log=checkpoints.log_of(db), progress=bar.update
+                    session, checkpoint_log=checkpoints.log_of(db), progress=bar.update, jobs=jobs
                 )
         _print_integrity(full)
         return

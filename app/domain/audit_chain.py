@@ -65,9 +65,12 @@ def verify_rows(
     chunks: Iterable[Iterable[Sequence[Any]]],
     *,
     progress: Callable[[int], None] | None = None,
+    start_after: tuple[int, str] = (0, GENESIS_HASH),
 ) -> ChainReport:
     """`verify_chain` over rows in `ROW_FIELDS` order, fed in chunks; `progress` is told how
-    many entries each chunk held once it verified them.
+    many entries each chunk held once it verified them. `start_after`: the sequence number and the
+    stored hash of the entry before the first row (a part of the chain verified on its own:
+    the part before it vouches for that hash).
 
     The hashed text is built inline, byte for byte what `canonical` gives (the tests hold it to
     that): the sorted keys spelled out, every string through the C escaper json.dumps itself
@@ -75,8 +78,7 @@ def verify_rows(
     `canonical` itself. Why: its dict, key sort and new JSONEncoder an entry cost ten times
     the SHA-256, and this loop is most of what verification costs."""
     enc, sha = encode_basestring, hashlib.sha256
-    prev: Any = GENESIS_HASH
-    count = 0
+    count, prev = start_after
     for chunk in chunks:
         done = count
         for row in chunk:

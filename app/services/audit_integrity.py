@@ -31,7 +31,7 @@ from app.db.randomization_counts import RandomizationCount
 from app.domain.audit_chain import ChainReport
 from app.domain.audit_replay import Discrepancy, ReplayReport, replay
 from app.domain.checkpoints import Checkpoint, CheckpointReport, check_chain
-from app.services import audit, subject_counts
+from app.services import audit_parts, subject_counts
 from app.services.checkpoints import CheckpointLog, key_id, log_of
 
 
@@ -199,10 +199,12 @@ def verify_all(
     *,
     checkpoint_log: CheckpointLog | None,
     progress: Callable[[int], None] | None = None,
+    jobs: int = 1,
 ) -> IntegrityReport:
     """Chain, checkpoints and replay in one read transaction (one consistent snapshot);
-    `progress` is told the entries as the chain verifies them (the longest step)."""
-    chain = audit.verify(session, progress=progress)
+    `progress` is told the entries as the chain verifies them (the longest step), by `jobs`
+    processes (app/services/audit_parts.py: the command line's, never a web worker's)."""
+    chain = audit_parts.verify(session, jobs=jobs, progress=progress)
     points = None if checkpoint_log is None else check_checkpoints(session, checkpoint_log)
     bad_lines = [] if checkpoint_log is None else checkpoint_log.read().bad_lines
     replayed = replay_trail(session)
