@@ -11,7 +11,9 @@ Need over a horizon comes from two sources:
 
 from __future__ import annotations
 
+import bisect
 import functools
+import itertools
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -153,7 +155,29 @@ def places_shares(stages: Iterable[tuple[int, Mapping[str, int]]]) -> dict[str, 
 def subject_need(
     subjects: Iterable[OnTreatment], *, visits: Sequence[Visit], today: date, horizon_days: int
 ) -> dict[str, int]:
-    """Vials per content of visits due on or before today + horizon (overdue visits count)."""
+    """Vials per content of visits due on or before today + horizon (overdue visits count).
+
+    Runs after every randomization and dosing visit over every subject on treatment at the
+    site: with the visits in day order (as schedules are) a subject's count of due visits is
+    one bisection of the day offsets, not a walk over its pending visits."""
+    offsets = [visit.day_offset for visit in visits]
+    if any(a > b for a, b in itertools.pairwise(offsets)):
+        return _walked_need(subjects, visits=visits, today=today, horizon_days=horizon_days)
+    last_day = today + timedelta(days=horizon_days)
+    need: dict[str, int] = {}
+    for subject in subjects:
+        start = subject.next_index
+        due = bisect.bisect_right(offsets, (last_day - subject.day_one).days, lo=start) - start
+        if due > 0:
+            need[subject.content] = need.get(subject.content, 0) + due * subject.vials
+    return need
+
+
+def _walked_need(
+    subjects: Iterable[OnTreatment], *, visits: Sequence[Visit], today: date, horizon_days: int
+) -> dict[str, int]:
+    """`subject_need` visit by visit, each subject's pending visits in schedule order up to the
+    first one beyond the horizon (what the bisection computes for a schedule in day order)."""
     last_day = today + timedelta(days=horizon_days)
     need: dict[str, int] = {}
     for subject in subjects:

@@ -18,7 +18,7 @@ from app.domain.forecast import (
     site_need,
     subject_need,
 )
-from app.domain.study import load_study
+from app.domain.study import Visit, load_study
 
 STUDY = load_study()
 VISITS = STUDY.schedule.visits()
@@ -161,3 +161,26 @@ def test_imc002_places_lean_only_slightly_to_the_active_arm() -> None:
     rows = [(s.cap, dict(s.allocation.ratio)) for s in STUDY.scopes()]
     shares = places_shares(rows)
     assert shares[STUDY.active_arm.code] == pytest.approx(115 / 218)
+
+
+@PROPERTY
+@given(
+    subjects=subjects,
+    offsets=st.lists(st.integers(0, 400), min_size=1, max_size=16),
+    horizon=st.integers(0, 200),
+    in_order=st.booleans(),
+)
+def test_the_bisected_need_is_the_walked_need(
+    subjects: list[OnTreatment], offsets: list[int], horizon: int, in_order: bool
+) -> None:
+    """Counting a subject's due visits by bisection gives what walking its pending visits gives,
+    for schedules in day order; any other schedule is walked."""
+    days = sorted(offsets) if in_order else offsets
+    visits = [Visit(code=f"V{i}", index=i, day_offset=d) for i, d in enumerate(days)]
+    walked: dict[str, int] = {}
+    for subject in subjects:
+        for due, vials in pending_visits(subject, visits):
+            if due > TODAY + timedelta(days=horizon):
+                break
+            walked[subject.content] = walked.get(subject.content, 0) + vials
+    assert subject_need(subjects, visits=visits, today=TODAY, horizon_days=horizon) == walked
