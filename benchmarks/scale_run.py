@@ -168,7 +168,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--multi-randomizations", type=int, default=300)
     parser.add_argument("--rates", default="1,2,3,5,10,20,30,45,60", help="open-loop arrivals /s")
-    parser.add_argument("--seconds", type=float, default=15.0, help="per open-loop rate")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=30.0,
+        help="per open-loop rate (30: about 100 answers at 3 a second)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the databases")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
