@@ -111,19 +111,22 @@ def _postgresql_triggers() -> None:
         "END $$"
     )
 
-    def key(row: str) -> str:
-        return (
-            f"ARRAY[{row}.site_id, {row}.status, {_randomized(row, 'scope')}, "
-            f"{_randomized(row, 'stratum')}]::text[]"
-        )
-
+    # one lookup of the subject's randomization; none for a new subject, which no
+    # randomization can reference yet (the foreign key is checked at once)
     op.execute(
         f"CREATE FUNCTION {TABLE}_keep_subjects() RETURNS trigger LANGUAGE plpgsql AS $$ "
-        "DECLARE a text[]; b text[]; BEGIN "
-        f"IF TG_OP IN ('DELETE', 'UPDATE') THEN a := {key('OLD')}; END IF; "
-        f"IF TG_OP IN ('INSERT', 'UPDATE') THEN b := {key('NEW')}; END IF; "
-        f"IF a IS DISTINCT FROM b THEN PERFORM {TABLE}_move(a, b, 1); END IF; "
-        "RETURN NULL; END $$"
+        "DECLARE a text[]; b text[]; v_scope text; v_stratum text; BEGIN "
+        "IF TG_OP = 'UPDATE' AND OLD.site_id = NEW.site_id AND OLD.status = NEW.status THEN "
+        "RETURN NULL; END IF; "
+        "IF TG_OP <> 'INSERT' THEN "
+        "SELECT r.scope, r.stratum INTO v_scope, v_stratum FROM randomizations r "
+        "WHERE r.subject_id = OLD.id; "
+        "a := ARRAY[OLD.site_id, OLD.status, coalesce(v_scope, ''), coalesce(v_stratum, '')]; "
+        "END IF; "
+        "IF TG_OP <> 'DELETE' THEN "
+        "b := ARRAY[NEW.site_id, NEW.status, coalesce(v_scope, ''), coalesce(v_stratum, '')]; "
+        "END IF; "
+        f"PERFORM {TABLE}_move(a, b, 1); RETURN NULL; END $$"
     )
     # a randomization moves its subject from scope and stratum '' to its own, and back
     op.execute(
