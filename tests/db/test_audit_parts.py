@@ -11,17 +11,9 @@ from app.db.engine import Database
 from app.db.models import AuditHead
 from app.domain.audit_chain import ChainReport
 from app.services import audit, audit_parts
+from tests.support.databases import unlock_audit_log
 
 PART = 5
-
-
-def _unlock(db: Database) -> None:
-    with db.engine.begin() as conn:
-        if db.engine.dialect.name == "sqlite":
-            conn.execute(text("DROP TRIGGER audit_log_no_update"))
-            conn.execute(text("DROP TRIGGER audit_log_no_delete"))
-        else:
-            conn.execute(text("DROP TRIGGER audit_log_no_update_delete ON audit_log"))
 
 
 def _both(db: Database, jobs: int = 2) -> tuple[ChainReport, ChainReport, list[int]]:
@@ -60,7 +52,7 @@ def test_parts_report_what_one_pass_reports(demo_db: Database) -> None:
 def test_parts_name_the_first_bad_entry_as_one_pass_does(
     demo_db: Database, statement: str, seq: int
 ) -> None:
-    _unlock(demo_db)
+    unlock_audit_log(demo_db)
     with demo_db.engine.begin() as conn:
         conn.execute(text(statement), {"seq": seq})
     one, parts, _ = _both(demo_db)
@@ -73,7 +65,7 @@ def test_parts_see_a_cut_tail(demo_db: Database) -> None:
         head = session.get(AuditHead, 1)
         assert head is not None
         length = head.seq
-    _unlock(demo_db)
+    unlock_audit_log(demo_db)
     with demo_db.engine.begin() as conn:
         conn.execute(text("DELETE FROM audit_log WHERE seq = :seq"), {"seq": length})
     one, parts, _ = _both(demo_db)

@@ -13,6 +13,7 @@ from app.services import audit_integrity
 from app.services.study_state import count_randomized, randomized_by_scope, randomized_counts
 from app.services.transaction import writing
 from tests.support.caps import randomize_many
+from tests.support.databases import delete_randomization
 
 
 def _counted(db: Database) -> dict[tuple[str, str], int]:
@@ -54,13 +55,7 @@ def test_the_triggers_keep_the_counts_whatever_writes_the_rows(demo_db: Database
             text("UPDATE randomizations SET stratum = 'OTHER' WHERE id = :id"), {"id": first}
         )
     assert _kept(demo_db) == _counted(demo_db)
-    with demo_db.engine.begin() as conn:
-        conn.execute(
-            text("DELETE FROM dispensed_kits WHERE dispensing_id IN (SELECT id FROM dispensings)")
-        )
-        conn.execute(text("DELETE FROM dispensings"))
-        conn.execute(text("DELETE FROM confirmations"))
-        conn.execute(text("DELETE FROM randomizations WHERE id = :id"), {"id": first})
+    delete_randomization(demo_db, first)
     assert _kept(demo_db) == _counted(demo_db)
     assert sum(_kept(demo_db).values()) == 3
 

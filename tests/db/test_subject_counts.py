@@ -12,6 +12,7 @@ from app.db.migrate import alembic_config
 from app.services import audit_integrity, reports, subject_counts
 from app.services.transaction import writing
 from tests.support.caps import SPONSOR, STUDY, randomize_many
+from tests.support.databases import delete_randomization
 
 Key = tuple[str, str, str, str]
 
@@ -70,13 +71,7 @@ def test_the_triggers_keep_the_counts_whatever_writes_the_rows(demo_db: Database
         )
     kept, counted = _both(demo_db)
     assert kept == counted and any(k[3] == "OTHER" for k in kept)
-    with demo_db.engine.begin() as conn:
-        conn.execute(
-            text("DELETE FROM dispensed_kits WHERE dispensing_id IN (SELECT id FROM dispensings)")
-        )
-        conn.execute(text("DELETE FROM dispensings"))
-        conn.execute(text("DELETE FROM confirmations"))
-        conn.execute(text("DELETE FROM randomizations WHERE id = :id"), {"id": first})
+    delete_randomization(demo_db, first)
     kept, counted = _both(demo_db)
     assert kept == counted
     assert any(k[1] == "randomized" and k[2] == "" for k in kept)

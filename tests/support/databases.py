@@ -100,3 +100,26 @@ def assert_attempt_recorded(
     if code is not None:
         assert found[0]["after"]["code"] == code, found[0]
     return found[0]
+
+
+def unlock_audit_log(db: Database) -> None:
+    """Drop the triggers that keep the audit table append-only, as an insider with the owner's
+    rights could: the tests that tamper with the trail start here."""
+    with db.engine.begin() as conn:
+        if db.engine.dialect.name == "sqlite":
+            conn.execute(text("DROP TRIGGER audit_log_no_update"))
+            conn.execute(text("DROP TRIGGER audit_log_no_delete"))
+        else:
+            conn.execute(text("DROP TRIGGER audit_log_no_update_delete ON audit_log"))
+
+
+def delete_randomization(db: Database, randomization_id: int) -> None:
+    """Remove a randomization by hand with the rows that must go first (every dispensing and
+    confirmation of the database): what an owner's repair or a bulk load could do."""
+    with db.engine.begin() as conn:
+        conn.execute(
+            text("DELETE FROM dispensed_kits WHERE dispensing_id IN (SELECT id FROM dispensings)")
+        )
+        conn.execute(text("DELETE FROM dispensings"))
+        conn.execute(text("DELETE FROM confirmations"))
+        conn.execute(text("DELETE FROM randomizations WHERE id = :id"), {"id": randomization_id})
