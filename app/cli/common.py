@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
 
 import typer
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from app.db.engine import Database
@@ -54,8 +55,17 @@ def fail(message: str) -> NoReturn:
 
 
 def open_database(database_url: str | None) -> Database:
-    """The database, refused unless migrated: commands never run against an old schema."""
+    """The database, refused unless migrated: commands never run against an old schema. A
+    SQLite file that is not there is named, not created empty (a wrong path or no
+    --database-url is the usual cause; `irt db upgrade` makes a new one)."""
     url = resolve_url(database_url)
+    path = make_url(url).database if make_url(url).get_backend_name() == "sqlite" else None
+    if path not in (None, "", ":memory:") and not Path(str(path)).exists():
+        fail(
+            f"No database at {path}. Name the study's database with --database-url or "
+            "IRT_DATABASE_URL (the demo's is sqlite:///irt-demo.db); `irt db upgrade` creates "
+            "a new one."
+        )
     db = Database(url)
     try:
         ensure_migrated(db.engine)

@@ -81,7 +81,8 @@ def check_chain(
             )
         last_good = point.seq
     detail = (
-        f"{len(checkpoints)} checkpoints match the trail"
+        f"{len(checkpoints)} checkpoint{'' if len(checkpoints) == 1 else 's'} match"
+        f"{'es' if len(checkpoints) == 1 else ''} the trail"
         if checkpoints
         else "no checkpoint written yet"
     )

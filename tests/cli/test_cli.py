@@ -87,6 +87,17 @@ def test_serve_refuses_an_unmigrated_database(tmp_path: Path) -> None:
     assert code == 1 and "irt db upgrade" in output
 
 
+def test_a_missing_database_file_is_named_and_not_created(tmp_path: Path) -> None:
+    """A wrong path (or no --database-url) is told as such; no empty file is left behind."""
+    missing = tmp_path / "irt.db"
+    for args in (("report", "enrolment"), ("audit", "verify")):
+        result = runner.invoke(app, [*args, "--database-url", f"sqlite:///{missing}"])
+        code, output = result.exit_code, result.output
+        assert code == 1 and f"No database at {missing}" in output, output
+        assert "--database-url" in output and "irt db upgrade" in output
+    assert not missing.exists()
+
+
 def test_demo_sets_up_a_servable_study(db_url: str, tmp_path: Path) -> None:
     code, output = irt("demo", "--database-url", db_url, "--no-serve", "--password", "pw-123456")
     assert code == 1 and "at least 12 characters" in output  # the password policy, first

@@ -89,6 +89,9 @@ def test_pharmacy_inventory_is_scoped_and_blinded(client: TestClient, demo_db: D
     _page(client, "/pharmacy?site_id=US01", 404)
     dispensed = _page(client, "/pharmacy?site_id=DE01&show=dispensed")
     assert "Kits dispensed at site DE01" in dispensed and "Show the kits on hand" in dispensed
+    assert (
+        '<input type="hidden" name="show" value="dispensed">' in dispensed
+    )  # site switch keeps it
     assert_page_blinded(dispensed, lots, "/pharmacy dispensed")
     assert "Show the kits dispensed" in page and ">dispensed<" not in page
     web_login(client, "supply")
