@@ -81,8 +81,9 @@ def check_chain(
             )
         last_good = point.seq
     detail = (
-        f"{len(checkpoints)} checkpoint{'' if len(checkpoints) == 1 else 's'} match"
-        f"{'es' if len(checkpoints) == 1 else ''} the trail"
+        "1 checkpoint matches the trail"
+        if len(checkpoints) == 1
+        else f"{len(checkpoints)} checkpoints match the trail"
         if checkpoints
         else "no checkpoint written yet"
     )

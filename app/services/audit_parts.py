@@ -7,9 +7,11 @@ connection, reading plain driver rows, starting from the stored hash of the entr
 (`verify_rows(start_after=...)`). The part before vouches for that hash, so the parts together prove
 what one pass over the whole chain proves: every entry recomputes to its stored hash, links to
 the one before, and the numbering has no gap. The first failing part names the first bad
-entry. On PostgreSQL the workers read the snapshot of the caller's transaction
-(`pg_export_snapshot`), so the parts and the rest of the caller's checks see one state; on
-SQLite each worker reads the entries up to the head the caller read (the trail only grows).
+entry. Every part reads only up to the head the caller read first. On PostgreSQL the workers
+also share one snapshot, exported by the caller's transaction as the parts start
+(`pg_export_snapshot`), so no part sees a row another part did not; on SQLite each worker
+reads the trail as it is when it starts (entries are only appended, and the triggers refuse
+changes to those there).
 """
 
 from __future__ import annotations

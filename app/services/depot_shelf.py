@@ -8,13 +8,14 @@ where it lies and only the picked dates' kits are read."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from datetime import date, timedelta
+from datetime import date
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from app.db.models import Kit, Shipment, ShipmentKit
 from app.domain.kits import KitStatus
+from app.services.kits import usable_after
 
 _PICKED = (
     select(ShipmentKit.kit_number)
@@ -31,7 +32,7 @@ def _shippable(depot_id: str, today: date, window_days: int) -> list[ColumnEleme
     return [
         Kit.depot_id == depot_id,
         Kit.status == KitStatus.AT_DEPOT.value,
-        Kit.expiry_date > today + timedelta(days=window_days),
+        usable_after(today, window_days),
         Kit.kit_number.not_in(_PICKED),
     ]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from sqlalchemy import bindparam, func, select
@@ -23,6 +23,7 @@ from app.services.kits import (
     get_kit,
     move,
     unblinded_kit,
+    usable_after,
 )
 from app.services.locks import lock_site
 from app.services.resupply import check_site
@@ -46,9 +47,14 @@ def site_inventory(
     the kits of `statuses` with their status and expiry."""
     if session.get(Site, site_id) is None or not actor.sees_site(site_id):
         raise not_found(f"Site {site_id}")
-    cutoff = today + timedelta(days=study.supply.do_not_dispense_days)
+    dispensable = func.count().filter(
+        Kit.status == KitStatus.AVAILABLE.value,
+        usable_after(today, study.supply.do_not_dispense_days),
+    )
     totals = session.execute(
-        _TOTALS, {"site_id": site_id, "available": KitStatus.AVAILABLE.value, "cutoff": cutoff}
+        select(Kit.status, func.count(), dispensable)
+        .where(Kit.site_id == site_id)
+        .group_by(Kit.status)
     ).all()
     listed = sorted({KitStatus(s).value for s in statuses})
     kits = session.execute(_LISTED, {"site_id": site_id, "statuses": listed}) if listed else ()
@@ -62,17 +68,6 @@ def site_inventory(
     }
 
 
-_TOTALS = (
-    select(
-        Kit.status,
-        func.count(),
-        func.count().filter(
-            Kit.status == bindparam("available"), Kit.expiry_date > bindparam("cutoff")
-        ),
-    )
-    .where(Kit.site_id == bindparam("site_id"))
-    .group_by(Kit.status)
-)
 _LISTED = (
     select(*BLINDED_COLUMNS)
     .where(

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import ColumnElement, insert, select
 from sqlalchemy.orm import Session
 
 from app.db.models import Depot, Kit, KitImport
@@ -184,6 +184,12 @@ def move(
 def blinded_kit(kit: Kit) -> dict[str, Any]:
     """What a blinded role may see of a kit: number, status, expiry, where it is."""
     return blinded_view(kit.kit_number, kit.status, kit.expiry_date, kit.site_id, kit.depot_id)
+
+
+def usable_after(day: date, window_days: int) -> ColumnElement[bool]:
+    """`usable_on` in SQL, for kits counted rather than read one by one: the kit expires later
+    than `day` + the window (do-not-dispense or do-not-ship)."""
+    return Kit.expiry_date > day + timedelta(days=window_days)
 
 
 BLINDED_COLUMNS = (Kit.kit_number, Kit.status, Kit.expiry_date, Kit.site_id, Kit.depot_id)

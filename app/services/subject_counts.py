@@ -16,16 +16,14 @@ from app.domain.reports import Enrolled
 Key = tuple[str, str, str, str]
 """site, status, scope, stratum ('' before randomization)."""
 
-_KEPT = select(
+_COUNTS = select(
     SubjectCount.site_id,
+    SubjectCount.status,
     SubjectCount.scope,
     SubjectCount.stratum,
-    SubjectCount.status,
     SubjectCount.subjects,
-).where(
-    SubjectCount.site_id.in_(bindparam("site_ids", expanding=True)),
-    SubjectCount.subjects != 0,
-)
+).where(SubjectCount.subjects != 0)
+_OF_SITES = _COUNTS.where(SubjectCount.site_id.in_(bindparam("site_ids", expanding=True)))
 
 
 def enrolled(session: Session, *, site_ids: Sequence[str]) -> list[Enrolled]:
@@ -34,22 +32,16 @@ def enrolled(session: Session, *, site_ids: Sequence[str]) -> list[Enrolled]:
         return []
     return [
         Enrolled(site, scope or None, stratum or None, status, int(n))
-        for site, scope, stratum, status, n in session.execute(_KEPT, {"site_ids": list(site_ids)})
+        for site, status, scope, stratum, n in session.execute(
+            _OF_SITES, {"site_ids": list(site_ids)}
+        )
     ]
 
 
 def kept(session: Session) -> dict[Key, int]:
     return {
         (site, status, scope, stratum): int(n)
-        for site, status, scope, stratum, n in session.execute(
-            select(
-                SubjectCount.site_id,
-                SubjectCount.status,
-                SubjectCount.scope,
-                SubjectCount.stratum,
-                SubjectCount.subjects,
-            ).where(SubjectCount.subjects != 0)
-        )
+        for site, status, scope, stratum, n in session.execute(_COUNTS)
     }
 
 
