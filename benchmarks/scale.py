@@ -4,11 +4,20 @@ The service builds the study as the base benchmark does (migrations, demo set-up
 open), with the phase II cap and list widened for the bulk subjects. Then one psycopg
 transaction COPYs, without the service: `subjects` randomized subjects spread over the sites
 and the phase II strata, each on the next slot of its stratum (as the service assigns them),
-numbered consecutively, with a day 1 and a week 4 dispensing of their slot's content; kits
+numbered consecutively, dosed with their slot's content at every visit due so far (a trial in
+its steady state: no subject is overdue, so the resupply forecast sees the visits to come); kits
 up to `kits` in all (the dispensed ones, stock at the sites and at the depot, at the demo's
-lots and expiry dates); audit entries up to `audit` in all, chained with the service's own
-hash (app/domain/audit_chain.py) after the entries the set-up wrote, and the chain head moved
-to the last one. `irt audit verify` and the service's verification accept the result.
+lots and expiry dates); audit entries up to `audit` in all (more if the subjects' own need
+more), chained with the service's own hash (app/domain/audit_chain.py) after the entries the
+set-up wrote, and the chain head moved to the last one. `irt audit verify` finds the chain
+intact; its replay reports the bulk rows as unexplained, because their entries carry only
+what the chain's size and shape need, not every field the service records.
+
+Two shapes of growth. By default the bulk subjects go to the service's 32 sites, so at 100x a
+site holds 625 of them (the trial grows by subjects per site). With `bulk_sites`, they go to
+that many more sites, loaded in bulk with their coordinator and pharmacist (the trial grows by
+sites, as real trials do): the service's own sites keep the base's size, while every table the
+trial shares (subjects, kits, audit trail, sites, users) is 100x.
 """
 
 from __future__ import annotations
@@ -66,7 +75,7 @@ class _Chain:
         self.clock = datetime.now(UTC) - timedelta(days=400)
 
     def add(
-        self, user: str, role: str, action: str, entity: str, entity_id: object, **after: Any
+        self, user: str, role: str, action: str, entity: str, entity_id: object, /, **after: Any
     ) -> None:
         self.seq += 1
         self.clock += timedelta(milliseconds=20)
@@ -93,6 +102,47 @@ def _copy(conn: psycopg.Connection[Any], table: str, columns: str, rows: Iterato
             copy.write_row(row)
 
 
+def _add_sites(
+    conn: psycopg.Connection[Any],
+    bench: BenchDatabase,
+    count: int,
+    chain: _Chain,
+) -> tuple[str, ...]:
+    """`count` active sites supplied by the depot of the service's sites, each with a
+    coordinator and a pharmacist who sign in with the bench password (the hash of the service's
+    own first coordinator), and their audit entries; returns the site codes."""
+    q = conn.execute
+    password_hash = q(
+        "SELECT password_hash FROM users WHERE username = %s", (bench.coordinator(bench.sites[0]),)
+    ).fetchone()[0]  # type: ignore[index]
+    depot = q("SELECT depot_id FROM sites WHERE id = %s", (bench.sites[0],)).fetchone()[0]  # type: ignore[index]
+    next_user = q("SELECT coalesce(max(id), 0) + 1 FROM users").fetchone()[0]  # type: ignore[index]
+    now = datetime.now(UTC)
+    codes = tuple(f"BK{n:05d}" for n in range(1, count + 1))
+    site_rows, user_rows, link_rows = [], [], []
+    for n, code in enumerate(codes):
+        name = f"Bulk site {n + 1}"
+        site_rows.append((code, name, "DE", True, now, depot, "Europe/Berlin"))
+        chain.add("admin", "admin", "site.create", "site", code, name=name, country="DE",
+                  active=False, depot_id=depot, timezone="Europe/Berlin")  # fmt: skip
+        chain.add("admin", "admin", "site.activate", "site", code, active=True)
+        for k, (username, role) in enumerate(
+            ((bench.coordinator(code), "site_coordinator"), (bench.pharmacist(code), "pharmacist"))
+        ):
+            user_id = next_user + 2 * n + k
+            user_rows.append((user_id, username, password_hash, role, True, now, 0))
+            link_rows.append((user_id, code))
+            chain.add("admin", "admin", "user.create", "user", username, role=role,
+                      site_ids=[code], active=True, email=None)  # fmt: skip
+    _copy(conn, "sites", "id, name, country, active, created_at, depot_id, timezone",
+          iter(site_rows))  # fmt: skip
+    _copy(conn, "users", "id, username, password_hash, role, active, created_at, token_version",
+          iter(user_rows))  # fmt: skip
+    _copy(conn, "user_sites", "user_id, site_id", iter(link_rows))
+    q("SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT max(id) FROM users))")
+    return codes
+
+
 def build(
     workdir: Path,
     *,
@@ -102,18 +152,20 @@ def build(
     sites: int = 32,
     room: int = 2000,
     site_stock_share: float = 0.0,
+    bulk_sites: int = 0,
 ) -> tuple[BenchDatabase, BuildReport]:
     """A migrated PostgreSQL bench database holding `subjects` randomized subjects; `room`
     more can be randomized by the service (the phase II cap and the site stock allow them).
     The kits beyond those dispensed stay at the depot, but for `site_stock_share` of them
-    spread over the sites: a site's stock follows its enrolment rate, not the study's size."""
+    spread over the sites: a site's stock follows its enrolment rate, not the study's size.
+    `bulk_sites` > 0: the bulk subjects go to that many sites of their own (module docstring)."""
     report = BuildReport(subjects, kits, audit)
     began = time.monotonic()
     bench = set_up("postgresql", workdir, room, sites, cap_room=subjects)
     report.seconds["service set-up (migrate, study, sites, lists)"] = time.monotonic() - began
     began = time.monotonic()
     with psycopg.connect(_plain(bench.url)) as conn:
-        _bulk(conn, bench, subjects, kits, audit, site_stock_share)
+        _bulk(conn, bench, subjects, kits, audit, site_stock_share, bulk_sites)
         conn.commit()
     report.seconds["bulk COPY and hashing"] = time.monotonic() - began
     began = time.monotonic()
@@ -130,6 +182,7 @@ def _bulk(
     kits: int,
     audit: int,
     site_stock_share: float,
+    bulk_sites: int = 0,
 ) -> None:
     q = conn.execute
     rng = random.Random("scale-100x")
@@ -173,6 +226,7 @@ def _bulk(
         (import_id, f"{import_id:064x}", kits - existing_kits, now),
     )
     chain = _Chain(head_seq, head_hash)
+    homes = _add_sites(conn, bench, bulk_sites, chain) if bulk_sites else bench.sites
     kit_rows: list[tuple[Any, ...]] = []
     kit_serial = 0
 
@@ -191,10 +245,12 @@ def _bulk(
     dk_rows: list[tuple[Any, ...]] = []
     strata = sorted(slots)
     today = now.date()
+    schedule = bench.study.schedule.visits()
     for n in range(subjects):
-        site = bench.sites[n % len(bench.sites)]
+        site = homes[n % len(homes)]
         coordinator, pharmacist = bench.coordinator(site), bench.pharmacist(site)
-        day_one = today - timedelta(days=60 + n % 300)
+        # recruited over nine months, none past the last visit (336 days): all on treatment
+        day_one = today - timedelta(days=60 + n % 270)
         body = randomize_body(rng, day_one)
         stratum = _stratum(body["eligibility"])
         if used[stratum] >= len(slots[stratum]):
@@ -218,22 +274,26 @@ def _bulk(
             (rand_id, subject_id, slot_id, number, "phase_ii", "P2", stratum, at, coordinator,
              day_one, weight, Decimal("1.2"), dose, vials, volume, _js(body["eligibility"]))
         )  # fmt: skip
-        for visit, offset, who in (("D1", 0, coordinator), ("W4", 28, pharmacist)):
+        for visit in schedule:
+            if visit.day_offset > (today - day_one).days:
+                break  # dosed at every visit due so far: the next one is still to come
+            offset, code = visit.day_offset, visit.code
+            who = coordinator if visit.index == 0 else pharmacist
             disp_id = next_id["dispensings"] + len(disp_rows)
             disp_rows.append(
-                (disp_id, subject_id, visit, 0 if visit == "D1" else 1,
-                 day_one + timedelta(days=offset), weight, weight, Decimal("1.2"), dose, vials,
-                 volume, at + timedelta(days=offset), who)
+                (disp_id, subject_id, code, visit.index, day_one + timedelta(days=offset),
+                 weight, weight, Decimal("1.2"), dose, vials, volume,
+                 at + timedelta(days=offset), who)
             )  # fmt: skip
             numbers = [new_kit(arm, "dispensed", site) for _ in range(vials)]
             for number_ in numbers:
                 dk_rows.append((next_id["dispensed_kits"] + len(dk_rows), disp_id, number_))
             role = "site_coordinator" if who == coordinator else "pharmacist"
-            chain.add(who, role, "subject.dispense", "subject", subject_id, visit=visit,
+            chain.add(who, role, "subject.dispense", "subject", subject_id, visit=code,
                       kits=numbers)  # fmt: skip
             for number_ in numbers:
                 chain.add(who, role, "kit.dispensed", "kit", number_, status="dispensed")
-            if visit == "D1":
+            if visit.index == 0:
                 chain.add(coordinator, "site_coordinator", "subject.randomize", "subject",
                           subject_id, randomization_number=number, slot_id=slot_id,
                           slot_sequence=sequence)  # fmt: skip

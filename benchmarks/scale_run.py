@@ -1,9 +1,10 @@
 """`python -m benchmarks.scale_run`: PostgreSQL at scale, in parts that can be skipped.
 
 - build: the base bench database (as benchmarks.run sets it up) and one at `--scale` times the
-  IMC-002 trial (benchmarks/scale.py), with the bulk build's time;
+  IMC-002 trial (benchmarks/scale.py), with the bulk build's time; with `--bulk-sites`, a
+  second one where the trial grows by sites instead of by subjects per site;
 - costs: CPU per request and p50 of randomize, dispense, inventory read and the enrolment
-  report on both, side by side (benchmarks/costs.py);
+  report on each, side by side (benchmarks/costs.py);
 - plans: the statements of each kind EXPLAINed on the large database (benchmarks/plans.py);
 - multi: N server processes on one database (benchmarks/multiproc.py);
 - open-loop: Poisson arrivals at rising rates, service and ceiling (benchmarks/openloop.py).
@@ -36,6 +37,17 @@ def _base(workdir: Path, room: int) -> BenchDatabase:
     return set_up("postgresql", workdir, room, 32)
 
 
+def _build(args: argparse.Namespace, workdir: Path, bulk_sites: int) -> tuple[BenchDatabase, Any]:
+    return build(
+        workdir,
+        subjects=args.scale * BASE_SUBJECTS,
+        kits=args.scale * 6000,
+        audit=args.scale * 10_000,
+        site_stock_share=args.site_stock_share,
+        bulk_sites=bulk_sites,
+    )
+
+
 def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     report: dict[str, Any] = {"scale": args.scale, "parts": sorted(args.parts)}
     made: list[str] = []
@@ -43,13 +55,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         big = base = None
         if {"costs", "plans"} & args.parts:
             _log(f"building the {args.scale}x database")
-            big, built = build(
-                workdir,
-                subjects=args.scale * BASE_SUBJECTS,
-                kits=args.scale * 6000,
-                audit=args.scale * 10_000,
-                site_stock_share=args.site_stock_share,
-            )
+            big, built = _build(args, workdir, 0)
             made.append(big.url)
             report["build"] = vars(built)
             _log(f"built: {built.seconds}")
@@ -61,10 +67,24 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             base = _base(workdir, 2000)
             made.append(base.url)
             report["costs"] = {}
-            for label, bench in (("base", base), (f"{args.scale}x", big)):
+            shapes = [("base", base), (f"{args.scale}x", big)]
+            for label, bench in shapes:
                 _log(f"costs on {label}")
                 report["costs"][label] = costs.measure(
                     bench, args.requests, log=workdir / f"costs-{label}.log"
+                )
+            if args.bulk_sites:
+                # one 100x database at a time: the first is dropped before the second is built
+                drop_database(big.url)
+                made.remove(big.url)
+                label = f"{args.scale}x by sites"
+                _log(f"building the {label} database ({args.bulk_sites} more sites)")
+                wide, built = _build(args, workdir, args.bulk_sites)
+                made.append(wide.url)
+                report["build_by_sites"] = vars(built) | {"bulk_sites": args.bulk_sites}
+                _log(f"costs on {label}")
+                report["costs"][label] = costs.measure(
+                    wide, args.requests, log=workdir / "costs-by-sites.log"
                 )
         if "multi" in args.parts:
             _log("multi-process")
@@ -104,22 +124,30 @@ def markdown(report: dict[str, Any]) -> str:
             "audit entries; " + ", ".join(f"{k} {v:.1f} s" for k, v in b["seconds"].items()),
             "",
         ]
-    if "costs" in report:
-        (base_label, base), (big_label, big) = report["costs"].items()
+    if "build_by_sites" in report:
+        b = report["build_by_sites"]
         lines += [
-            f"| request | {base_label} CPU ms | {big_label} CPU ms | CPU ratio "
-            f"| {base_label} p50 ms | {big_label} p50 ms | p50 ratio | errors |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|",
+            f"Build by sites: {b['bulk_sites']:,} more sites; "
+            + ", ".join(f"{k} {v:.1f} s" for k, v in b["seconds"].items()),
+            "",
         ]
-        for kind in costs.KINDS:
-            a, z = base[kind], big[kind]
-            lines.append(
-                f"| {kind} | {a['cpu_ms_per_request']:.1f} | {z['cpu_ms_per_request']:.1f} "
-                f"| {z['cpu_ms_per_request'] / a['cpu_ms_per_request']:.2f} "
-                f"| {a['p50_ms']:.1f} | {z['p50_ms']:.1f} | {z['p50_ms'] / a['p50_ms']:.2f} "
-                f"| {a['errors']} / {z['errors']} |"
-            )
-        lines.append("")
+    if "costs" in report:
+        (base_label, base), *others = report["costs"].items()
+        for big_label, big in others:
+            lines += [
+                f"| request | {base_label} CPU ms | {big_label} CPU ms | CPU ratio "
+                f"| {base_label} p50 ms | {big_label} p50 ms | p50 ratio | errors |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|",
+            ]
+            for kind in costs.KINDS:
+                a, z = base[kind], big[kind]
+                lines.append(
+                    f"| {kind} | {a['cpu_ms_per_request']:.1f} | {z['cpu_ms_per_request']:.1f} "
+                    f"| {z['cpu_ms_per_request'] / a['cpu_ms_per_request']:.2f} "
+                    f"| {a['p50_ms']:.1f} | {z['p50_ms']:.1f} | {z['p50_ms'] / a['p50_ms']:.2f} "
+                    f"| {a['errors']} / {z['errors']} |"
+                )
+            lines.append("")
     if "plans" in report:
         for kind, rows in report["plans"].items():
             lines += [f"## Plans: {kind} ({len(rows)} statements)", ""]
@@ -163,6 +191,13 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=0.0,
         help="share of the bulk kits not dispensed that sit at the sites (else at the depot)",
+    )
+    parser.add_argument(
+        "--bulk-sites",
+        type=int,
+        default=640,
+        help="for the costs, a second large database whose bulk subjects go to this many more "
+        "sites (about 31 each at 100x), the measured site keeping the base's size; 0: skip it",
     )
     parser.add_argument("--requests", type=int, default=40, help="per kind, for the costs")
     parser.add_argument("--processes", type=int, default=2)
