@@ -93,10 +93,16 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
+_OUTSIDE_BODY = ("query", "path", "header")
+
+
 def field_of(loc: tuple[Any, ...], error_type: str = "") -> str:
     if error_type == "json_invalid":  # loc is ("body", character offset): no field to name
         return "body"
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    if loc and loc[0] in _OUTSIDE_BODY:
+        # a repeatable query parameter (?status=a&status=b) is named, not its position in a list
+        loc = tuple(p for p in loc if not isinstance(p, int))
+    parts = [str(p) for p in loc if p not in ("body", *_OUTSIDE_BODY)]
     return ".".join(parts) or "body"
 
 
@@ -107,7 +113,13 @@ def message_of(error: dict[str, Any]) -> str:
         return "this field is not expected"
     if error["type"] == "json_invalid":
         return "the body is not valid JSON"
-    return str(error["msg"]).removeprefix("Value error, ")
+    message = str(error["msg"]).removeprefix("Value error, ")
+    sent = error.get("input")
+    if error["loc"] and error["loc"][0] == "query" and isinstance(sent, str) and len(sent) <= 40:
+        # a query value is in the address the user typed: echo it (never a body value, which
+        # may be a password)
+        return f"{message} (got {sent!r})"
+    return message
 
 
 def record_invalid_command(request: Request, body: Any, fields: list[str]) -> None:

@@ -113,6 +113,7 @@ def test_a_query_parameter_outside_its_enum_is_refused(client: TestClient) -> No
     refused = client.get("/api/v1/admin/kits", params={"status": "bogus"}, headers=monitor)
     body = assert_problem(refused, 422, "validation_error")
     assert [e["field"] for e in body["errors"]] == ["status"]
+    assert "(got 'bogus')" in body["detail"] and "'available'" in body["detail"]
     available = client.get("/api/v1/admin/kits", params={"status": "available"}, headers=monitor)
     assert available.status_code == 200 and available.json()
     assert {kit["status"] for kit in available.json()} == {"available"}

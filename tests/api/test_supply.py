@@ -448,6 +448,11 @@ def test_the_inventory_lists_the_kits_on_hand_and_the_dispensed_ones_when_asked(
         )
     )
     assert len(both["kits"]) == dispensed + on_hand["by_status"]["available"]
-    assert_problem(
-        client.get(url, params={"status": "sold"}, headers=pharmacist), 422, "validation_error"
+    refused = assert_problem(
+        client.get(url, params=[("status", "dispensed"), ("status", "sold")], headers=pharmacist),
+        422,
+        "validation_error",
     )
+    # the parameter is named as the user wrote it, with the value that was refused
+    assert [e["field"] for e in refused["errors"]] == ["status"]
+    assert "(got 'sold')" in refused["errors"][0]["message"]

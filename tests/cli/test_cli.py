@@ -95,6 +95,8 @@ def test_a_missing_database_file_is_named_and_not_created(tmp_path: Path) -> Non
         code, output = result.exit_code, result.output
         assert code == 1 and f"No database at {missing}" in output, output
         assert "--database-url" in output and "irt db upgrade" in output
+    code, output = irt("serve", "--database-url", f"sqlite:///{missing}")
+    assert code == 1 and f"No database at {missing}" in output, output
     assert not missing.exists()
 
 
