@@ -119,7 +119,7 @@ def enrolment(
                 site_id,
                 registered=sum(s.count for s in here),
                 randomized=sum(by_scope.values()),
-                by_scope={scope: by_scope[scope] for _, scope, _ in scopes},
+                by_scope={scope: by_scope.get(scope, 0) for _, scope, _ in scopes},
                 by_status=status_counts(here),
             )
         )
@@ -134,12 +134,16 @@ def enrolment(
     )
 
 
+_STATUSES = tuple(status.value for status in SubjectStatus)
+
+
 def status_counts(subjects: Iterable[Enrolled]) -> dict[str, int]:
     """Subjects per lifecycle status, in the lifecycle's order, every status named."""
     counts: Counter[str] = Counter()
     for s in subjects:
         counts[s.status] += s.count
-    return {status.value: counts[status.value] for status in SubjectStatus}
+    # .get: a Counter's missing key goes through a Python-level __missing__, per site and status
+    return {status: counts.get(status, 0) for status in _STATUSES}
 
 
 # --- expiry outlook ---------------------------------------------------------------------------

@@ -19,9 +19,13 @@ class Actor:
         """The role the audit trail records: the user's, or `system` for the service itself."""
         return "system" if self.is_system else str(self.role)
 
+    @property
+    def sees_every_site(self) -> bool:
+        """Study-level roles see every site; site roles only their own."""
+        return self.role not in SITE_ROLES
+
     def sees_site(self, site_id: str) -> bool:
-        """Site roles see their own sites; study-level roles see every site."""
-        return self.role not in SITE_ROLES or site_id in self.site_ids
+        return self.sees_every_site or site_id in self.site_ids
 
 
 def job(name: str, role: Role = Role.SPONSOR_ADMIN) -> Actor:

@@ -26,7 +26,7 @@ from app.domain.csv_cells import csv_records
 from app.domain.errors import not_found, validation_error
 from app.domain.forecast import site_need
 from app.domain.resupply import depot_shippable, order_quantities, shipment_due
-from app.domain.roles import SITE_ROLES, Role
+from app.domain.roles import Role
 from app.domain.study import StudyDefinition
 from app.services.actor import Actor
 from app.services.depot_shelf import shippable_counts
@@ -258,7 +258,7 @@ def _forecast(
         _site(session, study=study, site=site, today=today, horizon_days=horizon) for site in active
     )
     depots: tuple[DepotForecast, ...] = ()
-    if actor.role not in SITE_ROLES and site_id is None:
+    if actor.sees_every_site and site_id is None:
         depots = tuple(
             _depot(session, study=study, depot=depot, sites=sites, today=today)
             for depot in session.execute(select(Depot).order_by(Depot.id)).scalars()

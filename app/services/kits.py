@@ -13,7 +13,6 @@ from app.db.models import Depot, Kit, KitImport
 from app.domain.errors import Conflict, InvalidInput, not_found
 from app.domain.kits import KitListError, KitStatus, KitTransitionError, check_transition
 from app.domain.kits import parse_kit_list as parse
-from app.domain.roles import SITE_ROLES
 from app.domain.signatures import Signature, with_signature
 from app.domain.study import StudyDefinition
 from app.services import audit, environment
@@ -137,7 +136,7 @@ def get_kit(session: Session, *, kit_number: str, actor: Actor) -> Kit:
     """The kit, or 404 if it does not exist or is at a site the user cannot see."""
     kit = session.get(Kit, kit_number)
     visible = kit is not None and (
-        actor.sees_site(kit.site_id) if kit.site_id else actor.role not in SITE_ROLES
+        actor.sees_site(kit.site_id) if kit.site_id else actor.sees_every_site
     )
     if kit is None or not visible:
         raise not_found(f"Kit {kit_number}")
