@@ -130,6 +130,8 @@ def explain(bench: BenchDatabase, captured: dict[str, list[tuple[str, Any]]]) ->
             rows = []
             for statement, params in statements:
                 text = " ".join(statement.split())
+                if isinstance(params, list | tuple) and params and isinstance(params[0], dict):
+                    params = params[0]  # an executemany (the audit entries): its first row
                 try:
                     plan = conn.execute(
                         "EXPLAIN (FORMAT JSON) " + statement, params or None
