@@ -9,6 +9,7 @@ from typing import Annotated, NoReturn, TypeVar
 
 import typer
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session
 
 from app.db.engine import Database
@@ -44,8 +45,17 @@ def command_group(help_text: str) -> typer.Typer:
 
 
 def resolve_url(database_url: str | None) -> str:
-    """The option (or IRT_DATABASE_URL) wins; otherwise the settings' default database."""
-    return database_url or get_settings().database_url
+    """The option (or IRT_DATABASE_URL) wins; otherwise the settings' default database. One
+    that cannot be read is refused in a line (not echoed: it may hold a password)."""
+    url = database_url or get_settings().database_url
+    try:
+        make_url(url)
+    except ArgumentError:
+        fail(
+            "The database URL (--database-url or IRT_DATABASE_URL) cannot be read. Write it "
+            "as sqlite:///path/to/file.db or postgresql+psycopg://user@host/database."
+        )
+    return url
 
 
 def fail(message: str) -> NoReturn:

@@ -347,6 +347,14 @@ class Dispensing(Base):
             sqlite_where=text("entered_in_error_at IS NULL"),
             postgresql_where=text("entered_in_error_at IS NULL"),
         ),
+        # the latest standing dispensing of a subject, read directly (migration 0018)
+        Index(
+            "ix_dispensings_standing_order",
+            "subject_id",
+            "visit_index",
+            sqlite_where=text("entered_in_error_at IS NULL"),
+            postgresql_where=text("entered_in_error_at IS NULL"),
+        ),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"), index=True)

@@ -87,6 +87,14 @@ def test_serve_refuses_an_unmigrated_database(tmp_path: Path) -> None:
     assert code == 1 and "irt db upgrade" in output
 
 
+def test_a_database_url_that_cannot_be_read_is_refused_in_a_line() -> None:
+    for command in (("report", "enrolment"), ("serve",)):
+        result = runner.invoke(app, [*command, "--database-url", "no-such:/secret@x"])
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+        assert "database URL (--database-url or IRT_DATABASE_URL) cannot be read" in result.output
+        assert "secret" not in result.output and "Traceback" not in result.output
+
+
 def test_a_missing_database_file_is_named_and_not_created(tmp_path: Path) -> None:
     """A wrong path (or no --database-url) is told as such; no empty file is left behind."""
     missing = tmp_path / "irt.db"
