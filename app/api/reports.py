@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app.api.deps import DB, StudyDep, require
 from app.api.downloads import CSV_RESPONSE, csv_download
@@ -45,10 +45,16 @@ class StratumLineOut(BaseModel):
     randomized: int
 
 
+_EVER_REGISTERED = "Every subject ever registered, whatever their status now."
+_EVER_RANDOMIZED = (
+    "Every subject ever randomized (discontinued, withdrawn and completed ones included)."
+)
+
+
 class SiteLineOut(BaseModel):
     site_id: str
-    registered: int
-    randomized: int
+    registered: int = Field(description=_EVER_REGISTERED)
+    randomized: int = Field(description=_EVER_RANDOMIZED)
     by_scope: dict[str, int]
     by_status: dict[str, int]
     """Subjects per lifecycle status (app/domain/lifecycle.py), every status named."""
@@ -57,11 +63,12 @@ class SiteLineOut(BaseModel):
 class EnrolmentOut(BaseModel):
     site_ids: list[str]
     target: int
-    registered: int
-    randomized: int
-    """Every subject ever randomized (discontinued, withdrawn and completed ones included)."""
-    by_status: dict[str, int]
-    """The reader's subjects per lifecycle status; `randomized` there: still on treatment."""
+    registered: int = Field(description=_EVER_REGISTERED)
+    randomized: int = Field(description=_EVER_RANDOMIZED)
+    by_status: dict[str, int] = Field(
+        description="The reader's subjects per lifecycle status today: `registered` there "
+        "counts those not yet randomized, `randomized` those still on treatment."
+    )
     stages: list[StageLineOut]
     strata: list[StratumLineOut]
     sites: list[SiteLineOut]
