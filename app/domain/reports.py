@@ -188,6 +188,8 @@ class StockKit:
     location: str
     status: str
     expiry_date: date
+    count: int = 1
+    """Kits alike in all of the above, counted once (the service counts them in SQL)."""
 
 
 @dataclass(frozen=True)
@@ -220,20 +222,23 @@ def expiry_outlook(
             grouped[kit.location].append(kit)
     report = []
     for name, kind in locations:
-        here = grouped[name]
+        here = [k for k in grouped[name] if k.count > 0]
         stock = [k for k in here if k.status in STOCK_STATUSES]
         by_window = dict.fromkeys((w.label for w in windows), 0)
         for kit in stock:
             days = (kit.expiry_date - today).days
             window = next(w for w in windows if w.holds(days))
-            by_window[window.label] += 1
+            by_window[window.label] += kit.count
+        by_status: Counter[str] = Counter()
+        for kit in here:
+            by_status[kit.status] += kit.count
         report.append(
             LocationStock(
                 location=name,
                 kind=kind,
-                total=len(here),
-                by_status=dict(sorted(Counter(k.status for k in here).items())),
-                in_stock=len(stock),
+                total=sum(k.count for k in here),
+                by_status=dict(sorted(by_status.items())),
+                in_stock=sum(k.count for k in stock),
                 by_window=by_window,
                 next_expiry=min((k.expiry_date for k in stock), default=None),
             )

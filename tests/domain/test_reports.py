@@ -118,6 +118,23 @@ def test_outlook_counts_stock_by_window_and_every_kit_by_status(stock: list[Stoc
 
 
 @PROPERTY
+@given(st.lists(kits, max_size=80))
+def test_kits_counted_alike_report_as_each_one(stock: list[StockKit]) -> None:
+    """The service counts alike kits in SQL (`count`); the outlook is the same as over each
+    kit on its own."""
+    alike = Counter((k.location, k.status, k.expiry_date) for k in stock)
+    grouped = [StockKit(*key, count=n) for key, n in alike.items()]
+    locations = [("DE01", "site"), ("DE02", "site"), ("DEPOT-EU", "depot")]
+
+    def outlook(over: list[StockKit]) -> object:
+        return expiry_outlook(
+            over, locations=locations, today=TODAY, windows=expiry_windows(30, 60)
+        )
+
+    assert outlook(grouped) == outlook(stock)
+
+
+@PROPERTY
 @given(st.lists(enrolled(), max_size=60))
 def test_subjects_counted_alike_report_as_each_one(subjects: list[Enrolled]) -> None:
     """The service counts alike subjects in SQL (`count`); the report is the same as over each
