@@ -4,7 +4,8 @@ One client sends each request kind one after the other to a one-worker server, s
 phase adds to the server's processes and to the database backends serving them is that kind's
 own cost, however busy the rest of the machine is (the wall-clock p50 is not: read it as such).
 Kinds: randomize (day 1 four weeks back, with its kits), dispense (week 4 of those subjects),
-inventory read (a site's stock, as its pharmacist), report (enrolment, as the sponsor)."""
+inventory read (a site's stock, as its pharmacist), report (enrolment, as the sponsor), stock
+report (inventory and expiry outlook of every site and depot, as the supply manager)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from benchmarks.load import percentile, randomize_body
 from benchmarks.server import running_server, worker_pids
 from benchmarks.setup import PASSWORD, BenchDatabase
 
-KINDS = ("randomize", "dispense", "inventory", "report")
+KINDS = ("randomize", "dispense", "inventory", "report", "stock report")
 TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
 
 
@@ -107,6 +108,7 @@ def measure(bench: BenchDatabase, requests: int, log: Path | None = None) -> dic
         coordinator = login(http, bench.coordinator(site))
         pharmacist = login(http, bench.pharmacist(site))
         sponsor = login(http, "sponsor")
+        supply = login(http, "supply")
         meter = _Meter(srv.pid, bench.url)
         run = uuid.uuid4().hex[:6]
 
@@ -133,14 +135,18 @@ def measure(bench: BenchDatabase, requests: int, log: Path | None = None) -> dic
         def report(i: int) -> httpx.Response:
             return http.get("/api/v1/reports/enrolment", headers=sponsor)
 
+        def stock_report(i: int) -> httpx.Response:
+            return http.get("/api/v1/reports/inventory", headers=supply)
+
         calls: dict[str, Callable[[int], httpx.Response]] = {
             "randomize": randomize,
             "dispense": dispense,
             "inventory": inventory,
             "report": report,
+            "stock report": stock_report,
         }
         for kind in KINDS:
-            calls[kind](0 if kind in ("inventory", "report") else requests)  # warm-up
+            calls[kind](requests if kind in ("randomize", "dispense") else 0)  # warm-up
         for kind in KINDS:
             latencies: list[float] = []
             errors = 0

@@ -88,6 +88,7 @@ def capture(bench: BenchDatabase) -> dict[str, list[tuple[str, Any]]]:
         coordinator = token(bench.coordinator(site))
         pharmacist = token(bench.pharmacist(site))
         sponsor = token("sponsor")
+        supply = token("supply")
         requests: dict[str, Callable[[], Any]] = {
             "randomize": lambda: http.post(
                 f"/api/v1/subjects/{subject}/randomize",
@@ -105,6 +106,7 @@ def capture(bench: BenchDatabase) -> dict[str, list[tuple[str, Any]]]:
             ),
             "inventory": lambda: http.get(f"/api/v1/sites/{site}/inventory", headers=pharmacist),
             "report": lambda: http.get("/api/v1/reports/enrolment", headers=sponsor),
+            "stock report": lambda: http.get("/api/v1/reports/inventory", headers=supply),
         }
         for kind, call in requests.items():
             with _captured() as seen:
