@@ -9,7 +9,7 @@ from typing import Annotated, NoReturn, TypeVar
 
 import typer
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session
 
 from app.db.engine import Database
@@ -89,6 +89,9 @@ def open_database(database_url: str | None) -> Database:
             typer.secho(f"{LABEL}: this is a training database.", fg=typer.colors.YELLOW, err=True)
     except NotMigratedError as exc:
         fail(str(exc))
+    except DBAPIError as exc:  # wrong host, user or password: the driver's reason, in a line
+        reason = str(exc.orig).strip().splitlines()[-1] if exc.orig else type(exc).__name__
+        fail(f"Cannot open the database: {reason}")
     except (ValueError, OSError) as exc:
         fail(f"Audit checkpoints: {exc}")
     return db

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from app.cli.common import DatabaseUrl, fail, open_database, refuse_missing_file, resolve_url
+from app.cli.common import DatabaseUrl, fail, open_database, resolve_url
 from app.db.engine import Database
 from app.db.migrate import upgrade
 from app.db.models import Study
@@ -107,10 +107,8 @@ def serve(
     forwarded_allow_ips: ForwardedAllowIps = None,
 ) -> None:
     """Serve the API on a migrated database with a study loaded."""
-    url = resolve_url(database_url)
-    refuse_missing_file(url)
     run_server(
-        url,
+        resolve_url(database_url),
         host=host,
         port=port,
         workers=workers,

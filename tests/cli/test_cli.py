@@ -95,6 +95,16 @@ def test_a_database_url_that_cannot_be_read_is_refused_in_a_line() -> None:
         assert "secret" not in result.output and "Traceback" not in result.output
 
 
+def test_a_database_that_cannot_be_reached_is_refused_in_a_line() -> None:
+    """A wrong user or password: the driver's reason, not a traceback, and no password."""
+    unreachable = "postgresql+psycopg://no-such-user:secret-pw@127.0.0.1:1/none"
+    for command in (("report", "enrolment"), ("serve",)):
+        result = runner.invoke(app, [*command, "--database-url", unreachable])
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+        assert "Cannot open the database: " in result.output, result.output
+        assert "secret-pw" not in result.output and "Traceback" not in result.output
+
+
 def test_a_missing_database_file_is_named_and_not_created(tmp_path: Path) -> None:
     """A wrong path (or no --database-url) is told as such; no empty file is left behind."""
     missing = tmp_path / "irt.db"
