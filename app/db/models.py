@@ -333,28 +333,20 @@ class ShipmentKit(Base):
     """The stage pool the kit is shipped for; the kit takes it when it leaves the depot."""
 
 
+def _standing(name: str, *columns: str, unique: bool = False) -> Index:
+    where = text("entered_in_error_at IS NULL")  # a dispensing entered in error stays, marked
+    return Index(name, *columns, unique=unique, sqlite_where=where, postgresql_where=where)
+
+
 class Dispensing(Base):
     """One dosing visit of one subject: the weight, the dose and (in DispensedKit) the kits.
     One standing dispensing per visit; one entered in error stays, marked, beside it."""
 
     __tablename__ = "dispensings"
+    # over standing dispensings only: one per visit, and each subject's latest read directly
     __table_args__ = (
-        Index(
-            "uq_dispensings_standing_visit",
-            "subject_id",
-            "visit",
-            unique=True,
-            sqlite_where=text("entered_in_error_at IS NULL"),
-            postgresql_where=text("entered_in_error_at IS NULL"),
-        ),
-        # the latest standing dispensing of a subject, read directly (migration 0018)
-        Index(
-            "ix_dispensings_standing_order",
-            "subject_id",
-            "visit_index",
-            sqlite_where=text("entered_in_error_at IS NULL"),
-            postgresql_where=text("entered_in_error_at IS NULL"),
-        ),
+        _standing("uq_dispensings_standing_visit", "subject_id", "visit", unique=True),
+        _standing("ix_dispensings_standing_order", "subject_id", "visit_index"),  # 0018
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"), index=True)
