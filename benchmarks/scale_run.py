@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import costs, multiproc, openloop, plans
-from benchmarks.scale import BASE_SUBJECTS, build
+from benchmarks.scale import BASE_SUBJECTS, BuildReport, build
 from benchmarks.server import running_server
 from benchmarks.setup import BenchDatabase, drop_database, set_up
 
@@ -37,7 +37,9 @@ def _base(workdir: Path, room: int) -> BenchDatabase:
     return set_up("postgresql", workdir, room, 32)
 
 
-def _build(args: argparse.Namespace, workdir: Path, bulk_sites: int) -> tuple[BenchDatabase, Any]:
+def _build(
+    args: argparse.Namespace, workdir: Path, bulk_sites: int
+) -> tuple[BenchDatabase, BuildReport]:
     return build(
         workdir,
         subjects=args.scale * BASE_SUBJECTS,

@@ -64,9 +64,11 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(1)
 
 
-def refuse_missing_file(url: str) -> None:
-    """A SQLite file that is not there is named, not created empty (a wrong path or no
+def open_database(database_url: str | None) -> Database:
+    """The database, refused unless migrated: commands never run against an old schema. A
+    SQLite file that is not there is named, not created empty (a wrong path or no
     --database-url is the usual cause; `irt db upgrade` makes a new one)."""
+    url = resolve_url(database_url)
     path = make_url(url).database if make_url(url).get_backend_name() == "sqlite" else None
     if path not in (None, "", ":memory:") and not Path(str(path)).exists():
         fail(
@@ -74,13 +76,6 @@ def refuse_missing_file(url: str) -> None:
             "IRT_DATABASE_URL (the demo's is sqlite:///irt-demo.db); `irt db upgrade` creates "
             "a new one."
         )
-
-
-def open_database(database_url: str | None) -> Database:
-    """The database, refused unless migrated: commands never run against an old schema, nor
-    against a SQLite file that is not there (`refuse_missing_file`)."""
-    url = resolve_url(database_url)
-    refuse_missing_file(url)
     db = Database(url)
     try:
         ensure_migrated(db.engine)
