@@ -18,7 +18,8 @@ RESUPPLY = job("resupply")
 
 @supply_app.command("check")
 def supply_check(database_url: DatabaseUrl = None) -> None:
-    """Expire kits inside the do-not-dispense window and resupply every active site (daily)."""
+    """Expire kits inside the do-not-dispense window, resupply every active site, fold the kit
+    counts the stock report reads (daily)."""
     db = open_database(database_url)
     with db.read() as session:
         study = load_definition(session)

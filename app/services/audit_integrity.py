@@ -31,7 +31,7 @@ from app.db.randomization_counts import RandomizationCount
 from app.domain.audit_chain import ChainReport
 from app.domain.audit_replay import Discrepancy, ReplayReport, replay
 from app.domain.checkpoints import Checkpoint, CheckpointReport, check_chain
-from app.services import audit_parts, subject_counts
+from app.services import audit_parts, kit_counts, subject_counts
 from app.services.checkpoints import CheckpointLog, key_id, log_of
 
 
@@ -144,9 +144,13 @@ def _dose(row: Randomization | Dispensing) -> dict[str, Any]:
 
 def replay_trail(session: Session) -> ReplayReport:
     """Every business row the audit trail does not explain (app/domain/audit_replay.py), and
-    every kept randomization or subject count that differs from the rows it counts."""
+    every kept randomization, subject or kit count that differs from the rows it counts."""
     replayed = replay(_entries(session), business_rows(session))
-    drift = [*count_drift(session), *subject_counts.drift(session)]
+    drift = [
+        *count_drift(session),
+        *subject_counts.drift(session),
+        *kit_counts.drift(session),
+    ]
     if not drift:
         return replayed
     return replace(replayed, ok=False, discrepancies=[*replayed.discrepancies, *drift])

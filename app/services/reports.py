@@ -10,17 +10,17 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db.models import Depot, Kit, Site
+from app.db.models import Depot, Site
 from app.domain import reports as rules
 from app.domain.csv_cells import csv_text
 from app.domain.errors import not_found
 from app.domain.kits import KitStatus
 from app.domain.lifecycle import SubjectStatus
 from app.domain.study import PHASE_II_SCOPE, StudyDefinition
-from app.services import caps, subject_counts
+from app.services import caps, kit_counts, subject_counts
 from app.services.actor import Actor
 from app.services.emergency_unblinding import unblinding_log
 from app.services.stages import phase2_view
@@ -105,22 +105,6 @@ def enrolment_csv(report: dict[str, Any]) -> str:
 # --- inventory and expiry outlook ---------------------------------------------------------------
 
 
-def _stock_counts(session: Session, names: list[str], *, every: bool) -> list[rules.StockKit]:
-    """Kits per location, status and expiry date, counted in SQL: a study-wide report at 100
-    times the trial would otherwise read 600,000 kits into Python. `every`: the reader sees
-    every location, so none is named in the statement (a site role's few are)."""
-    location = func.coalesce(Kit.site_id, Kit.depot_id)
-    statement = select(location, Kit.status, Kit.expiry_date, func.count()).group_by(
-        location, Kit.status, Kit.expiry_date
-    )
-    if not every:
-        statement = statement.where(
-            or_(Kit.site_id.in_(names), and_(Kit.site_id.is_(None), Kit.depot_id.in_(names)))
-        )
-    rows = session.connection().execute(statement)
-    return [rules.StockKit(str(where), status, expiry, int(n)) for where, status, expiry, n in rows]
-
-
 def inventory(
     session: Session,
     *,
@@ -137,7 +121,7 @@ def inventory(
     if every:
         depots = session.execute(select(Depot.id).order_by(Depot.id)).scalars()
         locations += [(d, "depot") for d in depots]
-    kits = _stock_counts(session, [name for name, _ in locations], every=every)
+    kits = kit_counts.stock(session, names=None if every else [name for name, _ in locations])
     supply = study.supply
     windows = rules.expiry_windows(supply.do_not_dispense_days, supply.do_not_ship_days)
     outlook = rules.expiry_outlook(kits, locations=locations, today=today, windows=windows)

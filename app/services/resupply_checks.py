@@ -12,6 +12,7 @@ from sqlalchemy import select
 from app.db.engine import Database
 from app.db.models import Site
 from app.domain.study import StudyDefinition
+from app.services import kit_counts
 from app.services.actor import Actor
 from app.services.locks import lock_site
 from app.services.resupply import check_site
@@ -27,7 +28,7 @@ class SiteCheck:
 
 def check_every_site(*, db: Database, study: StudyDefinition, actor: Actor) -> list[SiteCheck]:
     """Check every active site (expire what may no longer be dispensed, request what is short),
-    committing site by site."""
+    committing site by site; then fold the kit count changes (app/services/kit_counts.py)."""
     with db.read() as session:
         site_ids = list(
             session.execute(select(Site.id).where(Site.active).order_by(Site.id)).scalars()
@@ -43,4 +44,6 @@ def check_every_site(*, db: Database, study: StudyDefinition, actor: Actor) -> l
                 today=utcnow().date(),
             )
             checks.append(SiteCheck(site_id, shipment.id if shipment else None))
+    with writing(db) as session:  # the day's kit moves into the kept counts the stock report reads
+        kit_counts.fold(session)
     return checks
