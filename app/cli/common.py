@@ -72,9 +72,9 @@ def open_database(database_url: str | None) -> Database:
     path = make_url(url).database if make_url(url).get_backend_name() == "sqlite" else None
     if path not in (None, "", ":memory:") and not Path(str(path)).exists():
         fail(
-            f"No database at {path}. Name the study's database with --database-url or "
-            "IRT_DATABASE_URL (the demo's is sqlite:///irt-demo.db); `irt db upgrade` creates "
-            "a new one."
+            f"No database at {Path(str(path)).absolute()}. Name the study's database with "
+            "--database-url or IRT_DATABASE_URL (the demo's is sqlite:///irt-demo.db, in the "
+            "folder `make demo` ran in); `irt db upgrade` creates a new one."
         )
     db = Database(url)
     try:

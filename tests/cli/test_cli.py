@@ -118,6 +118,15 @@ def test_a_missing_database_file_is_named_and_not_created(tmp_path: Path) -> Non
     assert not missing.exists()
 
 
+def test_a_missing_database_is_named_by_its_whole_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relative URL names the file where it was looked for, not only as typed."""
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["report", "enrolment", "--database-url", "sqlite:///irt.db"])
+    assert result.exit_code == 1 and f"No database at {tmp_path / 'irt.db'}." in result.output
+
+
 def test_demo_sets_up_a_servable_study(db_url: str, tmp_path: Path) -> None:
     code, output = irt("demo", "--database-url", db_url, "--no-serve", "--password", "pw-123456")
     assert code == 1 and "at least 12 characters" in output  # the password policy, first

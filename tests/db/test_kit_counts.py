@@ -4,6 +4,7 @@ move, read by the stock report, and named by the monitor's check when edited by 
 
 from __future__ import annotations
 
+import random
 import threading
 from collections import Counter
 from typing import Any
@@ -13,7 +14,8 @@ from sqlalchemy import text
 
 from app.db.engine import Database
 from app.db.migrate import alembic_config
-from app.services import audit_integrity, kit_counts, reports
+from app.services import audit_integrity, kit_counts, kits, reports
+from app.services.demo import demo_kit_list
 from app.services.transaction import utcnow, writing
 from tests.support.caps import SPONSOR, STUDY, randomize_many
 
@@ -236,3 +238,16 @@ def test_a_count_edited_by_hand_fails_the_monitors_check(demo_db: Database) -> N
     drift = [d for d in report.replay.discrepancies if d.table == "kit_counts"]
     assert not report.ok and len(drift) == 1 and drift[0].key.startswith("US01/")
     assert int(drift[0].found) == int(drift[0].recorded) + 5
+
+
+def test_the_demo_set_up_and_a_kit_import_leave_nothing_to_fold(demo_db: Database) -> None:
+    """The two moments that move thousands of kits at once fold what they moved: the stock
+    report reads kept rows, not a change per kit, from the start."""
+    assert _pending(demo_db) == 0 and _kept(demo_db, pending=False) == _kits(demo_db)
+    before = sum(_kits(demo_db).values())
+    today = utcnow().date()
+    text_ = demo_kit_list(study=STUDY, today=today, per_content=50, rng=random.Random(7))
+    with writing(demo_db) as session:
+        kits.import_kit_list(session, study=STUDY, actor=SPONSOR, text=text_, today=today)
+    assert sum(_kits(demo_db).values()) == before + 50 * len(STUDY.contents)
+    assert _pending(demo_db) == 0 and _kept(demo_db, pending=False) == _kits(demo_db)
