@@ -16,9 +16,10 @@ from app.db.engine import Database
 from app.db.migrate import upgrade
 from app.domain.roles import Role
 from app.domain.study import StudyDefinition
-from app.services import kit_counts, shipments, stages, study_setup
+from app.services import shipments, stages, study_setup
 from app.services.actor import SYSTEM
 from app.services.demo import set_up_demo
+from app.services.kit_counts import fold_kit_counts
 from app.services.locks import lock_site
 from app.services.resupply import check_site
 from app.services.transaction import utcnow, writing
@@ -199,5 +200,4 @@ def open_phase_ii(db: Database, study: StudyDefinition) -> None:
                     shipment_id=shipment.id,
                     receipt=shipments.Receipt(),
                 )
-    with writing(db) as session:  # the set-up's kit moves folded, as the daily supply job does
-        kit_counts.fold(session)
+    fold_kit_counts(db)  # the set-up's kit moves folded, as the daily supply job does

@@ -17,6 +17,7 @@ from app.domain import signatures as meanings
 from app.domain.study import StudyDefinition
 from app.services import attempts, kits, signatures, sites, stages
 from app.services.actor import Actor
+from app.services.kit_counts import fold_kit_counts
 from app.services.results import CohortOut, Phase2Out, SiteActivatedOut, SiteOut
 from app.services.resupply_checks import check_every_site
 from app.services.signatures import SignatureInput
@@ -175,6 +176,8 @@ def import_kit_list(
         meaning=meanings.kit_list_meaning(digest),
     )
     with writing(db) as session:
-        return kits.import_kit_list(
+        imported = kits.import_kit_list(
             session, study=study, actor=actor, text=text, today=utcnow().date(), signature=signed
         )
+    fold_kit_counts(db)  # thousands of kits at once: kept before the stock report reads them
+    return imported

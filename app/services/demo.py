@@ -13,8 +13,9 @@ from app.domain.environment import Mode, mark_file
 from app.domain.kits import generate_kit_list, kit_list_csv
 from app.domain.roles import Role
 from app.domain.study import StudyDefinition
-from app.services import kit_counts, kits, lists, shipments, sites, stages, study_setup
+from app.services import kits, lists, shipments, sites, stages, study_setup
 from app.services.actor import job
+from app.services.kit_counts import fold_kit_counts
 from app.services.transaction import utcnow, writing
 
 DEMO = job("demo")
@@ -180,5 +181,5 @@ def set_up_demo(
                     shipment_id=shipment_id,
                     receipt=shipments.Receipt(),
                 )
-        kit_counts.fold(session)  # the set-up's kit moves, as the daily job would fold them
+    fold_kit_counts(db)  # the set-up's kit moves, as the daily job would fold them
     return users

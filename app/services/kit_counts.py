@@ -23,10 +23,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from app.db.engine import Database
 from app.db.kit_counts import KitCount, KitCountChange
 from app.db.models import Kit
 from app.domain.audit_replay import Discrepancy
 from app.domain.reports import StockKit
+from app.services.transaction import writing
 
 Key = tuple[str, str, str, date]
 """site ('' at a depot or in no place), depot ('' for none), status, expiry date."""
@@ -99,6 +101,13 @@ def fold(session: Session) -> int:
         session.execute(_UPSERT, moved)
         session.execute(text("DELETE FROM kit_counts WHERE kits = 0"))
     return len(changes)
+
+
+def fold_kit_counts(db: Database) -> int:
+    """`fold` in a transaction of its own: the fold's lock is never taken while the audit chain
+    head is held (app/services/locks.py), so no writer waits for it in the other order."""
+    with writing(db) as session:
+        return fold(session)
 
 
 def drift(session: Session) -> list[Discrepancy]:

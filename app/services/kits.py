@@ -15,7 +15,7 @@ from app.domain.kits import KitListError, KitStatus, KitTransitionError, check_t
 from app.domain.kits import parse_kit_list as parse
 from app.domain.signatures import Signature, with_signature
 from app.domain.study import StudyDefinition
-from app.services import audit, environment, kit_counts
+from app.services import audit, environment
 from app.services.actor import Actor
 from app.services.blinded_views import iso_utc
 from app.services.transaction import utcnow
@@ -124,7 +124,6 @@ def import_kit_list(
             signature,
         ),
     )
-    kit_counts.fold(session)  # thousands of kits at once: counted before the stock report reads
     return {
         "import_id": batch.id,
         "sha256": digest,

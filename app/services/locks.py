@@ -1,7 +1,8 @@
 """Locks (PostgreSQL row and advisory locks; SQLite's BEGIN IMMEDIATE already serializes
 writers). Work on one site's or one depot's stock locks its row; a randomization locks its
 stratum. Lock order: study, subject, site, stratum, depot, audit chain head (always last); a row
-locked once is not asked for again in the same transaction (app/services/unit_reads.py)."""
+locked once is not asked for again in the same transaction (app/services/unit_reads.py). The kit
+count fold's lock is taken only in a transaction of its own (app/services/kit_counts.py)."""
 
 from __future__ import annotations
 

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from app.db.engine import Database
 from app.db.models import Site
 from app.domain.study import StudyDefinition
-from app.services import kit_counts
 from app.services.actor import Actor
+from app.services.kit_counts import fold_kit_counts
 from app.services.locks import lock_site
 from app.services.resupply import check_site
 from app.services.transaction import utcnow, writing
@@ -44,6 +44,5 @@ def check_every_site(*, db: Database, study: StudyDefinition, actor: Actor) -> l
                 today=utcnow().date(),
             )
             checks.append(SiteCheck(site_id, shipment.id if shipment else None))
-    with writing(db) as session:  # the day's kit moves into the kept counts the stock report reads
-        kit_counts.fold(session)
+    fold_kit_counts(db)  # the day's kit moves into the kept counts the stock report reads
     return checks

@@ -14,10 +14,10 @@ from sqlalchemy import text
 
 from app.db.engine import Database
 from app.db.migrate import alembic_config
-from app.services import audit_integrity, kit_counts, kits, reports
+from app.services import admin_commands, audit_integrity, kit_counts, reports
 from app.services.demo import demo_kit_list
 from app.services.transaction import utcnow, writing
-from tests.support.caps import SPONSOR, STUDY, randomize_many
+from tests.support.caps import SIGNATURE, SPONSOR, STUDY, randomize_many, settings
 
 Key = tuple[str, str, str, str]
 
@@ -52,8 +52,7 @@ def _pending(db: Database) -> int:
 
 
 def _fold(db: Database) -> int:
-    with writing(db) as session:
-        return kit_counts.fold(session)
+    return kit_counts.fold_kit_counts(db)
 
 
 def test_the_counts_follow_randomizations_and_fold_into_the_kept_rows(demo_db: Database) -> None:
@@ -247,7 +246,13 @@ def test_the_demo_set_up_and_a_kit_import_leave_nothing_to_fold(demo_db: Databas
     before = sum(_kits(demo_db).values())
     today = utcnow().date()
     text_ = demo_kit_list(study=STUDY, today=today, per_content=50, rng=random.Random(7))
-    with writing(demo_db) as session:
-        kits.import_kit_list(session, study=STUDY, actor=SPONSOR, text=text_, today=today)
+    admin_commands.import_kit_list(
+        db=demo_db,
+        study=STUDY,
+        actor=SPONSOR,
+        text=text_,
+        settings=settings(demo_db),
+        signature=SIGNATURE,
+    )
     assert sum(_kits(demo_db).values()) == before + 50 * len(STUDY.contents)
     assert _pending(demo_db) == 0 and _kept(demo_db, pending=False) == _kits(demo_db)
