@@ -1,6 +1,8 @@
-"""Cost per request on one database: CPU (server process and its PostgreSQL backends) and p50.
+"""Cost per request on databases side by side: CPU (server process and its PostgreSQL backends)
+and p50.
 
-One client sends each request kind one after the other to a one-worker server, so the CPU a
+One client sends each request kind one after the other to a one-worker server per database,
+the databases interleaved round by round, so the CPU a
 phase adds to the server's processes and to the database backends serving them is that kind's
 own cost, however busy the rest of the machine is (the wall-clock p50 is not: read it as such).
 Kinds: randomize (day 1 four weeks back, with its kits), dispense (week 4 of those subjects),
@@ -13,7 +15,7 @@ import os
 import random
 import time
 import uuid
-from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -93,75 +95,93 @@ class _Meter:
         return sum(t - before.get(pid, 0) for pid, t in after.items()) * TICK_MS
 
 
-def measure(bench: BenchDatabase, requests: int, log: Path | None = None) -> dict[str, Any]:
-    """{kind: {requests, errors, p50_ms, cpu_ms_per_request}} for `requests` of each kind."""
-    site = bench.sites[0]
-    subjects = [s for s, _ in insert_subjects(bench, [site] * (requests + 1), "COST")]
-    rng = random.Random("costs")
-    day_one = datetime.now(UTC).date() - timedelta(days=28)
-    weights: dict[int, float] = {}
-    out: dict[str, Any] = {}
-    with (
-        running_server(bench.url, workers=1, log=log) as srv,
-        httpx.Client(base_url=srv.base, timeout=120) as http,
-    ):
-        coordinator = login(http, bench.coordinator(site))
-        pharmacist = login(http, bench.pharmacist(site))
-        sponsor = login(http, "sponsor")
-        supply = login(http, "supply")
-        meter = _Meter(srv.pid, bench.url)
-        run = uuid.uuid4().hex[:6]
+class _Target:
+    """One database under measurement: its one-worker server, its client, its users' tokens,
+    its subjects, and the request of each kind; CPU and latency summed over rounds."""
 
-        def randomize(i: int) -> httpx.Response:
-            body = randomize_body(rng, day_one)
-            weights[subjects[i]] = body["weight_kg"]
-            headers = {**coordinator, "Idempotency-Key": f"{run}-r{i}"}
-            return http.post(
-                f"/api/v1/subjects/{subjects[i]}/randomize", json=body, headers=headers
-            )
+    def __init__(self, bench: BenchDatabase, requests: int, log: Path | None) -> None:
+        self.bench, self.requests, self.log = bench, requests, log
+        self.site = bench.sites[0]
+        self.subjects = [s for s, _ in insert_subjects(bench, [self.site] * (requests + 1), "COST")]
+        self.rng = random.Random("costs")
+        self.weights: dict[int, float] = {}
+        self.spent = dict.fromkeys(KINDS, 0.0)
+        self.latencies: dict[str, list[float]] = {kind: [] for kind in KINDS}
+        self.errors = dict.fromkeys(KINDS, 0)
 
-        def dispense(i: int) -> httpx.Response:
+    def start(self, stack: ExitStack) -> None:
+        srv = stack.enter_context(running_server(self.bench.url, workers=1, log=self.log))
+        self.http = stack.enter_context(httpx.Client(base_url=srv.base, timeout=120))
+        self.coordinator = login(self.http, self.bench.coordinator(self.site))
+        self.pharmacist = login(self.http, self.bench.pharmacist(self.site))
+        self.sponsor = login(self.http, "sponsor")
+        self.supply = login(self.http, "supply")
+        self.meter = _Meter(srv.pid, self.bench.url)
+        self.run = uuid.uuid4().hex[:6]
+        for kind in KINDS:  # warm-up, on the one subject no round uses
+            self.call(kind, self.requests)
+
+    def call(self, kind: str, i: int) -> httpx.Response:
+        http, subject = self.http, self.subjects[i]
+        if kind == "randomize":
+            body = randomize_body(self.rng, datetime.now(UTC).date() - timedelta(days=28))
+            self.weights[subject] = body["weight_kg"]
+            headers = {**self.coordinator, "Idempotency-Key": f"{self.run}-r{i}"}
+            return http.post(f"/api/v1/subjects/{subject}/randomize", json=body, headers=headers)
+        if kind == "dispense":
             body = {
                 "visit": "W4",
                 "visit_date": datetime.now(UTC).date().isoformat(),
-                "weight_kg": weights.get(subjects[i], 70.0),
+                "weight_kg": self.weights.get(subject, 70.0),
             }
-            headers = {**pharmacist, "Idempotency-Key": f"{run}-d{i}"}
-            return http.post(f"/api/v1/subjects/{subjects[i]}/dispense", json=body, headers=headers)
+            headers = {**self.pharmacist, "Idempotency-Key": f"{self.run}-d{i}"}
+            return http.post(f"/api/v1/subjects/{subject}/dispense", json=body, headers=headers)
+        if kind == "inventory":
+            return http.get(f"/api/v1/sites/{self.site}/inventory", headers=self.pharmacist)
+        if kind == "report":
+            return http.get("/api/v1/reports/enrolment", headers=self.sponsor)
+        return http.get("/api/v1/reports/inventory", headers=self.supply)
 
-        def inventory(i: int) -> httpx.Response:
-            return http.get(f"/api/v1/sites/{site}/inventory", headers=pharmacist)
+    def phase(self, kind: str, indices: range) -> None:
+        before = self.meter.read()
+        for i in indices:
+            began = time.monotonic()
+            response = self.call(kind, i)
+            self.latencies[kind].append((time.monotonic() - began) * 1000)
+            self.errors[kind] += response.status_code >= 300
+        self.spent[kind] += _Meter.spent_ms(before, self.meter.read())
 
-        def report(i: int) -> httpx.Response:
-            return http.get("/api/v1/reports/enrolment", headers=sponsor)
-
-        def stock_report(i: int) -> httpx.Response:
-            return http.get("/api/v1/reports/inventory", headers=supply)
-
-        calls: dict[str, Callable[[int], httpx.Response]] = {
-            "randomize": randomize,
-            "dispense": dispense,
-            "inventory": inventory,
-            "report": report,
-            "stock report": stock_report,
+    def result(self) -> dict[str, Any]:
+        return {
+            kind: {
+                "requests": len(self.latencies[kind]),
+                "errors": self.errors[kind],
+                "p50_ms": percentile(sorted(self.latencies[kind]), 50),
+                "cpu_ms_per_request": self.spent[kind] / max(len(self.latencies[kind]), 1),
+            }
+            for kind in KINDS
         }
-        for kind in KINDS:
-            calls[kind](requests if kind in ("randomize", "dispense") else 0)  # warm-up
-        for kind in KINDS:
-            latencies: list[float] = []
-            errors = 0
-            before = meter.read()
-            for i in range(requests):
-                began = time.monotonic()
-                response = calls[kind](i)
-                latencies.append((time.monotonic() - began) * 1000)
-                errors += response.status_code >= 300
-            spent = _Meter.spent_ms(before, meter.read())
-            latencies.sort()
-            out[kind] = {
-                "requests": requests,
-                "errors": errors,
-                "p50_ms": percentile(latencies, 50),
-                "cpu_ms_per_request": spent / requests,
-            }
-    return out
+
+
+def measure(
+    benches: list[BenchDatabase], requests: int, logs: list[Path] | None = None, rounds: int = 5
+) -> list[dict[str, Any]]:
+    """[{kind: {requests, errors, p50_ms, cpu_ms_per_request}}] for each of `benches`, measured
+    interleaved: in each of `rounds` rounds, each kind's share of `requests` on every database in
+    turn (the order reversed every other round), each on its own server. A virtual machine's
+    speed drifts by a factor of two within an hour here; measured one after the other, the
+    databases' ratio carried that drift, interleaved they share it."""
+    targets = [
+        _Target(bench, requests, logs[n] if logs else None) for n, bench in enumerate(benches)
+    ]
+    share = max(requests // rounds, 1)
+    with ExitStack() as stack:
+        for target in targets:
+            target.start(stack)
+        for r in range(rounds):
+            order = targets if r % 2 == 0 else targets[::-1]
+            indices = range(r * share, min((r + 1) * share, requests))
+            for kind in KINDS:
+                for target in order:
+                    target.phase(kind, indices)
+    return [target.result() for target in targets]

@@ -4,7 +4,7 @@
   IMC-002 trial (benchmarks/scale.py), with the bulk build's time; with `--bulk-sites`, a
   second one where the trial grows by sites instead of by subjects per site;
 - costs: CPU per request and p50 of randomize, dispense, inventory read and the enrolment
-  report on each, side by side (benchmarks/costs.py);
+  report on each, side by side, the databases interleaved (benchmarks/costs.py);
 - plans: the statements of each kind EXPLAINed on the large database (benchmarks/plans.py);
 - multi: N server processes on one database (benchmarks/multiproc.py);
 - open-loop: Poisson arrivals at rising rates, service and ceiling (benchmarks/openloop.py).
@@ -68,13 +68,13 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             _log("setting up the base database")
             base = _base(workdir, 2000)
             made.append(base.url)
-            report["costs"] = {}
-            shapes = [("base", base), (f"{args.scale}x", big)]
-            for label, bench in shapes:
-                _log(f"costs on {label}")
-                report["costs"][label] = costs.measure(
-                    bench, args.requests, log=workdir / f"costs-{label}.log"
-                )
+            _log(f"costs on base and {args.scale}x, interleaved")
+            pair = costs.measure(
+                [base, big],
+                args.requests,
+                logs=[workdir / "costs-base.log", workdir / "costs-big.log"],
+            )
+            report["costs"] = [[["base", pair[0]], [f"{args.scale}x", pair[1]]]]
             if args.bulk_sites:
                 # one 100x database at a time: the first is dropped before the second is built
                 drop_database(big.url)
@@ -84,10 +84,13 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 wide, built = _build(args, workdir, args.bulk_sites)
                 made.append(wide.url)
                 report["build_by_sites"] = vars(built) | {"bulk_sites": args.bulk_sites}
-                _log(f"costs on {label}")
-                report["costs"][label] = costs.measure(
-                    wide, args.requests, log=workdir / "costs-by-sites.log"
+                _log(f"costs on base and {label}, interleaved")
+                pair = costs.measure(
+                    [base, wide],
+                    args.requests,
+                    logs=[workdir / "costs-base-2.log", workdir / "costs-by-sites.log"],
                 )
+                report["costs"].append([["base", pair[0]], [label, pair[1]]])
         if "multi" in args.parts:
             _log("multi-process")
             small = _base(workdir, 2 * args.multi_randomizations)
@@ -134,8 +137,7 @@ def markdown(report: dict[str, Any]) -> str:
             "",
         ]
     if "costs" in report:
-        (base_label, base), *others = report["costs"].items()
-        for big_label, big in others:
+        for (base_label, base), (big_label, big) in report["costs"]:
             lines += [
                 f"| request | {base_label} CPU ms | {big_label} CPU ms | CPU ratio "
                 f"| {base_label} p50 ms | {big_label} p50 ms | p50 ratio | errors |",
