@@ -95,9 +95,11 @@ def _print_replay(replayed: ReplayReport) -> None:
     if replayed.ok:
         typer.echo(f"replay: ok, {replayed.entries} entries explain {replayed.rows} rows")
         return
-    typer.echo(f"replay: {len(replayed.discrepancies)} rows the trail does not explain")
+    count = len(replayed.discrepancies)
+    typer.echo(f"replay: {count} {'row' if count == 1 else 'rows'} the trail does not explain")
     for d in replayed.discrepancies:
-        typer.echo(f"  {d.table} {d.key}: {d.problem}")
+        values = f" ({d.field}: {d.found}, expected {d.recorded})" if d.field else ""
+        typer.echo(f"  {d.table} {d.key}: {d.problem}{values}")
 
 
 @audit_app.command("replay")

@@ -23,6 +23,9 @@ def supply_check(database_url: DatabaseUrl = None) -> None:
     db = open_database(database_url)
     with db.read() as session:
         study = load_definition(session)
-    for check in check_every_site(db=db, study=study, actor=RESUPPLY):
+    done = check_every_site(db=db, study=study, actor=RESUPPLY)
+    for check in done.sites:
         outcome = f"shipment {check.shipment_id} requested" if check.shipment_id else "ok"
         typer.echo(f"{check.site_id}: {outcome}")
+    folded = done.kit_changes_folded
+    typer.echo(f"kit counts: {folded} {'change' if folded == 1 else 'changes'} folded")

@@ -26,7 +26,14 @@ class SiteCheck:
     """The shipment the check requested, if any."""
 
 
-def check_every_site(*, db: Database, study: StudyDefinition, actor: Actor) -> list[SiteCheck]:
+@dataclass(frozen=True)
+class SupplyCheck:
+    sites: list[SiteCheck]
+    kit_changes_folded: int
+    """Kit count changes moved into the kept counts the stock report reads."""
+
+
+def check_every_site(*, db: Database, study: StudyDefinition, actor: Actor) -> SupplyCheck:
     """Check every active site (expire what may no longer be dispensed, request what is short),
     committing site by site; then fold the kit count changes (app/services/kit_counts.py)."""
     with db.read() as session:
@@ -44,5 +51,5 @@ def check_every_site(*, db: Database, study: StudyDefinition, actor: Actor) -> l
                 today=utcnow().date(),
             )
             checks.append(SiteCheck(site_id, shipment.id if shipment else None))
-    fold_kit_counts(db)  # the day's kit moves into the kept counts the stock report reads
-    return checks
+    folded = fold_kit_counts(db)  # the day's kit moves into the kept counts the report reads
+    return SupplyCheck(checks, folded)

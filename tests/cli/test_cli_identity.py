@@ -8,7 +8,7 @@ import json
 import re
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from typer.testing import CliRunner
 
 from app.cli import app
@@ -93,7 +93,11 @@ def test_a_personal_token_acts_as_its_user_until_revoked(
 
 
 def test_the_services_own_jobs_are_named_as_such(demo_db: Database, db_url: str) -> None:
-    assert irt("supply", "check", "--database-url", db_url)[0] == 0
+    code, output = irt("supply", "check", "--database-url", db_url)
+    assert code == 0 and "DE01: " in output
+    assert re.search(r"kit counts: \d+ changes? folded", output)
+    with demo_db.read() as session:
+        assert session.execute(text("SELECT count(*) FROM kit_count_changes")).scalar_one() == 0
     with demo_db.read() as session:
         names = set(session.execute(select(AuditEntry.username, AuditEntry.role)).all())
     assert ("system:demo", "system") in names
