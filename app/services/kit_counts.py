@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from datetime import date
 from typing import Any
 
 from sqlalchemy import (
@@ -29,9 +28,6 @@ from app.db.models import Kit
 from app.domain.audit_replay import Discrepancy
 from app.domain.reports import StockKit
 from app.services.transaction import writing
-
-Key = tuple[str, str, str, date]
-"""site ('' at a depot or in no place), depot ('' for none), status, expiry date."""
 
 FOLD_LOCK_SPACE = 0x1A8
 """The advisory lock that serializes folds on PostgreSQL (next to the strata's, 0x1A7)."""
