@@ -53,7 +53,7 @@ def _at(names: Sequence[str]) -> Any:
     def where(table: type[KitCount] | type[KitCountChange]) -> ColumnElement[bool]:
         return or_(
             table.site_id.in_(bindparam("names", expanding=True)),
-            and_(table.site_id == "", table.depot_id.in_(bindparam("depots", expanding=True))),
+            and_(table.site_id == "", table.depot_id.in_(bindparam("names", expanding=True))),
         )
 
     return where
@@ -67,7 +67,7 @@ def stock(session: Session, *, names: Sequence[str] | None) -> list[StockKit]:
     both = _both(None if names is None else _at(names))
     key = (both.c.site_id, both.c.depot_id, both.c.status, both.c.expiry_date)
     statement = select(*key, func.sum(both.c.kits)).group_by(*key)
-    values = {} if names is None else {"names": list(names), "depots": list(names)}
+    values = {} if names is None else {"names": list(names)}
     rows = session.connection().execute(statement, values)
     return [
         StockKit(site or depot, status, expiry, int(n))
