@@ -15,7 +15,7 @@ from app.db.engine import Database
 from app.db.migrate import ensure_migrated
 from app.observability import health, logs, metrics
 from app.observability.requests import RequestObservation
-from app.services import checkpoints, environment
+from app.services import checkpoints, environment, follow_ups
 from app.services.study_state import load_definition
 from app.settings import Settings
 from app.web import install as install_web
@@ -29,6 +29,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         Database(settings.database_url), checkpoints.log_from_settings(settings)
     )
     ensure_migrated(db.engine)
+    runner = follow_ups.Background() if settings.follow_ups == "background" else None
+    follow_ups.attach(db, runner)
     with db.read() as session:
         study = load_definition(session)
         training = environment.is_training(session)
@@ -40,6 +42,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # holders starved that way); the rest wait, cheaply, in the event loop.
         to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         yield
+        if runner is not None:  # the resupply checks still queued run before the process ends
+            await to_thread.run_sync(runner.close)
 
     app = FastAPI(
         lifespan=lifespan,
@@ -51,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.db = db
+    app.state.follow_ups = runner
     app.state.settings = settings
     app.state.study = study
     app.state.training = training  # the database says so itself (docs/deployment.md)

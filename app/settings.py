@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     idempotency_lease_seconds: int = Field(default=60, ge=5)
     worker_threads: int = Field(default=8, ge=1, le=200)
     """Requests a server process works on at once; more wait their turn in its event loop."""
+    follow_ups: str = Field(default="background", pattern="^(background|inline)$")
+    """Where the resupply check after a randomization or dosing visit runs: on a thread of the
+    server process once the answer is sent (checks of one site that wait coalesce), or inline
+    before the answer (app/services/follow_ups.py)."""
     study_file: str | None = None
     sponsor_email: str = "sponsor@example.org"
     outbox_webhook_url: str | None = None

@@ -30,6 +30,8 @@ from benchmarks.setup import PASSWORD, BenchDatabase
 
 KINDS = ("randomize", "dispense", "inventory", "report", "stock report")
 TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
+SETTLE_SECONDS = 0.05
+"""Idle means no CPU tick (10 ms) added to the server's processes and backends in this long."""
 
 
 def _ticks(pid: int) -> int:
@@ -90,6 +92,17 @@ class _Meter:
         pids = [self.server_pid, *worker_pids(self.server_pid), *_backends(self.url)]
         return {pid: _ticks(pid) for pid in pids}
 
+    def settled(self) -> dict[int, int]:
+        """`read` once the server and its backends are idle: the resupply checks that run after
+        the answers (the server's follow-up thread) are the phase's cost too."""
+        last = self.read()
+        while True:
+            time.sleep(SETTLE_SECONDS)
+            now = self.read()
+            if now == last:
+                return now
+            last = now
+
     @staticmethod
     def spent_ms(before: dict[int, int], after: dict[int, int]) -> float:
         return sum(t - before.get(pid, 0) for pid, t in after.items()) * TICK_MS
@@ -149,7 +162,7 @@ class _Target:
             response = self.call(kind, i)
             self.latencies[kind].append((time.monotonic() - began) * 1000)
             self.errors[kind] += response.status_code >= 300
-        self.spent[kind] += _Meter.spent_ms(before, self.meter.read())
+        self.spent[kind] += _Meter.spent_ms(before, self.meter.settled())
 
     def result(self) -> dict[str, Any]:
         return {

@@ -11,6 +11,9 @@ import os
 
 os.environ.setdefault("IRT_PASSWORD_HASH_PROFILE", "fast")
 os.environ.setdefault("IRT_SECRET_KEY", "test-secret-key-not-for-production-use-0123456789")
+# Tests read the resupply check's shipments right after the answer: the check runs before it.
+# The server's default, a thread of its own, is tested in tests/services/test_follow_ups.py.
+os.environ.setdefault("IRT_FOLLOW_UPS", "inline")
 
 import shutil
 import sqlite3

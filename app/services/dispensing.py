@@ -230,7 +230,9 @@ def allocate_visit_kits(
         reason=dispensing.window_override_reason,
     )
     after_commit(
-        session, _resupply_follow_up(study=study, actor=actor, site_id=site.id, today=now.date())
+        session,
+        _resupply_follow_up(study=study, actor=actor, site_id=site.id, today=now.date()),
+        key=("resupply", site.id),
     )
     return view
 
@@ -248,7 +250,8 @@ def _resupply_follow_up(
     """The site's resupply check, run after the dispensing commits: it holds the site's lock
     for about a dozen queries, which a randomization or dosing visit need not wait for. If it
     does not run (the process dies in between), the next event at the site or `irt supply
-    check` does."""
+    check` does. On the server it runs on the follow-up thread: one check covers the events of
+    a site that queued while it waited (app/services/follow_ups.py)."""
 
     def check(db: Database) -> None:
         with writing(db) as session:
