@@ -9,7 +9,8 @@ arrival order, each in a transaction of its own.
 
 Follow-ups with the same key (one site's resupply check) coalesce while they wait: a check
 that has not started yet reads the site as it is when it starts, so it covers every event
-that committed before then, and only the newest event's follow-up is kept (its user and day).
+that committed before then, and only the newest event's follow-up is kept (its user, its day
+and its request id, which the check's audit entries carry as they did inline).
 One that has started is never merged with a later event: that event queues a check of its
 own. A process that dies loses what it had queued, as it lost a check between commit and
 answer before; the next event at the site or the daily `irt supply check` makes it up
@@ -18,6 +19,7 @@ answer before; the next event at the site or the daily `irt supply check` makes 
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import weakref
@@ -43,7 +45,9 @@ class Background:
     """One worker thread; follow-ups queued in order, those with a waiting key coalesced."""
 
     def __init__(self) -> None:
-        self._waiting: OrderedDict[Hashable, tuple[Database, FollowUp]] = OrderedDict()
+        self._waiting: OrderedDict[Hashable, tuple[Database, FollowUp, contextvars.Context]] = (
+            OrderedDict()
+        )
         self._cond = threading.Condition()
         self._busy = False
         self._closed = False
@@ -60,7 +64,8 @@ class Background:
                 key = object()  # its own place in the queue
             elif key in self._waiting:
                 self.coalesced += 1
-            self._waiting[key] = (db, follow_up)
+            # the event's context goes with it: the request id its audit entries and logs carry
+            self._waiting[key] = (db, follow_up, contextvars.copy_context())
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._work, name="irt-follow-ups", daemon=True
@@ -75,10 +80,10 @@ class Background:
                     self._cond.wait()
                 if not self._waiting:
                     return
-                _, (db, follow_up) = self._waiting.popitem(last=False)
+                _, (db, follow_up, context) = self._waiting.popitem(last=False)
                 self._busy = True
             try:
-                run(db, follow_up)
+                context.run(run, db, follow_up)
             finally:
                 with self._cond:
                     self._busy = False

@@ -3,6 +3,7 @@ site that wait coalesce, none is lost at shutdown; on both engines."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Iterator
@@ -18,8 +19,8 @@ from app.services import audit, follow_ups
 from app.services.actor import SYSTEM
 from app.services.transaction import after_commit, writing
 from app.settings import Settings
-from tests.support.helpers import today
-from tests.support.supply import CONTENTS, Users, randomize_on
+from tests.support.helpers import randomize, register
+from tests.support.supply import CONTENTS, Users
 
 WAIT = 30.0
 
@@ -141,7 +142,8 @@ def test_the_server_requests_the_shipment_on_its_follow_up_thread(
     demo_db: Database, db_url: str
 ) -> None:
     """A randomization that takes a site below its trigger: the check after it runs on the
-    server's thread, once, and requests the site's resupply."""
+    server's thread, once, and requests the site's resupply; its audit entry carries the
+    randomization's request id, as when it ran inside the request."""
     with demo_db.write() as session:  # DE01 keeps 6 kits of each content, below its trigger
         for content in CONTENTS:
             kept = (
@@ -162,10 +164,20 @@ def test_the_server_requests_the_shipment_on_its_follow_up_thread(
     with TestClient(app) as client:
         coordinator = Users(client)["coordinator"]
         assert _resupplies(demo_db) == 0
-        randomize_on(client, coordinator, "DE01", today())
+        subject_id = register(client, coordinator, site_id="DE01")
+        answer = randomize(client, coordinator, subject_id)
+        assert answer.status_code == 201, answer.text
         assert runner.drain(WAIT)
         assert runner.ran == 1
         assert _resupplies(demo_db) == 1
+    with demo_db.read() as session:
+        resupply = session.execute(
+            select(AuditEntry.after)
+            .where(AuditEntry.action == "site.resupply", AuditEntry.entity_id == "DE01")
+            .order_by(AuditEntry.seq.desc())
+            .limit(1)
+        ).scalar_one()
+    assert json.loads(resupply)["request_id"] == answer.headers["x-request-id"]
 
 
 def _resupplies(db: Database) -> int:
