@@ -30,8 +30,8 @@ class Settings(BaseSettings):
     """Requests a server process works on at once; more wait their turn in its event loop."""
     follow_ups: str = Field(default="background", pattern="^(background|inline)$")
     """Where the resupply check after a randomization or dosing visit runs: on a thread of the
-    server process once the answer is sent (checks of one site that wait coalesce), or inline
-    before the answer (app/services/follow_ups.py)."""
+    server process, queued at the commit, the answer not waiting for it (checks of one site
+    that wait coalesce), or inline before the answer (app/services/follow_ups.py)."""
     study_file: str | None = None
     sponsor_email: str = "sponsor@example.org"
     outbox_webhook_url: str | None = None

@@ -118,10 +118,6 @@ def attach(db: Database, runner: Background | None) -> Database:
     return db
 
 
-def runner_of(db: Database) -> Background | None:
-    return _RUNNERS.get(db)
-
-
 def dispatch(db: Database, follow_up: FollowUp, key: Hashable | None) -> None:
     """Run `follow_up` as the database's runner says: queued on its thread, or now."""
     runner = _RUNNERS.get(db)
