@@ -32,6 +32,9 @@ KINDS = ("randomize", "dispense", "inventory", "report", "stock report")
 TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
 SETTLE_SECONDS = 0.05
 """Idle means no CPU tick (10 ms) added to the server's processes and backends in this long."""
+SETTLE_LIMIT = 100
+"""Reads before giving up on idle (5 s): a server busy with something else must not hang the
+run; what it spent meanwhile is counted, as before settling existed."""
 
 
 def _ticks(pid: int) -> int:
@@ -96,12 +99,13 @@ class _Meter:
         """`read` once the server and its backends are idle: the resupply checks that run after
         the answers (the server's follow-up thread) are the phase's cost too."""
         last = self.read()
-        while True:
+        for _ in range(SETTLE_LIMIT):
             time.sleep(SETTLE_SECONDS)
             now = self.read()
             if now == last:
-                return now
+                break
             last = now
+        return last
 
     @staticmethod
     def spent_ms(before: dict[int, int], after: dict[int, int]) -> float:

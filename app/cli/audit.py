@@ -98,8 +98,7 @@ def _print_replay(replayed: ReplayReport) -> None:
     count = len(replayed.discrepancies)
     typer.echo(f"replay: {count} {'row' if count == 1 else 'rows'} the trail does not explain")
     for d in replayed.discrepancies:
-        values = f" ({d.field}: {d.found}, expected {d.recorded})" if d.field else ""
-        typer.echo(f"  {d.table} {d.key}: {d.problem}{values}")
+        typer.echo(f"  {d.line}")
 
 
 @audit_app.command("replay")

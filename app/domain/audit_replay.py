@@ -60,6 +60,13 @@ class Discrepancy:
     """The entry that last recorded the value (None: no entry explains the row)."""
     problem: str
 
+    @property
+    def line(self) -> str:
+        """One line for a reader (the CLI and the monitor's page): the row, the problem, and
+        the value found against the one the trail recorded."""
+        values = f" ({self.field}: {self.found}, expected {self.recorded})" if self.field else ""
+        return f"{self.table} {self.key}: {self.problem}{values}"
+
 
 @dataclass(frozen=True)
 class ReplayReport:

@@ -57,21 +57,24 @@ class Background:
 
     def submit(self, db: Database, follow_up: FollowUp, key: Hashable | None) -> None:
         with self._cond:
-            if self._closed:
-                run(db, follow_up)  # shutting down: nobody would pick it up
-                return
-            if key is None:
-                key = object()  # its own place in the queue
-            elif key in self._waiting:
-                self.coalesced += 1
-            # the event's context goes with it: the request id its audit entries and logs carry
-            self._waiting[key] = (db, follow_up, contextvars.copy_context())
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._work, name="irt-follow-ups", daemon=True
-                )
-                self._thread.start()
-            self._cond.notify_all()
+            closed = self._closed
+            if not closed:
+                self._queue(db, follow_up, key)
+        if closed:  # shutting down: nobody would pick it up; run it here, outside the lock
+            run(db, follow_up)
+
+    def _queue(self, db: Database, follow_up: FollowUp, key: Hashable | None) -> None:
+        """Under the lock: queue, or replace the waiting follow-up of the same key."""
+        if key is None:
+            key = object()  # its own place in the queue
+        elif key in self._waiting:
+            self.coalesced += 1
+        # the event's context goes with it: the request id its audit entries and logs carry
+        self._waiting[key] = (db, follow_up, contextvars.copy_context())
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._work, name="irt-follow-ups", daemon=True)
+            self._thread.start()
+        self._cond.notify_all()
 
     def _work(self) -> None:
         while True:

@@ -98,7 +98,6 @@ def test_the_services_own_jobs_are_named_as_such(demo_db: Database, db_url: str)
     assert re.search(r"kit counts: \d+ changes? folded", output)
     with demo_db.read() as session:
         assert session.execute(text("SELECT count(*) FROM kit_count_changes")).scalar_one() == 0
-    with demo_db.read() as session:
         names = set(session.execute(select(AuditEntry.username, AuditEntry.role)).all())
     assert ("system:demo", "system") in names
     people = {name for name, role in names if role != "system"}
