@@ -287,13 +287,16 @@ def _bulk(
         chain.add(coordinator, "site_coordinator", "subject.register", "subject", subject_id,
                   site_id=site)  # fmt: skip
         rand_id = next_id["randomizations"] + n
+        # dosed at every visit due so far (same vials: the weight holds): the next one is to come
+        last = max(v.index for v in schedule if v.day_offset <= (today - day_one).days)
         rand_rows.append(
             (rand_id, subject_id, slot_id, number, "phase_ii", "P2", stratum, at, coordinator,
-             day_one, weight, Decimal("1.2"), dose, vials, volume, _js(body["eligibility"]))
+             day_one, weight, Decimal("1.2"), dose, vials, volume, _js(body["eligibility"]),
+             last, vials)
         )  # fmt: skip
         for visit in schedule:
-            if visit.day_offset > (today - day_one).days:
-                break  # dosed at every visit due so far: the next one is still to come
+            if visit.index > last:
+                break
             offset, code = visit.day_offset, visit.code
             who = coordinator if visit.index == 0 else pharmacist
             disp_id = next_id["dispensings"] + len(disp_rows)
@@ -333,7 +336,8 @@ def _bulk(
           "import_id, updated_at", iter(kit_rows))  # fmt: skip
     _copy(conn, "randomizations", "id, subject_id, slot_id, randomization_number, stage, scope, "
           "stratum, randomized_at, randomized_by, visit_date, weight_kg, dose_level_mg_per_kg, "
-          "dose_mg, vials, drug_volume_ml, eligibility_json", iter(rand_rows))  # fmt: skip
+          "dose_mg, vials, drug_volume_ml, eligibility_json, last_visit_index, last_vials",
+          iter(rand_rows))  # fmt: skip
     _copy(conn, "dispensings", "id, subject_id, visit, visit_index, visit_date, "
           "weight_measured_kg, weight_kg, dose_level_mg_per_kg, dose_mg, vials, drug_volume_ml, "
           "dispensed_at, dispensed_by", iter(disp_rows))  # fmt: skip

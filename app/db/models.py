@@ -178,6 +178,12 @@ class Randomization(Base):
     stratification factor. `stratum` stays the stratum as randomized, with its slot."""
     study_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     """The study definition version the randomization used (migration 0013)."""
+    last_visit_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """The visit index of the subject's latest standing dispensing; None when none stands."""
+    last_vials: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """That dispensing's vials. Both are a kept copy of `dispensings` (migration 0021), so that
+    the forecast reads a site's subjects on treatment without a lookup per subject; the
+    monitor's check compares them."""
 
 
 class SubjectStatusChange(Base):
@@ -293,6 +299,11 @@ class Kit(Base):
     pool: Mapped[str | None] = mapped_column(String(10), nullable=True)
     """The stage pool the kit was shipped for (app/domain/stage_pools.py), set when it leaves
     the depot; None before."""
+    shipment_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """The shipment that took the kit to its site, set when it leaves the depot; None for a kit
+    never shipped. A kept copy of `shipment_kits` (migration 0020), read for the kit's tier
+    (app/domain/common_expiry.py) without joining the site's shipments; the monitor's check
+    compares the two."""
 
 
 class SupplyLevel(Base):

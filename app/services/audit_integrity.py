@@ -8,8 +8,8 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ScalarSelect, func, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from app.db.engine import Database
 from app.db.models import (
@@ -31,7 +31,7 @@ from app.db.randomization_counts import RandomizationCount
 from app.domain.audit_chain import ChainReport
 from app.domain.audit_replay import Discrepancy, ReplayReport, replay
 from app.domain.checkpoints import Checkpoint, CheckpointReport, check_chain
-from app.services import audit_parts, kit_counts, subject_counts
+from app.services import audit_parts, kit_counts, site_stock, subject_counts
 from app.services.checkpoints import CheckpointLog, key_id, log_of
 
 
@@ -144,12 +144,16 @@ def _dose(row: Randomization | Dispensing) -> dict[str, Any]:
 
 def replay_trail(session: Session) -> ReplayReport:
     """Every business row the audit trail does not explain (app/domain/audit_replay.py), and
-    every kept randomization, subject or kit count that differs from the rows it counts."""
+    every kept randomization, subject or kit count that differs from the rows it counts, and
+    every kit whose kept shipment, and every randomization whose kept latest dispensing,
+    differs from the rows it copies."""
     replayed = replay(_entries(session), business_rows(session))
     drift = [
         *count_drift(session),
         *subject_counts.drift(session),
         *kit_counts.drift(session),
+        *site_stock.shipment_drift(session),
+        *latest_drift(session),
     ]
     if not drift:
         return replayed
@@ -188,6 +192,61 @@ def count_drift(session: Session) -> list[Discrepancy]:
         for scope, stratum in sorted(set(kept) | set(counted))
         if kept.get((scope, stratum), 0) != counted.get((scope, stratum), 0)
     ]
+
+
+def _latest(column: InstrumentedAttribute[int]) -> ScalarSelect[int]:
+    """The column of the subject's latest standing dispensing (correlated with the query's
+    `Randomization`), through the index of standing dispensings in visit order."""
+    return (
+        select(column)
+        .where(
+            Dispensing.subject_id == Randomization.subject_id,
+            Dispensing.entered_in_error_at.is_(None),
+        )
+        .order_by(Dispensing.visit_index.desc())
+        .limit(1)
+        .correlate(Randomization)
+        .scalar_subquery()
+    )
+
+
+def latest_drift(session: Session) -> list[Discrepancy]:
+    """Every randomization whose kept latest dispensing (visit index and vials) differs from
+    the subject's standing dispensings: an edited one would misstate the site's forecast."""
+    index, vials = _latest(Dispensing.visit_index), _latest(Dispensing.vials)
+    rows = session.execute(
+        select(
+            Randomization.subject_id,
+            Randomization.last_visit_index,
+            index,
+            Randomization.last_vials,
+            vials,
+        )
+        .where(
+            Randomization.last_visit_index.is_distinct_from(index)
+            | Randomization.last_vials.is_distinct_from(vials)
+        )
+        .order_by(Randomization.subject_id)
+    )
+    found: list[Discrepancy] = []
+    for subject_id, kept_index, real_index, kept_vials, real_vials in rows:
+        for name, kept, real in (
+            ("last_visit_index", kept_index, real_index),
+            ("last_vials", kept_vials, real_vials),
+        ):
+            if kept != real:
+                found.append(
+                    Discrepancy(
+                        "randomizations",
+                        str(subject_id),
+                        name,
+                        None if kept is None else str(kept),
+                        None if real is None else str(real),
+                        None,
+                        "the kept latest dispensing differs from the subject's dispensings",
+                    )
+                )
+    return found
 
 
 def check_checkpoints(session: Session, checkpoint_log: CheckpointLog) -> CheckpointReport:

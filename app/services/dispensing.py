@@ -200,6 +200,8 @@ def allocate_visit_kits(
         window_override_reason=window_override_reason if override_by else None,
     )
     session.add(dispensing)
+    # visits are dispensed in order: this one is the subject's latest (the forecast reads it)
+    randomization.last_visit_index, randomization.last_vials = visit.index, dose.vials
     session.flush()
     kits = {
         k.kit_number: k for k in session.scalars(select(Kit).where(Kit.kit_number.in_(numbers)))

@@ -12,13 +12,12 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db.models import Dispensing, Randomization, Subject
+from app.db.models import Randomization, Subject
 from app.domain.forecast import OnTreatment, pending_visits
 from app.domain.lifecycle import ON_TREATMENT
 from app.domain.study import StudyDefinition
 from app.services.actor import Actor
 from app.services.reports import visible_sites
-from app.services.resupply import latest_dispensed
 
 
 @dataclass(frozen=True)
@@ -60,15 +59,15 @@ def kits_due(
             Subject.id,
             Subject.screening_number,
             Randomization.visit_date,
-            latest_dispensed(Dispensing.visit_index),
-            latest_dispensed(Dispensing.vials),
+            Randomization.last_visit_index,
+            Randomization.last_vials,
         )
         .join(Randomization, Randomization.subject_id == Subject.id)
         .where(Subject.site_id == site_id, Subject.status.in_(ON_TREATMENT))
     ).all()
     due: list[DueVisit] = []
     for subject_id, number, day_one, last_index, vials in rows:
-        if last_index is None:
+        if last_index is None or vials is None:
             continue  # not dosed yet: nothing to come back for
         on = OnTreatment("", day_one, last_index + 1, vials)
         for visit, (day, vials) in zip(

@@ -106,7 +106,7 @@ def ship(
             reason=None,
             shipment_id=shipment.id,
         )
-        kit.site_id = shipment.site_id
+        kit.site_id, kit.shipment_id = shipment.site_id, shipment.id
         kit.pool = pools[kit.kit_number]  # the stage pool it was picked for
     before = {"status": shipment.status}
     shipment.status, shipment.shipped_at = "shipped", utcnow()

@@ -1,5 +1,7 @@
 """A site's stock as the supply rules read it: available kits counted per content, expiry date,
 shipment and stage pool, the numbers of the kits of chosen tiers only, and kits on their way.
+A kit's shipment is the one it keeps (`kits.shipment_id`), so the reads touch the site's
+available kits only, never its shipments.
 
 Counting in SQL spares reading every available kit of the site into Python twice per
 randomization or dosing visit (once to choose its kits, once for the resupply check after it).
@@ -14,32 +16,20 @@ from sqlalchemy import BindParameter, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.db.models import Kit, Shipment, ShipmentKit
+from app.domain.audit_replay import Discrepancy
 from app.domain.common_expiry import KitGroup, Tier
 from app.domain.kits import KitStatus
 
 _SITE: BindParameter[str] = bindparam("site_id")
-_BROUGHT = (
-    select(ShipmentKit.kit_number, func.max(ShipmentKit.shipment_id).label("shipment_id"))
-    .join(Shipment, Shipment.id == ShipmentKit.shipment_id)
-    .where(Shipment.site_id == _SITE, Shipment.status.not_in(("requested", "cancelled")))
-    .group_by(ShipmentKit.kit_number)
-    .subquery()
-)
-"""Per kit, the last shipment that brought it to the site (none for a kit never shipped)."""
-_brought_by = func.coalesce(_BROUGHT.c.shipment_id, 0)
+_brought_by = func.coalesce(Kit.shipment_id, 0)
 _AVAILABLE = (Kit.site_id == _SITE) & (Kit.status == KitStatus.AVAILABLE.value)
 # built once: the statements are the same for every site and visit but for their parameters
 _STOCK = (
-    select(Kit.content, Kit.expiry_date, _BROUGHT.c.shipment_id, Kit.pool, func.count())
-    .outerjoin(_BROUGHT, _BROUGHT.c.kit_number == Kit.kit_number)
+    select(Kit.content, Kit.expiry_date, Kit.shipment_id, Kit.pool, func.count())
     .where(_AVAILABLE)
-    .group_by(Kit.content, Kit.expiry_date, _BROUGHT.c.shipment_id, Kit.pool)
+    .group_by(Kit.content, Kit.expiry_date, Kit.shipment_id, Kit.pool)
 )
-_NUMBERS = (
-    select(Kit.kit_number, Kit.content, Kit.expiry_date, _BROUGHT.c.shipment_id)
-    .outerjoin(_BROUGHT, _BROUGHT.c.kit_number == Kit.kit_number)
-    .where(_AVAILABLE)
-)
+_NUMBERS = select(Kit.kit_number, Kit.content, Kit.expiry_date, Kit.shipment_id).where(_AVAILABLE)
 
 
 def available_stock(session: Session, site_id: str) -> list[KitGroup]:
@@ -87,3 +77,37 @@ def in_transit(session: Session, site_id: str) -> dict[tuple[str | None, str], i
         (pool, content): int(count)
         for pool, content, count in session.execute(_IN_TRANSIT, {"site_id": site_id})
     }
+
+
+_CARRIED = (
+    select(ShipmentKit.kit_number, func.max(ShipmentKit.shipment_id).label("shipment_id"))
+    .join(Shipment, Shipment.id == ShipmentKit.shipment_id)
+    .where(Shipment.status.not_in(("requested", "cancelled")))
+    .group_by(ShipmentKit.kit_number)
+    .subquery()
+)
+"""Per kit, the last shipment that took it from its depot (a kit leaves a depot once)."""
+
+
+def shipment_drift(session: Session) -> list[Discrepancy]:
+    """Every kit whose kept shipment differs from the shipments that carried it. An insider who
+    edits it moves the kit to another tier: which kits a visit gets, and whether a visit or a
+    randomization is refused, would then no longer follow the common-tier rule."""
+    rows = session.execute(
+        select(Kit.kit_number, Kit.shipment_id, _CARRIED.c.shipment_id)
+        .outerjoin(_CARRIED, _CARRIED.c.kit_number == Kit.kit_number)
+        .where(Kit.shipment_id.is_distinct_from(_CARRIED.c.shipment_id))
+        .order_by(Kit.kit_number)
+    )
+    return [
+        Discrepancy(
+            "kits",
+            number,
+            "shipment_id",
+            None if kept is None else str(kept),
+            None if carried is None else str(carried),
+            None,
+            "the kit's shipment differs from the shipments that carried it",
+        )
+        for number, kept, carried in rows
+    ]

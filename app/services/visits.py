@@ -263,7 +263,7 @@ def mark_entered_in_error(
     reason = check_reason(reason)
     visit = later_visit(study, visit_code)
     subject = get_visible_subject(session, actor=actor, subject_id=subject_id, lock=True)
-    _randomized(session, subject)
+    randomization = _randomized(session, subject)
     dispensed, _ = dispensed_and_missed(session, subject.id)
     row = dispensed.get(visit.code)
     if row is None:
@@ -283,6 +283,9 @@ def mark_entered_in_error(
     now = utcnow()
     row.entered_in_error_at, row.entered_in_error_by = now, actor.username
     row.entered_in_error_reason = reason
+    # the visit before it is the subject's latest again (day 1 always stands)
+    earlier = max((d for d in dispensed.values() if d.id != row.id), key=lambda d: d.visit_index)
+    randomization.last_visit_index, randomization.last_vials = earlier.visit_index, earlier.vials
     session.flush()
     result = EnteredInErrorOut(
         subject_id=subject.id,
