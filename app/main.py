@@ -25,8 +25,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; refuse to start on a database that is not migrated or has no study."""
     settings = settings or Settings()
     logs.configure()
+    # as the CLI: unless configured, a SQLite file's own checkpoints beside it (`irt demo`'s)
     db = checkpoints.attach(
-        Database(settings.database_url), checkpoints.log_from_settings(settings)
+        Database(settings.database_url),
+        checkpoints.log_for(settings, database_url=settings.database_url),
     )
     ensure_migrated(db.engine)
     runner = follow_ups.Background() if settings.follow_ups == "background" else None

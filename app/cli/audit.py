@@ -87,8 +87,8 @@ def _print_integrity(report: audit_integrity.IntegrityReport) -> None:
     for line in report.bad_checkpoint_lines:
         typer.echo(f"checkpoints: FORGED {line}")
     _print_replay(report.replay)
-    if not report.ok:
-        raise typer.Exit(1)
+    if not report.ok:  # the first line speaks of the chain alone: the verdict comes last
+        fail("audit verify: FAILED, the audit evidence does not hold (see above)")
 
 
 def _print_replay(replayed: ReplayReport) -> None:
@@ -96,7 +96,7 @@ def _print_replay(replayed: ReplayReport) -> None:
         typer.echo(f"replay: ok, {replayed.entries} entries explain {replayed.rows} rows")
         return
     count = len(replayed.discrepancies)
-    typer.echo(f"replay: {count} {'row' if count == 1 else 'rows'} the trail does not explain")
+    typer.echo(f"replay: {count} {'difference' if count == 1 else 'differences'} found")
     for d in replayed.discrepancies:
         typer.echo(f"  {d.line}")
 

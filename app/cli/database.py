@@ -17,8 +17,11 @@ db_app = command_group("Database schema.")
 @db_app.command("upgrade")
 def db_upgrade(database_url: DatabaseUrl = None) -> None:
     """Migrate the database to the current schema."""
-    upgrade(resolve_url(database_url))
-    typer.echo("Database is at the current schema.")
+    before, after = upgrade(resolve_url(database_url))
+    if before == after:
+        typer.echo(f"Database is at the current schema ({after}): nothing to migrate.")
+    else:
+        typer.echo(f"Database migrated from schema {before or 'none (empty)'} to {after}.")
 
 
 @db_app.command("grant-app-role")

@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine
 
 from app.db.engine import normalize_url
 
@@ -26,8 +26,21 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def upgrade(url: str) -> None:
-    command.upgrade(alembic_config(url), "head")
+def current_revision(engine: Engine) -> str | None:
+    """The schema revision the database is at (None: not migrated at all)."""
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(url: str) -> tuple[str | None, str | None]:
+    """Migrate to the head revision; the revisions before and after, for the operator."""
+    engine = create_engine(normalize_url(url))
+    try:
+        before = current_revision(engine)
+        command.upgrade(alembic_config(url), "head")
+        return before, current_revision(engine)
+    finally:
+        engine.dispose()
 
 
 def head_revision() -> str | None:
@@ -36,8 +49,7 @@ def head_revision() -> str | None:
 
 def ensure_migrated(engine: Engine) -> None:
     """Raise NotMigratedError with the command that fixes it."""
-    with engine.connect() as conn:
-        current = MigrationContext.configure(conn).get_current_revision()
+    current = current_revision(engine)
     head = head_revision()
     if current != head:
         where = engine.url.render_as_string(hide_password=True)

@@ -307,7 +307,10 @@ def summary(report: IntegrityReport, *, max_rows: int = 200) -> dict[str, Any]:
             "ok": report.replay.ok,
             "entries": report.replay.entries,
             "rows": report.replay.rows,
-            "discrepancies": [asdict(d) for d in report.replay.discrepancies[:max_rows]],
+            # with the line a reader is shown (the page prints it; the API's model leaves it)
+            "discrepancies": [
+                asdict(d) | {"line": d.line} for d in report.replay.discrepancies[:max_rows]
+            ],
         },
     }
 

@@ -10,10 +10,11 @@ from typer.testing import CliRunner
 
 from app.cli import app
 from app.db.engine import Database
-from app.db.migrate import NotMigratedError
+from app.db.migrate import NotMigratedError, head_revision
 from app.domain import randomization_list as rl
 from app.domain.study import load_study
 from app.main import create_app
+from app.services import checkpoints
 from app.settings import Settings
 from tests.support.cli import as_demo_user
 from tests.support.databases import assert_unchanged, snapshot
@@ -168,10 +169,27 @@ def test_the_demo_keeps_its_checkpoints_beside_its_file_and_verify_finds_them(
     verify = ["--user", "monitor", "--password-file", str(secret), "audit", "verify"]
     code, output = irt(*verify, "--database-url", url)
     assert code == 0 and "none configured" not in output, output
+    served = create_app(Settings(database_url=url))  # `irt serve` on the file: the same pair
+    try:
+        served_log = checkpoints.log_of(served.state.db)
+        assert served_log is not None and served_log.read().checkpoints
+    finally:
+        served.state.db.dispose()
     signed = log.read_text("utf-8").splitlines()
     with Database(url).engine.begin() as conn:  # an insider rewrites a checkpointed entry
         conn.execute(text("DROP TRIGGER IF EXISTS audit_log_no_update"))
         conn.execute(text("UPDATE audit_log SET reason = 'rewritten' WHERE seq = 1"))
     code, output = irt(*verify, "--database-url", url)
     assert code == 1, output
+    assert output.strip().splitlines()[-1] == (  # the verdict last, whatever the chain line said
+        "audit verify: FAILED, the audit evidence does not hold (see above)"
+    )
     assert log.read_text("utf-8").splitlines()[: len(signed)] == signed
+
+
+def test_db_upgrade_says_what_it_migrated(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    code, output = irt("db", "upgrade", "--database-url", url)
+    assert code == 0 and f"from schema none (empty) to {head_revision()}." in output, output
+    code, output = irt("db", "upgrade", "--database-url", url)
+    assert code == 0 and f"current schema ({head_revision()}): nothing to migrate" in output

@@ -7,7 +7,7 @@ import re
 import uuid
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from app.db.engine import Database
 from app.db.models import Kit, ShipmentKit
@@ -189,6 +189,31 @@ def test_monitor_pages_and_chain_verification(client: TestClient) -> None:
     assert "The chain is intact" in partial.text and "<h1>" not in partial.text
     assert _page(client, "/monitor/audit?after_seq=-1", 422)
     assert "No subject has been unblinded" in _page(client, "/monitor/unblindings")
+
+
+def test_the_verify_page_names_each_difference_with_its_values(
+    client: TestClient, demo_db: Database
+) -> None:
+    """An insider's edit of a kit's kept shipment: the page names the row, the problem, and the
+    value found against the one expected, as the CLI does."""
+    with demo_db.engine.begin() as conn:
+        number, shipment = conn.execute(
+            text(
+                "SELECT kit_number, shipment_id FROM kits WHERE site_id = 'DE01' "
+                "AND status = 'available' ORDER BY kit_number LIMIT 1"
+            )
+        ).one()
+        conn.execute(
+            text("UPDATE kits SET shipment_id = NULL WHERE kit_number = :n"), {"n": number}
+        )
+    web_login(client, "monitor")
+    page = _page(client, "/monitor/audit/verify")
+    listed = re.findall(r"<li>([^<]*)</li>", page.split('data-field="replay_discrepancies"')[1])
+    assert listed == [
+        f"kits {number}: the kit&#39;s shipment differs from the shipments that carried it "
+        f"(shipment_id: None, expected {shipment})"
+    ]
+    assert "Replay: 1 difference found" in page
 
 
 def test_cohorts_and_phase2_dose(client: TestClient, demo_db: Database) -> None:
