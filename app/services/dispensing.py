@@ -40,7 +40,7 @@ from app.services.site_stock import available_stock, tier_kits
 from app.services.study_state import lock_study_shared
 from app.services.subjects import get_visible_subject
 from app.services.transaction import after_commit, utcnow, writing
-from app.services.visits import dispensed_and_missed, standing
+from app.services.visits import missed_visits, standing
 
 _rng = random.SystemRandom()
 
@@ -360,7 +360,7 @@ def dispense(
 
 def refuse_missed(session: Session, *, subject_id: int, visit: Visit) -> None:
     """A visit recorded as missed, or one before a visit recorded as missed, is never dosed."""
-    _, missed = dispensed_and_missed(session, subject_id)
+    missed = missed_visits(session, subject_id)  # its dispensings are read with the kits
     if visit.code in missed:
         raise Conflict(
             "visit_missed",

@@ -90,11 +90,15 @@ def dispensed_and_missed(
             select(Dispensing).where(Dispensing.subject_id == subject_id, standing())
         )
     }
-    missed = {
+    return dispensed, missed_visits(session, subject_id)
+
+
+def missed_visits(session: Session, subject_id: int) -> dict[str, MissedVisit]:
+    """The subject's recorded missed visits, by visit code."""
+    return {
         m.visit: m
         for m in session.scalars(select(MissedVisit).where(MissedVisit.subject_id == subject_id))
     }
-    return dispensed, missed
 
 
 def states_of(
