@@ -16,6 +16,7 @@ import random
 import threading
 import time
 import uuid
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -43,13 +44,26 @@ WARM_UP_RATE = 5.0
 WARM_UP_SECONDS = 6.0
 
 
-def _summary(rate: float, latencies: list[float], errors: int, planned: int) -> dict[str, Any]:
+def _problem_code(response: httpx.Response) -> str:
+    """The problem+json `code` of a refused answer, else its content type."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.headers.get("content-type", "no body")
+    return str(body.get("code")) if isinstance(body, dict) else "no code"
+
+
+def _summary(
+    rate: float, latencies: list[float], errors: Counter[str], planned: int
+) -> dict[str, Any]:
+    """`errors`: failed requests per cause (a status and problem code, or an exception)."""
     latencies.sort()
     return {
         "rate_per_s": rate,
         "planned": planned,
         "answered": len(latencies),
-        "errors": errors,
+        "errors": sum(errors.values()),
+        "error_kinds": dict(errors.most_common()),
         "p50_ms": percentile(latencies, 50),
         "p99_ms": percentile(latencies, 99),
     }
@@ -65,14 +79,13 @@ async def _service_step(
     need = kinds.count("randomize")
     fresh = insert_subjects(bench, [rng.choice(bench.sites) for _ in range(need)], "OPEN")
     latencies: list[float] = []
-    errors = 0
+    errors: Counter[str] = Counter()
     limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
     async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as http:
         tokens = pool["tokens"]
         start = time.monotonic()
 
         async def one(at: float, kind: str) -> None:
-            nonlocal errors
             await asyncio.sleep(max(0.0, start + at - time.monotonic()))
             run = uuid.uuid4().hex
             if kind == "randomize":
@@ -100,14 +113,16 @@ async def _service_step(
                     f"/api/v1/sites/{site}/inventory", headers=tokens[bench.pharmacist(site)]
                 )
                 pending = None
+            failure = None
             try:
                 response = await call
-                ok = response.status_code < 300
-            except httpx.HTTPError:
-                ok = False
+                if response.status_code >= 300:
+                    failure = f"{response.status_code} {_problem_code(response)}"
+            except httpx.HTTPError as exc:
+                failure = type(exc).__name__
             latencies.append((time.monotonic() - start - at) * 1000)
-            if not ok:
-                errors += 1
+            if failure is not None:
+                errors[failure] += 1
             elif pending is not None:
                 pool["randomized"].append(pending)
 
@@ -153,7 +168,7 @@ def _ceiling_step(bench: BenchDatabase, rate: float, seconds: float) -> dict[str
     subjects = insert_subjects(bench, [rng.choice(bench.sites) for _ in planned], "COPEN")
     work: queue.Queue[tuple[float, int, str] | None] = queue.Queue()
     latencies: list[float] = []
-    errors = [0]
+    errors: Counter[str] = Counter()
     lock = threading.Lock()
     start = time.monotonic() + 0.5
 
@@ -167,9 +182,9 @@ def _ceiling_step(bench: BenchDatabase, rate: float, seconds: float) -> dict[str
                 worker.randomize(subject, site, randomize_body(rng_t, day_one), "ceiling")
                 with lock:
                     latencies.append((time.monotonic() - start - at) * 1000)
-            except Exception:  # counted, as run_ceiling counts its errors
+            except Exception as exc:  # counted, as run_ceiling counts its errors, with the cause
                 with lock:
-                    errors[0] += 1
+                    errors[f"{type(exc).__name__}: {str(exc).splitlines()[0][:80]}"] += 1
         conn.close()
 
     threads = [threading.Thread(target=drive, args=(i,)) for i in range(32)]
@@ -182,7 +197,7 @@ def _ceiling_step(bench: BenchDatabase, rate: float, seconds: float) -> dict[str
         work.put(None)
     for thread in threads:
         thread.join()
-    return _summary(rate, latencies, errors[0], len(planned))
+    return _summary(rate, latencies, errors, len(planned))
 
 
 def ceiling(bench: BenchDatabase, rates: list[float], seconds: float) -> list[dict[str, Any]]:

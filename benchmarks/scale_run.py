@@ -183,6 +183,13 @@ def markdown(report: dict[str, Any]) -> str:
             f"Highest rate with p99 < {openloop.BOUND_MS:g} ms: service "
             f"{o['service_highest']}, ceiling {o['ceiling_highest']}",
         ]
+        lines += [
+            f"Errors at {s['rate_per_s']:g} /s ({side}): "
+            + "; ".join(f"{n} {kind}" for kind, n in s.get("error_kinds", {}).items())
+            for side in ("service", "ceiling")
+            for s in o[side]
+            if s["errors"]
+        ]
     return "\n".join(lines) + "\n"
 
 
