@@ -11,8 +11,9 @@ import jwt
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
+from app.db.credentials import RevokedToken
 from app.db.engine import Database
-from app.db.models import RevokedToken, User, UserSite
+from app.db.models import User, UserSite
 from app.domain.errors import DomainError, NotAuthenticated, TooManyAttempts
 from app.domain.roles import Role
 from app.services import audit, throttle

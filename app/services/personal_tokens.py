@@ -17,8 +17,9 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.db.credentials import ApiToken
 from app.db.engine import Database
-from app.db.models import ApiToken, AuditEntry, User, UserSite
+from app.db.models import AuditEntry, User, UserSite
 from app.domain.errors import NotAuthenticated, NotFound, NotPermitted, TooManyAttempts
 from app.domain.reasons import check_reason
 from app.domain.roles import Role

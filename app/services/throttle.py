@@ -22,8 +22,9 @@ from sqlalchemy import Select, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from app.db.credentials import LoginThrottle
 from app.db.engine import Database
-from app.db.models import Base, LoginThrottle
+from app.db.models import Base
 from app.services import audit
 from app.settings import Settings
 
