@@ -15,6 +15,7 @@ from app.services.actor import Actor
 from app.services.site_stock import available_stock
 from app.services.transaction import utcnow, writing
 from tests.support.caps import STUDY
+from tests.support.databases import forget_kit_shipment
 
 Kept = dict[str, int | None]
 
@@ -101,16 +102,7 @@ def test_a_shipment_edited_by_hand_fails_the_monitors_check(demo_db: Database) -
     """An insider moving a kit to another tier (no shipment, or another one) is named."""
     with demo_db.read() as session:
         assert audit_integrity.verify_all(session, checkpoint_log=None).ok
-    with demo_db.engine.begin() as conn:
-        number, shipment = conn.execute(
-            text(
-                "SELECT kit_number, shipment_id FROM kits WHERE site_id = 'DE01' "
-                "AND status = 'available' ORDER BY kit_number LIMIT 1"
-            )
-        ).one()
-        conn.execute(
-            text("UPDATE kits SET shipment_id = NULL WHERE kit_number = :n"), {"n": number}
-        )
+    number, shipment = forget_kit_shipment(demo_db, "DE01")
     with demo_db.read() as session:
         report = audit_integrity.verify_all(session, checkpoint_log=None)
         tiers = {(g.expiry_date, g.shipment) for g in available_stock(session, "DE01")}

@@ -123,3 +123,20 @@ def delete_randomization(db: Database, randomization_id: int) -> None:
         conn.execute(text("DELETE FROM dispensings"))
         conn.execute(text("DELETE FROM confirmations"))
         conn.execute(text("DELETE FROM randomizations WHERE id = :id"), {"id": randomization_id})
+
+
+def forget_kit_shipment(db: Database, site_id: str) -> tuple[str, int]:
+    """Clear the kept shipment of the site's first available kit by hand, as an insider could
+    (the kit drops into a tier of its own): its number and the shipment it had."""
+    with db.engine.begin() as conn:
+        number, shipment = conn.execute(
+            text(
+                "SELECT kit_number, shipment_id FROM kits WHERE site_id = :site "
+                "AND status = 'available' ORDER BY kit_number LIMIT 1"
+            ),
+            {"site": site_id},
+        ).one()
+        conn.execute(
+            text("UPDATE kits SET shipment_id = NULL WHERE kit_number = :n"), {"n": number}
+        )
+    return str(number), int(shipment)

@@ -7,7 +7,7 @@ import re
 import uuid
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from app.db.engine import Database
 from app.db.models import Kit, ShipmentKit
@@ -15,7 +15,7 @@ from app.services import study_setup
 from app.services.actor import SYSTEM
 from app.services.transaction import writing
 from tests.support.api import LEAK_TEXT, audit_entries
-from tests.support.databases import assert_unchanged, snapshot
+from tests.support.databases import assert_unchanged, forget_kit_shipment, snapshot
 from tests.support.demo import DEMO_PASSWORD
 from tests.support.helpers import login, randomize, register
 from tests.web.support import field_error, hidden, submit, web_login
@@ -196,16 +196,7 @@ def test_the_verify_page_names_each_difference_with_its_values(
 ) -> None:
     """An insider's edit of a kit's kept shipment: the page names the row, the problem, and the
     value found against the one expected, as the CLI does."""
-    with demo_db.engine.begin() as conn:
-        number, shipment = conn.execute(
-            text(
-                "SELECT kit_number, shipment_id FROM kits WHERE site_id = 'DE01' "
-                "AND status = 'available' ORDER BY kit_number LIMIT 1"
-            )
-        ).one()
-        conn.execute(
-            text("UPDATE kits SET shipment_id = NULL WHERE kit_number = :n"), {"n": number}
-        )
+    number, shipment = forget_kit_shipment(demo_db, "DE01")
     web_login(client, "monitor")
     page = _page(client, "/monitor/audit/verify")
     listed = re.findall(r"<li>([^<]*)</li>", page.split('data-field="replay_discrepancies"')[1])
