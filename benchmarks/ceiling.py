@@ -364,7 +364,10 @@ def _connect(url: str) -> tuple[bool, Any]:
     return False, psycopg.connect(plain, autocommit=True)
 
 
-def _insert_subjects(url: str, bench: BenchDatabase, count: int) -> list[tuple[int, str]]:
+def register_subjects(
+    url: str, bench: BenchDatabase, count: int, tag: str = "CEIL"
+) -> list[tuple[int, str]]:
+    """`count` registered subjects spread over the sites, inserted untimed: (id, site)."""
     sqlite, conn = _connect(url)
     worker = Worker(bench, sqlite, conn)
     subjects = []
@@ -376,7 +379,7 @@ def _insert_subjects(url: str, bench: BenchDatabase, count: int) -> list[tuple[i
             "created_at, created_by) VALUES (%s, %s, 'F', 1980, 'registered', %s, 'ceiling') "
             "RETURNING id",
             site,
-            f"CEIL-{n:05d}",
+            f"{tag}-{n:05d}",
             worker.now(),
         ).fetchone()[0]
         subjects.append((subject_id, site))
@@ -390,7 +393,7 @@ def run_ceiling(
 ) -> CeilingResult:
     """Randomize `randomizations` subjects with `clients` threads, one connection each, then
     dose each at week 4; each phase's CPU split into this process and the database's backends."""
-    subjects = _insert_subjects(bench.url, bench, randomizations)
+    subjects = register_subjects(bench.url, bench, randomizations)
     result = CeilingResult(clients, randomizations)
     day_one = datetime.now(UTC).date() - timedelta(days=28)
     shares = [subjects[i::clients] for i in range(clients)]

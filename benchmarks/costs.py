@@ -15,6 +15,7 @@ import os
 import random
 import time
 import uuid
+from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,7 +46,7 @@ def _ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])  # utime + stime
 
 
-def _backends(url: str) -> list[int]:
+def backends(url: str) -> list[int]:
     name = make_url(url).database
     with psycopg.connect(_plain(url), autocommit=True) as conn:
         rows = conn.execute(
@@ -85,27 +86,32 @@ def login(http: httpx.Client, username: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
-class _Meter:
+def settled(read: Callable[[], dict[int, int]]) -> dict[int, int]:
+    """`read()` (ticks per process) once nothing it covers adds a tick between two readings."""
+    last = read()
+    for _ in range(SETTLE_LIMIT):
+        time.sleep(SETTLE_SECONDS)
+        now = read()
+        if now == last:
+            break
+        last = now
+    return last
+
+
+class Meter:
     """CPU ticks of the server's processes and the database's backends, at start and end."""
 
     def __init__(self, server_pid: int, url: str) -> None:
         self.server_pid, self.url = server_pid, url
 
     def read(self) -> dict[int, int]:
-        pids = [self.server_pid, *worker_pids(self.server_pid), *_backends(self.url)]
+        pids = [self.server_pid, *worker_pids(self.server_pid), *backends(self.url)]
         return {pid: _ticks(pid) for pid in pids}
 
     def settled(self) -> dict[int, int]:
         """`read` once the server and its backends are idle: the resupply checks that run after
         the answers (the server's follow-up thread) are the phase's cost too."""
-        last = self.read()
-        for _ in range(SETTLE_LIMIT):
-            time.sleep(SETTLE_SECONDS)
-            now = self.read()
-            if now == last:
-                break
-            last = now
-        return last
+        return settled(self.read)
 
     @staticmethod
     def spent_ms(before: dict[int, int], after: dict[int, int]) -> float:
@@ -133,7 +139,7 @@ class _Target:
         self.pharmacist = login(self.http, self.bench.pharmacist(self.site))
         self.sponsor = login(self.http, "sponsor")
         self.supply = login(self.http, "supply")
-        self.meter = _Meter(srv.pid, self.bench.url)
+        self.meter = Meter(srv.pid, self.bench.url)
         self.run = uuid.uuid4().hex[:6]
         for kind in KINDS:  # warm-up, on the one subject no round uses
             self.call(kind, self.requests)
@@ -166,7 +172,7 @@ class _Target:
             response = self.call(kind, i)
             self.latencies[kind].append((time.monotonic() - began) * 1000)
             self.errors[kind] += response.status_code >= 300
-        self.spent[kind] += _Meter.spent_ms(before, self.meter.settled())
+        self.spent[kind] += Meter.spent_ms(before, self.meter.settled())
 
     def result(self) -> dict[str, Any]:
         return {

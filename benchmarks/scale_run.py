@@ -7,7 +7,9 @@
   report on each, side by side, the databases interleaved (benchmarks/costs.py);
 - plans: the statements of each kind EXPLAINed on the large database (benchmarks/plans.py);
 - multi: N server processes on one database (benchmarks/multiproc.py);
-- open-loop: Poisson arrivals at rising rates, service and ceiling (benchmarks/openloop.py).
+- open-loop: Poisson arrivals at rising rates, service and ceiling (benchmarks/openloop.py);
+- replay: the service's own statements through the raw driver, against the service and the
+  ceiling, one client, on copies of one base database (benchmarks/replay.py).
 Writes benchmarks/results/scale.md and scale.json (git-ignored)."""
 
 from __future__ import annotations
@@ -20,13 +22,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import costs, multiproc, openloop, plans
+from benchmarks import costs, multiproc, openloop, plans, replay
 from benchmarks.scale import BASE_SUBJECTS, BuildReport, build
 from benchmarks.server import running_server
 from benchmarks.setup import BenchDatabase, drop_database, set_up
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PARTS = ("costs", "plans", "multi", "open-loop")
+PARTS = ("costs", "plans", "multi", "open-loop", "replay")
 
 
 def _log(message: str) -> None:
@@ -113,6 +115,11 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 "service_highest": openloop.highest_under_bound(service),
                 "ceiling_highest": openloop.highest_under_bound(ceiling),
             }
+        if "replay" in args.parts:
+            _log("replay")
+            fresh = _base(workdir, 2000)
+            made.append(fresh.url)
+            report["replay"] = replay.measure(fresh, args.replay_requests, workdir)
     finally:
         if not args.keep:
             for url in made:
@@ -190,7 +197,36 @@ def markdown(report: dict[str, Any]) -> str:
             for s in o[side]
             if s["errors"]
         ]
+    if "replay" in report:
+        lines += ["", *replay_table(report["replay"])]
     return "\n".join(lines) + "\n"
+
+
+def replay_table(sides: dict[str, Any]) -> list[str]:
+    """CPU ms per request, client side (server, replaying or ceiling process) + database."""
+    lines = [
+        "| request | service | replay (same statements, raw driver) | ceiling "
+        "| service / replay | replay / ceiling | service / ceiling |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for kind, side in sides.items():
+        s, r, c = (side[k] for k in ("service", "replay", "ceiling"))
+        lines.append(
+            f"| {kind} | {s['client_ms']:.1f} + {s['backend_ms']:.1f} "
+            f"| {r['client_ms']:.1f} + {r['backend_ms']:.1f} "
+            f"| {c['client_ms']:.1f} + {c['backend_ms']:.1f} "
+            f"| {s['total_ms'] / r['total_ms']:.2f} | {r['total_ms'] / c['total_ms']:.2f} "
+            f"| {s['total_ms'] / c['total_ms']:.2f} |"
+        )
+    lines += ["", "Replay by transaction (client + database ms per request):"]
+    for kind, side in sides.items():
+        r = side["replay"]
+        parts = "; ".join(f"{p} {a:.1f} + {b:.1f}" for p, (a, b) in sorted(r["parts"].items()))
+        lines.append(
+            f"- {kind}: {r['statements']:.0f} statements, {r['transactions']:.0f} "
+            f"transactions; {parts}"
+        )
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -220,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         default=30.0,
         help="per open-loop rate (30: about 100 answers at 3 a second)",
     )
+    parser.add_argument("--replay-requests", type=int, default=60, help="per kind, for the replay")
     parser.add_argument("--keep", action="store_true", help="keep the databases")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
