@@ -56,6 +56,8 @@ FOLLOW_UP_THREAD = "irt-follow-ups"
 
 @dataclass(frozen=True)
 class Statement:
+    """One statement as SQLAlchemy sent it; `part` the kind of its transaction."""
+
     connection: int
     sql: str
     params: Any
@@ -65,6 +67,8 @@ class Statement:
 
 @dataclass(frozen=True)
 class End:
+    """A commit or a rollback of one connection's transaction."""
+
     connection: int
     commit: bool
 
@@ -115,7 +119,11 @@ class Script:
         return cls(subjects, bodies, datetime.now(UTC).date().isoformat(), uuid.uuid4().hex[:6])
 
     def serve(
-        self, http: Any, bench: BenchDatabase, mark: Callable[[str, bool], None], after: Any
+        self,
+        http: Any,
+        bench: BenchDatabase,
+        mark: Callable[[str, bool], None],
+        after: Callable[[], object],
     ) -> None:
         """Every user logs in and the first subject warms up, untimed; `mark(kind, start)`
         brackets the rest."""
@@ -394,7 +402,6 @@ def service(bench: BenchDatabase, script: Script, log: Path | None = None) -> di
     ):
         meter = Meter(srv.pid, bench.url)
         began: dict[str, dict[int, int]] = {}
-        server_pids = {srv.pid}
 
         def mark(kind: str, start: bool) -> None:
             if start:
@@ -404,7 +411,6 @@ def service(bench: BenchDatabase, script: Script, log: Path | None = None) -> di
             ours = set(backends(bench.url))
             server = {p: t for p, t in after.items() if p not in ours}
             database = {p: t for p, t in after.items() if p in ours}
-            server_pids.update(server)
             out[kind] = Cost(
                 client_ms=Meter.spent_ms(began[kind], server) / requests,
                 backend_ms=Meter.spent_ms(began[kind], database) / requests,
@@ -427,7 +433,8 @@ def ceiling(bench: BenchDatabase, requests: int) -> dict[str, Cost]:
 
 
 def measure(bench: BenchDatabase, requests: int, workdir: Path) -> dict[str, Any]:
-    """The four sides on copies of `bench` (left as it was before, but for the capture)."""
+    """The four sides: the capture on `bench` itself, the others on copies of it taken before
+    (dropped afterwards)."""
     subjects = register_subjects(bench.url, bench, requests + 1, "RPL")
     script = Script.make(subjects)
     copies = [clone(bench.url, tag) for tag in ("replay", "service", "ceiling")]
