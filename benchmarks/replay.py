@@ -43,7 +43,7 @@ import psycopg
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 
-from benchmarks.ceiling import register_subjects, run_ceiling
+from benchmarks.ceiling import _connect, register_subjects, run_ceiling
 from benchmarks.costs import TICK_MS, Meter, _plain, backends, login, settled
 from benchmarks.cpu import process_ticks
 from benchmarks.load import randomize_body
@@ -283,12 +283,10 @@ def _labelled(events: list[Event]) -> list[Event]:
 
 
 def _raw(url: str) -> Any:
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        conn = sqlite3.connect(parsed.database or "", isolation_level=None, timeout=30)
-        for pragma in ("foreign_keys=ON", "synchronous=FULL", "busy_timeout=30000"):
-            conn.execute(f"PRAGMA {pragma}")
-        return conn
+    """SQLite: the ceiling's connection (same pragmas, BEGIN as sent). PostgreSQL: psycopg with
+    its own transactions, as under SQLAlchemy (the ceiling's is in autocommit)."""
+    if make_url(url).get_backend_name() == "sqlite":
+        return _connect(url)[1]
     return psycopg.connect(_plain(url))
 
 
